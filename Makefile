@@ -1,0 +1,43 @@
+# Quick start: `make demo` and `make test`. Both create (or reuse) .venv, install the
+# package with its test extra, rebuild the C core when csrc/ changed, and run.
+# Nothing else needs to be on the machine but a C compiler and Python >= 3.10 with venv.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NATIVE := src/gcheap/_native.abi3.so
+CSRCS  := $(wildcard csrc/*.c csrc/*.h csrc/*.py)
+
+.PHONY: demo test bench build clean doctor
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Installs dependencies and builds the extension (editable: src/ is what runs).
+$(STAMP): $(PY) pyproject.toml setup.py
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Rebuilds only the C core in place after csrc/ changed.
+$(NATIVE): $(CSRCS) | $(STAMP)
+	PYTHONWARNINGS=ignore $(PY) setup.py -q build_ext --inplace
+	touch $(NATIVE)
+
+build: $(STAMP) $(NATIVE)
+
+demo: build
+	$(VENV)/bin/gcheap doctor
+	$(PY) examples/demo.py
+
+test: build
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+doctor: build
+	$(VENV)/bin/gcheap doctor
+
+bench: build
+	$(PY) bench/raw_costs.py
+
+clean:
+	rm -rf build $(VENV) src/gcheap/_native* src/*.egg-info
