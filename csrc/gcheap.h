@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "api_cmc.h"
 #include "api_kernel.h"
 #include "api_runtime.h"
 
