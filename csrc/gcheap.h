@@ -15,5 +15,6 @@
 #include "api_cmc.h"
 #include "api_kernel.h"
 #include "api_runtime.h"
+#include "api_runtime_cmc.h"
 
 #endif
