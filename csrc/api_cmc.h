@@ -39,6 +39,7 @@ struct cmc_config {
     int flip;                   /* CMC_FLIP_* */
     int run_pages;              /* pages per GC-worker install (batch), 1..256 */
     int release_batch_pages;    /* from-space pages released per madvise, >= 1 */
+    int worker_delay_us;        /* testing: GC workers start this late, so mutators fault first */
 };
 
 struct cmc_stats {

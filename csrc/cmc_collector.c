@@ -120,12 +120,14 @@ int gr_cmc_collect(struct gr_runtime *rt, int cause, struct gr_pause *out)
     out->moved_bytes = moved;
     out->live_objects = (uint64_t)objects;
 
-    /* The flip: everything below the highest top since the last cycle moves. */
+    /* The flip moves the WHOLE heap, not just [heap, high water): moving part
+     * of the mapping leaves it split in two VMAs for good (the moved part gets
+     * a fresh anon_vma), and moving empty page tables costs next to nothing.
+     * Pages above the new top are then served as zero pages on first touch. */
     uint64_t t = gr_now_ns();
     struct gr_compact_ctx *cx = &rt->cx;
-    uintptr_t top = atomic_load(&rt->top);
-    uintptr_t high = top > rt->high_water ? top : rt->high_water;
-    uint64_t used = ((high - (uintptr_t)rt->heap) + GR_PAGE - 1) & ~(uint64_t)(GR_PAGE - 1);
+    uint64_t used = atomic_load(&rt->top) == (uintptr_t)rt->heap && rt->high_water == (uintptr_t)rt->heap
+                    ? 0 : rt->capacity;
     for (uint64_t p = 0; p < cx->n_dst_pages; p++)
         g->src_first[p] = (uint32_t)(cx->pages[p].first_obj / GR_PAGE);
     rc = used ? cmc_flip(g->c, used, cx->n_dst_pages, g->src_first) : -ENODATA;

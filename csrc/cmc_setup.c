@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmc.h"
@@ -32,6 +33,10 @@ static void *worker_main(void *arg)
         seen = c->cycle_seq;
         pthread_mutex_unlock(&c->mu);
 
+        if (c->cfg.worker_delay_us > 0) {
+            struct timespec ts = { c->cfg.worker_delay_us / 1000000, (c->cfg.worker_delay_us % 1000000) * 1000L };
+            nanosleep(&ts, NULL);
+        }
         int rc = cmc_injected(c, CMC_INJ_WORKER);
         if (rc < 0) {
             ADD(&c->st.worker_failures, 1);
@@ -182,18 +187,20 @@ int cmc_set_builder(struct cmc *c, cmc_build_fn fn, void *ctx)
     return 0;
 }
 
+static uint64_t round_page(uint64_t n);
+
 static void release_all(struct cmc *c)
 {
     cmc_workers_stop(c);
     cmc_server_stop(c);
     cmc_fault_detach(c);
-    uint64_t words = c->heap_pages * sizeof(uint32_t);
+    uint64_t words = round_page(c->heap_pages * sizeof(uint32_t));
     if (c->state)
         gk_unmap((uintptr_t)c->state, words);
     if (c->src_first)
         gk_unmap((uintptr_t)c->src_first, words);
     if (c->stall_log)
-        gk_unmap((uintptr_t)c->stall_log, c->heap_pages * sizeof(double));
+        gk_unmap((uintptr_t)c->stall_log, round_page(c->heap_pages * sizeof(double)));
     if (c->mut_pool)
         gk_unmap((uintptr_t)c->mut_pool, CMC_MUT_SLOTS * c->psize);
     if (c->server_buf)
@@ -209,9 +216,16 @@ static void release_all(struct cmc *c)
     free(c);
 }
 
+static uint64_t round_page(uint64_t n)
+{
+    uint64_t ps = (uint64_t)gk_page_size();
+    return (n + ps - 1) & ~(ps - 1);
+}
+
 static int map_array(uint64_t bytes, void **out)
 {
     uintptr_t a;
+    bytes = round_page(bytes);
     int rc = gk_map_anon(bytes, 0, &a);
     if (rc == 0)
         *out = (void *)a;
@@ -230,7 +244,8 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
     if (cfg->flip != CMC_FLIP_DONTUNMAP && cfg->flip != CMC_FLIP_REMAP)
         return -EINVAL;
     if (cfg->gc_threads < 1 || cfg->gc_threads > 64 || cfg->run_pages < 1 || cfg->run_pages > 256 ||
-        cfg->release_batch_pages < 1)
+        cfg->release_batch_pages < 1 ||
+        cfg->worker_delay_us < 0 || cfg->worker_delay_us > 10000000)
         return -EINVAL;
     if (heap_size / ps > UINT32_MAX)
         return -EINVAL;

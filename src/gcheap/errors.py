@@ -66,3 +66,14 @@ class InvalidArgument(GCHeapError, ValueError):
 
 class RegionClosed(GCHeapError, ValueError):
     """The Region (or Userfaultfd) was closed or handed over to another object."""
+
+
+# ---- concurrent compactor
+
+class AddressRangeStolen(GCHeapError, OSError):
+    """flip="remap": another thread mapped memory into the heap's range while it
+    was unmapped (the window that MREMAP_DONTUNMAP closes). The heap was moved
+    back once the range was free; the collection completed stop-the-world."""
+
+    def __init__(self, detail: str) -> None:
+        OSError.__init__(self, _errno.EADDRINUSE, f"heap address range stolen during the flip: {detail}")
