@@ -276,7 +276,7 @@ int gr_stw_collect(struct gr_runtime *rt, int cause, struct gr_pause *out);
 int gr_collect(struct gr_runtime *rt, int cause, struct gr_pause *out);
 
 /* stats.c */
-void gr_stats_record(struct gr_runtime *rt, const struct gr_pause *p);
+void gr_stats_record(struct gr_runtime *rt, struct gr_pause *p);  /* assigns p->seq */
 
 /* verify.c (world stopped) */
 int gr_verify_stopped(struct gr_runtime *rt, char *msg, size_t cap);
