@@ -243,7 +243,11 @@ int gr_set_ref(gr_runtime *rt, int64_t h, int64_t idx, int64_t value_h)
 
 int64_t gr_get_i64(gr_runtime *rt, int64_t h, int64_t idx)
 {
-    GR_ENTER(rt, m);
+    struct gr_mutator *m = gr_enter(rt);
+    if (!m) {
+        tl_last_error = gr_enter_err;
+        return 0;
+    }
     int err = 0;
     uintptr_t obj = 0;
     uintptr_t *s = field(rt, h, idx, false, &obj, &err);
@@ -368,7 +372,11 @@ int gr_aset_ref(gr_runtime *rt, int64_t h, int64_t i, int64_t value_h)
 
 int64_t gr_aget_i64(gr_runtime *rt, int64_t h, int64_t i)
 {
-    GR_ENTER(rt, m);
+    struct gr_mutator *m = gr_enter(rt);
+    if (!m) {
+        tl_last_error = gr_enter_err;
+        return 0;
+    }
     int err = 0;
     uintptr_t obj = 0;
     int64_t *s = element(rt, h, i, GR_CLASS_I64_ARRAY, &obj, &err);

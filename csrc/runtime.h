@@ -282,7 +282,7 @@ int gr_collect(struct gr_runtime *rt, int cause, struct gr_pause *out);
 void gr_cmc_fini(struct gr_runtime *rt);
 
 /* stats.c */
-void gr_stats_record(struct gr_runtime *rt, const struct gr_pause *p);
+void gr_stats_record(struct gr_runtime *rt, struct gr_pause *p);  /* assigns p->seq */
 
 /* verify.c (world stopped) */
 int gr_verify_stopped(struct gr_runtime *rt, char *msg, size_t cap);

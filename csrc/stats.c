@@ -16,7 +16,7 @@ const char *gr_phase_name(int phase)
     return phase >= 0 && phase < GR_NPHASES ? phase_names[phase] : "";
 }
 
-void gr_stats_record(struct gr_runtime *rt, const struct gr_pause *p)
+void gr_stats_record(struct gr_runtime *rt, struct gr_pause *p)
 {
     pthread_mutex_lock(&rt->stats_lock);
     if (rt->npauses == rt->pauses_cap) {
@@ -28,6 +28,7 @@ void gr_stats_record(struct gr_runtime *rt, const struct gr_pause *p)
         }
     }
     rt->npauses++;
+    p->seq = rt->npauses;
     if (rt->npauses <= rt->pauses_cap) {
         rt->pauses[rt->npauses - 1] = *p;
         rt->pauses[rt->npauses - 1].seq = rt->npauses;
