@@ -103,6 +103,7 @@ class CmcState:
         rt = self.rt
         if self.concurrent_capable:
             self._wait()                        # never start mid-cycle
+        self._pending = None                    # its statistics are reset by this flip
         rc, p = _ll.gc(rt._c)
         if rc:
             raise rt._error(rc, "gc")

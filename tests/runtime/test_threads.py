@@ -8,8 +8,8 @@ import gcheap
 STRESS = os.environ.get("GCHEAP_STRESS") == "1"
 
 
-def run_mutators_and_collector(nthreads: int, rounds: int, heap: str = "8M"):
-    with gcheap.Runtime(heap_size=heap) as rt:
+def run_mutators_and_collector(nthreads: int, rounds: int, heap: str = "8M", **runtime_kwargs):
+    with gcheap.Runtime(heap_size=heap, **runtime_kwargs) as rt:
         Node = rt.define_class("Node", refs=["next", "other"], scalars=["owner", "seq"])
         shared = rt.new_array("ref", nthreads * 8)
         rt.globals["shared"] = shared
