@@ -222,3 +222,8 @@ def sigbus_stats(slot: int) -> dict:
     return {"served": int(st.served), "eexist": int(st.eexist), "errors": int(st.errors),
             "last_tid": int(st.last_tid), "last_error": int(st.last_error),
             "last_address": int(st.last_address)}
+
+
+def seccomp_deny_userfaultfd(err: int) -> None:
+    """Test support: userfaultfd(2) fails with err in this process from now on."""
+    check(lib.gk_seccomp_deny_userfaultfd(err), "seccomp")
