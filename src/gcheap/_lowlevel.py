@@ -493,3 +493,10 @@ def debug_compact_to_buffer(rt, capacity: int):
 def memory_at(addr: int, nbytes: int) -> bytes:
     """Copies nbytes at a heap address (tests only; the caller keeps the world quiet)."""
     return ffi.buffer(ffi.cast("char *", addr), nbytes)[:]
+
+
+# ---- kernel layer (test support)
+
+def seccomp_deny_userfaultfd(err: int) -> None:
+    """Test support: userfaultfd(2) fails with err in this process from now on."""
+    check(lib.gk_seccomp_deny_userfaultfd(err), "seccomp")
