@@ -93,7 +93,7 @@ def test_mutators_build_pages_and_stalls_are_logged(region, fault_mode):
 def test_used_range_and_zero_pages(region):
     """Pages [n_build, used) are served as zero pages; above used nothing moves."""
     addr, size = region
-    with Compactor(addr, size, CmcOptions()) as cm:
+    with Compactor(addr, size, CmcOptions(worker_delay_us=20000)) as cm:
         used, n_build = size // 2, size // PAGE // 4
         cm.flip(used_len=used, n_build=n_build)
         ll.cmc_test_touch(addr + n_build * PAGE, 10, 3)     # zero-page faults
