@@ -101,3 +101,124 @@ int64_t cmc_test_hammer(uintptr_t addr, double seconds, volatile int *stop)
     }
     return stolen;
 }
+
+/* ---- raw kernel costs ---- */
+#include <pthread.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+struct raw_server {
+    int uffd;
+    int stop;
+    uintptr_t start, source;
+    uint64_t ps;
+};
+
+static void *raw_server_main(void *arg)
+{
+    struct raw_server *s = arg;
+    struct gk_uffd_event ev[16];
+    while (!LOAD(&s->stop)) {
+        int n = gk_uffd_read_events(s->uffd, ev, 16, 10);
+        for (int i = 0; i < n; i++) {
+            if (ev[i].event != GK_EV_PAGEFAULT)
+                continue;
+            uintptr_t page = (uintptr_t)ev[i].address & ~(uintptr_t)(s->ps - 1);
+            uint64_t done;
+            gk_uffd_copy(s->uffd, page, s->source + (page - s->start), s->ps, GK_RETRY_EAGAIN, &done);
+        }
+    }
+    return NULL;
+}
+
+static int raw_uffd(int sigbus)
+{
+    int via, dev_err;
+    int fd = gk_uffd_open(GK_OPEN_NONBLOCK, &via, &dev_err);
+    if (fd < 0)
+        return fd;
+    uint64_t f, io;
+    int rc = gk_uffd_api(fd, 0xAA, sigbus ? (1ull << 7) : 0, &f, &io);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int cmc_raw_fault_bench(int mode, uint64_t npages, double *times)
+{
+    uint64_t ps = (uint64_t)gk_page_size(), len = npages * ps;
+    uintptr_t src, dst;
+    int rc = gk_map_anon(len, 2 << 20, &src);
+    if (rc < 0)
+        return rc;
+    memset((void *)src, 0x5a, len);
+    if ((rc = gk_map_anon(len, 2 << 20, &dst)) < 0) {
+        gk_unmap(src, len);
+        return rc;
+    }
+    int fd = raw_uffd(mode == CMC_FAULT_SIGBUS);
+    if (fd < 0) {
+        rc = fd;
+        goto out;
+    }
+    uint64_t io;
+    if ((rc = gk_uffd_register(fd, dst, len, GK_MODE_MISSING, &io)) < 0)
+        goto out_fd;
+    if (mode == CMC_FAULT_SIGBUS) {
+        int slot = gk_sigbus_serve(fd, dst, len, src, GK_SERVE_COPY);
+        if (slot < 0) {
+            rc = slot;
+            goto out_fd;
+        }
+        cmc_test_touch(dst, npages, 1, 0, 0, times);
+        gk_sigbus_unserve(slot);
+    } else {
+        struct raw_server s = { .uffd = fd, .start = dst, .source = src, .ps = ps };
+        pthread_t t;
+        if ((rc = -pthread_create(&t, NULL, raw_server_main, &s)) < 0)
+            goto out_fd;
+        cmc_test_touch(dst, npages, 1, 0, 0, times);
+        STORE(&s.stop, 1);
+        pthread_join(t, NULL);
+    }
+    rc = 0;
+out_fd:
+    close(fd);
+out:
+    gk_unmap(dst, len);
+    gk_unmap(src, len);
+    return rc;
+}
+
+double cmc_raw_copy_bench(uint64_t npages, uint64_t batch)
+{
+    uint64_t ps = (uint64_t)gk_page_size(), len = npages * ps;
+    uintptr_t src, dst;
+    if (gk_map_anon(len, 2 << 20, &src) < 0)
+        return -1;
+    memset((void *)src, 0x5a, len);
+    if (gk_map_anon(len, 2 << 20, &dst) < 0) {
+        gk_unmap(src, len);
+        return -1;
+    }
+    double t = -1;
+    int fd = raw_uffd(0);
+    uint64_t io, done;
+    if (fd >= 0 && gk_uffd_register(fd, dst, len, GK_MODE_MISSING, &io) == 0) {
+        double t0 = cmc_now();
+        for (uint64_t p = 0; p < npages; p += batch) {
+            uint64_t n = npages - p < batch ? npages - p : batch;
+            if (gk_uffd_copy(fd, dst + p * ps, src + p * ps, n * ps, GK_RETRY_EAGAIN, &done) < 0)
+                break;
+        }
+        t = cmc_now() - t0;
+    }
+    if (fd >= 0)
+        close(fd);
+    gk_unmap(dst, len);
+    gk_unmap(src, len);
+    return t;
+}
