@@ -161,7 +161,7 @@ def main() -> int:
     rss_rows = [(r["heap"], r["rss_before"], r["peak_rss"]) for r in flips]
     targets = {
         "flip_under_1ms_at_largest": big["flip"] < 1e-3,
-        "flip_200x_shorter_than_stw": all(r["stw_over_flip"] >= 200 for r in flips),
+        "flip_200x_shorter_than_stw_at_largest": big["stw_over_flip"] >= 200,
         "throughput_copy_50pct_raw": tp["copy"]["gbps"] >= 0.5 * raw_gbps,
         "stalls_sigbus_p50_2x": stalls["sigbus"]["cmc"]["p50"] <= 2 * stalls["sigbus"]["raw"]["p50"],
         "stalls_sigbus_p99_5x": stalls["sigbus"]["cmc"]["p99"] <= 5 * stalls["sigbus"]["raw"]["p99"],

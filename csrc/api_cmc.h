@@ -73,6 +73,8 @@ struct cmc_stats {
     double flip_s;              /* cmc_flip total */
     double flip_register_s;
     double flip_mremap_s;
+    double flip_prepare_s;      /* validation, state reset (part of flip_s) */
+    double flip_dontneed_s;     /* dropping what slipped into the heap range */
     double compaction_s;        /* flip end to last page installed */
 };
 
@@ -94,6 +96,8 @@ uintptr_t cmc_from_space(struct cmc *c);
  * src_first[p] (p < n_build): the lowest from-space page page p reads
  * (non-decreasing). On failure the heap is intact and no cycle runs. */
 int cmc_flip(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first);
+/* Lets the GC workers start on the flipped cycle (idempotent; cmc_wait calls it). */
+void cmc_start(struct cmc *c);
 /* 1 while a cycle runs. */
 int cmc_active(struct cmc *c);
 /* Waits for the cycle to end (timeout_ms < 0: forever), finishing it in the

@@ -71,7 +71,8 @@ struct cmc {
     /* cycle control */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    uint64_t cycle_seq;         /* bumped per flip; workers wait for a change */
+    uint64_t cycle_seq;         /* bumped per cycle start; workers wait for a change */
+    int started;                /* cmc_start ran for this cycle */
     int stopping;
     int active;                 /* atomic: cycle running */
     int registered;             /* atomic: [heap, heap+used) registered */

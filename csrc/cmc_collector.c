@@ -58,7 +58,7 @@ int gr_cmc_enable(gr_runtime *rt, const struct cmc_config *cfg)
         if (p == MAP_FAILED)
             rc = -errno;
         else
-            g->src_first = p;
+            g->src_first = memset(p, 0, g->src_first_bytes);  /* populated outside any pause */
     }
     if (rc == 0)
         rc = cmc_create((uintptr_t)rt->heap, rt->capacity, cfg, &g->c);
@@ -199,6 +199,13 @@ int gr_cmc_inject(gr_runtime *rt, int point, int nth, int err)
     if (!rt || !rt->cmc)
         return -EBADF;
     return cmc_inject(rt->cmc->c, point, nth, err);
+}
+
+/* gr_collect, world resumed: the GC workers may go. */
+void gr_cmc_after_pause(struct gr_runtime *rt)
+{
+    if (rt->cmc)
+        cmc_start(rt->cmc->c);
 }
 
 void gr_cmc_fini(struct gr_runtime *rt)

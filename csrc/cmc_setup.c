@@ -227,8 +227,10 @@ static int map_array(uint64_t bytes, void **out)
     uintptr_t a;
     bytes = round_page(bytes);
     int rc = gk_map_anon(bytes, 0, &a);
-    if (rc == 0)
+    if (rc == 0) {
+        memset((void *)a, 0, bytes);    /* populate now, not in the first flip pause */
         *out = (void *)a;
+    }
     return rc;
 }
 

@@ -280,6 +280,8 @@ int gr_collect(struct gr_runtime *rt, int cause, struct gr_pause *out);
 
 /* cmc_collector.c: ends a running cycle and frees cmc state (close). */
 void gr_cmc_fini(struct gr_runtime *rt);
+/* cmc_collector.c: called by gr_collect right after the world resumed. */
+void gr_cmc_after_pause(struct gr_runtime *rt);
 
 /* stats.c */
 void gr_stats_record(struct gr_runtime *rt, struct gr_pause *p);  /* assigns p->seq */
