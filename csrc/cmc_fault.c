@@ -32,7 +32,7 @@
 static struct cmc *instances[CMC_MAX_INSTANCES];
 static struct sigaction prev_action;
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
-static int inflight;            /* handlers inside a cmc (atomic) */
+static int inflight;            /* SIGBUS handlers or fault threads inside a cmc (atomic) */
 
 int cmc_handlers_inflight(void)
 {
@@ -215,12 +215,19 @@ static void *server_main(void *arg)
             double t0 = cmc_now();
             uintptr_t addr = (uintptr_t)ev[i].address;
             uint64_t p = (addr - c->heap) / c->psize;
+            /* Announce ourselves before looking at the cycle (as the SIGBUS
+             * handler does): a flip waits for inflight == 0 before it resets
+             * the page states, so a stale event can never mark a page of the
+             * next cycle. */
+            ADD(&inflight, 1);
             if (addr < c->heap || p >= c->used_pages || LOAD(&c->registered) != 1) {
+                ADD(&inflight, -1);
                 gk_uffd_wake(c->uffd, addr & ~(uintptr_t)(c->psize - 1), c->psize);
                 continue;
             }
             ADD(&c->st.faults, 1);
             int rc = cmc_serve_page(c, p, c->server_buf, BY_MUTATOR, 0);
+            ADD(&inflight, -1);
             if (rc < 0)
                 cmc_note_error(c, rc, CMC_INJ_IOCTL);   /* the page went back: a worker rebuilds it */
             cmc_log_stall(c, cmc_now() - t0);
@@ -242,6 +249,7 @@ int cmc_server_start(struct cmc *c)
         c->stop_fd = -1;
         return rc;
     }
+    pthread_setname_np(c->server, "cmc-faults");
     c->server_started = 1;
     return 0;
 }

@@ -83,6 +83,7 @@ int cmc_workers_start(struct cmc *c)
             rc = -pthread_create(&w->thread, NULL, worker_main, w);
         if (rc < 0)
             return rc;
+        pthread_setname_np(w->thread, "cmc-gc");
         w->started = 1;
     }
     return 0;
