@@ -71,6 +71,7 @@ struct cmc {
     /* cycle control */
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_mutex_t rescue_mu;  /* one cmc_wait at a time finishes a cycle (one rescue page) */
     uint64_t cycle_seq;         /* bumped per cycle start; workers wait for a change */
     int started;                /* cmc_start ran for this cycle */
     int stopping;

@@ -295,11 +295,15 @@ int cmc_wait(struct cmc *c, int timeout_ms)
     pthread_mutex_unlock(&c->mu);
     if (LOAD(&c->active)) {
         /* No worker left and pages remain (a worker failed): finish here. */
-        int rc = cmc_drive(c, c->server_buf + c->psize, 1);
+        pthread_mutex_lock(&c->rescue_mu);
+        int rc = LOAD(&c->active) ? cmc_drive(c, c->server_buf + c->psize, 1) : 0;
+        if (rc == 0 && LOAD(&c->active)) {
+            cmc_maybe_release(c, 1);
+            cmc_end_cycle(c);
+        }
+        pthread_mutex_unlock(&c->rescue_mu);
         if (rc < 0)
             return rc;
-        cmc_maybe_release(c, 1);
-        cmc_end_cycle(c);
     }
     return 0;
 }

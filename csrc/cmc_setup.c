@@ -213,6 +213,7 @@ static void release_all(struct cmc *c)
     if (c->statm_fd >= 0)
         close(c->statm_fd);
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->rescue_mu);
     pthread_cond_destroy(&c->cv);
     free(c);
 }
@@ -267,6 +268,7 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
     c->mut_free = ~0ull;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
+    pthread_mutex_init(&c->rescue_mu, NULL);
     c->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 
     int rc = 0;
