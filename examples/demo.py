@@ -17,19 +17,20 @@ N = 60_000
 
 
 def build(rt):
-    Node = rt.define_class("Node", refs=["next"], scalars=["value"])
+    Node = rt.define_class("Node", refs=["payload"], scalars=["value"])
     keep = rt.new_array("ref", N // 2)
     rt.globals["keep"] = keep
     for i in range(N):
-        n = rt.new(Node, value=i)
-        rt.new_array("u8", 1000)                 # garbage between live objects
-        if i % 2 == 0:
+        n = rt.new(Node, value=i, payload=rt.new_array("u8", 1000))
+        if i % 2 == 0:                           # every other one stays live: fragmentation
             keep[i // 2] = n
     return keep
 
 
 def checksum(keep) -> int:
-    return sum(keep[i].value for i in range(len(keep)))
+    # from the top down: the GC thread compacts bottom-up, so the mutator meets
+    # pages nobody has built yet and builds them itself on its faults
+    return sum(keep[i].value + keep[i].payload[999] for i in reversed(range(len(keep))))
 
 
 def main() -> None:
