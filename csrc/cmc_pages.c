@@ -10,6 +10,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -266,6 +267,18 @@ int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait)
     }
 }
 
+/* install="move" leaves the scratch pages of the last run as holes (their
+ * pages went into the heap). Refill them with one madvise instead of one page
+ * fault per page while building. Best effort: a kernel without
+ * MADV_POPULATE_WRITE (5.14) just takes the faults. */
+static void populate_scratch(char *buf, uint64_t len)
+{
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+    madvise(buf, len, MADV_POPULATE_WRITE);
+}
+
 /* A GC worker's share of a cycle: sweep [0, n_build) in runs taken from the
  * shared cursor, claiming each page just before building it so that a faulting
  * mutator can still take pages the worker has not reached; install each
@@ -281,6 +294,8 @@ int cmc_drive(struct cmc *c, char *buf, int run_pages)
             break;
         uint64_t e = s + (uint64_t)run_pages < n_build ? s + (uint64_t)run_pages : n_build;
         uint64_t p = s;
+        if (c->install == CMC_INSTALL_MOVE)
+            populate_scratch(buf, (e - s) * c->psize);
         while (p < e) {
             uint64_t q = p;
             while (q < e) {
