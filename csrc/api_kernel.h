@@ -157,3 +157,6 @@ int gk_sigbus_stats(int slot, struct gk_sigbus_stats *out);
  * (what Docker's default profile does). Irreversible: call it in a child
  * process before exec. */
 int gk_seccomp_deny_userfaultfd(int err);
+/* fork(2) with the GIL released; the child _exit(0)s at once, the parent
+ * reaps it and gets its pid. */
+int gk_fork_and_reap_child(void);

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kernel.h"
 
@@ -44,4 +46,22 @@ int gk_seccomp_deny_userfaultfd(int err)
 #else
     return -ENOSYS;
 #endif
+}
+
+/* fork(2) from C, so the parent can block in the kernel (a userfaultfd
+ * EVENT_FORK waits until the monitor reads it) without holding the GIL. The
+ * child exits at once; the parent reaps it. Returns the child's pid. */
+int gk_fork_and_reap_child(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return gk_neg_errno();
+    if (pid == 0)
+        _exit(0);
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return gk_neg_errno();
+    }
+    return (int)pid;
 }

@@ -158,7 +158,7 @@ static int range_loop(enum range_op op, int fd, uintptr_t dst, uintptr_t src, ui
     if (done)
         *done = 0;
     if (len == 0 || !gk_is_page_aligned(dst) || !gk_is_page_aligned(len) ||
-        ((op == OP_COPY || op == OP_MOVE) && !gk_is_page_aligned(src)))
+        (op == OP_MOVE && !gk_is_page_aligned(src)))
         return -EINVAL;
     if (flags & ~(GK_DONTWAKE | GK_RETRY_EAGAIN | GK_MOVE_ALLOW_SRC_HOLES))
         return -EINVAL;

@@ -102,11 +102,17 @@ def uffd_writeprotect(fd: int, start: int, length: int, protect: bool, dontwake:
 
 
 _EVENT_BATCH = 64
+_event_buffers = __import__("threading").local()
 
 
 def uffd_read_events(fd: int, timeout_ms: int) -> list[tuple[int, int, int, int, int, int]]:
-    """Raw events as (event, ptid, flags, address, arg1, arg2); [] on timeout."""
-    buf = ffi.new("struct gk_uffd_event[]", _EVENT_BATCH)
+    """Raw events as (event, ptid, flags, address, arg1, arg2); [] on timeout.
+
+    The buffer is allocated once per thread: a monitor must not call malloc
+    while a fork() it has to acknowledge holds glibc's malloc locks."""
+    buf = getattr(_event_buffers, "buf", None)
+    if buf is None:
+        buf = _event_buffers.buf = ffi.new("struct gk_uffd_event[]", _EVENT_BATCH)
     n = check(lib.gk_uffd_read_events(fd, buf, _EVENT_BATCH, timeout_ms), "read(userfaultfd)")
     return [(int(e.event), int(e.ptid), int(e.flags), int(e.address), int(e.arg1), int(e.arg2))
             for e in (buf[i] for i in range(n))]
@@ -227,3 +233,8 @@ def sigbus_stats(slot: int) -> dict:
 def seccomp_deny_userfaultfd(err: int) -> None:
     """Test support: userfaultfd(2) fails with err in this process from now on."""
     check(lib.gk_seccomp_deny_userfaultfd(err), "seccomp")
+
+
+def fork_and_reap_child() -> int:
+    """Test support: fork in C (GIL released); the child exits at once."""
+    return check(lib.gk_fork_and_reap_child(), "fork")

@@ -509,6 +509,12 @@ class Userfaultfd:
     The descriptor itself is always O_NONBLOCK, because poll() on a blocking
     userfaultfd only ever reports POLLERR. ``nonblocking=True`` makes
     ``read_events()`` return at once by default instead of waiting.
+
+    Events (fork, remap, remove, unmap) block the thread that caused them until
+    they are read. A fork() additionally holds glibc's malloc locks while it
+    waits, so a Python monitor thread that is between two ``read_events`` calls
+    (allocating) when the fork starts deadlocks with it: keep the monitor
+    waiting inside ``read_events`` (a long timeout) around forks.
     """
 
     def __init__(self, features: Iterable[str] = (), *, user_mode_only: bool = True,
