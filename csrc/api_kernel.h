@@ -160,3 +160,27 @@ int gk_seccomp_deny_userfaultfd(int err);
 /* fork(2) with the GIL released; the child _exit(0)s at once, the parent
  * reaps it and gets its pid. */
 int gk_fork_and_reap_child(void);
+
+/* ---- raw-cost benchmarks (csrc/bench_raw.c) ------------------------------------
+ * Micro-benchmarks of the primitives above. The timing loops run in C so that
+ * no Python overhead is measured. Each fills ns_out[0..n) with one sample per
+ * repetition (per fault for the round trips) in ns and returns 0 or -errno.
+ */
+
+/* memcpy of `pages` populated pages into populated memory; one sample per rep. */
+int gkb_memcpy(uint64_t pages, int reps, uint64_t *ns_out);
+/* First-touch write fault of `pages` fresh 4 KiB pages (one byte per page). */
+int gkb_first_touch(uint64_t pages, int reps, uint64_t *ns_out);
+/* UFFDIO_COPY / ZEROPAGE / MOVE of `pages` pages into a registered, empty
+ * range, `batch` pages per ioctl. No fault is pending: the ioctl cost alone. */
+int gkb_uffd_copy(uint64_t pages, uint64_t batch, int reps, uint64_t *ns_out);
+int gkb_uffd_zeropage(uint64_t pages, uint64_t batch, int reps, uint64_t *ns_out);
+int gkb_uffd_move(uint64_t pages, uint64_t batch, int reps, uint64_t *ns_out);
+/* Missing-fault round trip, one sample per fault: a read of a missing page
+ * served by a handler thread (poll + read + UFFDIO_COPY), or by the faulting
+ * thread itself in SIGBUS mode (csrc/kernel_sigbus.c). */
+int gkb_fault_thread(uint64_t faults, uint64_t *ns_out);
+int gkb_fault_sigbus(uint64_t faults, uint64_t *ns_out);
+/* mremap(MREMAP_DONTUNMAP|MREMAP_FIXED) of `bytes` populated bytes from a 2 MiB
+ * aligned source to a destination 2 MiB aligned + `misalign` bytes. */
+int gkb_mremap_dontunmap(uint64_t bytes, uint64_t misalign, int reps, uint64_t *ns_out);
