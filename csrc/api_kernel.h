@@ -51,7 +51,7 @@ int gk_uffd_wake(int fd, uintptr_t start, uint64_t len);
 
 /* Flags for the range operations. */
 #define GK_DONTWAKE 1           /* UFFDIO_*_MODE_DONTWAKE */
-#define GK_RETRY_EAGAIN 2       /* retry the remainder on EAGAIN (bounded) */
+#define GK_RETRY_EAGAIN 2       /* retry the remainder on EAGAIN (bounded: 200 yields) */
 #define GK_MOVE_ALLOW_SRC_HOLES 4
 int gk_uffd_copy(int fd, uintptr_t dst, uintptr_t src, uint64_t len, int flags, uint64_t *done);
 int gk_uffd_zeropage(int fd, uintptr_t dst, uint64_t len, int flags, uint64_t *done);

@@ -16,7 +16,7 @@
 
 /* How often a range op retries an EAGAIN that made no progress before it
  * gives up and reports it (the mm may be changing under an unread event). */
-#define GK_EAGAIN_RETRIES 1000
+#define GK_EAGAIN_RETRIES 200
 
 int gk_uffd_open(int flags, int *via, int *dev_err)
 {

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import reading, require_uffd, smaps_entry
 from gcheap import _lowlevel as ll
-from gcheap.errors import InvalidArgument, KernelError, RegionClosed, UffdPageExists
+from gcheap.errors import InvalidArgument, KernelError, RegionClosed, UffdPageExists, UffdPartial
 from gcheap.kernel import (MADV_DONTNEED, MADV_HUGEPAGE, MREMAP_FIXED, MREMAP_MAYMOVE, Fork,
                            PageFault, Region, Remap, Remove, Unmap, Userfaultfd, probe)
 
@@ -361,3 +361,38 @@ def test_numpy_view_and_alignment():
         a[:] = 7
         assert r.read(0, 8) == (7).to_bytes(8, "little")
         del a
+
+
+def test_eagain_while_an_event_is_unread_is_surfaced_with_the_partial_count():
+    """While a REMOVE event waits to be read the mm is "changing": UFFDIO_COPY
+    answers EAGAIN. The bounded retry gives up and raises UffdPartial with
+    done == 0 (never a negative count); after the event is read the copy works."""
+    require_uffd("event_remove")
+    n = 64
+    with Region(n * PS) as r, Userfaultfd(["event_remove"]) as uffd:
+        r.write(0, pattern(1, 1))                        # page 0 present, the rest missing
+        uffd.register(r)
+        remover = threading.Thread(target=ll.madvise, args=(r.address, PS, MADV_DONTNEED), daemon=True)
+        remover.start()                                  # blocks in the kernel until the event is read
+        try:
+            time.sleep(0.05)
+            partial = None
+            for page in range(1, n):                     # a copy that lands before the event is queued succeeds
+                try:
+                    uffd.copy(r.address + page * PS, pattern(1, page))
+                except UffdPartial as e:
+                    partial = (page, e)
+                    break
+            assert partial is not None, "UFFDIO_COPY never saw the pending event"
+            page, e = partial
+            assert e.errno == errno.EAGAIN and e.done == 0 and isinstance(e, BlockingIOError)
+            assert remover.is_alive()
+            [ev] = uffd.read_events(timeout=5)
+            assert ev == Remove(r.address, r.address + PS)
+            remover.join(5)
+            assert not remover.is_alive()
+            assert uffd.copy(r.address + page * PS, pattern(1, 7)) == PS
+            assert r.read(page * PS, PS) == pattern(1, 7)
+        finally:
+            uffd.close()
+            remover.join(5)
