@@ -23,8 +23,27 @@ def check(rc: int, operation: str, detail: str | None = None) -> int:
 # for another thread blocked on a missing page inside one of these calls.
 
 import errno as _errno
+import threading as _threading
 
-GK = lib  # constants GK_* live on lib
+# The C layer's constants, re-exported so no other module needs lib.
+OPEN_USER_MODE_ONLY = lib.GK_OPEN_USER_MODE_ONLY
+OPEN_NONBLOCK = lib.GK_OPEN_NONBLOCK
+OPEN_NO_DEV = lib.GK_OPEN_NO_DEV
+OPEN_NO_SYSCALL = lib.GK_OPEN_NO_SYSCALL
+MODE_MISSING = lib.GK_MODE_MISSING
+MODE_WP = lib.GK_MODE_WP
+MODE_MINOR = lib.GK_MODE_MINOR
+DONTWAKE = lib.GK_DONTWAKE
+RETRY_EAGAIN = lib.GK_RETRY_EAGAIN
+MOVE_ALLOW_SRC_HOLES = lib.GK_MOVE_ALLOW_SRC_HOLES
+EV_PAGEFAULT = lib.GK_EV_PAGEFAULT
+EV_FORK = lib.GK_EV_FORK
+EV_REMAP = lib.GK_EV_REMAP
+EV_REMOVE = lib.GK_EV_REMOVE
+EV_UNMAP = lib.GK_EV_UNMAP
+SERVE_COPY = lib.GK_SERVE_COPY
+SERVE_ZEROPAGE = lib.GK_SERVE_ZEROPAGE
+SERVE_MOVE = lib.GK_SERVE_MOVE
 
 UFFD_API = 0xAA
 
@@ -102,7 +121,7 @@ def uffd_writeprotect(fd: int, start: int, length: int, protect: bool, dontwake:
 
 
 _EVENT_BATCH = 64
-_event_buffers = __import__("threading").local()
+_event_buffers = _threading.local()
 
 
 def uffd_read_events(fd: int, timeout_ms: int) -> list[tuple[int, int, int, int, int, int]]:

@@ -175,9 +175,9 @@ def _probe() -> Capabilities:
     # Every route, best first: a full fd by syscall, a full fd by /dev, a
     # user-mode-only fd by syscall (what gcheap itself needs).
     attempts = {
-        "syscall": ll.GK.GK_OPEN_NO_DEV,
-        "dev": ll.GK.GK_OPEN_NO_SYSCALL,
-        "syscall-user-mode-only": ll.GK.GK_OPEN_NO_DEV | ll.GK.GK_OPEN_USER_MODE_ONLY,
+        "syscall": ll.OPEN_NO_DEV,
+        "dev": ll.OPEN_NO_SYSCALL,
+        "syscall-user-mode-only": ll.OPEN_NO_DEV | ll.OPEN_USER_MODE_ONLY,
     }
     routes: dict[str, str] = {}
     errs: dict[str, int] = {}
@@ -478,15 +478,15 @@ Event = Union[PageFault, Fork, Remap, Remove, Unmap, UnknownEvent]
 
 def _event(raw: tuple[int, int, int, int, int, int]) -> Event:
     ev, ptid, flags, addr, a1, a2 = raw
-    if ev == ll.GK.GK_EV_PAGEFAULT:
+    if ev == ll.EV_PAGEFAULT:
         return PageFault(addr, bool(flags & 1), bool(flags & 2), bool(flags & 4), ptid)
-    if ev == ll.GK.GK_EV_FORK:
+    if ev == ll.EV_FORK:
         return Fork(a1)
-    if ev == ll.GK.GK_EV_REMAP:
+    if ev == ll.EV_REMAP:
         return Remap(addr, a1, a2)
-    if ev == ll.GK.GK_EV_REMOVE:
+    if ev == ll.EV_REMOVE:
         return Remove(addr, a1)
-    if ev == ll.GK.GK_EV_UNMAP:
+    if ev == ll.EV_UNMAP:
         return Unmap(addr, a1)
     return UnknownEvent(ev)
 
@@ -527,18 +527,18 @@ class Userfaultfd:
             raise UffdUnavailable(f"kernel {caps.kernel} lacks userfaultfd feature(s) {sorted(missing)}",
                                   "upgrade the kernel (move: >= 6.8, poison: >= 6.6, sigbus: >= 4.14)",
                                   errno.EINVAL)
-        base = ll.GK.GK_OPEN_NONBLOCK
-        umo = ll.GK.GK_OPEN_USER_MODE_ONLY if user_mode_only else 0
-        routes = [("syscall", base | umo | ll.GK.GK_OPEN_NO_DEV),
-                  ("dev", base | umo | ll.GK.GK_OPEN_NO_SYSCALL)]
+        base = ll.OPEN_NONBLOCK
+        umo = ll.OPEN_USER_MODE_ONLY if user_mode_only else 0
+        routes = [("syscall", base | umo | ll.OPEN_NO_DEV),
+                  ("dev", base | umo | ll.OPEN_NO_SYSCALL)]
         if user_mode_only:   # kernels < 5.11 reject the flag: a full fd also does the job
-            routes += [("syscall", base | ll.GK.GK_OPEN_NO_DEV), ("dev", base | ll.GK.GK_OPEN_NO_SYSCALL)]
+            routes += [("syscall", base | ll.OPEN_NO_DEV), ("dev", base | ll.OPEN_NO_SYSCALL)]
         fd, errs = -1, []
         for route, flags in routes:
             rc, _, _ = ll.uffd_open_raw(flags)
             if rc >= 0:
                 fd, self.via = rc, route
-                self.user_mode_only = bool(flags & ll.GK.GK_OPEN_USER_MODE_ONLY)
+                self.user_mode_only = bool(flags & ll.OPEN_USER_MODE_ONLY)
                 break
             errs.append((route, -rc))
         if fd < 0:
@@ -582,7 +582,7 @@ class Userfaultfd:
                  wp: bool = False, minor: bool = False) -> frozenset:
         """Registers a range; returns the names of the ioctls usable on it."""
         start, n = _addr_len(address, length)
-        mode = (missing and ll.GK.GK_MODE_MISSING) | (wp and ll.GK.GK_MODE_WP) | (minor and ll.GK.GK_MODE_MINOR)
+        mode = (missing and ll.MODE_MISSING) | (wp and ll.MODE_WP) | (minor and ll.MODE_MINOR)
         if not mode:
             raise InvalidArgument("register needs at least one of missing, wp, minor")
         return _names(ll.uffd_register(self.fileno(), start, n, mode), IOCTL_BITS)
@@ -598,7 +598,7 @@ class Userfaultfd:
     # -- resolving
     @staticmethod
     def _flags(wake: bool, retry: bool) -> int:
-        return (0 if wake else ll.GK.GK_DONTWAKE) | (ll.GK.GK_RETRY_EAGAIN if retry else 0)
+        return (0 if wake else ll.DONTWAKE) | (ll.RETRY_EAGAIN if retry else 0)
 
     def copy(self, dst: int, src, length: int | None = None, *, wake: bool = True,
              retry: bool = True) -> int:
@@ -628,7 +628,7 @@ class Userfaultfd:
              allow_src_holes: bool = False) -> int:
         """UFFDIO_MOVE (needs the "move" feature): moves pages of this process
         into the registered range without copying. EBUSY if a page is shared (fork)."""
-        flags = self._flags(wake, retry) | (ll.GK.GK_MOVE_ALLOW_SRC_HOLES if allow_src_holes else 0)
+        flags = self._flags(wake, retry) | (ll.MOVE_ALLOW_SRC_HOLES if allow_src_holes else 0)
         return ll.uffd_move(self.fileno(), int(dst), int(src), int(length), flags)
 
     def poison(self, dst: int, length: int, *, wake: bool = True, retry: bool = True) -> int:
@@ -660,7 +660,7 @@ class Userfaultfd:
 
 # ---------------------------------------------------------------- SIGBUS self-service
 
-_SERVE = {"copy": "GK_SERVE_COPY", "zeropage": "GK_SERVE_ZEROPAGE", "move": "GK_SERVE_MOVE"}
+_SERVE = {"copy": ll.SERVE_COPY, "zeropage": ll.SERVE_ZEROPAGE, "move": ll.SERVE_MOVE}
 
 
 class SigbusService:
@@ -681,7 +681,7 @@ class SigbusService:
             raise InvalidArgument(f"how must be one of {sorted(_SERVE)}, got {how!r}")
         start, n = _addr_len(address, length)
         self._uffd = uffd      # keep the fd alive while serving
-        self._slot = ll.sigbus_serve(uffd.fileno(), start, n, int(source), getattr(ll.GK, _SERVE[how]))
+        self._slot = ll.sigbus_serve(uffd.fileno(), start, n, int(source), _SERVE[how])
 
     def stats(self) -> dict:
         return self._final if self._slot is None else ll.sigbus_stats(self._slot)

@@ -28,7 +28,7 @@ def pattern(n_pages: int, seed: int) -> bytes:
 def test_api_handshake_rejects_wrong_api_and_unknown_features():
     require_uffd()
     def fresh() -> int:
-        fd, _, _ = ll.uffd_open_raw(ll.GK.GK_OPEN_USER_MODE_ONLY | ll.GK.GK_OPEN_NONBLOCK)
+        fd, _, _ = ll.uffd_open_raw(ll.OPEN_USER_MODE_ONLY | ll.OPEN_NONBLOCK)
         assert fd >= 0
         return fd
     fd = fresh()
