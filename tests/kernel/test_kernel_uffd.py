@@ -13,7 +13,7 @@ from conftest import reading, require_uffd, smaps_entry
 from gcheap import _lowlevel as ll
 from gcheap.errors import InvalidArgument, KernelError, RegionClosed, UffdPageExists, UffdPartial
 from gcheap.kernel import (MADV_DONTNEED, MADV_HUGEPAGE, MREMAP_FIXED, MREMAP_MAYMOVE, Fork,
-                           PageFault, Region, Remap, Remove, Unmap, Userfaultfd, probe)
+                           PageFault, Region, Remap, Remove, Unmap, Userfaultfd)
 
 PS = ll.page_size()
 HPAGE = 2 << 20
@@ -273,7 +273,7 @@ def test_sigbus_that_is_not_ours_is_chained():
 # ---- events
 
 def test_fork_remap_remove_unmap_events():
-    caps = require_uffd(["event_fork", "event_remap", "event_remove", "event_unmap"])
+    require_uffd(["event_fork", "event_remap", "event_remove", "event_unmap"])
     size = 4 * PS
     area = ll.map_anon(size)
     target = ll.reserve(size)
