@@ -166,9 +166,19 @@ int gkb_uffd_move(uint64_t pages, uint64_t batch, int reps, uint64_t *ns_out)
 struct handler {
     int fd;
     uintptr_t dst, src;
+    uint64_t len;
     volatile int stop;
     int error;
 };
+
+/* A handler that cannot go on unregisters the range: that wakes the blocked
+ * toucher (its page then faults in as a normal zero page) instead of leaving
+ * it hanging, and the error is reported after the loop. */
+static void handler_fail(struct handler *h, int err)
+{
+    h->error = err;
+    gk_uffd_unregister(h->fd, h->dst, h->len);
+}
 
 static void *handler_main(void *arg)
 {
@@ -179,7 +189,7 @@ static void *handler_main(void *arg)
         struct pollfd pfd = { .fd = h->fd, .events = POLLIN };
         int n = poll(&pfd, 1, 10);
         if (n < 0 && errno != EINTR) {
-            h->error = -errno;
+            handler_fail(h, -errno);
             break;
         }
         if (n <= 0)
@@ -188,7 +198,7 @@ static void *handler_main(void *arg)
         if (got < 0) {
             if (errno == EAGAIN)
                 continue;
-            h->error = -errno;
+            handler_fail(h, -errno);
             break;
         }
         if (got != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT)
@@ -197,7 +207,7 @@ static void *handler_main(void *arg)
         uint64_t done;
         int rc = gk_uffd_copy(h->fd, page, h->src + (page - h->dst), ps, GK_RETRY_EAGAIN, &done);
         if (rc < 0 && rc != -EEXIST) {
-            h->error = rc;
+            handler_fail(h, rc);
             break;
         }
     }
@@ -215,33 +225,39 @@ static void touch_each(uintptr_t dst, uint64_t faults, uint64_t *ns_out)
     }
 }
 
+/* A populated source image and an empty destination of the same size. */
+static int map_image_and_target(uint64_t bytes, uintptr_t *src, uintptr_t *dst)
+{
+    int rc = map_small(bytes, 1, src);
+    if (rc < 0)
+        return rc;
+    if ((rc = map_small(bytes, 0, dst)) < 0)
+        gk_unmap(*src, bytes);
+    return rc;
+}
+
 int gkb_fault_thread(uint64_t faults, uint64_t *ns_out)
 {
     uint64_t bytes = faults * psz();
     uintptr_t src, dst;
-    int rc = map_small(bytes, 1, &src);
+    int rc = map_image_and_target(bytes, &src, &dst);
     if (rc < 0)
         return rc;
-    if ((rc = map_small(bytes, 0, &dst)) < 0) {
-        gk_unmap(src, bytes);
-        return rc;
-    }
-    struct handler h = { .dst = dst, .src = src };
+    struct handler h = { .dst = dst, .src = src, .len = bytes };
     h.fd = open_registered(0, dst, bytes);
     if (h.fd < 0) {
         rc = h.fd;
-        goto out;
+    } else {
+        pthread_t tid;
+        rc = -pthread_create(&tid, NULL, handler_main, &h);
+        if (rc == 0) {
+            touch_each(dst, faults, ns_out);
+            h.stop = 1;
+            pthread_join(tid, NULL);
+            rc = h.error;
+        }
+        close(h.fd);
     }
-    pthread_t tid;
-    rc = -pthread_create(&tid, NULL, handler_main, &h);
-    if (rc == 0) {
-        touch_each(dst, faults, ns_out);
-        h.stop = 1;
-        pthread_join(tid, NULL);
-        rc = h.error;
-    }
-    close(h.fd);    /* a touch blocked by a failed handler is released here */
-out:
     gk_unmap(dst, bytes);
     gk_unmap(src, bytes);
     return rc;
@@ -251,31 +267,26 @@ int gkb_fault_sigbus(uint64_t faults, uint64_t *ns_out)
 {
     uint64_t bytes = faults * psz();
     uintptr_t src, dst;
-    int rc = map_small(bytes, 1, &src);
+    int rc = map_image_and_target(bytes, &src, &dst);
     if (rc < 0)
         return rc;
-    if ((rc = map_small(bytes, 0, &dst)) < 0) {
-        gk_unmap(src, bytes);
-        return rc;
-    }
     int fd = open_registered(UFFD_FEATURE_SIGBUS, dst, bytes);
     if (fd < 0) {
         rc = fd;
-        goto out;
-    }
-    int slot = gk_sigbus_serve(fd, dst, bytes, src, GK_SERVE_COPY);
-    if (slot < 0) {
-        rc = slot;
     } else {
-        touch_each(dst, faults, ns_out);
-        struct gk_sigbus_stats st;
-        gk_sigbus_unserve(slot);
-        gk_sigbus_stats(slot, &st);
-        if (st.served != faults)
-            rc = -EIO;
+        int slot = gk_sigbus_serve(fd, dst, bytes, src, GK_SERVE_COPY);
+        if (slot < 0) {
+            rc = slot;
+        } else {
+            struct gk_sigbus_stats st;
+            touch_each(dst, faults, ns_out);
+            gk_sigbus_unserve(slot);
+            gk_sigbus_stats(slot, &st);
+            if (st.served != faults)
+                rc = -EIO;      /* a fault was not ours to serve: the figures are wrong */
+        }
+        close(fd);
     }
-    close(fd);
-out:
     gk_unmap(dst, bytes);
     gk_unmap(src, bytes);
     return rc;
