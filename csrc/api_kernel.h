@@ -11,8 +11,9 @@
  *   0        the whole range is done
  *   -EEXIST  a page in the range was already present (someone else won the race);
  *            *done covers the pages before it. Callers treat the page as resolved.
- *   -EAGAIN  partial progress or the mm is changing; only returned when the
- *            GK_RETRY_EAGAIN flag is not given (with it the call retries the rest).
+ *   -EAGAIN  the mm is changing (an event waits to be read) and no progress is
+ *            possible. A call that made progress always continues with the rest;
+ *            with GK_RETRY_EAGAIN a call that makes none retries (bounded) first.
  *   other    -errno from the kernel.
  * Addresses are uintptr_t so that Python passes plain ints.
  */
