@@ -155,9 +155,10 @@ int gk_sigbus_stats(int slot, struct gk_sigbus_stats *out);
 
 /* ---- test support ------------------------------------------------------------ */
 /* Installs a seccomp filter that makes userfaultfd(2) fail with errno `err`
- * (what Docker's default profile does). Irreversible: call it in a child
- * process before exec. */
-int gk_seccomp_deny_userfaultfd(int err);
+ * (what Docker's default profile does) and, with also_dev, the
+ * USERFAULTFD_IOC_NEW ioctl of /dev/userfaultfd too. Irreversible: call it in
+ * a child process before exec. */
+int gk_seccomp_deny_userfaultfd(int err, int also_dev);
 /* fork(2) with the GIL released; the child _exit(0)s at once, the parent
  * reaps it and gets its pid. */
 int gk_fork_and_reap_child(void);

@@ -252,9 +252,10 @@ def sigbus_stats(slot: int) -> dict:
             "last_address": int(st.last_address)}
 
 
-def seccomp_deny_userfaultfd(err: int) -> None:
-    """Test support: userfaultfd(2) fails with err in this process from now on."""
-    check(lib.gk_seccomp_deny_userfaultfd(err), "seccomp")
+def seccomp_deny_userfaultfd(err: int, also_dev: bool = False) -> None:
+    """Test support: userfaultfd(2) (and with also_dev the /dev/userfaultfd
+    ioctl) fails with err in this process from now on."""
+    check(lib.gk_seccomp_deny_userfaultfd(err, int(also_dev)), "seccomp")
 
 
 def fork_and_reap_child() -> int:

@@ -111,6 +111,11 @@ def test_doctor_under_a_docker_like_seccomp_filter_names_seccomp(as_nobody):
         report = json.loads(p.stdout)
         assert report["uffd_via"] == "dev" and report["routes"]["syscall"] == "EPERM"
         assert p.returncode == EXIT_OK
+    # a container without the device: every route is closed, whoever we are
+    p = run(doctor_cmd("--json"), preexec=lambda: ll.seccomp_deny_userfaultfd(errno.EPERM, also_dev=True))
+    report = json.loads(p.stdout)
+    assert p.returncode == EXIT_UNSUPPORTED and report["uffd_via"] is None
+    assert report["remedy"].startswith("a seccomp filter blocks userfaultfd(2)")
 
 
 def test_doctor_table_states_the_remedy():
