@@ -11,8 +11,9 @@
  *   0        the whole range is done
  *   -EEXIST  a page in the range was already present (someone else won the race);
  *            *done covers the pages before it. Callers treat the page as resolved.
- *   -EAGAIN  partial progress or the mm is changing; only returned when the
- *            GK_RETRY_EAGAIN flag is not given (with it the call retries the rest).
+ *   -EAGAIN  the mm is changing (an event waits to be read) and no progress is
+ *            possible. A call that made progress always continues with the rest;
+ *            with GK_RETRY_EAGAIN a call that makes none retries (bounded) first.
  *   other    -errno from the kernel.
  * Addresses are uintptr_t so that Python passes plain ints.
  */
@@ -51,7 +52,7 @@ int gk_uffd_wake(int fd, uintptr_t start, uint64_t len);
 
 /* Flags for the range operations. */
 #define GK_DONTWAKE 1           /* UFFDIO_*_MODE_DONTWAKE */
-#define GK_RETRY_EAGAIN 2       /* retry the remainder on EAGAIN (bounded) */
+#define GK_RETRY_EAGAIN 2       /* retry the remainder on EAGAIN (bounded: 200 yields) */
 #define GK_MOVE_ALLOW_SRC_HOLES 4
 int gk_uffd_copy(int fd, uintptr_t dst, uintptr_t src, uint64_t len, int flags, uint64_t *done);
 int gk_uffd_zeropage(int fd, uintptr_t dst, uint64_t len, int flags, uint64_t *done);
@@ -154,6 +155,34 @@ int gk_sigbus_stats(int slot, struct gk_sigbus_stats *out);
 
 /* ---- test support ------------------------------------------------------------ */
 /* Installs a seccomp filter that makes userfaultfd(2) fail with errno `err`
- * (what Docker's default profile does). Irreversible: call it in a child
- * process before exec. */
-int gk_seccomp_deny_userfaultfd(int err);
+ * (what Docker's default profile does) and, with also_dev, the
+ * USERFAULTFD_IOC_NEW ioctl of /dev/userfaultfd too. Irreversible: call it in
+ * a child process before exec. */
+int gk_seccomp_deny_userfaultfd(int err, int also_dev);
+/* fork(2) with the GIL released; the child _exit(0)s at once, the parent
+ * reaps it and gets its pid. */
+int gk_fork_and_reap_child(void);
+
+/* ---- raw-cost benchmarks (csrc/bench_raw.c) ------------------------------------
+ * Micro-benchmarks of the primitives above. The timing loops run in C so that
+ * no Python overhead is measured. Each fills ns_out[0..n) with one sample per
+ * repetition (per fault for the round trips) in ns and returns 0 or -errno.
+ */
+
+/* memcpy of `pages` populated pages into populated memory; one sample per rep. */
+int gkb_memcpy(uint64_t pages, int reps, uint64_t *ns_out);
+/* First-touch write fault of `pages` fresh 4 KiB pages (one byte per page). */
+int gkb_first_touch(uint64_t pages, int reps, uint64_t *ns_out);
+/* UFFDIO_COPY / ZEROPAGE / MOVE of `pages` pages into a registered, empty
+ * range, `batch` pages per ioctl. No fault is pending: the ioctl cost alone. */
+int gkb_uffd_copy(uint64_t pages, uint64_t batch, int reps, uint64_t *ns_out);
+int gkb_uffd_zeropage(uint64_t pages, uint64_t batch, int reps, uint64_t *ns_out);
+int gkb_uffd_move(uint64_t pages, uint64_t batch, int reps, uint64_t *ns_out);
+/* Missing-fault round trip, one sample per fault: a read of a missing page
+ * served by a handler thread (poll + read + UFFDIO_COPY), or by the faulting
+ * thread itself in SIGBUS mode (csrc/kernel_sigbus.c). */
+int gkb_fault_thread(uint64_t faults, uint64_t *ns_out);
+int gkb_fault_sigbus(uint64_t faults, uint64_t *ns_out);
+/* mremap(MREMAP_DONTUNMAP|MREMAP_FIXED) of `bytes` populated bytes from a 2 MiB
+ * aligned source to a destination 2 MiB aligned + `misalign` bytes. */
+int gkb_mremap_dontunmap(uint64_t bytes, uint64_t misalign, int reps, uint64_t *ns_out);

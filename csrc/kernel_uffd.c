@@ -16,7 +16,7 @@
 
 /* How often a range op retries an EAGAIN that made no progress before it
  * gives up and reports it (the mm may be changing under an unread event). */
-#define GK_EAGAIN_RETRIES 1000
+#define GK_EAGAIN_RETRIES 200
 
 int gk_uffd_open(int flags, int *via, int *dev_err)
 {
@@ -158,7 +158,7 @@ static int range_loop(enum range_op op, int fd, uintptr_t dst, uintptr_t src, ui
     if (done)
         *done = 0;
     if (len == 0 || !gk_is_page_aligned(dst) || !gk_is_page_aligned(len) ||
-        ((op == OP_COPY || op == OP_MOVE) && !gk_is_page_aligned(src)))
+        (op == OP_MOVE && !gk_is_page_aligned(src)))
         return -EINVAL;
     if (flags & ~(GK_DONTWAKE | GK_RETRY_EAGAIN | GK_MOVE_ALLOW_SRC_HOLES))
         return -EINVAL;

@@ -23,8 +23,30 @@ def check(rc: int, operation: str, detail: str | None = None) -> int:
 # for another thread blocked on a missing page inside one of these calls.
 
 import errno as _errno
+import threading as _threading
 
-GK = lib  # constants GK_* live on lib
+# The C layer's constants, re-exported so no other module needs lib.
+OPEN_USER_MODE_ONLY = lib.GK_OPEN_USER_MODE_ONLY
+OPEN_NONBLOCK = lib.GK_OPEN_NONBLOCK
+OPEN_NO_DEV = lib.GK_OPEN_NO_DEV
+OPEN_NO_SYSCALL = lib.GK_OPEN_NO_SYSCALL
+MODE_MISSING = lib.GK_MODE_MISSING
+MODE_WP = lib.GK_MODE_WP
+MODE_MINOR = lib.GK_MODE_MINOR
+DONTWAKE = lib.GK_DONTWAKE
+RETRY_EAGAIN = lib.GK_RETRY_EAGAIN
+MOVE_ALLOW_SRC_HOLES = lib.GK_MOVE_ALLOW_SRC_HOLES
+EV_PAGEFAULT = lib.GK_EV_PAGEFAULT
+EV_FORK = lib.GK_EV_FORK
+EV_REMAP = lib.GK_EV_REMAP
+EV_REMOVE = lib.GK_EV_REMOVE
+EV_UNMAP = lib.GK_EV_UNMAP
+SERVE_COPY = lib.GK_SERVE_COPY
+SERVE_ZEROPAGE = lib.GK_SERVE_ZEROPAGE
+SERVE_MOVE = lib.GK_SERVE_MOVE
+MADV_DONTNEED = lib.GK_MADV_DONTNEED
+MADV_HUGEPAGE = lib.GK_MADV_HUGEPAGE
+MADV_NOHUGEPAGE = lib.GK_MADV_NOHUGEPAGE
 
 UFFD_API = 0xAA
 
@@ -102,11 +124,17 @@ def uffd_writeprotect(fd: int, start: int, length: int, protect: bool, dontwake:
 
 
 _EVENT_BATCH = 64
+_event_buffers = _threading.local()
 
 
 def uffd_read_events(fd: int, timeout_ms: int) -> list[tuple[int, int, int, int, int, int]]:
-    """Raw events as (event, ptid, flags, address, arg1, arg2); [] on timeout."""
-    buf = ffi.new("struct gk_uffd_event[]", _EVENT_BATCH)
+    """Raw events as (event, ptid, flags, address, arg1, arg2); [] on timeout.
+
+    The buffer is allocated once per thread: a monitor must not call malloc
+    while a fork() it has to acknowledge holds glibc's malloc locks."""
+    buf = getattr(_event_buffers, "buf", None)
+    if buf is None:
+        buf = _event_buffers.buf = ffi.new("struct gk_uffd_event[]", _EVENT_BATCH)
     n = check(lib.gk_uffd_read_events(fd, buf, _EVENT_BATCH, timeout_ms), "read(userfaultfd)")
     return [(int(e.event), int(e.ptid), int(e.flags), int(e.address), int(e.arg1), int(e.arg2))
             for e in (buf[i] for i in range(n))]
@@ -497,8 +525,29 @@ def memory_at(addr: int, nbytes: int) -> bytes:
     return ffi.buffer(ffi.cast("char *", addr), nbytes)[:]
 
 
-# ---- kernel layer (test support)
+# ---- kernel layer (test support, raw costs)
 
-def seccomp_deny_userfaultfd(err: int) -> None:
-    """Test support: userfaultfd(2) fails with err in this process from now on."""
-    check(lib.gk_seccomp_deny_userfaultfd(err), "seccomp")
+def seccomp_deny_userfaultfd(err: int, also_dev: bool = False) -> None:
+    """Test support: userfaultfd(2) (and with also_dev the /dev/userfaultfd
+    ioctl) fails with err in this process from now on."""
+    check(lib.gk_seccomp_deny_userfaultfd(err, int(also_dev)), "seccomp")
+
+
+def fork_and_reap_child() -> int:
+    """Test support: fork in C (GIL released); the child exits at once."""
+    return check(lib.gk_fork_and_reap_child(), "fork")
+
+
+# raw-cost benchmarks (csrc/bench_raw.c): timing loops in C, samples in ns
+
+_BENCH = frozenset({"memcpy", "first_touch", "uffd_copy", "uffd_zeropage", "uffd_move",
+                    "fault_thread", "fault_sigbus", "mremap_dontunmap"})
+
+
+def bench_samples(name: str, n_samples: int, *args: int) -> list[int]:
+    """Runs gkb_<name>(*args, ns_out) and returns its n_samples samples (ns)."""
+    if name not in _BENCH:
+        raise ValueError(f"unknown benchmark {name!r}")
+    out = ffi.new("uint64_t[]", n_samples)
+    check(getattr(lib, "gkb_" + name)(*args, out), f"bench {name}")
+    return [int(out[i]) for i in range(n_samples)]
