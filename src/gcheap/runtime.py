@@ -27,6 +27,12 @@ __all__ = ["Runtime", "Ref", "Instance", "RefArray", "I64Array", "F64Array", "U8
            "parse_size", "COLLECTORS"]
 
 _MASK = 0xFFFFFFFF
+# Hot-path aliases: one global lookup instead of a module attribute per call.
+_get_ref, _set_ref = _ll.get_ref, _ll.set_ref
+_get_i64, _set_i64 = _ll.get_i64, _ll.set_i64
+_get_f64, _set_f64 = _ll.get_f64, _ll.set_f64
+_last_error = _ll.last_error
+_new_instance = _ll.new_instance
 _REF, _I64, _F64 = 0, 1, 2
 
 # Collector name -> C collector id. The concurrent compactor adds its modes here.
@@ -142,15 +148,19 @@ class Instance(Ref):
         rt = self._rt
         try:
             if kind == _REF:
-                rc = _ll.set_ref(rt._c, self._h, idx, rt._handle_of(value, name))
+                if value is None:
+                    vh = 0
+                elif isinstance(value, Ref) and value._rt is rt and value._h:
+                    vh = value._h
+                else:
+                    vh = rt._handle_of(value, name)  # raises the right error
+                rc = _set_ref(rt._c, self._h, idx, vh)
             elif kind == _I64:
                 if type(value) is not int and not isinstance(value, int):
                     raise TypeError
-                rc = _ll.set_i64(rt._c, self._h, idx, value)
+                rc = _set_i64(rt._c, self._h, idx, value)
             else:
-                if isinstance(value, (str, bytes)):
-                    raise TypeError
-                rc = _ll.set_f64(rt._c, self._h, idx, value)
+                rc = _set_f64(rt._c, self._h, idx, value)
         except TypeError:
             want = ("Ref or None", "int", "float")[kind]
             raise WrongType(f"{type(self).__name__}.{name} takes {want}, got {type(value).__name__}") from None
@@ -163,7 +173,7 @@ class Instance(Ref):
 def _ref_getter(name: str, idx: int):
     def get(self):
         rt = self._rt
-        r = _ll.get_ref(rt._c, self._h, idx)
+        r = _get_ref(rt._c, self._h, idx)
         if r > 0:
             return rt._wrap(r)
         if r == 0:
@@ -174,9 +184,9 @@ def _ref_getter(name: str, idx: int):
 
 def _i64_getter(name: str, idx: int):
     def get(self):
-        v = _ll.get_i64(self._rt._c, self._h, idx)
+        v = _get_i64(self._rt._c, self._h, idx)
         if v == 0:
-            e = _ll.last_error()
+            e = _last_error()
             if e:
                 raise self._rt._error(e, name)
         return v
@@ -185,9 +195,9 @@ def _i64_getter(name: str, idx: int):
 
 def _f64_getter(name: str, idx: int):
     def get(self):
-        v = _ll.get_f64(self._rt._c, self._h, idx)
+        v = _get_f64(self._rt._c, self._h, idx)
         if v == 0.0:
-            e = _ll.last_error()
+            e = _last_error()
             if e:
                 raise self._rt._error(e, name)
         return v
@@ -612,21 +622,35 @@ class Runtime:
 
     def new(self, cls: type, **fields: Any) -> Instance:
         """A new instance of cls (from define_class); unset refs are None, scalars 0."""
+        if getattr(cls, "_owner", None) is not self:
+            self._check_class(cls)
+        if fields:
+            known = cls._fields
+            for k in fields:
+                if k not in known:
+                    raise UnknownField(f"{cls.__name__} has no field {k!r}")
+        r = _new_instance(self._c, cls._class_id)
+        if r <= 0:
+            raise self._error(r, f"new {cls.__name__}")
+        # _wrap, inlined: allocation is the hottest path
+        ref = _new_obj(self._types[r >> 32])
+        _set_rt(ref, self)
+        _set_h(ref, r & _MASK)
+        if self._nscopes:
+            scopes = getattr(self._tls, "scopes", None)
+            if scopes:
+                scopes[-1].append(ref)
+        if fields:
+            for k, v in fields.items():
+                setattr(ref, k, v)
+        return ref  # type: ignore[return-value]
+
+    def _check_class(self, cls: Any) -> None:
         owner = getattr(cls, "_owner", None)
         if owner is None or not isinstance(cls, type) or not issubclass(cls, Instance):
             raise WrongType(f"new() expects a class made by define_class, got {cls!r}")
         if owner is not self:
             raise ForeignRef(f"class {cls.__name__} belongs to another runtime")
-        for k in fields:
-            if k not in cls._fields:
-                raise UnknownField(f"{cls.__name__} has no field {k!r}")
-        r = _ll.new_instance(self._c, cls._class_id)
-        if r <= 0:
-            raise self._error(r, f"new {cls.__name__}")
-        ref = self._wrap(r)
-        for k, v in fields.items():
-            setattr(ref, k, v)
-        return ref  # type: ignore[return-value]
 
     def new_array(self, kind: str, length: int) -> _Array:
         """A new zeroed array: kind "ref" (elements None), "i64", "f64" or "u8"."""
