@@ -25,7 +25,8 @@ int gr_last_error(void)
 
 int gr_runtime_new(uint64_t heap_size, int collector, int options, gr_runtime **out)
 {
-    if (collector != GR_COLLECTOR_STW || (options & ~(GR_OPT_VERIFY | GR_OPT_STRESS)))
+    const struct gr_collector_ops *ops = gr_collector_ops(collector);
+    if (!ops || (options & ~(GR_OPT_VERIFY | GR_OPT_STRESS)))
         return -EINVAL;
     struct gr_runtime *rt;
     if (posix_memalign((void **)&rt, 64, sizeof *rt))
@@ -34,7 +35,8 @@ int gr_runtime_new(uint64_t heap_size, int collector, int options, gr_runtime **
     rt->serial = atomic_fetch_add(&next_runtime_serial, 1);
     rt->options = options;
     rt->collector = collector;
-    rt->collect = gr_stw_collect;
+    rt->ops = ops;
+    rt->collect = ops->collect;
     pthread_mutex_init(&rt->class_lock, NULL);
     pthread_mutex_init(&rt->handle_lock, NULL);
     pthread_mutex_init(&rt->pause_lock, NULL);
@@ -42,7 +44,8 @@ int gr_runtime_new(uint64_t heap_size, int collector, int options, gr_runtime **
     pthread_mutex_init(&rt->gc_lock, NULL);
     pthread_mutex_init(&rt->stats_lock, NULL);
     int rc;
-    if ((rc = gr_classes_init(rt)) || (rc = gr_roots_init(rt)) || (rc = gr_heap_init(rt, heap_size))) {
+    if ((rc = gr_classes_init(rt)) || (rc = gr_roots_init(rt)) || (rc = gr_heap_init(rt, heap_size)) ||
+        (ops->init && (rc = ops->init(rt)))) {
         gr_heap_fini(rt);
         gr_roots_fini(rt);
         free(rt->classes);
@@ -64,6 +67,8 @@ int gr_runtime_close(gr_runtime *rt)
     }
     atomic_store(&rt->closed, 1);
     gr_stop_world_locked(rt);
+    if (rt->ops->fini)
+        rt->ops->fini(rt);
     gr_heap_fini(rt);
     gr_roots_fini(rt);
     free(rt->classes);

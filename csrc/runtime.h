@@ -166,12 +166,26 @@ struct gr_mutator {
 struct gr_runtime;
 typedef int (*gr_collect_fn)(struct gr_runtime *rt, int cause, struct gr_pause *out);
 
+/* A collector: its driver (called by gr_collect inside a pause, world stopped,
+ * TLABs retired) and optional setup/teardown (called by gr_runtime_new after
+ * the heap exists / by gr_runtime_close with the world stopped). The registry
+ * is gr_collector_ops() in collectors.c. */
+struct gr_collector_ops {
+    const char *name;
+    gr_collect_fn collect;
+    int (*init)(struct gr_runtime *rt);
+    void (*fini)(struct gr_runtime *rt);
+};
+const struct gr_collector_ops *gr_collector_ops(int collector);
+
 struct gr_runtime {
     uint64_t serial;
     _Atomic int closed;
     int options;
     int collector;
     gr_collect_fn collect;        /* the collector's driver (stw: gr_stw_collect) */
+    const struct gr_collector_ops *ops;
+    void *collector_state;        /* owned by the collector (cmc: from-space, uffd, ...) */
 
     /* heap */
     char *heap;
@@ -189,7 +203,7 @@ struct gr_runtime {
     /* handles: slot = object address (even), or (next_free << 1) | 1 when free */
     pthread_mutex_t handle_lock;
     uintptr_t **handle_blocks;
-    uint64_t handle_hw;           /* handles 1..handle_hw have a slot */
+    _Atomic uint64_t handle_hw;   /* handles 1..handle_hw have a slot (release-published) */
     uint64_t handle_free;         /* head of the free list, 0 = empty */
     uint64_t handles_live;
 
