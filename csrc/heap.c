@@ -77,6 +77,9 @@ int gr_heap_init(struct gr_runtime *rt, uint64_t size)
     if ((rc = map_table(rt->bitmap_bytes, &p)))
         return rc;
     rt->cx.live_words = p;
+    if ((rc = map_table(rt->bitmap_bytes, &p)))
+        return rc;
+    rt->cx.obj_starts = p;
     if ((rc = map_table(rt->chunk_bytes, &p)))
         return rc;
     rt->cx.chunk_offset = p;
@@ -97,6 +100,8 @@ void gr_heap_fini(struct gr_runtime *rt)
         munmap(rt->heap, rt->capacity);
     if (rt->cx.live_words)
         munmap(rt->cx.live_words, rt->bitmap_bytes);
+    if (rt->cx.obj_starts)
+        munmap(rt->cx.obj_starts, rt->bitmap_bytes);
     if (rt->cx.chunk_offset)
         munmap(rt->cx.chunk_offset, rt->chunk_bytes);
     if (rt->cx.pages)
@@ -105,6 +110,7 @@ void gr_heap_fini(struct gr_runtime *rt)
         munmap(rt->scratch, GR_PAGE);
     rt->heap = NULL;
     rt->cx.live_words = NULL;
+    rt->cx.obj_starts = NULL;
     rt->cx.chunk_offset = NULL;
     rt->cx.pages = NULL;
     rt->scratch = NULL;

@@ -114,6 +114,8 @@ struct gr_compact_ctx {
     uintptr_t heap_start;
     uint64_t scan_limit;          /* old top offset: no live word at or above it */
     uint64_t *live_words;         /* bit i = heap word i is part of a live object */
+    uint64_t *obj_starts;         /* bit i = a live object starts at word i (mark-time;
+                                   * compute_page_metadata uses it, gr_compact_page does not) */
     uint64_t *chunk_offset;       /* bytes of live data before chunk c */
     uint64_t live_bytes;          /* post-compaction top offset */
     uint64_t n_dst_pages;         /* ceil(live_bytes / GR_PAGE) */
@@ -223,6 +225,7 @@ struct gr_runtime {
     /* collector state (outside the heap) */
     struct gr_compact_ctx cx;
     uint64_t bitmap_bytes, chunk_bytes, pagemeta_bytes;
+    uint64_t live_objects;        /* from the last mark */
     uintptr_t *mark_stack;
     uint64_t mark_cap;
     char *scratch;                /* one page: the destination buffer of the stw slide */

@@ -13,6 +13,7 @@ return the value and leave an error for ``last_error()`` only when they return 0
 from __future__ import annotations
 
 import errno
+import operator
 import re
 import threading
 from typing import Any, Iterable, Iterator
@@ -33,6 +34,7 @@ _get_i64, _set_i64 = _ll.get_i64, _ll.set_i64
 _get_f64, _set_f64 = _ll.get_f64, _ll.set_f64
 _last_error = _ll.last_error
 _new_instance = _ll.new_instance
+_index_of = operator.index
 _REF, _I64, _F64 = 0, 1, 2
 
 # Collector name -> C collector id. The concurrent compactor adds its modes here.
@@ -156,8 +158,8 @@ class Instance(Ref):
                     vh = rt._handle_of(value, name)  # raises the right error
                 rc = _set_ref(rt._c, self._h, idx, vh)
             elif kind == _I64:
-                if type(value) is not int and not isinstance(value, int):
-                    raise TypeError
+                if type(value) is not int:
+                    value = _index_of(value)  # TypeError for float, str, ...
                 rc = _set_i64(rt._c, self._h, idx, value)
             else:
                 rc = _set_f64(rt._c, self._h, idx, value)
@@ -303,9 +305,13 @@ def _scalar_array(kind: str, dtype: str, getter, setter, pytype: str):
 
         def __setitem__(self, i, value) -> None:
             rt = self._rt
-            if isinstance(value, (str, bytes)) or value is None or isinstance(value, Ref) or \
-                    (pytype == "int" and not isinstance(value, int)):
+            if isinstance(value, (str, bytes)) or value is None or isinstance(value, Ref):
                 raise WrongType(f"a {kind} array takes {pytype} elements, got {type(value).__name__}")
+            if pytype == "int" and type(value) is not int:
+                try:
+                    value = _index_of(value)
+                except TypeError:
+                    raise WrongType(f"a {kind} array takes int elements, got {type(value).__name__}") from None
             if kind == "u8" and not 0 <= value <= 255:
                 raise ValueOutOfRange(f"a u8 element must be in 0..255, got {value}")
             i = _checked_index(i)
@@ -592,6 +598,8 @@ class Runtime:
             if fname in fields:
                 raise InvalidOption(f"define_class: duplicate field {fname!r}")
             fields[fname] = (0, 0)
+        if len(ref_names) > 65536 or len(scalar_specs) > 65536:
+            raise InvalidOption("define_class: at most 65536 reference and 65536 scalar fields")
         with self._class_lock:
             if name in self._classes:
                 raise InvalidOption(f"define_class: class {name!r} is already defined")
