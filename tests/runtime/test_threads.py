@@ -32,8 +32,11 @@ def run_mutators_and_collector(nthreads: int, rounds: int, heap: str = "8M"):
                     shared[slot] = n                 # a shared object, own slots
                     if r % 50 == 49:                 # cut the list: more garbage
                         keep, m = 10, head
-                        for _ in range(keep - 1):
+                        for i in range(keep - 1):
+                            if i >= keep - 2:
+                                m.other = None   # would point past the cut
                             m = m.next
+                        m.other = None
                         m.next = None
                         lengths[t] = keep
                     if head.next is not None:
@@ -65,7 +68,9 @@ def run_mutators_and_collector(nthreads: int, rounds: int, heap: str = "8M"):
         st = rt.stats()
         assert st["collections"] >= 3
         rt.verify()
-        rt.gc()
+        rep = rt.gc()
+        # exactly the lists and the shared array are live: nothing leaked, nothing lost
+        assert rep.live_bytes == 40 * sum(lengths) + 8 + 8 * nthreads * 8
         for t in range(nthreads):
             n, seq, count = heads[t], rounds - 1, 0
             while n is not None:
