@@ -6,6 +6,7 @@
  * a raw heap address across an allocation (which may collect). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,28 @@ static inline int64_t pack(struct gr_runtime *rt, uintptr_t obj)
     return (int64_t)((uint64_t)gr_hdr_class(*(uint64_t *)obj) << 32) | h;
 }
 
+/* In core: copies between a payload (from byte offset `off` of the object
+ * behind h, past its header) and a buffer outside the heap, 1 MiB at a time,
+ * polling for a pause in between; the handle is resolved again after each poll
+ * because the object may have moved. */
+#define GR_COPY_STEP (1u << 20)
+static int copy_polling(struct gr_runtime *rt, struct gr_mutator *m, int64_t h, uint64_t off, char *buf,
+                        uint64_t n, bool into_heap)
+{
+    for (uint64_t done = 0; done < n;) {
+        uint64_t step = n - done < GR_COPY_STEP ? n - done : GR_COPY_STEP;
+        char *payload = (char *)gr_handle_get(rt, h) + GR_WORD + off + done;
+        if (into_heap)
+            memcpy(payload, buf + done, step);
+        else
+            memcpy(buf + done, payload, step);
+        done += step;
+        if (done < n && gr_safepoint_poll(rt, m) < 0)
+            return -ESHUTDOWN;
+    }
+    return 0;
+}
+
 /* In core: allocates an object of `size` bytes with this header, returns its packed ref. */
 static int64_t new_object(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, uint64_t hdr)
 {
@@ -139,8 +162,8 @@ int64_t gr_new_str(gr_runtime *rt, const char *utf8, uint64_t nbytes)
     GR_ENTER(rt, m);
     uint64_t size = gr_size_of(&rt->classes[GR_CLASS_STRING], (uint32_t)nbytes);
     int64_t r = new_object(rt, m, size, gr_make_hdr(GR_CLASS_STRING, (uint32_t)nbytes));
-    if (r > 0)
-        memcpy((char *)gr_handle_get(rt, r & 0xffffffff) + GR_WORD, utf8, nbytes);
+    if (r > 0 && copy_polling(rt, m, r & 0xffffffff, 0, (char *)utf8, nbytes, true) < 0)
+        r = -ESHUTDOWN;
     gr_leave(m);
     return r;
 }
@@ -478,7 +501,7 @@ int gr_read_payload(gr_runtime *rt, int64_t h, uint64_t offset, uint64_t nbytes,
         if (!rc && (offset > payload || nbytes > payload - offset))
             rc = -ERANGE;
         if (!rc)
-            memcpy(out, (char *)obj + GR_WORD + offset, nbytes);
+            rc = copy_polling(rt, m, h, offset, out, nbytes, false);
     }
     gr_leave(m);
     return rc;

@@ -275,7 +275,7 @@ struct gr_mutator *gr_enter(struct gr_runtime *rt);
 static inline void gr_leave(struct gr_mutator *m) { atomic_store_explicit(&m->in_core, 0, memory_order_release); }
 void gr_pause_begin(struct gr_runtime *rt);   /* caller out of core; takes gc_lock, stops the world */
 void gr_pause_end(struct gr_runtime *rt);
-void gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m);
+int gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m);  /* -ESHUTDOWN if closed */
 void gr_stop_world_locked(struct gr_runtime *rt);   /* gc_lock held by the caller */
 void gr_resume_world_locked(struct gr_runtime *rt);
 

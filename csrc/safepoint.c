@@ -161,19 +161,18 @@ struct gr_mutator *gr_enter(struct gr_runtime *rt)
     return m;
 }
 
-/* Long C loops call this: parks the thread if a pause was requested. */
-void gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m)
+/* Long C loops call this: parks the thread if a pause was requested. Returns
+ * -ESHUTDOWN if the runtime was closed meanwhile (the caller must not touch the
+ * heap then, and must still gr_leave), else 0. Raw heap addresses held across
+ * the call are stale: resolve handles again. */
+int gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m)
 {
-    if (atomic_load(&rt->pause_requested)) {
+    while (atomic_load(&rt->pause_requested)) {
         gr_leave(m);
         wait_pause_end(rt);
         atomic_store(&m->in_core, 1);
-        while (atomic_load(&rt->pause_requested)) {
-            atomic_store(&m->in_core, 0);
-            wait_pause_end(rt);
-            atomic_store(&m->in_core, 1);
-        }
     }
+    return atomic_load(&rt->closed) ? -ESHUTDOWN : 0;
 }
 
 /* gc_lock held, caller out of core: requests the pause and waits until every
