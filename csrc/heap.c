@@ -116,7 +116,8 @@ void gr_heap_fini(struct gr_runtime *rt)
     rt->scratch = NULL;
 }
 
-static void fill(uintptr_t from, uintptr_t to)
+/* Makes [from, to) one filler object (a dead, parseable gap); nothing if empty. */
+void gr_fill(uintptr_t from, uintptr_t to)
 {
     if (to > from)
         *(uint64_t *)from = gr_make_hdr(GR_CLASS_FILLER, (uint32_t)((to - from) / GR_WORD));
@@ -137,7 +138,7 @@ static uintptr_t bump(struct gr_runtime *rt, uint64_t size)
 /* Refills m's TLAB with at least `need` bytes; false when the heap is full. */
 static bool refill_tlab(struct gr_runtime *rt, struct gr_mutator *m, uint64_t need)
 {
-    fill((uintptr_t)m->tlab_top, (uintptr_t)m->tlab_end);
+    gr_fill((uintptr_t)m->tlab_top, (uintptr_t)m->tlab_end);
     m->tlab_top = m->tlab_end = NULL;
     uintptr_t end = (uintptr_t)rt->heap + rt->capacity;
     uintptr_t old = atomic_load_explicit(&rt->top, memory_order_relaxed);
@@ -227,7 +228,7 @@ void gr_retire_all_tlabs(struct gr_runtime *rt)
     int n = atomic_load(&rt->nmutators);
     for (int i = 0; i < n; i++) {
         struct gr_mutator *m = &rt->mutators[i];
-        fill((uintptr_t)m->tlab_top, (uintptr_t)m->tlab_end);
+        gr_fill((uintptr_t)m->tlab_top, (uintptr_t)m->tlab_end);
         m->tlab_top = m->tlab_end = NULL;
     }
 }

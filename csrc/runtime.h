@@ -254,6 +254,7 @@ void gr_heap_fini(struct gr_runtime *rt);
 uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, int *err);
 void gr_retire_all_tlabs(struct gr_runtime *rt);
 void gr_heap_reset_top(struct gr_runtime *rt, uintptr_t new_top);
+void gr_fill(uintptr_t from, uintptr_t to);   /* [from, to) becomes one filler object */
 uint64_t gr_heap_resident(struct gr_runtime *rt);
 uint64_t gr_now_ns(void);
 
