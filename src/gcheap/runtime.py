@@ -22,7 +22,7 @@ from gcheap import _lowlevel as _ll
 from gcheap.errors import (BadIndex, ForeignRef, HeapCorruption, HeapExhausted, InvalidOption,
                            RuntimeClosed, StaleRef, TableFull, UnknownField, ValueOutOfRange,
                            WrongType)
-from gcheap.report import GCReport
+from gcheap.report import GCReport, pause_summary
 
 __all__ = ["Runtime", "Ref", "Instance", "RefArray", "I64Array", "F64Array", "U8Array", "Str",
            "parse_size", "COLLECTORS"]
@@ -718,7 +718,8 @@ class Runtime:
         return info
 
     def stats(self) -> dict:
-        """Cumulative counts and every pause (a list of GCReport)."""
+        """Cumulative counts, every pause (a list of GCReport) and a pause summary
+        (count, p50, p90, p99, p99.9, max, total in seconds)."""
         self._check_open()
         rc, s = _ll.stats(self._c)
         if rc:
@@ -727,6 +728,7 @@ class Runtime:
         out["total_pause_s"] = s["total_pause_ns"] / 1e9
         out["max_pause_s"] = s["max_pause_ns"] / 1e9
         out["pauses"] = [GCReport.from_pause(p) for p in _ll.pauses(self._c)]
+        out["pause_summary"] = pause_summary([p.pause_s for p in out["pauses"]])
         return out
 
     def debug_compact_image(self) -> bytes:
