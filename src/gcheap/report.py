@@ -1,6 +1,7 @@
 """GCReport: one stop-the-world pause with its phase breakdown."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from gcheap import _lowlevel as _ll
@@ -51,5 +52,5 @@ def pause_summary(pauses_s: list[float]) -> dict:
     xs = sorted(pauses_s)
     out = {"count": len(xs), "total": sum(xs), "max": xs[-1] if xs else 0.0}
     for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)):
-        out[name] = xs[max(0, -(-len(xs) * q // 100) - 1)] if xs else 0.0
+        out[name] = xs[max(0, math.ceil(len(xs) * q / 100) - 1)] if xs else 0.0
     return out
