@@ -26,6 +26,10 @@ int gr_last_error(void)
 
 int gr_runtime_new(uint64_t heap_size, int collector, int options, gr_runtime **out)
 {
+#if defined(__x86_64__)
+    if (!__builtin_cpu_supports("popcnt"))
+        return -ENOTSUP;
+#endif
     const struct gr_collector_ops *ops = gr_collector_ops(collector);
     if (!ops || (options & ~(GR_OPT_VERIFY | GR_OPT_STRESS)))
         return -EINVAL;

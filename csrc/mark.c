@@ -93,7 +93,11 @@ int gr_phase_mark(struct gr_runtime *rt)
     while (!st.err) {
         while (n < PREFETCH_RING && st.sp) {
             uintptr_t o = rt->mark_stack[--st.sp];
+            /* the first four lines: the header and the first 31 reference words */
             __builtin_prefetch((void *)o);
+            __builtin_prefetch((void *)(o + 64));
+            __builtin_prefetch((void *)(o + 128));
+            __builtin_prefetch((void *)(o + 192));
             ring[(head + n) % PREFETCH_RING] = o;
             n++;
         }

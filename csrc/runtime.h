@@ -28,6 +28,13 @@
 
 #include "gcheap.h"
 
+/* forward() and the bitmap walks are popcount-heavy: without this, gcc calls
+ * libgcc's software __popcountdi2. gr_runtime_new refuses (-ENOTSUP) to run
+ * on a CPU without the instruction. */
+#if defined(__x86_64__)
+#pragma GCC target("popcnt")
+#endif
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
