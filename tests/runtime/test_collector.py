@@ -169,3 +169,29 @@ def test_gc_of_empty_heap(rt):
     rt.verify()
     rt.new_array("i64", 3)[0] = 1
     rt.verify()
+
+
+def test_instances_spanning_pages_with_refs_on_every_page(rt, Node):
+    """An instance of 1200 reference fields (9.6 KiB) spans 3-4 pages; the
+    references on its later pages are rewritten from the page metadata's copy
+    of its class, after its header has already been overwritten by the slide."""
+    Big = rt.define_class("Big", refs=[f"r{i}" for i in range(1200)], scalars=["tag"])
+    bigs = []
+    for k in range(4):
+        _ = rt.new_array("u8", 5000 + 1000 * k)           # garbage before each
+        b = rt.new(Big, tag=k)
+        for i in range(0, 1200, 7):
+            _ = rt.new(Node)                               # garbage between targets
+            setattr(b, f"r{i}", rt.new(Node, value=k * 10000 + i))
+        bigs.append(b)
+    before = [b._address() for b in bigs]
+    rt.gc()
+    assert all(b._address() < a for b, a in zip(bigs, before))
+    for k, b in enumerate(bigs):
+        assert b.tag == k
+        for i in range(1200):
+            r = getattr(b, f"r{i}")
+            assert (r is None) == (i % 7 != 0)
+            if r is not None:
+                assert r.value == k * 10000 + i
+    rt.verify()
