@@ -398,9 +398,15 @@ class GlobalRoots:
                 raise rt._error(rc, "globals")
             self._index[name] = idx
 
+    @staticmethod
+    def _key(name: object) -> str:
+        if not isinstance(name, str):
+            raise WrongType(f"global root names are str, got {type(name).__name__}")
+        return name
+
     def __getitem__(self, name: str) -> "Ref | None":
         rt = self._rt
-        idx = self._index[name]
+        idx = self._index[self._key(name)]
         r = _ll.global_get(rt._c, idx)
         if r > 0:
             return rt._wrap(r)
@@ -410,7 +416,7 @@ class GlobalRoots:
 
     def __delitem__(self, name: str) -> None:
         with self._lock:
-            idx = self._index.pop(name)
+            idx = self._index.pop(self._key(name))
             _ll.global_set(self._rt._c, idx, 0)
             self._free.append(idx)
 
@@ -418,7 +424,7 @@ class GlobalRoots:
         return self[name] if name in self._index else default
 
     def __contains__(self, name: object) -> bool:
-        return name in self._index
+        return isinstance(name, str) and name in self._index
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._index))
@@ -582,9 +588,13 @@ class Runtime:
         if isinstance(refs, str) or isinstance(scalars, str):
             raise InvalidOption("define_class: refs and scalars are lists of names, not a str")
         fields: dict[str, tuple[int, int]] = {}
-        ref_names = list(refs)
+        try:
+            ref_names = list(refs)
+            scalar_items = list(scalars)
+        except TypeError:
+            raise InvalidOption("define_class: refs and scalars must be lists of field names") from None
         scalar_specs = []
-        for s in scalars:
+        for s in scalar_items:
             if isinstance(s, str):
                 scalar_specs.append((s, "i64"))
             elif isinstance(s, tuple) and len(s) == 2 and s[1] in ("i64", "f64"):
