@@ -208,13 +208,16 @@ uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, i
             m->objects_allocated++;
             return p;
         }
-        if (attempt == 2) {
+        /* Exhausted: a full collection that started after our failure left too
+         * little room (other threads refilling their TLABs in between do not
+         * count: then we retry, a bounded number of times). */
+        if (attempt >= 2 && (rt->capacity - rt->last_live < size || attempt == 8)) {
             *err = -ENOMEM;
             return 0;
         }
-        /* first failure: collect unless another thread just did; second: a
+        /* first failure: collect unless another thread just did; later ones: a
          * full collection that starts after our failure, for sure. */
-        int rc = collect_for_alloc(rt, m, GR_CAUSE_ALLOC, epoch, attempt == 1);
+        int rc = collect_for_alloc(rt, m, GR_CAUSE_ALLOC, epoch, attempt >= 1);
         if (rc < 0) {
             *err = rc;
             return 0;
