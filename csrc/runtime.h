@@ -13,7 +13,9 @@
  *   stw.c        the stop-the-world driver running the phases in order
  *   stats.c      pause log
  *   verify.c     heap and root walker
- *   api.c        the public entry points (field access, arrays, strings)
+ *   api.c        public entry points: lifecycle, allocation, handles, globals, gc
+ *   access.c     public entry points: field and element access, strings
+ *   collectors.c the collector registry
  *
  * Heap layout (one private anonymous mapping, 2 MiB aligned, never replaced):
  *
@@ -35,6 +37,7 @@
 #pragma GCC target("popcnt")
 #endif
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -265,6 +268,10 @@ void gr_fill(uintptr_t from, uintptr_t to);   /* [from, to) becomes one filler o
 uint64_t gr_heap_resident(struct gr_runtime *rt);
 uint64_t gr_now_ns(void);
 
+/* access.c */
+int gr_copy_payload(struct gr_runtime *rt, struct gr_mutator *m, int64_t h, uint64_t off, char *buf,
+                    uint64_t n, bool into_heap);
+
 /* roots.c */
 int gr_roots_init(struct gr_runtime *rt);
 void gr_roots_fini(struct gr_runtime *rt);
@@ -286,6 +293,26 @@ void gr_pause_end(struct gr_runtime *rt);
 int gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m);  /* -ESHUTDOWN if closed */
 void gr_stop_world_locked(struct gr_runtime *rt);   /* gc_lock held by the caller */
 void gr_resume_world_locked(struct gr_runtime *rt);
+
+/* A packed ref for obj (0 for null): (class id << 32) | a new handle, or -errno. In core. */
+static inline int64_t gr_pack(struct gr_runtime *rt, uintptr_t obj)
+{
+    if (!obj)
+        return 0;
+    int64_t h = gr_handle_new(rt, obj);
+    if (h < 0)
+        return h;
+    return (int64_t)((uint64_t)gr_hdr_class(*(uint64_t *)obj) << 32) | h;
+}
+
+/* The object a reference value's handle stands for (0 for null), or -EBADF. In core. */
+static inline int64_t gr_value_of(struct gr_runtime *rt, int64_t vh)
+{
+    if (vh == 0)
+        return 0;
+    uintptr_t v = gr_handle_get(rt, vh);
+    return v ? (int64_t)v : -EBADF;
+}
 
 /* barrier.c */
 void gr_write_barrier(struct gr_runtime *rt, uintptr_t obj, uintptr_t *slot, uintptr_t value);
