@@ -265,6 +265,16 @@ CMC_INJECTION_POINTS = {
     "worker": lib.CMC_INJ_WORKER, "remap_mmap": lib.CMC_INJ_REMAP_MMAP,
 }
 CMC_POINT_NAMES = {v: k for k, v in CMC_INJECTION_POINTS.items()}
+CMC_INSTALL_MOVE = lib.CMC_INSTALL_MOVE
+GR_COLLECTOR_CMC = lib.GR_COLLECTOR_CMC
+
+
+def cmc_start(c) -> None:
+    lib.cmc_start(c)
+
+
+def gr_cmc_wait_rc(rt, timeout_ms: int = -1) -> int:
+    return int(lib.gr_cmc_wait(rt, timeout_ms))
 
 
 def cmc_config(fault_mode: str, install: str, gc_threads: int, flip: str,

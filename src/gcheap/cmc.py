@@ -92,7 +92,7 @@ class Compactor:
         rc = ll.cmc_flip_rc(self._c, used_len, n_build, src_first)
         if rc < 0:
             raise flip_error(rc)
-        ll.lib.cmc_start(self._c)
+        ll.cmc_start(self._c)
 
     def wait(self, timeout: float | None = None) -> None:
         rc = ll.cmc_wait(self._c, -1 if timeout is None else int(timeout * 1000))

@@ -126,7 +126,7 @@ class CmcState:
     def _wait(self) -> None:
         if not self.concurrent_capable:
             return
-        rc = _ll.lib.gr_cmc_wait(self.rt._c, -1)
+        rc = _ll.gr_cmc_wait_rc(self.rt._c, -1)
         if rc < 0:
             raise KernelError(-rc, "concurrent compaction could not complete")
 
@@ -161,7 +161,7 @@ class CmcState:
             worker_failures=st["worker_failures"], process_rss_before=st["rss_before"],
             peak_rss=st["peak_rss"], released_bytes=st["released_bytes"],
             compaction_s=st["compaction_s"] if complete else 0.0,
-            install="move" if st["install"] == _ll.lib.CMC_INSTALL_MOVE else "copy",
+            install="move" if st["install"] == _ll.CMC_INSTALL_MOVE else "copy",
             move_fallback=bool(st["move_fallback"]), error=error)
 
     def inject(self, point: str, nth: int = 1, err: int = 5) -> None:

@@ -77,6 +77,7 @@ class AddressRangeStolen(GCHeapError, OSError):
 
     def __init__(self, detail: str) -> None:
         OSError.__init__(self, _errno.EADDRINUSE, f"heap address range stolen during the flip: {detail}")
+
 # ---- runtime errors (gcheap.Runtime and its Refs)
 
 class RuntimeClosed(GCHeapError, RuntimeError):
