@@ -10,8 +10,8 @@
   4. peak RSS during a cycle vs RSS before it;        target: <= 1.1 x before + 8 MiB
 
 Usage: .venv/bin/python bench/cmc_bench.py [--sizes 64M,128M,256M,512M,1G] [--json out.json] [--quick]
-Raw costs: measured here by cmc_raw_* in C (no builder, no state machine), warmed
-up and repeated; median of the repeats is used for every ratio.
+Raw costs: gcheap.rawcost.measure() of the kernel layer (timing loops in C),
+run before and after the cmc measurements; ratios use the mean of the two.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 import gcheap  # noqa: E402
-from gcheap._native import ffi, lib  # noqa: E402  (raw-cost helpers live in the C core)
+from gcheap import rawcost  # noqa: E402  (raw costs of the kernel primitives, kernel layer)
 from gcheap import _lowlevel as ll  # noqa: E402
 from gcheap.runtime import parse_size  # noqa: E402
 
@@ -76,9 +76,9 @@ def flip_vs_stw(sizes: list[int], threads: int = 1) -> list[dict]:
     return rows
 
 
-def raw_copy_gbps(npages: int = 65536, reps: int = 5) -> list[float]:
-    lib.cmc_raw_copy_bench(npages, 64)                  # warm up: fresh guest pages are slow
-    return [npages * PAGE / lib.cmc_raw_copy_bench(npages, 64) / 1e9 for _ in range(reps)]
+def raw_costs(scale: float = 0.5) -> dict:
+    """The kernel layer's raw-cost measurement (gcheap.rawcost, timing loops in C)."""
+    return rawcost.measure(scale=scale)["results"]
 
 
 def compaction_throughput(size: int, install: str, reps: int = 5) -> dict:
@@ -96,20 +96,6 @@ def compaction_throughput(size: int, install: str, reps: int = 5) -> dict:
 
 def pct(a: np.ndarray, q: float) -> float:
     return float(np.percentile(a, q))
-
-
-def raw_fault(mode: str, npages: int = 3000, reps: int = 3) -> dict:
-    m = ll.CMC_FAULT_MODES[mode]
-    t = np.zeros(npages)
-    lib.cmc_raw_fault_bench(m, npages, ffi.cast("double *", ffi.from_buffer(t)))     # warm up
-    p50, p99 = [], []
-    for _ in range(reps):
-        rc = lib.cmc_raw_fault_bench(m, npages, ffi.cast("double *", ffi.from_buffer(t)))
-        if rc < 0:
-            raise OSError(-rc, "cmc_raw_fault_bench")
-        p50.append(pct(t, 50))
-        p99.append(pct(t, 99))
-    return {"p50": statistics.median(p50), "p99": statistics.median(p99)}
 
 
 def fault_stalls(mode: str, size: int, npages: int = 3000, reps: int = 3) -> dict:
@@ -150,17 +136,24 @@ def main() -> int:
     print("1. flip pause vs heap size (half live, fragmented) vs stw of the same heap", flush=True)
     flips = flip_vs_stw(sizes)
     print("2. compaction throughput vs raw batched UFFDIO_COPY", flush=True)
-    # raw limit sampled before and after the cmc runs (the machine is shared):
-    # the ratio uses the median of all samples
-    raw_before = raw_copy_gbps()
+    # raw costs measured before and after the cmc runs (the machine is shared):
+    # every ratio uses the mean of the two medians
+    raw0 = raw_costs()
     tp = {inst: compaction_throughput(tp_heap, inst) for inst in ("copy", "move")}
-    raw_after = raw_copy_gbps()
-    raw_gbps = statistics.median(raw_before + raw_after)
-    raw_gbps_before, raw_gbps_after = statistics.median(raw_before), statistics.median(raw_after)
     print("3. mutator fault stalls vs raw fault round trip", flush=True)
-    stalls = {}
-    for mode in ("sigbus", "thread"):
-        stalls[mode] = {"raw": raw_fault(mode), "cmc": fault_stalls(mode, parse_size("32M"))}
+    stalls = {mode: {"cmc": fault_stalls(mode, parse_size("32M"))} for mode in ("sigbus", "thread")}
+    raw1 = raw_costs()
+
+    def both(key, field="median"):
+        return (raw0[key][field] + raw1[key][field]) / 2
+
+    gbps = lambda us_per_page: PAGE / (us_per_page * 1e-6) / 1e9  # noqa: E731
+    raw_gbps_before = gbps(raw0["uffdio_copy_64"]["median"])
+    raw_gbps_after = gbps(raw1["uffdio_copy_64"]["median"])
+    raw_gbps = gbps(both("uffdio_copy_64"))
+    for mode in stalls:
+        key = f"fault_roundtrip_{mode}"
+        stalls[mode]["raw"] = {"p50": both(key) * 1e-6, "p99": both(key, "p99") * 1e-6}
 
     big = flips[-1]
     rss_rows = [(r["heap"], r["rss_before"], r["peak_rss"]) for r in flips]
@@ -192,7 +185,7 @@ def main() -> int:
     print()
     print(f"| compaction ({tp_heap >> 20} MiB heap, 1 GC thread, no mutator) | GB/s | % of raw batched COPY |")
     print("|---|---|---|")
-    print(f"| raw UFFDIO_COPY, 64-page calls: median (before / after) | {raw_gbps:.2f} ({raw_gbps_before:.2f} / "
+    print(f"| raw UFFDIO_COPY, 64-page calls (rawcost): mean (before / after) | {raw_gbps:.2f} ({raw_gbps_before:.2f} / "
           f"{raw_gbps_after:.2f}) | 100% |")
     for inst, t in tp.items():
         note = " (kernel lacks MOVE: copy used)" if t["move_fallback"] else ""
@@ -211,7 +204,7 @@ def main() -> int:
 
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
-        json.dump({"flip_vs_stw": flips, "raw_copy_gbps": {"median": raw_gbps, "before": raw_before, "after": raw_after}, "throughput": tp,
+        json.dump({"flip_vs_stw": flips, "raw_costs": {"before": raw0, "after": raw1}, "raw_copy_gbps": raw_gbps, "throughput": tp,
                    "stalls": stalls, "targets": targets, "argv": sys.argv,
                    "when": time.time(), "kernel": platform.release()}, f, indent=1)
     print(f"\nJSON: {args.json}")

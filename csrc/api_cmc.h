@@ -129,11 +129,3 @@ void cmc_test_touch(uintptr_t addr, uint64_t n, uint64_t stride, int write, uint
 /* Range thief: for `seconds`, repeatedly mmap(MAP_FIXED_NOREPLACE) one page at
  * addr and unmap it at once. Returns how many times the mmap succeeded. */
 int64_t cmc_test_hammer(uintptr_t addr, double seconds, volatile int *stop);
-/* Raw kernel costs measured in the same run as the benchmarks (a stand-in
- * until bench/raw_costs.py of the kernel layer offers them): no page builder,
- * no state machine - just the kernel path. mode: CMC_FAULT_SIGBUS (our handler
- * via the kernel layer's gk_sigbus facility) or CMC_FAULT_THREAD (a C thread
- * reading events). Stores each touch's mutator-observed time in times[]. */
-int cmc_raw_fault_bench(int mode, uint64_t npages, double *times);
-/* Seconds to UFFDIO_COPY npages populated pages in calls of batch pages. */
-double cmc_raw_copy_bench(uint64_t npages, uint64_t batch);
