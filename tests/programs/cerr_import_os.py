@@ -1,0 +1,3 @@
+# expect: compile-error 2:0 import of module 'os'
+import os
+print(os.getcwd())

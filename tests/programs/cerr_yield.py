@@ -1,0 +1,3 @@
+# expect: compile-error 3:4 yield
+def gen():
+    yield 1
