@@ -1,2 +1,2 @@
-# expect: compile-error 2:4 bytes
+# expect: compile-error 2:5 bytes
 b = b'abc'

@@ -1,4 +1,4 @@
-# expect: compile-error 5:0 decorator
+# expect: compile-error 5:1 decorator
 def d(f):
     return f
 @d

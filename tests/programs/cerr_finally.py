@@ -1,4 +1,4 @@
-# expect: compile-error 2:0 finally
+# expect: compile-error 2:1 finally
 try:
     pass
 except ValueError:

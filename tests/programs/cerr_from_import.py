@@ -1,2 +1,2 @@
-# expect: compile-error 2:0 from-import
+# expect: compile-error 2:1 from-import
 from sys import argv

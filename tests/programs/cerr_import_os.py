@@ -1,3 +1,3 @@
-# expect: compile-error 2:0 import of module 'os'
+# expect: compile-error 2:1 import of module 'os'
 import os
 print(os.getcwd())

@@ -1,4 +1,4 @@
-# expect: compile-error 4:0 base class
+# expect: compile-error 4:1 base class
 class A:
     __slots__ = ()
 class B(A):

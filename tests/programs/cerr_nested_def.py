@@ -1,4 +1,4 @@
-# expect: compile-error 3:4 nested function
+# expect: compile-error 3:5 nested function
 def outer():
     def inner():
         return 1

@@ -1,2 +1,2 @@
-# expect: compile-error 2:4 set
+# expect: compile-error 2:5 set
 s = {1, 2}

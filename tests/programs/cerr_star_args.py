@@ -1,3 +1,3 @@
-# expect: compile-error 2:0 *args
+# expect: compile-error 2:1 *args
 def f(*args):
     return args

@@ -1,3 +1,3 @@
-# expect: compile-error 2:6 syntax error
+# expect: compile-error 2:7 syntax error
 def f(:
     pass

@@ -1,2 +1,2 @@
-# expect: compile-error 2:6 sorted
+# expect: compile-error 2:7 sorted
 print(sorted([2, 1]))

@@ -1,4 +1,4 @@
-# expect: compile-error 4:7 MyError
+# expect: compile-error 4:8 MyError
 try:
     pass
 except MyError:

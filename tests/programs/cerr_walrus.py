@@ -1,3 +1,3 @@
-# expect: compile-error 2:4 assignment expression
+# expect: compile-error 2:5 assignment expression
 if (n := 3) > 2:
     print(n)

@@ -1,4 +1,4 @@
-# expect: compile-error 2:0 else clause on a loop
+# expect: compile-error 2:1 else clause on a loop
 while False:
     pass
 else:

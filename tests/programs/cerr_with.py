@@ -1,3 +1,3 @@
-# expect: compile-error 2:0 with
+# expect: compile-error 2:1 with
 with open('f') as fh:
     pass

@@ -1,3 +1,3 @@
-# expect: compile-error 3:4 yield
+# expect: compile-error 3:5 yield
 def gen():
     yield 1

@@ -1,0 +1,11 @@
+"""The gcheap interpreter: Python-subset programs on the managed heap.
+
+Front end (pure Python, no native code): subset.py checks a parsed program against
+the documented subset (docs/subset.md), compiler.py turns it into the compact bytecode
+of bytecode.py, refvm.py is a reference evaluator of that bytecode used as the
+compiler's test oracle. The C VM (csrc/interp_*.c) runs the same bytecode with every
+value in the managed heap.
+"""
+from gcheap.interp.compiler import compile_file, compile_source
+
+__all__ = ["compile_file", "compile_source"]
