@@ -1,5 +1,19 @@
 """gcheap: concurrent heap compaction on userfaultfd and mremap(MREMAP_DONTUNMAP)."""
-from gcheap.errors import GCHeapError, KernelError, UffdUnavailable
+from gcheap.errors import (BadIndex, ForeignRef, GCHeapError, HeapCorruption, HeapExhausted,
+                           InvalidOption, KernelError, RuntimeClosed, StaleRef, TableFull,
+                           UffdUnavailable, UnknownField, ValueOutOfRange, WrongType)
 
-__all__ = ["GCHeapError", "KernelError", "UffdUnavailable"]
+__all__ = ["GCHeapError", "KernelError", "UffdUnavailable",
+           "Runtime", "Ref", "GCReport", "RuntimeClosed", "HeapExhausted", "HeapCorruption",
+           "TableFull", "UnknownField", "WrongType", "BadIndex", "ForeignRef", "StaleRef",
+           "ValueOutOfRange", "InvalidOption"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # The runtime needs the compiled core; import it lazily so that
+    # `import gcheap` (errors, doctor) works before the extension is built.
+    if name in ("Runtime", "Ref", "GCReport"):
+        from gcheap import report, runtime
+        return {"Runtime": runtime.Runtime, "Ref": runtime.Ref, "GCReport": report.GCReport}[name]
+    raise AttributeError(f"module 'gcheap' has no attribute {name!r}")

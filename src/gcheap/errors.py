@@ -35,6 +35,53 @@ def kernel_error(err: int, operation: str, detail: str | None = None) -> KernelE
     return KernelError(err, operation, detail)
 
 
+# ---- runtime errors (gcheap.Runtime and its Refs)
+
+class RuntimeClosed(GCHeapError, RuntimeError):
+    """The runtime was closed; its heap and handles are gone."""
+
+
+class HeapExhausted(GCHeapError, MemoryError):
+    """Live data does not fit in the heap even after a full collection.
+    The heap is intact and usable."""
+
+
+class HeapCorruption(GCHeapError, RuntimeError):
+    """verify() (or a collection with verify=True) found a bad object or root."""
+
+
+class TableFull(GCHeapError, MemoryError):
+    """A fixed-size runtime table (classes, globals, handles, mutator threads) is full."""
+
+
+class UnknownField(GCHeapError, AttributeError):
+    """The object's class has no field of that name."""
+
+
+class WrongType(GCHeapError, TypeError):
+    """A value or index of the wrong type (e.g. a str into an i64 field)."""
+
+
+class BadIndex(GCHeapError, IndexError):
+    """An array index out of range."""
+
+
+class ForeignRef(GCHeapError, ValueError):
+    """A Ref (or class) that belongs to another runtime."""
+
+
+class StaleRef(GCHeapError, ValueError):
+    """A Ref used after the scope() that created it ended."""
+
+
+class ValueOutOfRange(GCHeapError, ValueError):
+    """A scalar that does not fit the field (i64 overflow, u8 outside 0..255)."""
+
+
+class InvalidOption(GCHeapError, ValueError):
+    """A bad option or argument; the message names it."""
+
+
 # ---------------------------------------------------------------- interpreter
 
 class SubsetError(GCHeapError, SyntaxError):
