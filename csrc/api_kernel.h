@@ -32,8 +32,9 @@ long gk_page_size(void);
 
 /* Opens a userfaultfd (O_CLOEXEC always): the syscall first, then
  * /dev/userfaultfd + USERFAULTFD_IOC_NEW. Returns the fd; *via tells the route.
- * On failure returns the errno of the syscall attempt and stores the errno of
- * the /dev attempt in *dev_err (0 if not tried). */
+ * On failure returns -errno of the syscall attempt (of the /dev attempt when
+ * GK_OPEN_NO_SYSCALL is given) and stores the errno (positive) of the /dev
+ * attempt in *dev_err (0 if not tried). via and dev_err may be NULL. */
 int gk_uffd_open(int flags, int *via, int *dev_err);
 
 /* UFFDIO_API handshake with api 0xAA and `features`. On success stores the
@@ -73,8 +74,10 @@ struct gk_uffd_event {
     uint64_t arg2;              /* remap len */
 };
 /* Reads up to max events; waits up to timeout_ms (-1 forever, 0 poll).
- * Returns the number read (0 on timeout). */
+ * Returns the number read (0 on timeout). -EINTR when a signal interrupted the
+ * wait (the caller decides whether to retry). */
 int gk_uffd_read_events(int fd, struct gk_uffd_event *out, int max, int timeout_ms);
+int gk_close(int fd);
 
 /* ---- memory mappings ------------------------------------------------------ */
 /* Private anonymous read/write mapping of size bytes whose start is aligned to
@@ -84,6 +87,21 @@ int gk_map_anon(uint64_t size, uint64_t align, uintptr_t *addr_out);
 int gk_reserve(uint64_t size, uint64_t align, uintptr_t *addr_out);
 int gk_unmap(uintptr_t addr, uint64_t size);
 int gk_madvise(uintptr_t addr, uint64_t size, int advice);
+/* madvise advice values (Linux uapi) for callers that cannot see sys/mman.h. */
+#define GK_MADV_DONTNEED 4
+#define GK_MADV_HUGEPAGE 14
+#define GK_MADV_NOHUGEPAGE 15
+int gk_mlock(uintptr_t addr, uint64_t size);
+int gk_munlock(uintptr_t addr, uint64_t size);
+/* Anonymous read/write mapping exactly at addr with MAP_FIXED_NOREPLACE:
+ * -EEXIST when anything is mapped there (nothing is replaced). */
+int gk_map_anon_noreplace(uintptr_t addr, uint64_t size);
+/* A memfd of size bytes mapped MAP_SHARED read/write; the fd stays open
+ * (close it with gk_close after unmapping). */
+int gk_map_memfd(uint64_t size, int *fd_out, uintptr_t *addr_out);
+/* read(2) from fd into [buf, buf+len): a kernel-mode access to that memory.
+ * Returns the bytes read or -errno. */
+long gk_fd_read(int fd, uintptr_t buf, uint64_t len);
 
 /* mremap(src, len, len, MAYMOVE|DONTUNMAP[|FIXED dst]). dst == 0 lets the
  * kernel choose. Validates before acting: page alignment of both ends, len > 0,
@@ -96,3 +114,38 @@ int gk_mremap_raw(uintptr_t old_addr, uint64_t old_len, uint64_t new_len, int fl
 /* Copies between a mapping and a buffer. Meant to be called with the GIL
  * released: the access may block on a missing userfaultfd page. */
 void gk_memcpy(uintptr_t dst, uintptr_t src, uint64_t len);
+
+/* ---- SIGBUS self-service (UFFD_FEATURE_SIGBUS) -------------------------------
+ * A missing fault on a range registered with a SIGBUS-mode userfaultfd raises
+ * SIGBUS in the faulting thread. This facility resolves such faults inside the
+ * signal handler, in pure async-signal-safe C: the handler finds the served
+ * range containing si_addr, resolves that page with UFFDIO_COPY from a source
+ * image, UFFDIO_ZEROPAGE or UFFDIO_MOVE, and returns, so the access is retried.
+ * Any other SIGBUS is passed to the handler that was installed before ours
+ * (e.g. Python's faulthandler) or, if there was none, kills the process as the
+ * default action would. Ranges live in a small fixed table; unserving a range
+ * waits for handlers still serving it, so the source image may be freed after. */
+#define GK_SERVE_COPY 1         /* copy the page from source + (page - start) */
+#define GK_SERVE_ZEROPAGE 2     /* map the zero page */
+#define GK_SERVE_MOVE 3         /* move the page from source + (page - start) */
+#define GK_SIGBUS_SLOTS 8
+struct gk_sigbus_stats {
+    uint64_t served;            /* faults resolved by this slot */
+    uint64_t eexist;            /* of which: the page was already there */
+    uint64_t errors;            /* resolution failed (the fault was chained) */
+    int32_t last_tid;           /* thread that took the last fault */
+    int32_t last_error;         /* last -errno from the resolving ioctl, 0 if none */
+    uint64_t last_address;      /* last faulting address (si_addr) */
+};
+/* Installs the handler (idempotent) and remembers the previous one. */
+int gk_sigbus_install(void);
+/* 1 when our handler is the current SIGBUS disposition, 0 when someone replaced it. */
+int gk_sigbus_installed(void);
+/* Restores the previous handler when no slot is in use; -EBUSY otherwise. */
+int gk_sigbus_uninstall(void);
+/* Serves [start, start+len) through uffd; returns the slot (>= 0) or -ENOSPC,
+ * -EINVAL (unaligned, how unknown, source missing for COPY/MOVE). */
+int gk_sigbus_serve(int uffd, uintptr_t start, uint64_t len, uintptr_t source, int how);
+/* Stops serving a slot; waits until no handler is inside it. */
+int gk_sigbus_unserve(int slot);
+int gk_sigbus_stats(int slot, struct gk_sigbus_stats *out);

@@ -1,9 +1,10 @@
 """gcheap: concurrent heap compaction on userfaultfd and mremap(MREMAP_DONTUNMAP)."""
 from gcheap.errors import (BadIndex, ForeignRef, GCHeapError, HeapCorruption, HeapExhausted,
                            InvalidOption, KernelError, RuntimeClosed, StaleRef, TableFull,
-                           UffdUnavailable, UnknownField, ValueOutOfRange, WrongType)
+                           UffdPageExists, UffdPartial, UffdUnavailable, UnknownField,
+                           ValueOutOfRange, WrongType)
 
-__all__ = ["GCHeapError", "KernelError", "UffdUnavailable",
+__all__ = ["GCHeapError", "KernelError", "UffdPageExists", "UffdPartial", "UffdUnavailable",
            "Runtime", "Ref", "GCReport", "RuntimeClosed", "HeapExhausted", "HeapCorruption",
            "TableFull", "UnknownField", "WrongType", "BadIndex", "ForeignRef", "StaleRef",
            "ValueOutOfRange", "InvalidOption"]

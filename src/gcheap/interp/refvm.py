@@ -308,8 +308,9 @@ class RefVM:
             stack.append(format(stack.pop(), spec))
         elif name == "UNPACK_SEQUENCE":
             seq = stack.pop()
-            if not isinstance(seq, (list, tuple)):
-                raise TypeError(f"cannot unpack non-sequence {type_name(seq)}")
+            if not isinstance(seq, (list, tuple, str, dict, range)):
+                raise TypeError(f"cannot unpack non-iterable {type_name(seq)} object")
+            seq = list(seq)
             if len(seq) != arg:
                 raise ValueError(f"too many values to unpack (expected {arg})"
                                  if len(seq) > arg else
