@@ -14,5 +14,6 @@
 
 #include "api_kernel.h"
 #include "api_runtime.h"
+#include "api_interp.h"
 
 #endif

@@ -8,4 +8,12 @@ value in the managed heap.
 """
 from gcheap.interp.compiler import compile_file, compile_source
 
-__all__ = ["compile_file", "compile_source"]
+__all__ = ["compile_file", "compile_source", "run_file", "RunResult"]
+
+
+def __getattr__(name: str):
+    # The VM needs the compiled core; the front end must import without it.
+    if name in ("run_file", "RunResult"):
+        from gcheap.interp import run
+        return getattr(run, name)
+    raise AttributeError(f"module 'gcheap.interp' has no attribute {name!r}")
