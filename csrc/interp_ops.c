@@ -403,12 +403,16 @@ static bool concat_seq(struct gi_vm *vm, uint32_t a_slot, uint32_t b_slot, uint3
             return FAIL;
         memcpy(str_bytes_of_data(data), str_ptr(vm->roots[a_slot]), na);
         memcpy(str_bytes_of_data(data) + na, str_ptr(vm->roots[b_slot]), nb);
-        vm->roots[out] = data; /* rooted while the wrapper is allocated */
+        uint64_t cps = fields(vm->roots[a_slot])[STR_CPLEN] + fields(vm->roots[b_slot])[STR_CPLEN];
+        uint32_t tmp = vm->r_scratch + 1; /* out may be a_slot: root the bytes elsewhere */
+        vm->roots[tmp] = data;
         V s = vm_alloc_instance(vm, vm->gr_class[K_STR]);
+        data = vm->roots[tmp];
+        vm->roots[tmp] = 0;
         if (!s)
             return FAIL;
-        vm_store_ref(vm, s, &fields(s)[STR_DATA], vm->roots[out]);
-        fields(s)[STR_CPLEN] = fields(vm->roots[a_slot])[STR_CPLEN] + fields(vm->roots[b_slot])[STR_CPLEN];
+        vm_store_ref(vm, s, &fields(s)[STR_DATA], data);
+        fields(s)[STR_CPLEN] = cps;
         vm->roots[out] = s;
         return true;
     }
@@ -456,12 +460,16 @@ static bool repeat(struct gi_vm *vm, uint32_t seq_slot, int64_t n, uint32_t out,
         s = vm->roots[seq_slot];
         for (int64_t i = 0; i < n; i++)
             memcpy(str_bytes_of_data(data) + i * nb, str_ptr(s), nb);
-        vm->roots[out] = data;
+        uint64_t cps = fields(s)[STR_CPLEN] * (uint64_t)n;
+        uint32_t tmp = vm->r_scratch + 1; /* out may be seq_slot: root the bytes elsewhere */
+        vm->roots[tmp] = data;
         V w = vm_alloc_instance(vm, vm->gr_class[K_STR]);
+        data = vm->roots[tmp];
+        vm->roots[tmp] = 0;
         if (!w)
             return FAIL;
-        vm_store_ref(vm, w, &fields(w)[STR_DATA], vm->roots[out]);
-        fields(w)[STR_CPLEN] = fields(vm->roots[seq_slot])[STR_CPLEN] * (uint64_t)n;
+        vm_store_ref(vm, w, &fields(w)[STR_DATA], data);
+        fields(w)[STR_CPLEN] = cps;
         vm->roots[out] = w;
         return true;
     }
