@@ -426,25 +426,36 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* gc.heap_stats(): {"live_bytes", "occupied_bytes", "rss_bytes", "collections"}.
- * occupied_bytes = bytes of the pages the used heap spans; live_bytes = the live
- * data found by the last collection (or everything used if none ran). */
+/* gc.heap_stats(): a dict of the heap now and around the last collection:
+ *   occupied_bytes   bytes of the pages the used part of the heap spans now
+ *   rss_bytes        resident bytes of the heap mapping now
+ *   collections      collections so far
+ *   live_bytes       live data found by the last collection (0 if none ran)
+ *   used_before      bytes in use when the last collection started
+ *   rss_before, rss_after   resident bytes around the last collection */
 static bool b_heap_stats(struct gi_vm *vm, uint32_t out)
 {
     struct gr_runtime *rt = vm->rt;
     uint64_t used = atomic_load(&rt->top) - (uintptr_t)rt->heap;
     uint64_t occupied = (used + GR_PAGE - 1) / GR_PAGE * GR_PAGE;
-    uint64_t live = rt->npauses ? rt->last_live : used;
+    struct gr_pause last = {0};
+    pthread_mutex_lock(&rt->stats_lock);
     if (rt->npauses)
-        live = rt->pauses[rt->npauses - 1].live_bytes;
-    const char *keys[4] = {"live_bytes", "occupied_bytes", "rss_bytes", "collections"};
-    int64_t vals[4] = {(int64_t)live, (int64_t)occupied, (int64_t)gr_heap_resident(rt), (int64_t)rt->npauses};
+        last = rt->pauses[rt->npauses - 1];
+    uint64_t n = rt->npauses;
+    pthread_mutex_unlock(&rt->stats_lock);
+    enum { NSTATS = 7 };
+    const char *keys[NSTATS] = {"occupied_bytes", "rss_bytes", "collections", "live_bytes",
+                                "used_before", "rss_before", "rss_after"};
+    int64_t vals[NSTATS] = {(int64_t)occupied, (int64_t)gr_heap_resident(rt), (int64_t)n,
+                            (int64_t)last.live_bytes, (int64_t)last.used_before,
+                            (int64_t)last.rss_before, (int64_t)last.rss_after};
     uint32_t d = vm->r_scratch + 3, k = vm->r_scratch + 4, v = vm->r_scratch + 5;
     V dict = vm_new_dict(vm);
     if (!dict)
         return FAIL;
     vm->roots[d] = dict;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < NSTATS; i++) {
         V ks = vm_new_str(vm, keys[i], strlen(keys[i]));
         if (!ks)
             return FAIL;

@@ -1178,6 +1178,8 @@ static bool run_loop(struct gi_vm *vm)
                 vm_raise(vm, B_TYPEERROR, "__init__() should return None, not '%s'", vm_type_name(vm, v));
                 goto error;
             }
+            /* dead locals and operands must not keep objects alive */
+            memset(&R[fr->base], 0, ((size_t)code->nlocals + code->max_stack) * sizeof(V));
             if (!init)
                 R[ret] = v;
             if (vm->nframes == 0)
@@ -1276,6 +1278,7 @@ static bool run_loop(struct gi_vm *vm)
                 fr->pc = b.handler;
                 break;
             }
+            memset(&R[fr->base], 0, ((size_t)fr->code->nlocals + fr->code->max_stack) * sizeof(V));
             vm->nframes--;
             if (vm->nframes == 0)
                 return false;

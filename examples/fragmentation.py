@@ -20,13 +20,17 @@ def heap_stats():
         return None
 
 
-def report(label, stats):
-    if stats is None:
+def report(stats):
+    # Page utilisation = live bytes / bytes of the pages they occupy: before the
+    # collection the live objects are spread over everything allocated, after a
+    # compacting collection they are packed at the start of the heap.
+    if stats is None or stats["collections"] == 0:
         return
-    util = 0.0
-    if stats["occupied_bytes"] > 0:
-        util = 100.0 * stats["live_bytes"] / stats["occupied_bytes"]
-    print(f"#heap   {label}: utilisation {util:.1f}% live {stats['live_bytes']} occupied {stats['occupied_bytes']} rss {stats['rss_bytes']}")
+    live = stats["live_bytes"]
+    before = 100.0 * live / max(1, stats["used_before"])
+    after = 100.0 * live / max(1, stats["occupied_bytes"])
+    print(f"#heap   live {live} bytes: utilisation {before:.1f}% of {stats['used_before']} used before, "
+          f"{after:.1f}% of {stats['occupied_bytes']} after; rss {stats['rss_before']} -> {stats['rss_after']}")
 
 
 def fill(count, words):
@@ -45,9 +49,8 @@ def main(mib):
             kept.append(objects[i])
         objects = None
         print("size " + str(words * 8) + " bytes: kept " + str(len(kept)) + " of " + str(count))
-        report("before collection", heap_stats())
         gc.collect()
-        report("after collection ", heap_stats())
+        report(heap_stats())
         total = 0
         for obj in kept:
             total += obj[0]
