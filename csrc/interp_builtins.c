@@ -144,6 +144,8 @@ static bool b_abs(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t out)
     return vm_raise(vm, B_TYPEERROR, "bad operand type for abs(): '%s'", vm_type_name(vm, v));
 }
 
+static bool b_sequence(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t out, bool tuple);
+
 static bool b_minmax(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t out, bool is_max)
 {
     const char *name = is_max ? "max" : "min";
@@ -154,6 +156,12 @@ static bool b_minmax(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t ou
     V only = ARG(0);
     if (argc == 1) {
         int k = vm_kind(vm, only);
+        if (k == K_STR || k == K_DICT || k == K_RANGE) { /* any other iterable: as a list */
+            if (!b_sequence(vm, args, 1, args, false))
+                return FAIL;
+            only = ARG(0);
+            k = K_LIST;
+        }
         if (k == K_LIST) {
             items = arr_items(fields(only)[LIST_ITEMS]);
             n = fields(only)[LIST_LEN];

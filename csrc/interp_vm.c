@@ -1296,6 +1296,19 @@ static bool run_loop(struct gi_vm *vm)
 
 /* ---- setup */
 
+/* Runtime classes are a fixed table (GR_MAX_CLASSES) that never shrinks, so the
+ * layouts a runtime got for one program are reused by the next program run on it:
+ * the built-in layouts, and user-class layouts by shape (number of slots). */
+struct layout_cache {
+    uint64_t serial;                /* gr_runtime.serial; 0 = free entry */
+    uint32_t builtin[K_NKINDS];
+    uint32_t n;
+    uint32_t nslots[GR_MAX_CLASSES];
+    uint32_t id[GR_MAX_CLASSES];
+};
+static struct layout_cache layout_caches[4];
+static pthread_mutex_t layout_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static bool define_layouts(struct gi_vm *vm)
 {
     static const uint32_t shape[K_NKINDS][2] = {
@@ -1304,25 +1317,60 @@ static bool define_layouts(struct gi_vm *vm)
         [K_CLASS] = {1, 1}, [K_BOUND] = {2, 0}, [K_BUILTIN] = {0, 1}, [K_EXC] = {2, 2},
         [K_RANGE] = {0, 3}, [K_ITER] = {1, 3},
     };
+    bool ok = false;
+    pthread_mutex_lock(&layout_lock);
+    struct layout_cache *lc = NULL;
+    for (int i = 0; i < 4 && !lc; i++)
+        if (layout_caches[i].serial == vm->rt->serial)
+            lc = &layout_caches[i];
+    if (!lc) {
+        static unsigned victim;
+        lc = &layout_caches[victim++ % 4];
+        memset(lc, 0, sizeof *lc);
+        for (int k = 0; k < K_NKINDS; k++) {
+            int id = gr_define_class(vm->rt, shape[k][0], shape[k][1]);
+            if (id < 0)
+                goto out;
+            lc->builtin[k] = (uint32_t)id;
+        }
+        lc->serial = vm->rt->serial;
+    }
     for (int i = 0; i < GR_MAX_CLASSES; i++)
         vm->kind_of_class[i] = -1;
     for (int k = 0; k < K_NKINDS; k++) {
-        int id = gr_define_class(vm->rt, shape[k][0], shape[k][1]);
-        if (id < 0)
-            return false;
-        vm->gr_class[k] = (uint32_t)id;
-        vm->kind_of_class[id] = k;
+        vm->gr_class[k] = lc->builtin[k];
+        vm->kind_of_class[lc->builtin[k]] = k;
     }
+    bool *taken = calloc(GR_MAX_CLASSES, 1);
+    if (!taken)
+        goto out;
     for (uint32_t i = 0; i < vm->nclasses; i++) {
         /* user instances: the slots (references), then an identity hash (scalar) */
-        int id = gr_define_class(vm->rt, vm->classes[i].nslots, 1);
-        if (id < 0)
-            return false;
+        int id = -1;
+        for (uint32_t j = 0; j < lc->n && id < 0; j++)
+            if (lc->nslots[j] == vm->classes[i].nslots && !taken[j]) {
+                taken[j] = true;
+                id = (int)lc->id[j];
+            }
+        if (id < 0) {
+            id = gr_define_class(vm->rt, vm->classes[i].nslots, 1);
+            if (id < 0 || lc->n >= GR_MAX_CLASSES) {
+                free(taken);
+                goto out;
+            }
+            taken[lc->n] = true;
+            lc->nslots[lc->n] = vm->classes[i].nslots;
+            lc->id[lc->n++] = (uint32_t)id;
+        }
         vm->classes[i].gr_class = (uint32_t)id;
         vm->kind_of_class[id] = -2;
         vm->user_class_of[id] = (int)i;
     }
-    return true;
+    free(taken);
+    ok = true;
+out:
+    pthread_mutex_unlock(&layout_lock);
+    return ok;
 }
 
 /* Lays out the fixed root slots and fills them (in core). */
