@@ -238,6 +238,7 @@ bool vm_call_builtin(struct gi_vm *vm, int id, uint32_t args_slot, uint32_t argc
 bool vm_call_builtin_method(struct gi_vm *vm, uint32_t obj_slot, const char *name,
                             uint32_t argc, uint32_t out_slot, bool *found);
 bool vm_collect(struct gi_vm *vm);
+bool vm_has_builtin_method(struct gi_vm *vm, V obj, const char *name);
 
 /* ---- loading */
 struct gi_const {

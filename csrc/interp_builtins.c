@@ -738,3 +738,16 @@ bool vm_call_builtin_method(struct gi_vm *vm, uint32_t self, const char *name, u
     }
     return FAIL;
 }
+
+bool vm_has_builtin_method(struct gi_vm *vm, V obj, const char *name)
+{
+    static const char *const list_m[] = {"append", "pop", "insert", "index", NULL};
+    static const char *const dict_m[] = {"get", "keys", "values", "items", NULL};
+    static const char *const str_m[] = {"join", NULL};
+    int k = vm_kind(vm, obj);
+    const char *const *m = k == K_LIST ? list_m : k == K_DICT ? dict_m : k == K_STR ? str_m : NULL;
+    for (; m && *m; m++)
+        if (!strcmp(*m, name))
+            return true;
+    return false;
+}

@@ -78,6 +78,7 @@ enum gi_opcode {
     OP_RAISE = 71,
     OP_RERAISE = 72,
     OP_RAISE_ASSERT = 73,
+    OP_CHECK_METHOD = 74,
     OP_COUNT
 };
 

@@ -1258,6 +1258,23 @@ static bool run_loop(struct gi_vm *vm)
                     R[vm->r_exc] = e;
             }
             goto error;
+        case OP_CHECK_METHOD: {
+            V obj = TOP;
+            int k = vm->kind_of_class[cls_of(obj)];
+            bool has;
+            if (k == -2) {
+                uint32_t index;
+                has = lookup_attr(vm, code, pc - 1, obj, code->name_ids[arg], &index) != 0;
+            } else {
+                has = vm_has_builtin_method(vm, obj, code->names[arg]);
+            }
+            if (!has) {
+                SAVE();
+                raise_attr(vm, obj, code->names[arg]);
+                goto error;
+            }
+            break;
+        }
         default:
             SAVE();
             vm_fatal(vm, EINVAL, "bad opcode");

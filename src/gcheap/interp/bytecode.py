@@ -76,6 +76,8 @@ OPCODES = [
     ("RAISE",           "v --   v an exception instance or class; fresh traceback"),
     ("RERAISE",         "exc -- keeps the exception's traceback"),
     ("RAISE_ASSERT",    "[msg] --                    arg 1: a message is on the stack"),
+    ("CHECK_METHOD",    "obj -- obj   AttributeError now if obj has no method names[arg]\n"
+                        "             (Python looks the method up before evaluating arguments)"),
 ]
 
 OP = {name: i for i, (name, _) in enumerate(OPCODES)}

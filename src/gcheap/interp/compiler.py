@@ -605,6 +605,8 @@ class _CodeCompiler:
             return
         if isinstance(f, ast.Attribute):
             self.expr(f.value)
+            if any(not isinstance(a, ast.Constant) for a in node.args):
+                self.emit("CHECK_METHOD", self.name_index(f.attr))
             for a in node.args:
                 self.expr(a)
             self.line = node.lineno
@@ -633,7 +635,7 @@ def _effects(op: str, arg: int) -> list[tuple[int | None, int]]:
         "BUILD_STRING": 1 - arg, "FORMAT": -arg, "UNPACK_SEQUENCE": arg - 1,
         "CALL": -arg, "CALL_METHOD": -n16, "CALL_BUILTIN": 1 - n16,
         "CALL_PRINT": -(arg & 0xFFFF) - bin(n16).count("1") + 1,
-        "MAKE_FUNCTION": 1 - n16, "RAISE_ASSERT": None,
+        "MAKE_FUNCTION": 1 - n16, "RAISE_ASSERT": None, "CHECK_METHOD": 0,
     }
     if op in ("ADD", "SUB", "MUL", "TRUEDIV", "FLOORDIV", "MOD", "POW", "LSHIFT", "RSHIFT",
               "AND", "OR", "XOR", "INPLACE_ADD", "INPLACE_MUL", "EQ", "NE", "LT", "LE",

@@ -413,6 +413,15 @@ class RefVM:
             raise AssertionError
         elif name == "NOP":
             pass
+        elif name == "CHECK_METHOD":
+            obj = stack[-1]
+            attr = code.names[arg]
+            allowed = BUILTIN_METHODS.get(type(obj))
+            if allowed is not None:
+                if attr not in allowed:
+                    raise AttributeError(f"'{type_name(obj)}' object has no attribute '{attr}'")
+            else:
+                self.load_attr(obj, attr)
         else:
             raise AssertionError(f"unknown opcode {name}")
         return None
