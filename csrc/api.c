@@ -63,6 +63,7 @@ int gr_runtime_close(gr_runtime *rt)
         return 0;
     }
     atomic_store(&rt->closed, 1);
+    gr_cmc_fini(rt);    /* the heap must be whole before it goes */
     gr_stop_world_locked(rt);
     gr_heap_fini(rt);
     gr_roots_fini(rt);

@@ -75,7 +75,9 @@ struct gk_uffd_event {
 };
 /* Reads up to max events; waits up to timeout_ms (-1 forever, 0 poll).
  * Returns the number read (0 on timeout). -EINTR when a signal interrupted the
- * wait (the caller decides whether to retry). */
+ * wait (the caller decides whether to retry). A timeout needs an fd opened
+ * with GK_OPEN_NONBLOCK (poll() on a blocking userfaultfd reports POLLERR);
+ * on a blocking fd only timeout_ms == -1 is accepted (-EINVAL otherwise). */
 int gk_uffd_read_events(int fd, struct gk_uffd_event *out, int max, int timeout_ms);
 int gk_close(int fd);
 
@@ -149,3 +151,9 @@ int gk_sigbus_serve(int uffd, uintptr_t start, uint64_t len, uintptr_t source, i
 /* Stops serving a slot; waits until no handler is inside it. */
 int gk_sigbus_unserve(int slot);
 int gk_sigbus_stats(int slot, struct gk_sigbus_stats *out);
+
+/* ---- test support ------------------------------------------------------------ */
+/* Installs a seccomp filter that makes userfaultfd(2) fail with errno `err`
+ * (what Docker's default profile does). Irreversible: call it in a child
+ * process before exec. */
+int gk_seccomp_deny_userfaultfd(int err);

@@ -12,8 +12,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "api_cmc.h"
 #include "api_kernel.h"
 #include "api_runtime.h"
+#include "api_runtime_cmc.h"
 #include "api_interp.h"
 
 #endif

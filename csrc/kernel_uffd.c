@@ -262,24 +262,33 @@ int gk_uffd_read_events(int fd, struct gk_uffd_event *out, int max, int timeout_
 {
     if (max <= 0 || !out)
         return -EINVAL;
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
-    int n = poll(&pfd, 1, timeout_ms);
-    if (n < 0)
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
         return gk_neg_errno();
-    if (n == 0)
-        return 0;
-    if (pfd.revents & POLLNVAL)
-        return -EBADF;
-    if (pfd.revents & POLLERR)
-        return -EIO;        /* a SIGBUS-mode or released uffd: nothing to read */
-    if (!(pfd.revents & POLLIN))
-        return 0;
+    if (fl & O_NONBLOCK) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int n = poll(&pfd, 1, timeout_ms);
+        if (n < 0)
+            return gk_neg_errno();
+        if (n == 0)
+            return 0;
+        if (pfd.revents & POLLNVAL)
+            return -EBADF;
+        if (pfd.revents & POLLERR)
+            return -EIO;    /* e.g. the UFFDIO_API handshake was not done */
+        if (!(pfd.revents & POLLIN))
+            return 0;
+    } else if (timeout_ms != -1) {
+        /* poll() on a blocking userfaultfd always reports POLLERR (a fault
+         * may be woken before it is read): only an unbounded read works. */
+        return -EINVAL;
+    }
 
     struct uffd_msg msgs[GK_READ_BATCH];
     int want = max < GK_READ_BATCH ? max : GK_READ_BATCH;
-    /* The kernel blocks only for the first message of a read; after poll said
-     * readable it returns what is queued (or EAGAIN on a non-blocking fd if
-     * another reader won the race). */
+    /* The kernel blocks (blocking fd) only for the first message of a read and
+     * then returns what is queued; a non-blocking fd gives EAGAIN if another
+     * reader won the race after poll. */
     ssize_t got = read(fd, msgs, (size_t)want * sizeof(msgs[0]));
     if (got < 0)
         return errno == EAGAIN ? 0 : gk_neg_errno();

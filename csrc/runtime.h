@@ -220,6 +220,9 @@ struct gr_runtime {
     uint64_t total_pause_ns, max_pause_ns;
     uint64_t dead_bytes_allocated, dead_objects_allocated; /* from released slots */
     char verify_msg[256];         /* the last verification failure */
+
+    /* collector "cmc" (cmc_collector.c); NULL for stw */
+    struct gr_cmc *cmc;
 };
 
 /* object.c */
@@ -274,6 +277,11 @@ void gr_phase_compact(struct gr_runtime *rt);
 void gr_phase_release(struct gr_runtime *rt);
 int gr_stw_collect(struct gr_runtime *rt, int cause, struct gr_pause *out);
 int gr_collect(struct gr_runtime *rt, int cause, struct gr_pause *out);
+
+/* cmc_collector.c: ends a running cycle and frees cmc state (close). */
+void gr_cmc_fini(struct gr_runtime *rt);
+/* cmc_collector.c: called by gr_collect right after the world resumed. */
+void gr_cmc_after_pause(struct gr_runtime *rt);
 
 /* stats.c */
 void gr_stats_record(struct gr_runtime *rt, struct gr_pause *p);  /* assigns p->seq */

@@ -71,6 +71,7 @@ int gr_collect(struct gr_runtime *rt, int cause, struct gr_pause *out)
     int rc = rt->collect(rt, cause, out);
     gr_resume_world_locked(rt);
     out->pause_ns = gr_now_ns() - t0;
+    gr_cmc_after_pause(rt);     /* cmc: GC workers start once the mutators run */
     if (rc < 0)
         return rc;
     out->freed_bytes = out->used_before - out->live_bytes;

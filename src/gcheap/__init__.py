@@ -1,13 +1,13 @@
 """gcheap: concurrent heap compaction on userfaultfd and mremap(MREMAP_DONTUNMAP)."""
-from gcheap.errors import (BadIndex, ForeignRef, GCHeapError, HeapCorruption, HeapExhausted,
-                           InvalidOption, KernelError, RuntimeClosed, StaleRef, TableFull,
-                           UffdPageExists, UffdPartial, UffdUnavailable, UnknownField,
-                           ValueOutOfRange, WrongType)
+from gcheap.errors import (AddressRangeStolen, BadIndex, ForeignRef, GCHeapError, HeapCorruption,
+                           HeapExhausted, InvalidOption, KernelError, RuntimeClosed, StaleRef, TableFull,
+                           UffdPageExists, UffdPartial, UffdUnavailable, UnknownField, ValueOutOfRange,
+                           WrongType)
 
 __all__ = ["GCHeapError", "KernelError", "UffdPageExists", "UffdPartial", "UffdUnavailable",
            "Runtime", "Ref", "GCReport", "RuntimeClosed", "HeapExhausted", "HeapCorruption",
            "TableFull", "UnknownField", "WrongType", "BadIndex", "ForeignRef", "StaleRef",
-           "ValueOutOfRange", "InvalidOption"]
+           "ValueOutOfRange", "InvalidOption", "AddressRangeStolen"]
 __version__ = "0.1.0"
 
 

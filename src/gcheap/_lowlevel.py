@@ -33,147 +33,6 @@ def page_size() -> int:
     return int(lib.gk_page_size())
 
 
-# ---------------------------------------------------------------- runtime
-# Constants and the raw entry points of the managed runtime (csrc/api_runtime.h).
-# The hot paths (field and element access, allocation) are re-exported as the
-# cffi functions themselves: gcheap.runtime decodes their results, so a field
-# read costs one C call and no extra Python frame.
-
-GR_CLASS_REF_ARRAY = lib.GR_CLASS_REF_ARRAY
-GR_CLASS_U8_ARRAY = lib.GR_CLASS_U8_ARRAY
-GR_CLASS_I64_ARRAY = lib.GR_CLASS_I64_ARRAY
-GR_CLASS_F64_ARRAY = lib.GR_CLASS_F64_ARRAY
-GR_CLASS_STRING = lib.GR_CLASS_STRING
-GR_FIRST_USER_CLASS = lib.GR_FIRST_USER_CLASS
-GR_OPT_VERIFY = lib.GR_OPT_VERIFY
-GR_OPT_STRESS = lib.GR_OPT_STRESS
-GR_COLLECTOR_STW = lib.GR_COLLECTOR_STW
-GR_NPHASES = lib.GR_NPHASES
-PHASE_NAMES = tuple(ffi.string(lib.gr_phase_name(i)).decode() for i in range(lib.GR_NPHASES))
-CAUSE_NAMES = {lib.GR_CAUSE_EXPLICIT: "explicit", lib.GR_CAUSE_ALLOC: "allocation", lib.GR_CAUSE_STRESS: "stress"}
-
-new_instance = lib.gr_new_instance
-new_array = lib.gr_new_array
-handle_free = lib.gr_handle_free
-handle_dup = lib.gr_handle_dup
-same = lib.gr_same
-class_of = lib.gr_class_of
-address = lib.gr_address
-get_ref = lib.gr_get_ref
-set_ref = lib.gr_set_ref
-get_i64 = lib.gr_get_i64
-set_i64 = lib.gr_set_i64
-get_f64 = lib.gr_get_f64
-set_f64 = lib.gr_set_f64
-length = lib.gr_length
-aget_ref = lib.gr_aget_ref
-aset_ref = lib.gr_aset_ref
-aget_i64 = lib.gr_aget_i64
-aset_i64 = lib.gr_aset_i64
-aget_f64 = lib.gr_aget_f64
-aset_f64 = lib.gr_aset_f64
-aget_u8 = lib.gr_aget_u8
-aset_u8 = lib.gr_aset_u8
-last_error = lib.gr_last_error
-global_set = lib.gr_global_set
-global_get = lib.gr_global_get
-NULL = ffi.NULL
-
-
-def runtime_new(heap_size: int, collector: int, options: int):
-    out = ffi.new("gr_runtime **")
-    rc = lib.gr_runtime_new(heap_size, collector, options, out)
-    return rc, out[0]
-
-
-def runtime_close(rt) -> int:
-    return int(lib.gr_runtime_close(rt))
-
-
-def define_class(rt, nrefs: int, nscalars: int) -> int:
-    return int(lib.gr_define_class(rt, nrefs, nscalars))
-
-
-def new_str(rt, data: bytes) -> int:
-    return int(lib.gr_new_str(rt, data, len(data)))
-
-
-def read_payload(rt, h: int, nbytes: int, out=None):
-    """(rc, bytes-like): the first nbytes of a primitive array's or string's payload,
-    into `out` (a writable buffer) when given, else into a new bytes object."""
-    if out is None:
-        buf = ffi.new("char[]", max(nbytes, 1))
-        rc = lib.gr_read_payload(rt, h, 0, nbytes, buf)
-        return rc, ffi.buffer(buf, nbytes)[:]
-    rc = lib.gr_read_payload(rt, h, 0, nbytes, ffi.from_buffer(out, require_writable=True))
-    return rc, out
-
-
-def _pause_dict(p) -> dict:
-    return {
-        "seq": p.seq, "collector": p.collector, "cause": p.cause, "start_ns": p.start_ns,
-        "pause_ns": p.pause_ns, "phase_ns": list(p.phase_ns)[:GR_NPHASES],
-        "used_before": p.used_before, "live_bytes": p.live_bytes, "freed_bytes": p.freed_bytes,
-        "moved_bytes": p.moved_bytes, "live_objects": p.live_objects,
-        "rss_before": p.rss_before, "rss_after": p.rss_after,
-    }
-
-
-def gc(rt):
-    p = ffi.new("struct gr_pause *")
-    rc = lib.gr_gc(rt, p)
-    return rc, _pause_dict(p)
-
-
-def pauses(rt) -> list:
-    n = int(lib.gr_pause_count(rt))
-    out = []
-    p = ffi.new("struct gr_pause *")
-    for i in range(max(n, 0)):
-        if lib.gr_pause_get(rt, i, p) == 0:
-            out.append(_pause_dict(p))
-    return out
-
-
-def verify(rt):
-    msg = ffi.new("char[]", 512)
-    rc = lib.gr_verify(rt, msg, 512)
-    return rc, ffi.string(msg).decode(errors="replace")
-
-
-def last_verify_message(rt) -> str:
-    msg = ffi.new("char[]", 512)
-    lib.gr_last_verify_message(rt, msg, 512)
-    return ffi.string(msg).decode(errors="replace")
-
-
-def heap_info(rt):
-    p = ffi.new("struct gr_heap_info *")
-    rc = lib.gr_heap_info(rt, p)
-    return rc, {"address": p.address, "capacity": p.capacity, "used": p.used, "live": p.live,
-                "page_size": p.page_size, "tlab_bytes": p.tlab_bytes}
-
-
-def stats(rt):
-    p = ffi.new("struct gr_stats *")
-    rc = lib.gr_stats(rt, p)
-    return rc, {"collections": p.collections, "total_pause_ns": p.total_pause_ns,
-                "max_pause_ns": p.max_pause_ns, "bytes_allocated": p.bytes_allocated,
-                "objects_allocated": p.objects_allocated, "handles_live": p.handles_live,
-                "mutators": p.mutators, "classes": p.classes}
-
-
-def debug_compact_to_buffer(rt, capacity: int):
-    """(rc, bytes): the compacted heap image built by gr_compact_page from a copy."""
-    buf = ffi.new("char[]", max(capacity, 1))
-    rc = lib.gr_debug_compact_to_buffer(rt, buf, capacity)
-    return rc, (ffi.buffer(buf, rc)[:] if rc > 0 else b"")
-
-
-def memory_at(addr: int, nbytes: int) -> bytes:
-    """Copies nbytes at a heap address (tests only; the caller keeps the world quiet)."""
-    return ffi.buffer(ffi.cast("char *", addr), nbytes)[:]
-
 def uffd_open_raw(flags: int) -> tuple[int, int, int]:
     """(fd or -errno, via, dev_errno) without raising: the probe wants every answer."""
     via = ffi.new("int *")
@@ -363,6 +222,284 @@ def sigbus_stats(slot: int) -> dict:
     return {"served": int(st.served), "eexist": int(st.eexist), "errors": int(st.errors),
             "last_tid": int(st.last_tid), "last_error": int(st.last_error),
             "last_address": int(st.last_address)}
+
+
+# ---- concurrent compactor
+
+import numpy as _np  # stall arrays; imported up front so timing-sensitive calls do not pay for it
+
+CMC_FAULT_MODES = {"sigbus": lib.CMC_FAULT_SIGBUS, "thread": lib.CMC_FAULT_THREAD}
+CMC_INSTALLS = {"copy": lib.CMC_INSTALL_COPY, "move": lib.CMC_INSTALL_MOVE}
+CMC_FLIPS = {"dontunmap": lib.CMC_FLIP_DONTUNMAP, "remap": lib.CMC_FLIP_REMAP}
+CMC_INJECTION_POINTS = {
+    "reserve": lib.CMC_INJ_RESERVE, "uffd": lib.CMC_INJ_UFFD, "thread": lib.CMC_INJ_THREAD,
+    "register": lib.CMC_INJ_REGISTER, "mremap": lib.CMC_INJ_MREMAP, "ioctl": lib.CMC_INJ_IOCTL,
+    "worker": lib.CMC_INJ_WORKER, "remap_mmap": lib.CMC_INJ_REMAP_MMAP,
+}
+CMC_POINT_NAMES = {v: k for k, v in CMC_INJECTION_POINTS.items()}
+
+
+def cmc_config(fault_mode: str, install: str, gc_threads: int, flip: str,
+               run_pages: int = 32, release_batch_pages: int = 64, worker_delay_us: int = 0):
+    return ffi.new("struct cmc_config *", {
+        "fault_mode": CMC_FAULT_MODES[fault_mode], "install": CMC_INSTALLS[install],
+        "gc_threads": gc_threads, "flip": CMC_FLIPS[flip], "run_pages": run_pages,
+        "release_batch_pages": release_batch_pages, "worker_delay_us": worker_delay_us})
+
+
+def cmc_create(heap: int, size: int, cfg):
+    out = ffi.new("struct cmc **")
+    check(lib.cmc_create(heap, size, cfg, out), "cmc_create")
+    return out[0]
+
+
+def cmc_from_space(c) -> int:
+    return int(lib.cmc_from_space(c))
+
+
+def cmc_destroy(c) -> None:
+    lib.cmc_destroy(c)
+
+
+def cmc_use_xor_builder(c, pattern: int) -> None:
+    check(lib.cmc_use_xor_builder(c, pattern), "cmc_use_xor_builder")
+
+
+def cmc_flip_rc(c, used_len: int, n_build: int, src_first) -> int:
+    """Returns the C status (0 or -errno): callers map the flip's errors."""
+    arr = ffi.new("uint32_t[]", list(src_first)) if n_build else ffi.NULL
+    return int(lib.cmc_flip(c, used_len, n_build, arr))
+
+
+def cmc_wait(c, timeout_ms: int = -1) -> int:
+    return int(lib.cmc_wait(c, timeout_ms))
+
+
+def cmc_active(c) -> bool:
+    return bool(lib.cmc_active(c))
+
+
+def cmc_stats(c) -> dict:
+    st = ffi.new("struct cmc_stats *")
+    check(lib.cmc_get_stats(c, st), "cmc_get_stats")
+    return {name: getattr(st, name) for name, _ in ffi.typeof("struct cmc_stats").fields}
+
+
+def cmc_stalls(c, max_entries: int):
+    out = _np.zeros(max(max_entries, 1), dtype=_np.float64)
+    n = check(lib.cmc_get_stalls(c, ffi.cast("double *", ffi.from_buffer(out)), max_entries), "cmc_get_stalls")
+    return out[:n].copy()
+
+
+def cmc_inject(c, point: str, nth: int = 1, err: int = 5) -> None:
+    check(lib.cmc_inject(c, CMC_INJECTION_POINTS[point], nth, err), "cmc_inject")
+
+
+def cmc_inject_global(point: str, nth: int = 1, err: int = 5) -> None:
+    check(lib.cmc_inject_global(CMC_INJECTION_POINTS[point], nth, err), "cmc_inject_global")
+
+
+def cmc_clear_global_injection() -> None:
+    lib.cmc_inject_global(lib.CMC_INJ_NONE, 1, 0)
+
+
+def cmc_sigbus_installed() -> bool:
+    return lib.cmc_sigbus_installed() == 1
+
+
+def cmc_test_fill(addr: int, length: int, seed: int) -> None:
+    lib.cmc_test_fill(addr, length, seed)
+
+
+def cmc_test_check(addr: int, length: int, seed: int, pattern: int) -> int:
+    return int(lib.cmc_test_check(addr, length, seed, pattern))
+
+
+def cmc_test_touch(addr: int, n: int, stride: int, write: bool = False, val: int = 0):
+    out = _np.zeros(max(n, 1), dtype=_np.float64)
+    lib.cmc_test_touch(addr, n, stride, 1 if write else 0, val, ffi.cast("double *", ffi.from_buffer(out)))
+    return out[:n]
+
+
+def cmc_test_hammer(addr: int, seconds: float, stop=None) -> int:
+    return int(lib.cmc_test_hammer(addr, seconds, stop if stop is not None else ffi.NULL))
+
+
+def gr_cmc_enable(rt, cfg) -> int:
+    return int(lib.gr_cmc_enable(rt, cfg))
+
+
+def gr_cmc_wait(rt, timeout_ms: int = -1) -> None:
+    check(lib.gr_cmc_wait(rt, timeout_ms), "gr_cmc_wait")
+
+
+def gr_cmc_active(rt) -> bool:
+    return bool(lib.gr_cmc_active(rt))
+
+
+def gr_cmc_info(rt) -> tuple[dict, dict]:
+    info = ffi.new("struct gr_cmc_info *")
+    st = ffi.new("struct cmc_stats *")
+    check(lib.gr_cmc_info(rt, info, st), "gr_cmc_info")
+    return ({n: getattr(info, n) for n, _ in ffi.typeof("struct gr_cmc_info").fields},
+            {n: getattr(st, n) for n, _ in ffi.typeof("struct cmc_stats").fields})
+
+
+def gr_cmc_stalls(rt, max_entries: int):
+    out = _np.zeros(max(max_entries, 1), dtype=_np.float64)
+    n = check(lib.gr_cmc_stalls(rt, ffi.cast("double *", ffi.from_buffer(out)), max_entries), "gr_cmc_stalls")
+    return out[:n].copy()
+
+
+def gr_cmc_inject(rt, point: str, nth: int = 1, err: int = 5) -> None:
+    check(lib.gr_cmc_inject(rt, CMC_INJECTION_POINTS[point], nth, err), "gr_cmc_inject")
+# ---------------------------------------------------------------- runtime
+# Constants and the raw entry points of the managed runtime (csrc/api_runtime.h).
+# The hot paths (field and element access, allocation) are re-exported as the
+# cffi functions themselves: gcheap.runtime decodes their results, so a field
+# read costs one C call and no extra Python frame.
+
+GR_CLASS_REF_ARRAY = lib.GR_CLASS_REF_ARRAY
+GR_CLASS_U8_ARRAY = lib.GR_CLASS_U8_ARRAY
+GR_CLASS_I64_ARRAY = lib.GR_CLASS_I64_ARRAY
+GR_CLASS_F64_ARRAY = lib.GR_CLASS_F64_ARRAY
+GR_CLASS_STRING = lib.GR_CLASS_STRING
+GR_FIRST_USER_CLASS = lib.GR_FIRST_USER_CLASS
+GR_OPT_VERIFY = lib.GR_OPT_VERIFY
+GR_OPT_STRESS = lib.GR_OPT_STRESS
+GR_COLLECTOR_STW = lib.GR_COLLECTOR_STW
+GR_NPHASES = lib.GR_NPHASES
+PHASE_NAMES = tuple(ffi.string(lib.gr_phase_name(i)).decode() for i in range(lib.GR_NPHASES))
+CAUSE_NAMES = {lib.GR_CAUSE_EXPLICIT: "explicit", lib.GR_CAUSE_ALLOC: "allocation", lib.GR_CAUSE_STRESS: "stress"}
+
+new_instance = lib.gr_new_instance
+new_array = lib.gr_new_array
+handle_free = lib.gr_handle_free
+handle_dup = lib.gr_handle_dup
+same = lib.gr_same
+class_of = lib.gr_class_of
+address = lib.gr_address
+get_ref = lib.gr_get_ref
+set_ref = lib.gr_set_ref
+get_i64 = lib.gr_get_i64
+set_i64 = lib.gr_set_i64
+get_f64 = lib.gr_get_f64
+set_f64 = lib.gr_set_f64
+length = lib.gr_length
+aget_ref = lib.gr_aget_ref
+aset_ref = lib.gr_aset_ref
+aget_i64 = lib.gr_aget_i64
+aset_i64 = lib.gr_aset_i64
+aget_f64 = lib.gr_aget_f64
+aset_f64 = lib.gr_aset_f64
+aget_u8 = lib.gr_aget_u8
+aset_u8 = lib.gr_aset_u8
+last_error = lib.gr_last_error
+global_set = lib.gr_global_set
+global_get = lib.gr_global_get
+NULL = ffi.NULL
+
+
+def runtime_new(heap_size: int, collector: int, options: int):
+    out = ffi.new("gr_runtime **")
+    rc = lib.gr_runtime_new(heap_size, collector, options, out)
+    return rc, out[0]
+
+
+def runtime_close(rt) -> int:
+    return int(lib.gr_runtime_close(rt))
+
+
+def define_class(rt, nrefs: int, nscalars: int) -> int:
+    return int(lib.gr_define_class(rt, nrefs, nscalars))
+
+
+def new_str(rt, data: bytes) -> int:
+    return int(lib.gr_new_str(rt, data, len(data)))
+
+
+def read_payload(rt, h: int, nbytes: int, out=None):
+    """(rc, bytes-like): the first nbytes of a primitive array's or string's payload,
+    into `out` (a writable buffer) when given, else into a new bytes object."""
+    if out is None:
+        buf = ffi.new("char[]", max(nbytes, 1))
+        rc = lib.gr_read_payload(rt, h, 0, nbytes, buf)
+        return rc, ffi.buffer(buf, nbytes)[:]
+    rc = lib.gr_read_payload(rt, h, 0, nbytes, ffi.from_buffer(out, require_writable=True))
+    return rc, out
+
+
+def _pause_dict(p) -> dict:
+    return {
+        "seq": p.seq, "collector": p.collector, "cause": p.cause, "start_ns": p.start_ns,
+        "pause_ns": p.pause_ns, "phase_ns": list(p.phase_ns)[:GR_NPHASES],
+        "used_before": p.used_before, "live_bytes": p.live_bytes, "freed_bytes": p.freed_bytes,
+        "moved_bytes": p.moved_bytes, "live_objects": p.live_objects,
+        "rss_before": p.rss_before, "rss_after": p.rss_after,
+    }
+
+
+def gc(rt):
+    p = ffi.new("struct gr_pause *")
+    rc = lib.gr_gc(rt, p)
+    return rc, _pause_dict(p)
+
+
+def pauses(rt) -> list:
+    n = int(lib.gr_pause_count(rt))
+    out = []
+    p = ffi.new("struct gr_pause *")
+    for i in range(max(n, 0)):
+        if lib.gr_pause_get(rt, i, p) == 0:
+            out.append(_pause_dict(p))
+    return out
+
+
+def verify(rt):
+    msg = ffi.new("char[]", 512)
+    rc = lib.gr_verify(rt, msg, 512)
+    return rc, ffi.string(msg).decode(errors="replace")
+
+
+def last_verify_message(rt) -> str:
+    msg = ffi.new("char[]", 512)
+    lib.gr_last_verify_message(rt, msg, 512)
+    return ffi.string(msg).decode(errors="replace")
+
+
+def heap_info(rt):
+    p = ffi.new("struct gr_heap_info *")
+    rc = lib.gr_heap_info(rt, p)
+    return rc, {"address": p.address, "capacity": p.capacity, "used": p.used, "live": p.live,
+                "page_size": p.page_size, "tlab_bytes": p.tlab_bytes}
+
+
+def stats(rt):
+    p = ffi.new("struct gr_stats *")
+    rc = lib.gr_stats(rt, p)
+    return rc, {"collections": p.collections, "total_pause_ns": p.total_pause_ns,
+                "max_pause_ns": p.max_pause_ns, "bytes_allocated": p.bytes_allocated,
+                "objects_allocated": p.objects_allocated, "handles_live": p.handles_live,
+                "mutators": p.mutators, "classes": p.classes}
+
+
+def debug_compact_to_buffer(rt, capacity: int):
+    """(rc, bytes): the compacted heap image built by gr_compact_page from a copy."""
+    buf = ffi.new("char[]", max(capacity, 1))
+    rc = lib.gr_debug_compact_to_buffer(rt, buf, capacity)
+    return rc, (ffi.buffer(buf, rc)[:] if rc > 0 else b"")
+
+
+def memory_at(addr: int, nbytes: int) -> bytes:
+    """Copies nbytes at a heap address (tests only; the caller keeps the world quiet)."""
+    return ffi.buffer(ffi.cast("char *", addr), nbytes)[:]
+
+
+# ---- kernel layer (test support)
+
+def seccomp_deny_userfaultfd(err: int) -> None:
+    """Test support: userfaultfd(2) fails with err in this process from now on."""
+    check(lib.gk_seccomp_deny_userfaultfd(err), "seccomp")
 
 
 # ---------------------------------------------------------------- interpreter

@@ -35,6 +35,48 @@ def kernel_error(err: int, operation: str, detail: str | None = None) -> KernelE
     return KernelError(err, operation, detail)
 
 
+class UffdPageExists(KernelError, FileExistsError):
+    """A userfaultfd range operation met a page that is already present (EEXIST).
+
+    Someone else (another thread, a background copier) resolved that page
+    first: callers normally treat it as done. ``done`` holds the bytes the call
+    completed before the existing page, so ``address + done`` is that page.
+    """
+
+    def __init__(self, operation: str, done: int) -> None:
+        KernelError.__init__(self, _errno.EEXIST, operation, f"{done} bytes done before the present page")
+        self.done = done
+
+
+class UffdPartial(KernelError, BlockingIOError):
+    """A userfaultfd range operation stopped early with EAGAIN and no way forward.
+
+    The mm is changing (for example an event such as fork or remap waits to be
+    read). ``done`` holds the bytes completed; retry the rest after reading events.
+    """
+
+    def __init__(self, operation: str, done: int) -> None:
+        KernelError.__init__(self, _errno.EAGAIN, operation, f"{done} bytes done")
+        self.done = done
+
+
+class InvalidArgument(GCHeapError, ValueError):
+    """A caller passed a value gcheap rejects before touching the kernel."""
+
+
+class RegionClosed(GCHeapError, ValueError):
+    """The Region (or Userfaultfd) was closed or handed over to another object."""
+
+
+# ---- concurrent compactor
+
+class AddressRangeStolen(GCHeapError, OSError):
+    """flip="remap": another thread mapped memory into the heap's range while it
+    was unmapped (the window that MREMAP_DONTUNMAP closes). The heap was moved
+    back once the range was free; the collection completed stop-the-world."""
+
+    def __init__(self, detail: str) -> None:
+        OSError.__init__(self, _errno.EADDRINUSE, f"heap address range stolen during the flip: {detail}")
 # ---- runtime errors (gcheap.Runtime and its Refs)
 
 class RuntimeClosed(GCHeapError, RuntimeError):
@@ -106,35 +148,3 @@ class ProgramError(GCHeapError, RuntimeError):
     def __init__(self, exc_type: str, message: str, traceback: str) -> None:
         RuntimeError.__init__(self, f"{exc_type}: {message}" if message else exc_type)
         self.exc_type, self.message, self.traceback = exc_type, message, traceback
-
-class UffdPageExists(KernelError, FileExistsError):
-    """A userfaultfd range operation met a page that is already present (EEXIST).
-
-    Someone else (another thread, a background copier) resolved that page
-    first: callers normally treat it as done. ``done`` holds the bytes the call
-    completed before the existing page, so ``address + done`` is that page.
-    """
-
-    def __init__(self, operation: str, done: int) -> None:
-        KernelError.__init__(self, _errno.EEXIST, operation, f"{done} bytes done before the present page")
-        self.done = done
-
-
-class UffdPartial(KernelError, BlockingIOError):
-    """A userfaultfd range operation stopped early with EAGAIN and no way forward.
-
-    The mm is changing (for example an event such as fork or remap waits to be
-    read). ``done`` holds the bytes completed; retry the rest after reading events.
-    """
-
-    def __init__(self, operation: str, done: int) -> None:
-        KernelError.__init__(self, _errno.EAGAIN, operation, f"{done} bytes done")
-        self.done = done
-
-
-class InvalidArgument(GCHeapError, ValueError):
-    """A caller passed a value gcheap rejects before touching the kernel."""
-
-
-class RegionClosed(GCHeapError, ValueError):
-    """The Region (or Userfaultfd) was closed or handed over to another object."""

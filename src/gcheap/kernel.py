@@ -505,6 +505,10 @@ class Userfaultfd:
     ``user_mode_only=True`` (the default) asks for UFFD_USER_MODE_ONLY, which any
     user may open; such an fd does not handle faults taken by the kernel on the
     process's behalf (read(2) into a missing page fails with EFAULT).
+
+    The descriptor itself is always O_NONBLOCK, because poll() on a blocking
+    userfaultfd only ever reports POLLERR. ``nonblocking=True`` makes
+    ``read_events()`` return at once by default instead of waiting.
     """
 
     def __init__(self, features: Iterable[str] = (), *, user_mode_only: bool = True,
@@ -517,7 +521,7 @@ class Userfaultfd:
             raise UffdUnavailable(f"kernel {caps.kernel} lacks userfaultfd feature(s) {sorted(missing)}",
                                   "upgrade the kernel (move: >= 6.8, poison: >= 6.6, sigbus: >= 4.14)",
                                   errno.EINVAL)
-        base = ll.GK.GK_OPEN_NONBLOCK if nonblocking else 0
+        base = ll.GK.GK_OPEN_NONBLOCK
         umo = ll.GK.GK_OPEN_USER_MODE_ONLY if user_mode_only else 0
         routes = [("syscall", base | umo | ll.GK.GK_OPEN_NO_DEV),
                   ("dev", base | umo | ll.GK.GK_OPEN_NO_SYSCALL)]
@@ -629,8 +633,11 @@ class Userfaultfd:
 
     # -- events
     def read_events(self, timeout: float | None = None) -> list:
-        """Waits up to ``timeout`` seconds (None: forever, 0: poll) and returns
-        the queued events, typed; [] on timeout."""
+        """Waits up to ``timeout`` seconds (None: forever, or not at all when the
+        Userfaultfd is nonblocking; 0: poll) and returns the queued events,
+        typed; [] on timeout."""
+        if timeout is None and self.nonblocking:
+            timeout = 0
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         while True:
             ms = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000 + 0.999))

@@ -30,7 +30,8 @@ _MASK = 0xFFFFFFFF
 _REF, _I64, _F64 = 0, 1, 2
 
 # Collector name -> C collector id. The concurrent compactor adds its modes here.
-COLLECTORS: dict[str, int] = {"stw": _ll.GR_COLLECTOR_STW}
+COLLECTORS: dict[str, int] = {"stw": _ll.GR_COLLECTOR_STW,
+                              "cmc": _ll.GR_COLLECTOR_STW}  # created stw, then switched (gcheap.cmc_runtime)
 
 _ARRAY_KINDS = {"ref": _ll.GR_CLASS_REF_ARRAY, "u8": _ll.GR_CLASS_U8_ARRAY,
                 "i64": _ll.GR_CLASS_I64_ARRAY, "f64": _ll.GR_CLASS_F64_ARRAY}
@@ -467,11 +468,14 @@ class Runtime:
     """
 
     def __init__(self, heap_size: "int | str" = "64M", collector: str = "stw", *,
-                 verify: bool = False, stress: bool = False) -> None:
+                 verify: bool = False, stress: bool = False, **collector_options: Any) -> None:
         self._closed = True
+        self._cmc = None
         size = parse_size(heap_size)
         if not isinstance(collector, str) or collector not in COLLECTORS:
             raise InvalidOption(f"collector: unknown collector {collector!r} (available: {', '.join(COLLECTORS)})")
+        from gcheap.cmc_runtime import CmcState, split_options
+        cmc_options = split_options(collector, collector_options)
         for name, v in (("verify", verify), ("stress", stress)):
             if not isinstance(v, bool):
                 raise InvalidOption(f"{name}: expected True or False, got {v!r}")
@@ -499,6 +503,13 @@ class Runtime:
         self._scope_lock = threading.Lock()
         self._nscopes = 0
         self.globals = GlobalRoots(self)
+        if cmc_options is not None:
+            self.options.update(collector_options)
+            try:
+                self._cmc = CmcState(self, cmc_options)
+            except BaseException:
+                self.close()
+                raise
 
     # -- internals -------------------------------------------------------------
     def _wrap(self, r: int) -> Ref:
@@ -660,13 +671,29 @@ class Runtime:
         return _Scope(self)
 
     # -- collection and introspection --------------------------------------------
-    def gc(self) -> GCReport:
-        """A full collection now; returns its report."""
+    def gc(self, wait: bool = True) -> GCReport:
+        """A full collection now; returns its report. collector="cmc": wait=False
+        returns right after the flip pause while compaction goes on (wait_gc())."""
         self._check_open()
+        if not isinstance(wait, bool):
+            raise InvalidOption(f"wait: expected True or False, got {wait!r}")
+        if self._cmc is not None:
+            return self._cmc.gc(wait)
         rc, p = _ll.gc(self._c)
         if rc:
             raise self._error(rc, "gc")
         return GCReport.from_pause(p)
+
+    def wait_gc(self) -> "GCReport | None":
+        """collector="cmc": waits until the running compaction is complete and returns
+        the completed report of the last gc(wait=False) (None when there is none)."""
+        self._check_open()
+        return self._cmc.wait_gc() if self._cmc is not None else None
+
+    @property
+    def concurrent(self) -> bool:
+        """True when collections compact concurrently (collector="cmc" and no fallback)."""
+        return self._cmc is not None and self._cmc.concurrent_capable
 
     def verify(self) -> None:
         """Walks the heap and every root; raises HeapCorruption naming the first bad object."""

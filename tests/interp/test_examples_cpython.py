@@ -43,7 +43,8 @@ def deterministic(out):
 
 
 def test_every_example_has_a_scaled_run():
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(SCALED)
+    # demo.py (the collectors side by side, from branch cmc) is not a workload
+    assert sorted(p.name for p in EXAMPLES.glob("*.py") if p.name != "demo.py") == sorted(SCALED)
 
 
 def test_binarytrees_10_prints_the_known_output():

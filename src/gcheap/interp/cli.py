@@ -38,25 +38,25 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[k]
 
 
-def pause_summary(pauses) -> dict:
+def pause_summary(pauses, cmc_last_cycle: dict | None = None) -> dict:
     ms = sorted(p.pause_s * 1000.0 for p in pauses)
     return {
         "count": len(ms), "p50_ms": _percentile(ms, 0.50), "p90_ms": _percentile(ms, 0.90),
         "p99_ms": _percentile(ms, 0.99), "max_ms": ms[-1] if ms else 0.0,
         "total_ms": sum(ms), "mean_ms": statistics.fmean(ms) if ms else 0.0,
-        # The stw collector builds every page itself; the concurrent compactor reports
-        # pages built by mutators (fault service) separately.
-        "pages_by_gc": sum(getattr(p, "pages_by_gc", 0) for p in pauses) or None,
-        "pages_by_mutators": sum(getattr(p, "pages_by_mutators", 0) for p in pauses) or None,
+        # stw builds every page inside the pause; cmc builds pages concurrently, by GC
+        # threads or by mutators that fault on them (its counters are per cycle).
+        "last_cycle_pages": cmc_last_cycle,
     }
 
 
 def format_summary(collector: str, s: dict, result) -> str:
-    pages = "n/a (stop-the-world builds every page)" if s["pages_by_gc"] is None else \
-        f"{s['pages_by_gc']} by GC, {s['pages_by_mutators'] or 0} by mutators"
+    c = s["last_cycle_pages"]
+    pages = "all built in the pause (stop-the-world)" if c is None else \
+        f"last cycle {c['pages_by_gc']} built by GC, {c['pages_by_mutator']} by mutators"
     return (f"gcheap run [{collector}]: {s['count']} pauses, p50 {s['p50_ms']:.3f} ms, "
             f"p99 {s['p99_ms']:.3f} ms, max {s['max_ms']:.3f} ms, total {s['total_ms']:.3f} ms; "
-            f"pages {pages}; wall {result.wall_s:.3f} s, {result.instructions} bytecodes, "
+            f"pages: {pages}; wall {result.wall_s:.3f} s, {result.instructions} bytecodes, "
             f"{result.allocations} allocations")
 
 
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     except SubsetError as e:
         print(str(e), file=sys.stderr)
         return 1
-    except (InvalidOption, TypeError) as e:
+    except (InvalidOption, ValueError, TypeError) as e:
         print(f"gcheap run: {e}", file=sys.stderr)
         return EXIT_BAD_OPTIONS
     except OSError as e:
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     except GCHeapError as e:
         print(f"gcheap run: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FATAL
-    summary = pause_summary(result.pauses)
+    summary = pause_summary(result.pauses, result.cmc_last_cycle)
     if args.stats:
         print(format_summary(args.collector, summary, result), file=sys.stderr)
     if args.stats_json:

@@ -1,0 +1,124 @@
+/* cmc.h - internal header of the concurrent compactor (not fed to cdef).
+ *
+ * Page state machine, one 32-bit word per heap page (a futex word):
+ *
+ *     EMPTY --claim (CAS)--> CLAIMED --install ok--> INSTALLED
+ *       ^                       |  \
+ *       +---- install failed ---+   +--waiter sets WAITERS, futex-waits
+ *
+ * Exactly one thread wins the claim of a page, builds it (or, above n_build,
+ * maps the zero page) and installs it with one ioctl; everyone else either
+ * waits on the futex (GC workers, SIGBUS handlers) or, in thread fault mode,
+ * relies on the installing ioctl's wake-up of the blocked faulting thread.
+ *
+ * From-space release: src_first[p] is non-decreasing, so once every page below
+ * P is INSTALLED no page that is still to be built reads from-space below
+ * src_first[P]: [released, src_first[P]) can go (MADV_DONTNEED, batched).
+ */
+#ifndef GCHEAP_CMC_H
+#define GCHEAP_CMC_H
+
+#include "gcheap.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+enum { PG_EMPTY = 0, PG_CLAIMED = 1, PG_INSTALLED = 2, PG_WAITERS = 4 };
+enum { BY_GC = 0, BY_MUTATOR = 1 };
+
+#define CMC_MUT_SLOTS 64        /* scratch pages for SIGBUS handlers */
+#define CMC_MAX_INSTANCES 8     /* cmcs the SIGBUS handler knows */
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
+#define XCHG(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+#define CAS(p, e, v) __atomic_compare_exchange_n((p), (e), (v), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+
+struct cmc_worker {
+    struct cmc *c;
+    pthread_t thread;
+    int started;
+    char *buf;                  /* run_pages pages */
+};
+
+struct cmc {
+    /* fixed at create */
+    uintptr_t heap;
+    uint64_t heap_size;
+    uint64_t heap_pages;
+    uint64_t psize;
+    uintptr_t from;             /* from-space reservation, same size and alignment */
+    struct cmc_config cfg;
+    int uffd;
+    int install;                /* effective CMC_INSTALL_* */
+    int move_fallback;
+    int statm_fd;
+    cmc_build_fn build;
+    void *build_ctx;
+    uint32_t *state;            /* heap_pages futex words */
+    uint32_t *src_first;        /* heap_pages entries */
+    double *stall_log;          /* heap_pages entries */
+    char *mut_pool;             /* CMC_MUT_SLOTS scratch pages */
+    uint64_t mut_free;          /* bit i set: slot i free */
+    char *server_buf;           /* page 0: fault thread's, page 1: cmc_wait's rescue */
+    struct cmc_worker *workers;
+    pthread_t server;
+    int server_started;
+    int stop_fd;                /* eventfd that stops the fault thread */
+    int instance;               /* slot in the SIGBUS handler's table */
+
+    /* cycle control */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_mutex_t rescue_mu;  /* one cmc_wait at a time finishes a cycle (one rescue page) */
+    uint64_t cycle_seq;         /* bumped per cycle start; workers wait for a change */
+    int started;                /* cmc_start ran for this cycle */
+    int stopping;
+    int active;                 /* atomic: cycle running */
+    int registered;             /* atomic: [heap, heap+used) registered */
+    int workers_running;        /* atomic */
+    int cycle_error;            /* first fatal -errno of the cycle */
+    uint64_t used_pages;
+    uint64_t n_build;
+    uint64_t cursor;            /* atomic: next page a worker sweeps */
+    uint64_t installed;         /* atomic: pages < n_build installed */
+    uint64_t prefix;            /* all pages below are installed (releaser only) */
+    uint64_t released;          /* from-space pages below are released */
+    int releasing;              /* atomic try-lock of the releaser */
+    double t_flip_end;
+
+    /* fault injection */
+    int inj_point, inj_err;
+    int inj_count;              /* atomic countdown */
+
+    struct cmc_stats st;        /* counters updated atomically */
+};
+
+/* cmc_pages.c */
+int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait);
+int cmc_drive(struct cmc *c, char *buf, int run_pages);
+void cmc_maybe_release(struct cmc *c, int force);
+void cmc_sample_rss(struct cmc *c);
+uint64_t cmc_rss(struct cmc *c);
+void cmc_note_error(struct cmc *c, int err, int point);
+void cmc_log_stall(struct cmc *c, double seconds);
+double cmc_now(void);
+int cmc_injected(struct cmc *c, int point);
+int cmc_injected_global(int point);
+
+/* cmc_flip.c */
+void cmc_end_cycle(struct cmc *c);
+
+/* cmc_fault.c */
+int cmc_fault_attach(struct cmc *c);
+void cmc_fault_detach(struct cmc *c);
+int cmc_sigbus_ensure(void);
+int cmc_server_start(struct cmc *c);
+void cmc_server_stop(struct cmc *c);
+
+/* cmc_workers.c */
+int cmc_workers_start(struct cmc *c);
+void cmc_workers_stop(struct cmc *c);
+
+#endif

@@ -1,0 +1,358 @@
+/* cmc_pages.c - building and installing destination pages (the hot path).
+ *
+ * Everything here may run inside a SIGBUS handler: no malloc, no locks, only
+ * atomics, futex(2), ioctl(2), madvise(2) and the page builder (which is
+ * async-signal-safe by contract). See cmc.h for the page state machine.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmc.h"
+
+#define INSTALL_ATTEMPTS 4      /* a failing install ioctl is retried this often */
+
+double cmc_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void futex_wait(uint32_t *word, uint32_t val, long timeout_ns)
+{
+    struct timespec ts = { .tv_sec = 0, .tv_nsec = timeout_ns };
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+static void futex_wake(uint32_t *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* ---- fault injection (one-shot: the nth run of a step fails once) ---- */
+int cmc_injected(struct cmc *c, int point)
+{
+    if (LOAD(&c->inj_point) != point)
+        return 0;
+    if (ADD(&c->inj_count, -1) != 0)
+        return 0;
+    STORE(&c->inj_point, CMC_INJ_NONE);
+    return c->inj_err > 0 ? -c->inj_err : -EIO;
+}
+
+int cmc_inject(struct cmc *c, int point, int nth, int err)
+{
+    if (!c || point < CMC_INJ_NONE || point > CMC_INJ_REMAP_MMAP || nth < 1 || err < 0)
+        return -EINVAL;
+    STORE(&c->inj_point, CMC_INJ_NONE);
+    c->inj_err = err;
+    STORE(&c->inj_count, nth);
+    STORE(&c->inj_point, point);
+    return 0;
+}
+
+static int g_inj_point, g_inj_err, g_inj_count;
+
+int cmc_injected_global(int point)
+{
+    if (LOAD(&g_inj_point) != point)
+        return 0;
+    if (ADD(&g_inj_count, -1) != 0)
+        return 0;
+    STORE(&g_inj_point, CMC_INJ_NONE);
+    return g_inj_err > 0 ? -g_inj_err : -EIO;
+}
+
+int cmc_inject_global(int point, int nth, int err)
+{
+    if (point < CMC_INJ_NONE || point > CMC_INJ_REMAP_MMAP || nth < 1 || err < 0)
+        return -EINVAL;
+    STORE(&g_inj_point, CMC_INJ_NONE);
+    g_inj_err = err;
+    STORE(&g_inj_count, nth);
+    STORE(&g_inj_point, point);
+    return 0;
+}
+
+/* ---- statistics ---- */
+void cmc_note_error(struct cmc *c, int err, int point)
+{
+    STORE(&c->st.last_error, err);
+    STORE(&c->st.last_error_point, point);
+}
+
+void cmc_log_stall(struct cmc *c, double seconds)
+{
+    uint64_t i = ADD(&c->st.stalls, 1) - 1;
+    if (i < c->heap_pages)
+        c->stall_log[i] = seconds;
+    else
+        ADD(&c->st.stalls_dropped, 1);
+}
+
+/* Resident set size in bytes (second field of /proc/self/statm). */
+uint64_t cmc_rss(struct cmc *c)
+{
+    char buf[96];
+    if (c->statm_fd < 0)
+        return 0;
+    ssize_t n = pread(c->statm_fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *p = buf;
+    while (*p && *p != ' ')
+        p++;
+    uint64_t pages = 0;
+    while (*p == ' ')
+        p++;
+    while (*p >= '0' && *p <= '9')
+        pages = pages * 10 + (uint64_t)(*p++ - '0');
+    return pages * c->psize;
+}
+
+void cmc_sample_rss(struct cmc *c)
+{
+    uint64_t rss = cmc_rss(c);
+    uint64_t peak = LOAD(&c->st.peak_rss);
+    while (rss > peak && !CAS(&c->st.peak_rss, &peak, rss))
+        ;
+}
+
+/* ---- the state machine ---- */
+
+/* Marks n pages from p installed, wakes futex waiters, counts them. by < 0:
+ * someone outside the claim protocol installed them (EEXIST). */
+static void mark_installed(struct cmc *c, uint64_t p, uint64_t n, int by)
+{
+    for (uint64_t i = p; i < p + n; i++) {
+        uint32_t old = XCHG(&c->state[i], PG_INSTALLED);
+        if (old & PG_WAITERS)
+            futex_wake(&c->state[i]);
+        if (old == PG_INSTALLED)
+            continue;
+        if (i < c->n_build) {
+            ADD(&c->installed, 1);
+            if (by == BY_GC)
+                ADD(&c->st.pages_by_gc, 1);
+            else if (by == BY_MUTATOR)
+                ADD(&c->st.pages_by_mutator, 1);
+            if (by >= 0)
+                ADD(&c->st.moved_bytes, c->psize);
+        } else if (by >= 0) {
+            ADD(&c->st.zero_pages, 1);
+        }
+    }
+}
+
+/* Gives claimed pages back (their install failed); waiters retry the claim. */
+static void unclaim(struct cmc *c, uint64_t p, uint64_t n)
+{
+    for (uint64_t i = p; i < p + n; i++) {
+        uint32_t old = XCHG(&c->state[i], PG_EMPTY);
+        if (old & PG_WAITERS)
+            futex_wake(&c->state[i]);
+    }
+}
+
+/* Installs the claimed pages [p0, p0+n): built pages from buf, or zero pages
+ * when buf is NULL, with as few ioctls as the kernel allows.
+ *   EEXIST: the page is already there - resolved; wake it and go on after it.
+ *   EAGAIN: partial progress or the mm is changing - retry the remainder.
+ *   other:  retried a few times; then the unfinished claims are given back.
+ * While the cycle is ending (range being unregistered) errors are benign: the
+ * retried access faults in an ordinary page. */
+static int install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int by)
+{
+    uint64_t off = 0;
+    int failures = 0;
+    while (off < n) {
+        uintptr_t dst = c->heap + (p0 + off) * c->psize;
+        uint64_t len = (n - off) * c->psize;
+        uint64_t done = 0;
+        int rc = cmc_injected(c, CMC_INJ_IOCTL);
+        if (rc == 0) {
+            if (!buf) {
+                ADD(&c->st.ioctl_zeropage, 1);
+                rc = gk_uffd_zeropage(c->uffd, dst, len, 0, &done);
+            } else if (c->install == CMC_INSTALL_MOVE) {
+                ADD(&c->st.ioctl_move, 1);
+                rc = gk_uffd_move(c->uffd, dst, (uintptr_t)buf + off * c->psize, len, 0, &done);
+            } else {
+                ADD(&c->st.ioctl_copy, 1);
+                rc = gk_uffd_copy(c->uffd, dst, (uintptr_t)buf + off * c->psize, len, 0, &done);
+            }
+        }
+        uint64_t np = done / c->psize;
+        if (np)
+            mark_installed(c, p0 + off, np, by);
+        off += np;
+        if (rc == 0 || off >= n)
+            continue;
+        if (rc == -EEXIST) {
+            ADD(&c->st.eexist, 1);
+            ADD(&c->st.ioctl_wake, 1);
+            gk_uffd_wake(c->uffd, c->heap + (p0 + off) * c->psize, c->psize);
+            mark_installed(c, p0 + off, 1, -1);
+            off++;
+            continue;
+        }
+        if (rc == -EAGAIN) {
+            ADD(&c->st.eagain, 1);
+            sched_yield();
+            continue;
+        }
+        if (LOAD(&c->registered) != 1) {
+            mark_installed(c, p0 + off, n - off, -1);
+            return 0;
+        }
+        ADD(&c->st.ioctl_errors, 1);
+        cmc_note_error(c, rc, CMC_INJ_IOCTL);
+        if (++failures >= INSTALL_ATTEMPTS) {
+            unclaim(c, p0 + off, n - off);
+            return rc;
+        }
+        sched_yield();
+    }
+    return 0;
+}
+
+/* Builds (below n_build) or zero-fills the page p that the caller claimed. */
+static int build_and_install_claimed(struct cmc *c, uint64_t p, char *buf, int by)
+{
+    if (p >= c->n_build)
+        return install_run(c, p, 1, NULL, by);
+    int rc = c->build(c->build_ctx, p, (const char *)c->from, buf);
+    if (rc < 0) {
+        cmc_note_error(c, rc, CMC_INJ_NONE);
+        unclaim(c, p, 1);
+        return rc;
+    }
+    return install_run(c, p, 1, buf, by);
+}
+
+/* Makes page p present, whoever does it. wait != 0: return only once it is
+ * installed (futex-waiting on another claimant); wait == 0 (fault thread):
+ * leave a page claimed by someone else to them - their ioctl wakes the
+ * faulting thread. buf: one scratch page owned by the caller. */
+int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait)
+{
+    for (;;) {
+        uint32_t s = LOAD(&c->state[p]);
+        if (s == PG_INSTALLED)
+            return 0;
+        if (s == PG_EMPTY) {
+            if (CAS(&c->state[p], &s, PG_CLAIMED))
+                return build_and_install_claimed(c, p, buf, by);
+            continue;
+        }
+        if (!wait)
+            return 0;
+        if (!(s & PG_WAITERS)) {
+            if (!CAS(&c->state[p], &s, s | PG_WAITERS))
+                continue;
+            s |= PG_WAITERS;
+        }
+        futex_wait(&c->state[p], s, 1000000);
+        if (LOAD(&c->registered) != 1)
+            return 0;
+    }
+}
+
+/* install="move" leaves the scratch pages of the last run as holes (their
+ * pages went into the heap). Refill them with one madvise instead of one page
+ * fault per page while building. Best effort: a kernel without
+ * MADV_POPULATE_WRITE (5.14) just takes the faults. */
+static void populate_scratch(char *buf, uint64_t len)
+{
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+    madvise(buf, len, MADV_POPULATE_WRITE);
+}
+
+/* A GC worker's share of a cycle: sweep [0, n_build) in runs taken from the
+ * shared cursor, claiming each page just before building it so that a faulting
+ * mutator can still take pages the worker has not reached; install each
+ * contiguous claimed run with one ioctl. Then re-scan for pages that were given
+ * back or skipped (a failed install, a dead worker) and wait for the pages that
+ * mutators are building. */
+int cmc_drive(struct cmc *c, char *buf, int run_pages)
+{
+    uint64_t n_build = c->n_build;
+    for (;;) {
+        uint64_t s = ADD(&c->cursor, (uint64_t)run_pages) - (uint64_t)run_pages;
+        if (s >= n_build)
+            break;
+        uint64_t e = s + (uint64_t)run_pages < n_build ? s + (uint64_t)run_pages : n_build;
+        uint64_t p = s;
+        if (c->install == CMC_INSTALL_MOVE)
+            populate_scratch(buf, (e - s) * c->psize);
+        while (p < e) {
+            uint64_t q = p;
+            while (q < e) {
+                uint32_t expect = PG_EMPTY;
+                if (!CAS(&c->state[q], &expect, PG_CLAIMED))
+                    break;
+                int rc = c->build(c->build_ctx, q, (const char *)c->from, buf + (q - p) * c->psize);
+                if (rc < 0) {
+                    unclaim(c, q, 1);
+                    if (q > p)
+                        install_run(c, p, q - p, buf, BY_GC);
+                    cmc_note_error(c, rc, CMC_INJ_NONE);
+                    return rc;
+                }
+                q++;
+            }
+            if (q > p) {
+                int rc = install_run(c, p, q - p, buf, BY_GC);
+                if (rc < 0)
+                    return rc;
+                cmc_maybe_release(c, 0);
+                p = q;
+            } else {
+                p++;            /* someone else holds it */
+            }
+        }
+    }
+    for (uint64_t p = 0; p < n_build; p++) {
+        if (LOAD(&c->state[p]) == PG_INSTALLED)
+            continue;
+        int rc = cmc_serve_page(c, p, buf, BY_GC, 1);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Releases from-space below src_first of the first page not yet installed
+ * (see cmc.h). One releaser at a time; others skip (they will come back). */
+void cmc_maybe_release(struct cmc *c, int force)
+{
+    if (XCHG(&c->releasing, 1))
+        return;
+    uint64_t P = c->prefix;
+    while (P < c->n_build && LOAD(&c->state[P]) == PG_INSTALLED)
+        P++;
+    c->prefix = P;
+    uint64_t q = P < c->n_build ? c->src_first[P] : c->used_pages;
+    if (q > c->used_pages)
+        q = c->used_pages;
+    if (q > c->released && (force || q - c->released >= (uint64_t)c->cfg.release_batch_pages)) {
+        cmc_sample_rss(c);
+        uint64_t len = (q - c->released) * c->psize;
+        if (gk_madvise(c->from + c->released * c->psize, len, GK_MADV_DONTNEED) == 0) {
+            ADD(&c->st.released_bytes, len);
+            c->released = q;
+        }
+    }
+    STORE(&c->releasing, 0);
+}
