@@ -60,6 +60,11 @@ def all_programs() -> list[Program]:
     return [load(p) for p in sorted(PROGRAMS.glob("*.py"))]
 
 
+def subset_examples() -> list[pathlib.Path]:
+    """The workload programs in examples/ (demo.py drives the Python API, not the subset)."""
+    return [p for p in sorted(EXAMPLES.glob("*.py")) if p.name != "demo.py"]
+
+
 def deterministic_lines(out: str) -> list[str]:
     """stdout without the lines that depend on time or on the implementation."""
     return [ln for ln in out.splitlines() if not ln.startswith(("#time", "#heap"))]

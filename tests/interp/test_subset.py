@@ -3,10 +3,10 @@ import pytest
 
 from gcheap.errors import SubsetError
 from gcheap.interp import subset
-from programs import EXAMPLES, all_programs
+from programs import EXAMPLES, all_programs, subset_examples
 
 PROGRAMS = all_programs()
-ACCEPTED = [p.path for p in PROGRAMS if p.kind != "compile-error"] + sorted(EXAMPLES.glob("*.py"))
+ACCEPTED = [p.path for p in PROGRAMS if p.kind != "compile-error"] + subset_examples()
 REJECTED = [p for p in PROGRAMS if p.kind == "compile-error"]
 
 
