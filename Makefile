@@ -29,6 +29,7 @@ build: $(STAMP) $(NATIVE)
 demo: build
 	$(VENV)/bin/gcheap doctor
 	$(PY) examples/demo.py
+	$(PY) bench/interp_demo.py
 
 test: build
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -199,6 +199,7 @@ V vm_new_tuple(struct gi_vm *vm, uint64_t n);         /* n items = None? no: 0 *
 V vm_new_dict(struct gi_vm *vm);
 V vm_new_exc(struct gi_vm *vm, int type, uint32_t arg_slot); /* arg_slot 0 = no argument */
 void vm_store_ref(struct gi_vm *vm, V obj, V *slot, V value);
+void vm_copy_refs(struct gi_vm *vm, V holder, V *dst, const V *src, uint64_t n);
 
 /* ---- kinds and unboxing */
 int vm_kind(struct gi_vm *vm, V v);   /* K_* or -2 for a user instance */

@@ -68,6 +68,15 @@ void vm_store_ref(struct gi_vm *vm, V obj, V *slot, V value)
     *slot = value;
 }
 
+/* n reference stores into holder (bulk copies: growing a list, concatenation). */
+void vm_copy_refs(struct gi_vm *vm, V holder, V *dst, const V *src, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        gr_write_barrier(vm->rt, holder, &dst[i], src[i]);
+        dst[i] = src[i];
+    }
+}
+
 int vm_kind(struct gi_vm *vm, V v)
 {
     return vm->kind_of_class[cls_of(v)];
@@ -153,8 +162,7 @@ bool list_append(struct gi_vm *vm, uint32_t list_slot, uint32_t value_slot)
             return FAIL;
         l = vm->roots[list_slot];
         items = fields(l)[LIST_ITEMS];
-        /* a fresh array: its slots need no barrier beyond the one publishing it */
-        memcpy(arr_items(bigger), arr_items(items), len * sizeof(V));
+        vm_copy_refs(vm, bigger, arr_items(bigger), arr_items(items), len);
         vm_store_ref(vm, l, &fields(l)[LIST_ITEMS], bigger);
         items = bigger;
     }
@@ -317,8 +325,8 @@ static bool dict_resize(struct gi_vm *vm, uint32_t dslot, uint64_t need)
         V k = arr_items(ok)[e];
         if (!k)
             continue;
-        arr_items(nk)[n] = k;
-        arr_items(nv)[n] = arr_items(ov)[e];
+        vm_store_ref(vm, nk, &arr_items(nk)[n], k);
+        vm_store_ref(vm, nv, &arr_items(nv)[n], arr_items(ov)[e]);
         uint64_t h = (uint64_t)arr_i64(oh)[e];
         arr_i64(nh)[n] = (int64_t)h;
         uint64_t i = h & (cap - 1), perturb = h;

@@ -423,9 +423,10 @@ static bool concat_seq(struct gi_vm *vm, uint32_t a_slot, uint32_t b_slot, uint3
         return FAIL;
     a = vm->roots[a_slot];
     V b = vm->roots[b_slot];
-    V *dst = list ? arr_items(fields(r)[LIST_ITEMS]) : arr_items(r);
-    memcpy(dst, list ? arr_items(fields(a)[LIST_ITEMS]) : arr_items(a), na * sizeof(V));
-    memcpy(dst + na, list ? arr_items(fields(b)[LIST_ITEMS]) : arr_items(b), nb * sizeof(V));
+    V holder = list ? fields(r)[LIST_ITEMS] : r;
+    V *dst = arr_items(holder);
+    vm_copy_refs(vm, holder, dst, list ? arr_items(fields(a)[LIST_ITEMS]) : arr_items(a), na);
+    vm_copy_refs(vm, holder, dst + na, list ? arr_items(fields(b)[LIST_ITEMS]) : arr_items(b), nb);
     if (list)
         fields(r)[LIST_LEN] = na + nb;
     vm->roots[out] = r;
@@ -482,9 +483,10 @@ static bool repeat(struct gi_vm *vm, uint32_t seq_slot, int64_t n, uint32_t out,
         return FAIL;
     s = vm->roots[seq_slot];
     V *src = list ? arr_items(fields(s)[LIST_ITEMS]) : arr_items(s);
-    V *dst = list ? arr_items(fields(r)[LIST_ITEMS]) : arr_items(r);
+    V holder = list ? fields(r)[LIST_ITEMS] : r;
+    V *dst = arr_items(holder);
     for (int64_t i = 0; i < n; i++)
-        memcpy(dst + i * len, src, len * sizeof(V));
+        vm_copy_refs(vm, holder, dst + i * len, src, len);
     if (list) {
         fields(r)[LIST_LEN] = total;
         if (inplace) { /* l *= n mutates l: adopt the new item array */
