@@ -457,7 +457,9 @@ static bool b_heap_stats(struct gi_vm *vm, uint32_t out)
                                 "used_before", "rss_before", "rss_after"};
     int64_t vals[NSTATS] = {(int64_t)occupied, (int64_t)gr_heap_resident(rt), (int64_t)n,
                             (int64_t)last.live_bytes, (int64_t)last.used_before,
-                            (int64_t)last.rss_before, (int64_t)last.rss_after};
+                            (int64_t)last.rss_before,
+                            /* cmc compacts after its pause: the pause cannot know it */
+                            (int64_t)(last.rss_after ? last.rss_after : gr_heap_resident(rt))};
     uint32_t d = vm->r_scratch + 3, k = vm->r_scratch + 4, v = vm->r_scratch + 5;
     V dict = vm_new_dict(vm);
     if (!dict)

@@ -82,6 +82,10 @@ bool vm_collect(struct gi_vm *vm)
     pthread_mutex_lock(&rt->gc_lock);
     int rc = gr_collect(rt, GR_CAUSE_EXPLICIT, &rep);
     pthread_mutex_unlock(&rt->gc_lock);
+    /* gc.collect() means "a full collection now": with the concurrent compactor,
+     * wait (out of core) until the cycle it started has compacted every page. */
+    if (rc == 0 && rt->collector == GR_COLLECTOR_CMC)
+        rc = gr_cmc_wait(rt, -1);
     vm->m = gr_enter(rt);
     if (!vm->m)
         vm_fatal(vm, gr_enter_err, "re-entering the runtime after gc.collect()");
