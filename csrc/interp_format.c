@@ -142,7 +142,7 @@ static bool seq_text(struct gi_vm *vm, V *items, uint64_t n, const char *open, c
 
 static bool text(struct gi_vm *vm, V v, bool repr, struct gi_buf *b, int depth)
 {
-    if (depth > 200)
+    if (depth > 1000)
         return vm_raise(vm, B_RECURSIONERROR, "maximum recursion depth exceeded while getting the repr of an object");
     char tmp[64];
     int k = vm_kind(vm, v);

@@ -195,9 +195,33 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
+static __thread int hash_nesting;
+
+static bool vm_hash_tuple(struct gi_vm *vm, V v, uint64_t *out)
+{
+    uint64_t h = 0x345678;
+    uint32_t n = arr_len(v);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t eh;
+        if (!vm_hash(vm, arr_items(v)[i], &eh))
+            return FAIL;
+        h = mix64(h ^ eh) + i;
+    }
+    *out = h;
+    return true;
+}
+
 bool vm_hash(struct gi_vm *vm, V v, uint64_t *out)
 {
     int k = vm_kind(vm, v);
+    if (k == -1 && cls_of(v) == GR_CLASS_REF_ARRAY) { /* tuples nest: bound the C recursion */
+        if (hash_nesting >= 10000)
+            return vm_raise(vm, B_RECURSIONERROR, "maximum recursion depth exceeded while hashing");
+        hash_nesting++;
+        bool ok = vm_hash_tuple(vm, v, out);
+        hash_nesting--;
+        return ok;
+    }
     switch (k) {
     case K_NONE: *out = 0x9e3779b97f4a7c15ULL; return true;
     case K_BOOL: *out = mix64((uint64_t)fields(v)[0]); return true;
@@ -231,18 +255,6 @@ bool vm_hash(struct gi_vm *vm, V v, uint64_t *out)
         *out = mix64((uint64_t)fields(v)[vm->rt->classes[cls_of(v)].nrefs]);
         return true;
     default:
-        if (cls_of(v) == GR_CLASS_REF_ARRAY) { /* tuple */
-            uint64_t h = 0x345678;
-            uint32_t n = arr_len(v);
-            for (uint32_t i = 0; i < n; i++) {
-                uint64_t eh;
-                if (!vm_hash(vm, arr_items(v)[i], &eh))
-                    return FAIL;
-                h = mix64(h ^ eh) + i;
-            }
-            *out = h;
-            return true;
-        }
         return vm_raise(vm, B_TYPEERROR, "unhashable type: '%s'", vm_type_name(vm, v));
     }
 }

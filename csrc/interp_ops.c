@@ -32,11 +32,29 @@ bool vm_truthy(struct gi_vm *vm, V v)
 static bool is_num(int k) { return k == K_INT || k == K_BOOL || k == K_FLOAT; }
 static double num_f(int k, V v) { return k == K_FLOAT ? float_val(v) : (double)(int64_t)fields(v)[0]; }
 
-/* 1 equal, 0 not. Never allocates, never raises (Python's == falls back to identity). */
+/* Nesting depth of the recursive comparisons/hashing below: containers nested
+ * deeper than this (built in a loop, e.g. a = [a]) would overflow the C stack. */
+#define MAX_NESTING 10000
+static __thread int nesting;
+
+static int equal_rec(struct gi_vm *vm, V a, V b);
+
+/* 1 equal, 0 not. Never allocates, never raises (Python's == falls back to identity;
+ * so do containers nested deeper than MAX_NESTING, where CPython raises). */
 int vm_equal(struct gi_vm *vm, V a, V b)
 {
     if (a == b)
         return 1;
+    if (nesting >= MAX_NESTING)
+        return 0;
+    nesting++;
+    int r = equal_rec(vm, a, b);
+    nesting--;
+    return r;
+}
+
+static int equal_rec(struct gi_vm *vm, V a, V b)
+{
     int ka = vm_kind(vm, a), kb = vm_kind(vm, b);
     if (is_num(ka) && is_num(kb)) {
         if (ka != K_FLOAT && kb != K_FLOAT)
@@ -115,8 +133,22 @@ static int cmp_result(int op, int c)
     }
 }
 
-/* Ordering: 1 true, 0 false, -1 raised TypeError. */
+static int compare_rec(struct gi_vm *vm, int op, V a, V b);
+
+/* Ordering: 1 true, 0 false, -1 raised (TypeError, RecursionError). */
 int vm_compare(struct gi_vm *vm, int op, V a, V b)
+{
+    if (nesting >= MAX_NESTING) {
+        vm_raise(vm, B_RECURSIONERROR, "maximum recursion depth exceeded in comparison");
+        return -1;
+    }
+    nesting++;
+    int r = compare_rec(vm, op, a, b);
+    nesting--;
+    return r;
+}
+
+static int compare_rec(struct gi_vm *vm, int op, V a, V b)
 {
     int ka = vm_kind(vm, a), kb = vm_kind(vm, b);
     if (is_num(ka) && is_num(kb)) {

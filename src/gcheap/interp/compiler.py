@@ -9,15 +9,30 @@ locals and globals by slot and never looks a variable name up at run time.
 from __future__ import annotations
 
 import ast
+import sys
 
+from gcheap.errors import SubsetError
 from gcheap.interp import bytecode as bc
 from gcheap.interp.bytecode import OP, ClassInfo, Code, Program
 from gcheap.interp.subset import BUILTIN_NAMES, MODULE_ATTRS, parse_and_check
 
 
+# Deeply nested expressions (a + a + ... thousands of times) recurse once per level
+# in the checker and the code generator; Python 3.11's pure-Python calls do not use
+# the C stack, so a higher limit is safe, and beyond it the program is rejected.
+_COMPILE_RECURSION_LIMIT = 8000
+
+
 def compile_source(source: str, filename: str = "<program>") -> Program:
-    tree = parse_and_check(source, filename)
-    return _ModuleCompiler(filename).compile(tree)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, _COMPILE_RECURSION_LIMIT))
+    try:
+        tree = parse_and_check(source, filename)
+        return _ModuleCompiler(filename).compile(tree)
+    except RecursionError:
+        raise SubsetError(filename, 1, 1, "program nested too deeply to compile") from None
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def compile_file(path: str) -> Program:
