@@ -40,6 +40,7 @@ struct cmc_config {
     int run_pages;              /* pages per GC-worker install (batch), 1..256 */
     int release_batch_pages;    /* from-space pages released per madvise, >= 1 */
     int worker_delay_us;        /* testing: GC workers start this late, so mutators fault first */
+    int end_delay_us;           /* testing: the last GC worker waits this long before ending a cycle */
 };
 
 struct cmc_stats {
@@ -65,6 +66,7 @@ struct cmc_stats {
     uint64_t eagain;
     uint64_t moved_bytes;       /* bytes of built pages installed */
     uint64_t released_bytes;    /* from-space released while the cycle ran */
+    uint64_t recycled_pages;    /* move: pages built in consumed from-space and moved */
     uint64_t rss_before;        /* at the flip */
     uint64_t peak_rss;          /* sampled during the cycle */
     uint64_t thefts;            /* flip="remap": times the heap range was taken */

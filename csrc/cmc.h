@@ -14,6 +14,12 @@
  * From-space release: src_first[p] is non-decreasing, so once every page below
  * P is INSTALLED no page that is still to be built reads from-space below
  * src_first[P]: [released, src_first[P]) can go (MADV_DONTNEED, batched).
+ * With install="move" the most recently consumed of those pages are kept as a
+ * pool instead: a GC worker builds a run straight into consumed from-space
+ * pages and UFFDIO_MOVEs them into the heap (ART's recycling: no page is
+ * allocated, zeroed or freed for it). Grabbing and releasing happen under the
+ * same try-lock and both only advance `released`, so a grabbed page is never
+ * released under the worker that builds into it.
  */
 #ifndef GCHEAP_CMC_H
 #define GCHEAP_CMC_H
@@ -74,6 +80,7 @@ struct cmc {
     pthread_mutex_t rescue_mu;  /* one cmc_wait at a time finishes a cycle (one rescue page) */
     uint64_t cycle_seq;         /* bumped per cycle start; workers wait for a change */
     int started;                /* cmc_start ran for this cycle */
+    uint64_t cycle_id;          /* bumped per flip (under mu) */
     int stopping;
     int active;                 /* atomic: cycle running */
     int registered;             /* atomic: [heap, heap+used) registered */
@@ -84,7 +91,8 @@ struct cmc {
     uint64_t cursor;            /* atomic: next page a worker sweeps */
     uint64_t installed;         /* atomic: pages < n_build installed */
     uint64_t prefix;            /* all pages below are installed (releaser only) */
-    uint64_t released;          /* from-space pages below are released */
+    uint64_t released;          /* from-space pages below are released or recycled */
+    uint64_t consumed;          /* move: no page left to build reads below this one */
     int releasing;              /* atomic try-lock of the releaser */
     double t_flip_end;
 
@@ -108,7 +116,9 @@ int cmc_injected(struct cmc *c, int point);
 int cmc_injected_global(int point);
 
 /* cmc_flip.c */
-void cmc_end_cycle(struct cmc *c);
+/* Ends cycle `cycle_id` if it is still the running one (a late caller of an
+ * earlier cycle must not end - or release the from-space of - the next one). */
+void cmc_end_cycle(struct cmc *c, uint64_t cycle_id);
 
 /* cmc_fault.c */
 int cmc_fault_attach(struct cmc *c);

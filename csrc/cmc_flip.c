@@ -202,6 +202,7 @@ int cmc_flip(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t 
     c->installed = 0;
     c->prefix = 0;
     c->released = 0;
+    c->consumed = 0;
     c->cycle_error = 0;
     c->st.rss_before = cmc_rss(c);
     c->st.peak_rss = c->st.rss_before;
@@ -219,6 +220,7 @@ int cmc_flip(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t 
     c->st.flip_s = c->t_flip_end - t0;
     c->workers_running = c->cfg.gc_threads;
     c->started = 0;
+    c->cycle_id++;
     pthread_mutex_unlock(&c->mu);
     return 0;
 }
@@ -245,13 +247,14 @@ int cmc_active(struct cmc *c)
 /* Every destination page is installed: unregister (which also wakes any thread
  * still blocked on a zero-page fault; the retried access gets an ordinary
  * page), drop the rest of from-space, keep its reservation. */
-void cmc_end_cycle(struct cmc *c)
+void cmc_end_cycle(struct cmc *c, uint64_t cycle_id)
 {
     pthread_mutex_lock(&c->mu);
-    if (!LOAD(&c->active)) {
+    if (!LOAD(&c->active) || c->cycle_id != cycle_id) {
         pthread_mutex_unlock(&c->mu);
         return;
     }
+    cmc_maybe_release(c, 1);
     c->st.compaction_s = cmc_now() - c->t_flip_end;
     cmc_sample_rss(c);
     STORE(&c->registered, 2);
@@ -278,6 +281,7 @@ int cmc_wait(struct cmc *c, int timeout_ms)
     double deadline = timeout_ms < 0 ? 0 : cmc_now() + timeout_ms / 1000.0;
     cmc_start(c);
     pthread_mutex_lock(&c->mu);
+    uint64_t id = c->cycle_id;
     while (LOAD(&c->active) && LOAD(&c->workers_running) > 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -291,16 +295,15 @@ int cmc_wait(struct cmc *c, int timeout_ms)
             pthread_mutex_unlock(&c->mu);
             return -ETIMEDOUT;
         }
+        id = c->cycle_id;
     }
     pthread_mutex_unlock(&c->mu);
     if (LOAD(&c->active)) {
         /* No worker left and pages remain (a worker failed): finish here. */
         pthread_mutex_lock(&c->rescue_mu);
-        int rc = LOAD(&c->active) ? cmc_drive(c, c->server_buf + c->psize, 1) : 0;
-        if (rc == 0 && LOAD(&c->active)) {
-            cmc_maybe_release(c, 1);
-            cmc_end_cycle(c);
-        }
+        int rc = LOAD(&c->active) && c->cycle_id == id ? cmc_drive(c, c->server_buf + c->psize, 1) : 0;
+        if (rc == 0)
+            cmc_end_cycle(c, id);
         pthread_mutex_unlock(&c->rescue_mu);
         if (rc < 0)
             return rc;

@@ -279,6 +279,20 @@ static void populate_scratch(char *buf, uint64_t len)
     madvise(buf, len, MADV_POPULATE_WRITE);
 }
 
+/* install="move": k consumed from-space pages to build a run in, or NULL. */
+static char *grab_recycled(struct cmc *c, uint64_t k)
+{
+    if (XCHG(&c->releasing, 1))
+        return NULL;
+    char *r = NULL;
+    if (c->consumed >= c->released + k) {
+        r = (char *)c->from + c->released * c->psize;
+        c->released += k;
+    }
+    STORE(&c->releasing, 0);
+    return r;
+}
+
 /* A GC worker's share of a cycle: sweep [0, n_build) in runs taken from the
  * shared cursor, claiming each page just before building it so that a faulting
  * mutator can still take pages the worker has not reached; install each
@@ -294,26 +308,34 @@ int cmc_drive(struct cmc *c, char *buf, int run_pages)
             break;
         uint64_t e = s + (uint64_t)run_pages < n_build ? s + (uint64_t)run_pages : n_build;
         uint64_t p = s;
-        if (c->install == CMC_INSTALL_MOVE)
-            populate_scratch(buf, (e - s) * c->psize);
+        char *rbuf = buf;
+        if (c->install == CMC_INSTALL_MOVE) {
+            rbuf = grab_recycled(c, e - s);
+            if (!rbuf) {
+                rbuf = buf;
+                populate_scratch(buf, (e - s) * c->psize);
+            }
+        }
         while (p < e) {
             uint64_t q = p;
             while (q < e) {
                 uint32_t expect = PG_EMPTY;
                 if (!CAS(&c->state[q], &expect, PG_CLAIMED))
                     break;
-                int rc = c->build(c->build_ctx, q, (const char *)c->from, buf + (q - p) * c->psize);
+                int rc = c->build(c->build_ctx, q, (const char *)c->from, rbuf + (q - p) * c->psize);
                 if (rc < 0) {
                     unclaim(c, q, 1);
                     if (q > p)
-                        install_run(c, p, q - p, buf, BY_GC);
+                        install_run(c, p, q - p, rbuf, BY_GC);
                     cmc_note_error(c, rc, CMC_INJ_NONE);
                     return rc;
                 }
                 q++;
             }
             if (q > p) {
-                int rc = install_run(c, p, q - p, buf, BY_GC);
+                int rc = install_run(c, p, q - p, rbuf, BY_GC);
+                if (rbuf != buf)
+                    ADD(&c->st.recycled_pages, q - p);
                 if (rc < 0)
                     return rc;
                 cmc_maybe_release(c, 0);
@@ -346,6 +368,13 @@ void cmc_maybe_release(struct cmc *c, int force)
     uint64_t q = P < c->n_build ? c->src_first[P] : c->used_pages;
     if (q > c->used_pages)
         q = c->used_pages;
+    if (c->install == CMC_INSTALL_MOVE && !force) {
+        /* keep a pool of consumed pages for recycling; release what is beyond it */
+        uint64_t pool = 4ull * (uint64_t)c->cfg.run_pages * (uint64_t)c->cfg.gc_threads;
+        if (q > c->consumed)
+            c->consumed = q;
+        q = q > pool ? q - pool : 0;
+    }
     if (q > c->released && (force || q - c->released >= (uint64_t)c->cfg.release_batch_pages)) {
         cmc_sample_rss(c);
         uint64_t len = (q - c->released) * c->psize;

@@ -31,6 +31,8 @@ static void *worker_main(void *arg)
         if (c->stopping)
             break;
         seen = c->cycle_seq;
+        /* This cycle cannot end before we leave workers_running: it is ours. */
+        uint64_t my_cycle = c->cycle_id;
         pthread_mutex_unlock(&c->mu);
 
         if (c->cfg.worker_delay_us > 0) {
@@ -54,8 +56,11 @@ static void *worker_main(void *arg)
         int last = --c->workers_running == 0;
         if (last && LOAD(&c->installed) == c->n_build) {
             pthread_mutex_unlock(&c->mu);
-            cmc_maybe_release(c, 1);
-            cmc_end_cycle(c);
+            if (c->cfg.end_delay_us > 0) {
+                struct timespec ts = { c->cfg.end_delay_us / 1000000, (c->cfg.end_delay_us % 1000000) * 1000L };
+                nanosleep(&ts, NULL);
+            }
+            cmc_end_cycle(c, my_cycle);
             pthread_mutex_lock(&c->mu);
         } else if (last) {
             pthread_cond_broadcast(&c->cv);     /* cmc_wait finishes the cycle */
@@ -249,7 +254,8 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
         return -EINVAL;
     if (cfg->gc_threads < 1 || cfg->gc_threads > 64 || cfg->run_pages < 1 || cfg->run_pages > 256 ||
         cfg->release_batch_pages < 1 ||
-        cfg->worker_delay_us < 0 || cfg->worker_delay_us > 10000000)
+        cfg->worker_delay_us < 0 || cfg->worker_delay_us > 10000000 ||
+        cfg->end_delay_us < 0 || cfg->end_delay_us > 10000000)
         return -EINVAL;
     if (heap_size / ps > UINT32_MAX)
         return -EINVAL;

@@ -240,11 +240,13 @@ CMC_POINT_NAMES = {v: k for k, v in CMC_INJECTION_POINTS.items()}
 
 
 def cmc_config(fault_mode: str, install: str, gc_threads: int, flip: str,
-               run_pages: int = 32, release_batch_pages: int = 64, worker_delay_us: int = 0):
+               run_pages: int = 32, release_batch_pages: int = 64, worker_delay_us: int = 0,
+               end_delay_us: int = 0):
     return ffi.new("struct cmc_config *", {
         "fault_mode": CMC_FAULT_MODES[fault_mode], "install": CMC_INSTALLS[install],
         "gc_threads": gc_threads, "flip": CMC_FLIPS[flip], "run_pages": run_pages,
-        "release_batch_pages": release_batch_pages, "worker_delay_us": worker_delay_us})
+        "release_batch_pages": release_batch_pages, "worker_delay_us": worker_delay_us,
+        "end_delay_us": end_delay_us})
 
 
 def cmc_create(heap: int, size: int, cfg):

@@ -27,6 +27,7 @@ class CmcOptions:
     run_pages: int = 32
     release_batch_pages: int = 64
     worker_delay_us: int = 0        # testing: let mutators fault first
+    end_delay_us: int = 0           # testing: the last GC worker ends a cycle this late
 
     def __post_init__(self) -> None:
         if self.fault_mode not in ll.CMC_FAULT_MODES:
@@ -36,14 +37,15 @@ class CmcOptions:
         if self.flip not in ll.CMC_FLIPS:
             raise InvalidArgument(f"flip must be one of {sorted(ll.CMC_FLIPS)}, not {self.flip!r}")
         for name, lo, hi in (("gc_threads", 1, 64), ("run_pages", 1, 256), ("release_batch_pages", 1, 1 << 30),
-                             ("worker_delay_us", 0, 10_000_000)):
+                             ("worker_delay_us", 0, 10_000_000), ("end_delay_us", 0, 10_000_000)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise InvalidArgument(f"{name} must be an int in [{lo}, {hi}], not {v!r}")
 
     def c_config(self):
         return ll.cmc_config(self.fault_mode, self.install, self.gc_threads, self.flip,
-                             self.run_pages, self.release_batch_pages, self.worker_delay_us)
+                             self.run_pages, self.release_batch_pages, self.worker_delay_us,
+                             self.end_delay_us)
 
 
 def unavailable_reason(err: int) -> UffdUnavailable:

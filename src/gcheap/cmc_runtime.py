@@ -19,7 +19,7 @@ from gcheap.errors import AddressRangeStolen, HeapCorruption, InvalidOption, Ker
 from gcheap.report import GCReport
 
 OPTION_NAMES = ("fault_mode", "install", "gc_threads", "flip", "require_concurrent",
-                "run_pages", "release_batch_pages", "worker_delay_us")
+                "run_pages", "release_batch_pages", "worker_delay_us", "end_delay_us")
 _warned = False
 
 

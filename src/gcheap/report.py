@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 
 from gcheap import _lowlevel as _ll
 
-_COLLECTOR_NAMES = {_ll.GR_COLLECTOR_STW: "stw"}
+_COLLECTOR_NAMES = {_ll.GR_COLLECTOR_STW: "stw", _ll.lib.GR_COLLECTOR_CMC: "cmc"}
 # Phases that only run with an option; reported only when they took time.
 _OPTIONAL = {"verify_before", "verify_after"}
 

@@ -17,6 +17,7 @@ from .maps import assert_one_mapping, covering, mappings
 pytestmark = pytest.mark.uffd
 
 SEED = 12345
+STRESS = __import__("os").environ.get("GCHEAP_STRESS") == "1"
 MODES = [(f, i, t) for f in ("sigbus", "thread") for i in ("copy", "move") for t in (1, 2)]
 
 
@@ -312,3 +313,35 @@ def test_range_theft_remap_vs_dontunmap():
     assert thefts > 0 and stolen >= thefts, (flips, thefts, stolen)
     flips, thefts, stolen = _flip_under_hammer("dontunmap", 1.0)
     assert flips > 10 and thefts == 0 and stolen == 0
+
+
+# ---- regression: back-to-back cycles -----------------------------------------------------
+
+@pytest.mark.parametrize("install", ["copy", "move"])
+@pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
+def test_back_to_back_cycles_never_end_the_next_one(region, fault_mode, install):
+    """A GC worker that was last to finish cycle N but slow to end it must not
+    end (and release the from-space of) cycle N+1 that cmc_wait already let
+    start. Found by a stress run: cycle N+1's from-space was dropped and
+    re-reserved under the workers (SIGSEGV). Many short cycles, two workers."""
+    addr, size = region
+    # end_delay_us holds the last worker between leaving workers_running and
+    # ending the cycle, so that cmc_wait (which polls every 10 ms) finishes the
+    # cycle itself and the next flip happens inside that window; worker_delay_us
+    # keeps that next cycle running when the late worker wakes up.
+    with Compactor(addr, size, CmcOptions(fault_mode=fault_mode, install=install, gc_threads=2,
+                                          run_pages=16, worker_delay_us=60000, end_delay_us=30000)) as cm:
+        expect = 0
+        for _ in range(8 if not STRESS else 200):
+            cm.flip()
+            ts = mutate_concurrently(addr, size)
+            for t in ts:
+                t.join()
+            cm.wait()
+            undo_mutations(addr, size)
+            expect ^= cm.pattern
+            st = cm.stats()
+            assert st["last_error"] == 0, st
+            assert ll.cmc_test_check(addr, size, SEED, expect) == -1
+        if install == "move":
+            assert st["recycled_pages"] > 0
