@@ -1,31 +1,28 @@
-/* api.c - the public entry points: lifecycle, allocation, field and element
- * access, global roots, collection, verification, heap info.
+/* api.c - the public entry points: lifecycle, allocation, handles, global
+ * roots, collection, verification, heap info (field and element access: access.c).
  *
  * Every mutator entry point enters the core (safepoint protocol), validates
  * its arguments against the handle table and the class table, and never keeps
  * a raw heap address across an allocation (which may collect). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime.h"
 
 static _Atomic uint64_t next_runtime_serial = 1;
-static __thread int tl_last_error;
-
-int gr_last_error(void)
-{
-    int e = tl_last_error;
-    tl_last_error = 0;
-    return e;
-}
-
 /* ---- lifecycle ------------------------------------------------------------- */
 
 int gr_runtime_new(uint64_t heap_size, int collector, int options, gr_runtime **out)
 {
-    if (collector != GR_COLLECTOR_STW || (options & ~(GR_OPT_VERIFY | GR_OPT_STRESS)))
+#if defined(__x86_64__)
+    if (!__builtin_cpu_supports("popcnt"))
+        return -ENOTSUP;
+#endif
+    const struct gr_collector_ops *ops = gr_collector_ops(collector);
+    if (!ops || (options & ~(GR_OPT_VERIFY | GR_OPT_STRESS)))
         return -EINVAL;
     struct gr_runtime *rt;
     if (posix_memalign((void **)&rt, 64, sizeof *rt))
@@ -34,7 +31,8 @@ int gr_runtime_new(uint64_t heap_size, int collector, int options, gr_runtime **
     rt->serial = atomic_fetch_add(&next_runtime_serial, 1);
     rt->options = options;
     rt->collector = collector;
-    rt->collect = gr_stw_collect;
+    rt->ops = ops;
+    rt->collect = ops->collect;
     pthread_mutex_init(&rt->class_lock, NULL);
     pthread_mutex_init(&rt->handle_lock, NULL);
     pthread_mutex_init(&rt->pause_lock, NULL);
@@ -42,7 +40,8 @@ int gr_runtime_new(uint64_t heap_size, int collector, int options, gr_runtime **
     pthread_mutex_init(&rt->gc_lock, NULL);
     pthread_mutex_init(&rt->stats_lock, NULL);
     int rc;
-    if ((rc = gr_classes_init(rt)) || (rc = gr_roots_init(rt)) || (rc = gr_heap_init(rt, heap_size))) {
+    if ((rc = gr_classes_init(rt)) || (rc = gr_roots_init(rt)) || (rc = gr_heap_init(rt, heap_size)) ||
+        (ops->init && (rc = ops->init(rt)))) {
         gr_heap_fini(rt);
         gr_roots_fini(rt);
         free(rt->classes);
@@ -65,6 +64,8 @@ int gr_runtime_close(gr_runtime *rt)
     atomic_store(&rt->closed, 1);
     gr_cmc_fini(rt);    /* the heap must be whole before it goes */
     gr_stop_world_locked(rt);
+    if (rt->ops->fini)
+        rt->ops->fini(rt);
     gr_heap_fini(rt);
     gr_roots_fini(rt);
     free(rt->classes);
@@ -80,15 +81,6 @@ int gr_runtime_close(gr_runtime *rt)
 
 /* ---- allocation -------------------------------------------------------------- */
 
-static inline int64_t pack(struct gr_runtime *rt, uintptr_t obj)
-{
-    if (!obj)
-        return 0;
-    int64_t h = gr_handle_new(rt, obj);
-    if (h < 0)
-        return h;
-    return (int64_t)((uint64_t)gr_hdr_class(*(uint64_t *)obj) << 32) | h;
-}
 
 /* In core: allocates an object of `size` bytes with this header, returns its packed ref. */
 static int64_t new_object(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, uint64_t hdr)
@@ -100,7 +92,7 @@ static int64_t new_object(struct gr_runtime *rt, struct gr_mutator *m, uint64_t 
     if (!p)
         return err;
     *(uint64_t *)p = hdr;
-    return pack(rt, p);
+    return gr_pack(rt, p);
 }
 
 int64_t gr_new_instance(gr_runtime *rt, int64_t class_id)
@@ -135,8 +127,8 @@ int64_t gr_new_str(gr_runtime *rt, const char *utf8, uint64_t nbytes)
     GR_ENTER(rt, m);
     uint64_t size = gr_size_of(&rt->classes[GR_CLASS_STRING], (uint32_t)nbytes);
     int64_t r = new_object(rt, m, size, gr_make_hdr(GR_CLASS_STRING, (uint32_t)nbytes));
-    if (r > 0)
-        memcpy((char *)gr_handle_get(rt, r & 0xffffffff) + GR_WORD, utf8, nbytes);
+    if (r > 0 && gr_copy_payload(rt, m, r & 0xffffffff, 0, (char *)utf8, nbytes, true) < 0)
+        r = -ESHUTDOWN;
     gr_leave(m);
     return r;
 }
@@ -147,7 +139,7 @@ int64_t gr_handle_dup(gr_runtime *rt, int64_t h)
 {
     GR_ENTER(rt, m);
     uintptr_t obj = gr_handle_get(rt, h);
-    int64_t r = obj ? pack(rt, obj) : -EBADF;
+    int64_t r = obj ? gr_pack(rt, obj) : -EBADF;
     gr_leave(m);
     return r;
 }
@@ -179,307 +171,6 @@ int64_t gr_address(gr_runtime *rt, int64_t h)
     return a ? (int64_t)a : -EBADF;
 }
 
-/* ---- instance fields ------------------------------------------------------------ */
-
-/* The word idx of the instance behind h if it is a reference (want_ref) or a
- * scalar field; NULL and *err otherwise. In core. */
-static inline uintptr_t *field(struct gr_runtime *rt, int64_t h, int64_t idx, bool want_ref, uintptr_t *objp, int *err)
-{
-    uintptr_t obj = gr_handle_get(rt, h);
-    if (!obj) {
-        *err = -EBADF;
-        return NULL;
-    }
-    const struct gr_class *c = gr_class_at(rt, gr_hdr_class(*(uint64_t *)obj));
-    if (c->kind != GR_KIND_INSTANCE) {
-        *err = -EINVAL;
-        return NULL;
-    }
-    bool ok = want_ref ? (idx >= 1 && idx <= c->nrefs) : (idx > c->nrefs && idx <= (int64_t)c->nrefs + c->nscalars);
-    if (!ok) {
-        *err = -ERANGE;
-        return NULL;
-    }
-    *objp = obj;
-    return (uintptr_t *)obj + idx;
-}
-
-int64_t gr_get_ref(gr_runtime *rt, int64_t h, int64_t idx)
-{
-    GR_ENTER(rt, m);
-    int err = 0;
-    uintptr_t obj = 0;
-    uintptr_t *s = field(rt, h, idx, true, &obj, &err);
-    int64_t r = s ? pack(rt, *s) : err;
-    gr_leave(m);
-    return r;
-}
-
-/* The object a reference value handle stands for (0 for null), or -errno. */
-static inline int64_t value_of(struct gr_runtime *rt, int64_t vh)
-{
-    if (vh == 0)
-        return 0;
-    uintptr_t v = gr_handle_get(rt, vh);
-    return v ? (int64_t)v : -EBADF;
-}
-
-int gr_set_ref(gr_runtime *rt, int64_t h, int64_t idx, int64_t value_h)
-{
-    GR_ENTER(rt, m);
-    int err = 0;
-    uintptr_t obj = 0;
-    uintptr_t *s = field(rt, h, idx, true, &obj, &err);
-    int64_t v = value_of(rt, value_h);
-    if (s && v >= 0) {
-        gr_write_barrier(rt, obj, s, (uintptr_t)v);
-        *s = (uintptr_t)v;
-    } else if (s) {
-        err = (int)v;
-    }
-    gr_leave(m);
-    return err;
-}
-
-int64_t gr_get_i64(gr_runtime *rt, int64_t h, int64_t idx)
-{
-    struct gr_mutator *m = gr_enter(rt);
-    if (!m) {
-        tl_last_error = gr_enter_err;
-        return 0;
-    }
-    int err = 0;
-    uintptr_t obj = 0;
-    uintptr_t *s = field(rt, h, idx, false, &obj, &err);
-    int64_t r = s ? (int64_t)*s : 0;
-    gr_leave(m);
-    if (!s)
-        tl_last_error = err;
-    return r;
-}
-
-int gr_set_i64(gr_runtime *rt, int64_t h, int64_t idx, int64_t v)
-{
-    GR_ENTER(rt, m);
-    int err = 0;
-    uintptr_t obj = 0;
-    uintptr_t *s = field(rt, h, idx, false, &obj, &err);
-    if (s)
-        *(int64_t *)s = v;
-    gr_leave(m);
-    return err;
-}
-
-double gr_get_f64(gr_runtime *rt, int64_t h, int64_t idx)
-{
-    struct gr_mutator *m = gr_enter(rt);
-    if (!m) {
-        tl_last_error = gr_enter_err;
-        return 0.0;
-    }
-    int err = 0;
-    uintptr_t obj = 0;
-    uintptr_t *s = field(rt, h, idx, false, &obj, &err);
-    double r = 0.0;
-    if (s)
-        memcpy(&r, s, sizeof r);
-    gr_leave(m);
-    if (!s)
-        tl_last_error = err;
-    return r;
-}
-
-int gr_set_f64(gr_runtime *rt, int64_t h, int64_t idx, double v)
-{
-    GR_ENTER(rt, m);
-    int err = 0;
-    uintptr_t obj = 0;
-    uintptr_t *s = field(rt, h, idx, false, &obj, &err);
-    if (s)
-        memcpy(s, &v, sizeof v);
-    gr_leave(m);
-    return err;
-}
-
-/* ---- arrays and strings ---------------------------------------------------------- */
-
-/* Element i (negative: from the end) of the array behind h, of class want. */
-static inline void *element(struct gr_runtime *rt, int64_t h, int64_t i, uint32_t want, uintptr_t *objp, int *err)
-{
-    uintptr_t obj = gr_handle_get(rt, h);
-    if (!obj) {
-        *err = -EBADF;
-        return NULL;
-    }
-    uint64_t hdr = *(uint64_t *)obj;
-    if (gr_hdr_class(hdr) != want) {
-        *err = -EINVAL;
-        return NULL;
-    }
-    int64_t n = gr_hdr_length(hdr);
-    if (i < 0)
-        i += n;
-    if (i < 0 || i >= n) {
-        *err = -ERANGE;
-        return NULL;
-    }
-    *objp = obj;
-    return want == GR_CLASS_U8_ARRAY ? (void *)(obj + GR_WORD + (uint64_t)i) : (void *)(obj + GR_WORD * (1 + (uint64_t)i));
-}
-
-int64_t gr_length(gr_runtime *rt, int64_t h)
-{
-    GR_ENTER(rt, m);
-    uintptr_t obj = gr_handle_get(rt, h);
-    int64_t r;
-    if (!obj)
-        r = -EBADF;
-    else if (gr_class_at(rt, gr_hdr_class(*(uint64_t *)obj))->kind == GR_KIND_INSTANCE)
-        r = -EINVAL;
-    else
-        r = gr_hdr_length(*(uint64_t *)obj);
-    gr_leave(m);
-    return r;
-}
-
-int64_t gr_aget_ref(gr_runtime *rt, int64_t h, int64_t i)
-{
-    GR_ENTER(rt, m);
-    int err = 0;
-    uintptr_t obj = 0;
-    uintptr_t *s = element(rt, h, i, GR_CLASS_REF_ARRAY, &obj, &err);
-    int64_t r = s ? pack(rt, *s) : err;
-    gr_leave(m);
-    return r;
-}
-
-int gr_aset_ref(gr_runtime *rt, int64_t h, int64_t i, int64_t value_h)
-{
-    GR_ENTER(rt, m);
-    int err = 0;
-    uintptr_t obj = 0;
-    uintptr_t *s = element(rt, h, i, GR_CLASS_REF_ARRAY, &obj, &err);
-    int64_t v = value_of(rt, value_h);
-    if (s && v >= 0) {
-        gr_write_barrier(rt, obj, s, (uintptr_t)v);
-        *s = (uintptr_t)v;
-    } else if (s) {
-        err = (int)v;
-    }
-    gr_leave(m);
-    return err;
-}
-
-int64_t gr_aget_i64(gr_runtime *rt, int64_t h, int64_t i)
-{
-    struct gr_mutator *m = gr_enter(rt);
-    if (!m) {
-        tl_last_error = gr_enter_err;
-        return 0;
-    }
-    int err = 0;
-    uintptr_t obj = 0;
-    int64_t *s = element(rt, h, i, GR_CLASS_I64_ARRAY, &obj, &err);
-    int64_t r = s ? *s : 0;
-    gr_leave(m);
-    if (!s)
-        tl_last_error = err;
-    return r;
-}
-
-int gr_aset_i64(gr_runtime *rt, int64_t h, int64_t i, int64_t v)
-{
-    GR_ENTER(rt, m);
-    int err = 0;
-    uintptr_t obj = 0;
-    int64_t *s = element(rt, h, i, GR_CLASS_I64_ARRAY, &obj, &err);
-    if (s)
-        *s = v;
-    gr_leave(m);
-    return err;
-}
-
-double gr_aget_f64(gr_runtime *rt, int64_t h, int64_t i)
-{
-    struct gr_mutator *m = gr_enter(rt);
-    if (!m) {
-        tl_last_error = gr_enter_err;
-        return 0.0;
-    }
-    int err = 0;
-    uintptr_t obj = 0;
-    double *s = element(rt, h, i, GR_CLASS_F64_ARRAY, &obj, &err);
-    double r = s ? *s : 0.0;
-    gr_leave(m);
-    if (!s)
-        tl_last_error = err;
-    return r;
-}
-
-int gr_aset_f64(gr_runtime *rt, int64_t h, int64_t i, double v)
-{
-    GR_ENTER(rt, m);
-    int err = 0;
-    uintptr_t obj = 0;
-    double *s = element(rt, h, i, GR_CLASS_F64_ARRAY, &obj, &err);
-    if (s)
-        *s = v;
-    gr_leave(m);
-    return err;
-}
-
-int64_t gr_aget_u8(gr_runtime *rt, int64_t h, int64_t i)
-{
-    GR_ENTER(rt, m);
-    int err = 0;
-    uintptr_t obj = 0;
-    uint8_t *s = element(rt, h, i, GR_CLASS_U8_ARRAY, &obj, &err);
-    int64_t r = s ? *s : err;
-    gr_leave(m);
-    return r;
-}
-
-int gr_aset_u8(gr_runtime *rt, int64_t h, int64_t i, int64_t v)
-{
-    if (v < 0 || v > 255)
-        return -EDOM;
-    GR_ENTER(rt, m);
-    int err = 0;
-    uintptr_t obj = 0;
-    uint8_t *s = element(rt, h, i, GR_CLASS_U8_ARRAY, &obj, &err);
-    if (s)
-        *s = (uint8_t)v;
-    gr_leave(m);
-    return err;
-}
-
-int gr_read_payload(gr_runtime *rt, int64_t h, uint64_t offset, uint64_t nbytes, void *out)
-{
-    GR_ENTER(rt, m);
-    uintptr_t obj = gr_handle_get(rt, h);
-    int rc = 0;
-    if (!obj) {
-        rc = -EBADF;
-    } else {
-        uint64_t hdr = *(uint64_t *)obj;
-        const struct gr_class *c = gr_class_at(rt, gr_hdr_class(hdr));
-        uint64_t len = gr_hdr_length(hdr), payload;
-        switch (c->kind) {
-        case GR_KIND_U8_ARRAY:
-        case GR_KIND_STRING: payload = len; break;
-        case GR_KIND_I64_ARRAY:
-        case GR_KIND_F64_ARRAY: payload = len * GR_WORD; break;
-        default: payload = 0; rc = -EINVAL;
-        }
-        if (!rc && (offset > payload || nbytes > payload - offset))
-            rc = -ERANGE;
-        if (!rc)
-            memcpy(out, (char *)obj + GR_WORD + offset, nbytes);
-    }
-    gr_leave(m);
-    return rc;
-}
-
 /* ---- global roots ---------------------------------------------------------------- */
 
 int gr_global_set(gr_runtime *rt, int64_t idx, int64_t value_h)
@@ -487,7 +178,7 @@ int gr_global_set(gr_runtime *rt, int64_t idx, int64_t value_h)
     if (idx < 0 || idx >= GR_MAX_GLOBALS)
         return -ERANGE;
     GR_ENTER(rt, m);
-    int64_t v = value_of(rt, value_h);
+    int64_t v = gr_value_of(rt, value_h);
     if (v >= 0) {
         uint64_t hw = atomic_load(&rt->globals_hw);
         while (hw < (uint64_t)idx + 1 && !atomic_compare_exchange_weak(&rt->globals_hw, &hw, (uint64_t)idx + 1))
@@ -503,7 +194,7 @@ int64_t gr_global_get(gr_runtime *rt, int64_t idx)
     if (idx < 0 || idx >= GR_MAX_GLOBALS)
         return -ERANGE;
     GR_ENTER(rt, m);
-    int64_t r = pack(rt, rt->globals[idx]);
+    int64_t r = gr_pack(rt, rt->globals[idx]);
     gr_leave(m);
     return r;
 }

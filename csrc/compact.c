@@ -68,13 +68,22 @@ int gr_compact_page(const struct gr_compact_ctx *cx, uint64_t dst_page, const ch
 }
 
 /* Page metadata computed, roots updated. Slides every live object to its
- * forwarding address, page by page in increasing order through the scratch
- * page (see the header comment for why this never reads a clobbered byte). */
+ * forwarding address, page by page in increasing order. A page whose source
+ * bytes all lie at or above its end is built directly in place (nothing it
+ * reads is on it); otherwise it is built in the scratch page and copied (see
+ * the header comment for why that never reads a clobbered byte). */
 void gr_phase_compact(struct gr_runtime *rt)
 {
-    for (uint64_t p = 0; p < rt->cx.n_dst_pages; p++) {
-        gr_compact_page(&rt->cx, p, rt->heap, rt->scratch);
-        memcpy(rt->heap + p * GR_PAGE, rt->scratch, GR_PAGE);
+    const struct gr_compact_ctx *cx = &rt->cx;
+    for (uint64_t p = 0; p < cx->n_dst_pages; p++) {
+        char *page = rt->heap + p * GR_PAGE;
+        uint64_t src = cx->pages[p].first_obj + cx->pages[p].bytes_before;
+        if (src >= (p + 1) * GR_PAGE) {
+            gr_compact_page(cx, p, rt->heap, page);
+        } else {
+            gr_compact_page(cx, p, rt->heap, rt->scratch);
+            memcpy(page, rt->scratch, GR_PAGE);
+        }
     }
 }
 

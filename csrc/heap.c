@@ -77,6 +77,9 @@ int gr_heap_init(struct gr_runtime *rt, uint64_t size)
     if ((rc = map_table(rt->bitmap_bytes, &p)))
         return rc;
     rt->cx.live_words = p;
+    if ((rc = map_table(rt->bitmap_bytes, &p)))
+        return rc;
+    rt->cx.obj_starts = p;
     if ((rc = map_table(rt->chunk_bytes, &p)))
         return rc;
     rt->cx.chunk_offset = p;
@@ -97,6 +100,8 @@ void gr_heap_fini(struct gr_runtime *rt)
         munmap(rt->heap, rt->capacity);
     if (rt->cx.live_words)
         munmap(rt->cx.live_words, rt->bitmap_bytes);
+    if (rt->cx.obj_starts)
+        munmap(rt->cx.obj_starts, rt->bitmap_bytes);
     if (rt->cx.chunk_offset)
         munmap(rt->cx.chunk_offset, rt->chunk_bytes);
     if (rt->cx.pages)
@@ -105,12 +110,14 @@ void gr_heap_fini(struct gr_runtime *rt)
         munmap(rt->scratch, GR_PAGE);
     rt->heap = NULL;
     rt->cx.live_words = NULL;
+    rt->cx.obj_starts = NULL;
     rt->cx.chunk_offset = NULL;
     rt->cx.pages = NULL;
     rt->scratch = NULL;
 }
 
-static void fill(uintptr_t from, uintptr_t to)
+/* Makes [from, to) one filler object (a dead, parseable gap); nothing if empty. */
+void gr_fill(uintptr_t from, uintptr_t to)
 {
     if (to > from)
         *(uint64_t *)from = gr_make_hdr(GR_CLASS_FILLER, (uint32_t)((to - from) / GR_WORD));
@@ -131,7 +138,7 @@ static uintptr_t bump(struct gr_runtime *rt, uint64_t size)
 /* Refills m's TLAB with at least `need` bytes; false when the heap is full. */
 static bool refill_tlab(struct gr_runtime *rt, struct gr_mutator *m, uint64_t need)
 {
-    fill((uintptr_t)m->tlab_top, (uintptr_t)m->tlab_end);
+    gr_fill((uintptr_t)m->tlab_top, (uintptr_t)m->tlab_end);
     m->tlab_top = m->tlab_end = NULL;
     uintptr_t end = (uintptr_t)rt->heap + rt->capacity;
     uintptr_t old = atomic_load_explicit(&rt->top, memory_order_relaxed);
@@ -201,13 +208,16 @@ uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, i
             m->objects_allocated++;
             return p;
         }
-        if (attempt == 2) {
+        /* Exhausted: a full collection that started after our failure left too
+         * little room (other threads refilling their TLABs in between do not
+         * count: then we retry, a bounded number of times). */
+        if (attempt >= 2 && (rt->capacity - rt->last_live < size || attempt == 8)) {
             *err = -ENOMEM;
             return 0;
         }
-        /* first failure: collect unless another thread just did; second: a
+        /* first failure: collect unless another thread just did; later ones: a
          * full collection that starts after our failure, for sure. */
-        int rc = collect_for_alloc(rt, m, GR_CAUSE_ALLOC, epoch, attempt == 1);
+        int rc = collect_for_alloc(rt, m, GR_CAUSE_ALLOC, epoch, attempt >= 1);
         if (rc < 0) {
             *err = rc;
             return 0;
@@ -221,7 +231,7 @@ void gr_retire_all_tlabs(struct gr_runtime *rt)
     int n = atomic_load(&rt->nmutators);
     for (int i = 0; i < n; i++) {
         struct gr_mutator *m = &rt->mutators[i];
-        fill((uintptr_t)m->tlab_top, (uintptr_t)m->tlab_end);
+        gr_fill((uintptr_t)m->tlab_top, (uintptr_t)m->tlab_end);
         m->tlab_top = m->tlab_end = NULL;
     }
 }

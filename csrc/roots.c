@@ -60,7 +60,8 @@ int64_t gr_handle_new(struct gr_runtime *rt, uintptr_t obj)
                 return -ENOMEM;
             }
         }
-        rt->handle_hw = next;
+        /* publish the slot's block before the handle number (lock-free readers) */
+        atomic_store_explicit(&rt->handle_hw, next, memory_order_release);
         h = (int64_t)next;
     }
     *slot_of(rt, (uint64_t)h) = obj;
@@ -74,7 +75,7 @@ int64_t gr_handle_new(struct gr_runtime *rt, uintptr_t obj)
  * so reading without the lock is safe; the slot itself is ours (our Ref). */
 uintptr_t gr_handle_get(struct gr_runtime *rt, int64_t h)
 {
-    if (h < 1 || (uint64_t)h > atomic_load_explicit((_Atomic uint64_t *)&rt->handle_hw, memory_order_acquire))
+    if (h < 1 || (uint64_t)h > atomic_load_explicit(&rt->handle_hw, memory_order_acquire))
         return 0;
     uintptr_t v = *slot_of(rt, (uint64_t)h);
     return (v & 1) ? 0 : v;
@@ -105,7 +106,8 @@ void gr_visit_roots(struct gr_runtime *rt, gr_root_visitor fn, void *arg)
         if (*s && !(*s & 1))
             fn(s, arg);
     }
-    for (uint64_t g = 0; g < GR_MAX_GLOBALS; g++)
+    uint64_t ng = atomic_load(&rt->globals_hw);
+    for (uint64_t g = 0; g < ng; g++)
         if (rt->globals[g])
             fn(&rt->globals[g], arg);
 }

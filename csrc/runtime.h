@@ -13,7 +13,9 @@
  *   stw.c        the stop-the-world driver running the phases in order
  *   stats.c      pause log
  *   verify.c     heap and root walker
- *   api.c        the public entry points (field access, arrays, strings)
+ *   api.c        public entry points: lifecycle, allocation, handles, globals, gc
+ *   access.c     public entry points: field and element access, strings
+ *   collectors.c the collector registry
  *
  * Heap layout (one private anonymous mapping, 2 MiB aligned, never replaced):
  *
@@ -28,6 +30,14 @@
 
 #include "gcheap.h"
 
+/* forward() and the bitmap walks are popcount-heavy: without this, gcc calls
+ * libgcc's software __popcountdi2. gr_runtime_new refuses (-ENOTSUP) to run
+ * on a CPU without the instruction. */
+#if defined(__x86_64__)
+#pragma GCC target("popcnt")
+#endif
+
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -114,6 +124,8 @@ struct gr_compact_ctx {
     uintptr_t heap_start;
     uint64_t scan_limit;          /* old top offset: no live word at or above it */
     uint64_t *live_words;         /* bit i = heap word i is part of a live object */
+    uint64_t *obj_starts;         /* bit i = a live object starts at word i (mark-time;
+                                   * compute_page_metadata uses it, gr_compact_page does not) */
     uint64_t *chunk_offset;       /* bytes of live data before chunk c */
     uint64_t live_bytes;          /* post-compaction top offset */
     uint64_t n_dst_pages;         /* ceil(live_bytes / GR_PAGE) */
@@ -166,12 +178,26 @@ struct gr_mutator {
 struct gr_runtime;
 typedef int (*gr_collect_fn)(struct gr_runtime *rt, int cause, struct gr_pause *out);
 
+/* A collector: its driver (called by gr_collect inside a pause, world stopped,
+ * TLABs retired) and optional setup/teardown (called by gr_runtime_new after
+ * the heap exists / by gr_runtime_close with the world stopped). The registry
+ * is gr_collector_ops() in collectors.c. */
+struct gr_collector_ops {
+    const char *name;
+    gr_collect_fn collect;
+    int (*init)(struct gr_runtime *rt);
+    void (*fini)(struct gr_runtime *rt);
+};
+const struct gr_collector_ops *gr_collector_ops(int collector);
+
 struct gr_runtime {
     uint64_t serial;
     _Atomic int closed;
     int options;
     int collector;
     gr_collect_fn collect;        /* the collector's driver (stw: gr_stw_collect) */
+    const struct gr_collector_ops *ops;
+    void *collector_state;        /* owned by the collector (cmc: from-space, uffd, ...) */
 
     /* heap */
     char *heap;
@@ -189,7 +215,7 @@ struct gr_runtime {
     /* handles: slot = object address (even), or (next_free << 1) | 1 when free */
     pthread_mutex_t handle_lock;
     uintptr_t **handle_blocks;
-    uint64_t handle_hw;           /* handles 1..handle_hw have a slot */
+    _Atomic uint64_t handle_hw;   /* handles 1..handle_hw have a slot (release-published) */
     uint64_t handle_free;         /* head of the free list, 0 = empty */
     uint64_t handles_live;
 
@@ -209,6 +235,7 @@ struct gr_runtime {
     /* collector state (outside the heap) */
     struct gr_compact_ctx cx;
     uint64_t bitmap_bytes, chunk_bytes, pagemeta_bytes;
+    uint64_t live_objects;        /* from the last mark */
     uintptr_t *mark_stack;
     uint64_t mark_cap;
     char *scratch;                /* one page: the destination buffer of the stw slide */
@@ -240,8 +267,13 @@ void gr_heap_fini(struct gr_runtime *rt);
 uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, int *err);
 void gr_retire_all_tlabs(struct gr_runtime *rt);
 void gr_heap_reset_top(struct gr_runtime *rt, uintptr_t new_top);
+void gr_fill(uintptr_t from, uintptr_t to);   /* [from, to) becomes one filler object */
 uint64_t gr_heap_resident(struct gr_runtime *rt);
 uint64_t gr_now_ns(void);
+
+/* access.c */
+int gr_copy_payload(struct gr_runtime *rt, struct gr_mutator *m, int64_t h, uint64_t off, char *buf,
+                    uint64_t n, bool into_heap);
 
 /* roots.c */
 int gr_roots_init(struct gr_runtime *rt);
@@ -261,9 +293,29 @@ struct gr_mutator *gr_enter(struct gr_runtime *rt);
 static inline void gr_leave(struct gr_mutator *m) { atomic_store_explicit(&m->in_core, 0, memory_order_release); }
 void gr_pause_begin(struct gr_runtime *rt);   /* caller out of core; takes gc_lock, stops the world */
 void gr_pause_end(struct gr_runtime *rt);
-void gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m);
+int gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m);  /* -ESHUTDOWN if closed */
 void gr_stop_world_locked(struct gr_runtime *rt);   /* gc_lock held by the caller */
 void gr_resume_world_locked(struct gr_runtime *rt);
+
+/* A packed ref for obj (0 for null): (class id << 32) | a new handle, or -errno. In core. */
+static inline int64_t gr_pack(struct gr_runtime *rt, uintptr_t obj)
+{
+    if (!obj)
+        return 0;
+    int64_t h = gr_handle_new(rt, obj);
+    if (h < 0)
+        return h;
+    return (int64_t)((uint64_t)gr_hdr_class(*(uint64_t *)obj) << 32) | h;
+}
+
+/* The object a reference value's handle stands for (0 for null), or -EBADF. In core. */
+static inline int64_t gr_value_of(struct gr_runtime *rt, int64_t vh)
+{
+    if (vh == 0)
+        return 0;
+    uintptr_t v = gr_handle_get(rt, vh);
+    return v ? (int64_t)v : -EBADF;
+}
 
 /* barrier.c */
 void gr_write_barrier(struct gr_runtime *rt, uintptr_t obj, uintptr_t *slot, uintptr_t value);

@@ -90,39 +90,34 @@ static struct gr_mutator *attach(struct gr_runtime *rt)
 {
     if (!tl_serial)
         tl_serial = atomic_fetch_add(&next_thread_serial, 1);
+    struct gr_mutator *m = NULL;
     int n = atomic_load(&rt->nmutators);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n && !m; i++)
         if (atomic_load(&rt->mutators[i].owner) == tl_serial)
-            goto found_cached;
-    for (int i = 0; i < GR_MAX_MUTATORS; i++) {
-        struct gr_mutator *m = &rt->mutators[i];
+            m = &rt->mutators[i];   /* attached before; only the cache missed */
+    for (int i = 0; i < GR_MAX_MUTATORS && !m; i++) {
         uint64_t zero = 0;
-        if (atomic_load(&m->owner) == 0 && atomic_compare_exchange_strong(&m->owner, &zero, tl_serial)) {
-            /* publish the slot before it can ever be in core */
+        if (atomic_load(&rt->mutators[i].owner) == 0 &&
+            atomic_compare_exchange_strong(&rt->mutators[i].owner, &zero, tl_serial)) {
+            /* publish the slot (nmutators) before it can ever be in core */
             int hw = atomic_load(&rt->nmutators);
             while (hw < i + 1 && !atomic_compare_exchange_weak(&rt->nmutators, &hw, i + 1))
                 ;
-            if (remember(rt, m) < 0) {
-                atomic_store(&m->owner, 0);
+            if (remember(rt, &rt->mutators[i]) < 0) {
+                atomic_store(&rt->mutators[i].owner, 0);
                 gr_enter_err = -ENOMEM;
                 return NULL;
             }
-            tl_rt = rt;
-            tl_m = m;
-            return m;
+            m = &rt->mutators[i];
         }
     }
-    gr_enter_err = -EAGAIN;
-    return NULL;
-found_cached:
-    for (int i = 0; i < n; i++)
-        if (atomic_load(&rt->mutators[i].owner) == tl_serial) {
-            tl_rt = rt;
-            tl_m = &rt->mutators[i];
-            return tl_m;
-        }
-    gr_enter_err = -EAGAIN;
-    return NULL;
+    if (!m) {
+        gr_enter_err = -EAGAIN; /* every slot is taken by a live thread */
+        return NULL;
+    }
+    tl_rt = rt;
+    tl_m = m;
+    return m;
 }
 
 static void wait_pause_end(struct gr_runtime *rt)
@@ -166,19 +161,18 @@ struct gr_mutator *gr_enter(struct gr_runtime *rt)
     return m;
 }
 
-/* Long C loops call this: parks the thread if a pause was requested. */
-void gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m)
+/* Long C loops call this: parks the thread if a pause was requested. Returns
+ * -ESHUTDOWN if the runtime was closed meanwhile (the caller must not touch the
+ * heap then, and must still gr_leave), else 0. Raw heap addresses held across
+ * the call are stale: resolve handles again. */
+int gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m)
 {
-    if (atomic_load(&rt->pause_requested)) {
+    while (atomic_load(&rt->pause_requested)) {
         gr_leave(m);
         wait_pause_end(rt);
         atomic_store(&m->in_core, 1);
-        while (atomic_load(&rt->pause_requested)) {
-            atomic_store(&m->in_core, 0);
-            wait_pause_end(rt);
-            atomic_store(&m->in_core, 1);
-        }
     }
+    return atomic_load(&rt->closed) ? -ESHUTDOWN : 0;
 }
 
 /* gc_lock held, caller out of core: requests the pause and waits until every

@@ -1,6 +1,7 @@
 """GCReport: one stop-the-world pause with its phase breakdown."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from gcheap import _lowlevel as _ll
@@ -44,3 +45,12 @@ class GCReport:
         return (f"{self.collector} gc #{self.seq} ({self.cause}): pause {self.pause_s * 1e3:.3f} ms "
                 f"[{ph}] live {self.live_bytes} B, freed {self.freed_bytes} B, moved {self.moved_bytes} B, "
                 f"rss {self.rss_before} -> {self.rss_after} B")
+
+
+def pause_summary(pauses_s: list[float]) -> dict:
+    """count, p50, p90, p99, p99.9, max and total of pause times (nearest-rank percentiles)."""
+    xs = sorted(pauses_s)
+    out = {"count": len(xs), "total": sum(xs), "max": xs[-1] if xs else 0.0}
+    for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)):
+        out[name] = xs[max(0, math.ceil(len(xs) * q / 100) - 1)] if xs else 0.0
+    return out

@@ -5,29 +5,29 @@ C core's handle table) that the collector updates when the object moves. Droppin
 the Ref frees the handle. Every Python thread that touches the runtime is a mutator,
 attached automatically by the C core; cffi releases the GIL around every C call.
 
-Hot paths (field and element access, allocation) call the cffi functions that
-``gcheap._lowlevel`` re-exports directly and decode their results here: C returns a
-packed ref ``(class_id << 32) | handle`` (0 = null) or ``-errno``; scalar getters
-return the value and leave an error for ``last_error()`` only when they return 0.
+The Ref classes live in gcheap.refs, global roots and scopes in gcheap.roots.
 """
 from __future__ import annotations
 
 import errno
 import re
 import threading
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from gcheap import _lowlevel as _ll
 from gcheap.errors import (BadIndex, ForeignRef, HeapCorruption, HeapExhausted, InvalidOption,
                            RuntimeClosed, StaleRef, TableFull, UnknownField, ValueOutOfRange,
                            WrongType)
-from gcheap.report import GCReport
+from gcheap.refs import (_F64, _I64, _MASK, _REF, F64Array, I64Array,  # noqa: F401
+                         Instance, Ref, RefArray, Str, U8Array, _Array, _f64_getter, _i64_getter,
+                         _new_obj, _ref_getter, _set_h, _set_rt)
+from gcheap.report import GCReport, pause_summary
+from gcheap.roots import GlobalRoots, Scope
 
 __all__ = ["Runtime", "Ref", "Instance", "RefArray", "I64Array", "F64Array", "U8Array", "Str",
            "parse_size", "COLLECTORS"]
 
-_MASK = 0xFFFFFFFF
-_REF, _I64, _F64 = 0, 1, 2
+_new_instance = _ll.new_instance
 
 # Collector name -> C collector id. The concurrent compactor adds its modes here.
 COLLECTORS: dict[str, int] = {"stw": _ll.GR_COLLECTOR_STW,
@@ -58,404 +58,6 @@ def parse_size(value: Any, option: str = "heap_size") -> int:
     if value > MAX_HEAP:
         raise InvalidOption(f"{option}: {value} bytes is more than the 1 TiB limit")
     return value
-
-
-# ---------------------------------------------------------------- Refs
-
-class Ref:
-    """A reference to a heap object, held through a handle. Drop it to free the handle."""
-
-    __slots__ = ("_rt", "_h", "__weakref__")
-
-    def same(self, other: "Ref | None") -> bool:
-        """Object identity: True if both refer to the same heap object."""
-        if other is None:
-            return False
-        if not isinstance(other, Ref):
-            raise WrongType(f"same() expects a Ref, got {type(other).__name__}")
-        rt = self._rt
-        if other._rt is not rt:
-            return False
-        r = _ll.same(rt._c, self._h, other._h)
-        if r < 0:
-            raise rt._error(r, "same")
-        return bool(r)
-
-    def _address(self) -> int:
-        """The object's current heap address (tests and debugging only)."""
-        r = _ll.address(self._rt._c, self._h)
-        if r < 0:
-            raise self._rt._error(r, "address")
-        return int(r)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} ref #{self._h}>"
-
-    def __del__(self) -> None:
-        h = self._h
-        if h:
-            try:
-                _ll.handle_free(self._rt._c, h)
-            except Exception:  # interpreter shutdown: nothing left to free
-                pass
-
-    def __reduce__(self):
-        raise TypeError("a Ref cannot be pickled or copied")
-
-
-_set_rt = Ref._rt.__set__  # type: ignore[attr-defined]
-_set_h = Ref._h.__set__  # type: ignore[attr-defined]
-_new_obj = object.__new__
-_obj_setattr = object.__setattr__
-
-
-class DeadRef(Ref):
-    """What a Ref becomes when the scope() that created it ends."""
-
-    __slots__ = ()
-
-    def __getattr__(self, name: str):
-        raise StaleRef("this Ref was freed when its scope() ended")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise StaleRef("this Ref was freed when its scope() ended")
-
-    def same(self, other):  # type: ignore[override]
-        raise StaleRef("this Ref was freed when its scope() ended")
-
-
-class Instance(Ref):
-    """Base of the Ref classes that define_class creates (one per heap class)."""
-
-    __slots__ = ()
-    _fields: dict = {}
-    _class_id = -1
-    _owner: "Runtime | None" = None
-
-    def __getattr__(self, name: str):
-        raise UnknownField(f"{type(self).__name__} has no field {name!r}")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        try:
-            kind, idx = self._fields[name]
-        except KeyError:
-            raise UnknownField(f"{type(self).__name__} has no field {name!r}") from None
-        rt = self._rt
-        try:
-            if kind == _REF:
-                rc = _ll.set_ref(rt._c, self._h, idx, rt._handle_of(value, name))
-            elif kind == _I64:
-                if type(value) is not int and not isinstance(value, int):
-                    raise TypeError
-                rc = _ll.set_i64(rt._c, self._h, idx, value)
-            else:
-                if isinstance(value, (str, bytes)):
-                    raise TypeError
-                rc = _ll.set_f64(rt._c, self._h, idx, value)
-        except TypeError:
-            want = ("Ref or None", "int", "float")[kind]
-            raise WrongType(f"{type(self).__name__}.{name} takes {want}, got {type(value).__name__}") from None
-        except OverflowError:
-            raise ValueOutOfRange(f"{type(self).__name__}.{name}: {value!r} does not fit in an i64") from None
-        if rc:
-            raise rt._error(rc, name)
-
-
-def _ref_getter(name: str, idx: int):
-    def get(self):
-        rt = self._rt
-        r = _ll.get_ref(rt._c, self._h, idx)
-        if r > 0:
-            return rt._wrap(r)
-        if r == 0:
-            return None
-        raise rt._error(r, name)
-    return property(get, doc=f"reference field {name}")
-
-
-def _i64_getter(name: str, idx: int):
-    def get(self):
-        v = _ll.get_i64(self._rt._c, self._h, idx)
-        if v == 0:
-            e = _ll.last_error()
-            if e:
-                raise self._rt._error(e, name)
-        return v
-    return property(get, doc=f"i64 field {name}")
-
-
-def _f64_getter(name: str, idx: int):
-    def get(self):
-        v = _ll.get_f64(self._rt._c, self._h, idx)
-        if v == 0.0:
-            e = _ll.last_error()
-            if e:
-                raise self._rt._error(e, name)
-        return v
-    return property(get, doc=f"f64 field {name}")
-
-
-class _Array(Ref):
-    __slots__ = ()
-    kind = ""
-    _dtype = ""
-
-    def __len__(self) -> int:
-        rt = self._rt
-        n = _ll.length(rt._c, self._h)
-        if n < 0:
-            raise rt._error(n, "len")
-        return int(n)
-
-    def _index_error(self, rc: int, i: Any):
-        if rc == -errno.ERANGE:
-            return BadIndex(f"index {i} out of range for a {self.kind} array of length {len(self)}")
-        return self._rt._error(rc, "index")
-
-    def to_numpy(self):
-        """A copy of the elements as a numpy array."""
-        import numpy as np
-        rt = self._rt
-        n = len(self)
-        a = np.empty(n, dtype=self._dtype)
-        rc, _ = _ll.read_payload(rt._c, self._h, a.nbytes, a)
-        if rc:
-            raise rt._error(rc, "to_numpy")
-        return a
-
-    def __repr__(self) -> str:
-        return f"<{self.kind} array ref #{self._h}>"
-
-
-def _index(i: Any) -> int:
-    if isinstance(i, int) and not isinstance(i, bool):
-        return i
-    if hasattr(i, "__index__") and not isinstance(i, bool):
-        return i.__index__()
-    raise WrongType(f"array indices must be integers, not {type(i).__name__}")
-
-
-class RefArray(_Array):
-    """An array of references (elements are Refs or None)."""
-
-    __slots__ = ()
-    kind = "ref"
-
-    def __getitem__(self, i):
-        rt = self._rt
-        try:
-            r = _ll.aget_ref(rt._c, self._h, i)
-        except (TypeError, OverflowError):
-            return self[_checked_index(i)]
-        if r > 0:
-            return rt._wrap(r)
-        if r == 0:
-            return None
-        raise self._index_error(r, i)
-
-    def __setitem__(self, i, value) -> None:
-        rt = self._rt
-        vh = rt._handle_of(value, "element")
-        try:
-            rc = _ll.aset_ref(rt._c, self._h, i, vh)
-        except (TypeError, OverflowError):
-            rc = _ll.aset_ref(rt._c, self._h, _checked_index(i), vh)
-        if rc:
-            raise self._index_error(rc, i)
-
-    def to_numpy(self):
-        raise WrongType("a ref array has no numpy form; iterate it instead")
-
-
-def _checked_index(i: Any) -> int:
-    j = _index(i)
-    if not -(1 << 63) <= j < (1 << 63):
-        raise BadIndex(f"index {i} out of range")
-    return j
-
-
-def _scalar_array(kind: str, dtype: str, getter, setter, pytype: str):
-    class _Scalar(_Array):
-        __slots__ = ()
-
-        def __getitem__(self, i):
-            rt = self._rt
-            try:
-                v = getter(rt._c, self._h, i)
-            except (TypeError, OverflowError):
-                return self[_checked_index(i)]
-            if v == 0:
-                e = _ll.last_error()
-                if e:
-                    raise self._index_error(e, i)
-            elif kind == "u8" and v < 0:
-                raise self._index_error(v, i)
-            return v
-
-        def __setitem__(self, i, value) -> None:
-            rt = self._rt
-            if isinstance(value, (str, bytes)) or value is None or isinstance(value, Ref) or \
-                    (pytype == "int" and not isinstance(value, int)):
-                raise WrongType(f"a {kind} array takes {pytype} elements, got {type(value).__name__}")
-            if kind == "u8" and not 0 <= value <= 255:
-                raise ValueOutOfRange(f"a u8 element must be in 0..255, got {value}")
-            i = _checked_index(i)
-            try:
-                rc = setter(rt._c, self._h, i, value)
-            except TypeError:
-                raise WrongType(f"a {kind} array takes {pytype} elements, got {type(value).__name__}") from None
-            except OverflowError:
-                raise ValueOutOfRange(f"{value!r} does not fit in a {kind} element") from None
-            if rc:
-                raise self._index_error(rc, i)
-
-    _Scalar.kind = kind
-    _Scalar._dtype = dtype
-    return _Scalar
-
-
-class I64Array(_scalar_array("i64", "<i8", _ll.aget_i64, _ll.aset_i64, "int")):  # type: ignore[misc]
-    """An array of signed 64-bit integers."""
-    __slots__ = ()
-
-
-class F64Array(_scalar_array("f64", "<f8", _ll.aget_f64, _ll.aset_f64, "float")):  # type: ignore[misc]
-    """An array of 64-bit floats."""
-    __slots__ = ()
-
-
-class U8Array(_scalar_array("u8", "u1", _ll.aget_u8, _ll.aset_u8, "int")):  # type: ignore[misc]
-    """An array of bytes."""
-    __slots__ = ()
-
-
-class Str(Ref):
-    """An immutable UTF-8 string in the heap; str(s) decodes it."""
-
-    __slots__ = ()
-
-    @property
-    def nbytes(self) -> int:
-        rt = self._rt
-        n = _ll.length(rt._c, self._h)
-        if n < 0:
-            raise rt._error(n, "nbytes")
-        return int(n)
-
-    def __str__(self) -> str:
-        rt = self._rt
-        rc, data = _ll.read_payload(rt._c, self._h, self.nbytes)
-        if rc:
-            raise rt._error(rc, "str")
-        return data.decode("utf-8", errors="surrogatepass")
-
-    def __repr__(self) -> str:
-        return f"<Str ref #{self._h}>"
-
-
-# ---------------------------------------------------------------- roots
-
-class GlobalRoots:
-    """Named global roots: ``rt.globals["table"] = ref`` keeps the object alive."""
-
-    def __init__(self, rt: "Runtime") -> None:
-        self._rt = rt
-        self._index: dict[str, int] = {}
-        self._free: list[int] = []
-        self._lock = threading.Lock()
-
-    def __setitem__(self, name: str, value: "Ref | None") -> None:
-        if not isinstance(name, str):
-            raise WrongType(f"global root names are str, got {type(name).__name__}")
-        rt = self._rt
-        vh = rt._handle_of(value, f"globals[{name!r}]")
-        with self._lock:
-            idx = self._index.get(name)
-            new = idx is None
-            if new:
-                idx = self._free.pop() if self._free else len(self._index) + len(self._free)
-            rc = _ll.global_set(rt._c, idx, vh)
-            if rc:
-                if new:
-                    self._free.append(idx)
-                if rc == -errno.ERANGE:
-                    raise TableFull("too many global roots")
-                raise rt._error(rc, "globals")
-            self._index[name] = idx
-
-    def __getitem__(self, name: str) -> "Ref | None":
-        rt = self._rt
-        idx = self._index[name]
-        r = _ll.global_get(rt._c, idx)
-        if r > 0:
-            return rt._wrap(r)
-        if r == 0:
-            return None
-        raise rt._error(r, "globals")
-
-    def __delitem__(self, name: str) -> None:
-        with self._lock:
-            idx = self._index.pop(name)
-            _ll.global_set(self._rt._c, idx, 0)
-            self._free.append(idx)
-
-    def get(self, name: str, default=None):
-        return self[name] if name in self._index else default
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._index
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._index))
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-
-class _Scope:
-    """Frees every handle created in this thread inside the with-block at its end."""
-
-    def __init__(self, rt: "Runtime") -> None:
-        self._rt = rt
-        self._refs: list[Ref] | None = None
-
-    def __enter__(self) -> "_Scope":
-        rt = self._rt
-        rt._check_open()
-        stack = rt._tls.__dict__.setdefault("scopes", [])
-        self._refs = []
-        stack.append(self._refs)
-        with rt._scope_lock:
-            rt._nscopes += 1
-        return self
-
-    def keep(self, ref: "Ref | None") -> "Ref | None":
-        """A new Ref to the same object that survives this scope (belongs to the enclosing one)."""
-        if ref is None:
-            return None
-        rt = self._rt
-        stack = rt._tls.scopes
-        mine = stack.pop()
-        try:
-            r = _ll.handle_dup(rt._c, ref._h)
-            if r < 0:
-                raise rt._error(r, "keep")
-            return rt._wrap(r)
-        finally:
-            stack.append(mine)
-
-    def __exit__(self, *exc) -> None:
-        rt = self._rt
-        stack = rt._tls.scopes
-        refs = stack.pop()
-        with rt._scope_lock:
-            rt._nscopes -= 1
-        for ref in refs:
-            h = ref._h
-            if h:
-                _set_h(ref, 0)
-                _obj_setattr(ref, "__class__", DeadRef)
-                _ll.handle_free(rt._c, h)
 
 
 # ---------------------------------------------------------------- the runtime
@@ -577,9 +179,13 @@ class Runtime:
         if isinstance(refs, str) or isinstance(scalars, str):
             raise InvalidOption("define_class: refs and scalars are lists of names, not a str")
         fields: dict[str, tuple[int, int]] = {}
-        ref_names = list(refs)
+        try:
+            ref_names = list(refs)
+            scalar_items = list(scalars)
+        except TypeError:
+            raise InvalidOption("define_class: refs and scalars must be lists of field names") from None
         scalar_specs = []
-        for s in scalars:
+        for s in scalar_items:
             if isinstance(s, str):
                 scalar_specs.append((s, "i64"))
             elif isinstance(s, tuple) and len(s) == 2 and s[1] in ("i64", "f64"):
@@ -593,6 +199,8 @@ class Runtime:
             if fname in fields:
                 raise InvalidOption(f"define_class: duplicate field {fname!r}")
             fields[fname] = (0, 0)
+        if len(ref_names) > 65536 or len(scalar_specs) > 65536:
+            raise InvalidOption("define_class: at most 65536 reference and 65536 scalar fields")
         with self._class_lock:
             if name in self._classes:
                 raise InvalidOption(f"define_class: class {name!r} is already defined")
@@ -623,21 +231,35 @@ class Runtime:
 
     def new(self, cls: type, **fields: Any) -> Instance:
         """A new instance of cls (from define_class); unset refs are None, scalars 0."""
+        if getattr(cls, "_owner", None) is not self:
+            self._check_class(cls)
+        if fields:
+            known = cls._fields
+            for k in fields:
+                if k not in known:
+                    raise UnknownField(f"{cls.__name__} has no field {k!r}")
+        r = _new_instance(self._c, cls._class_id)
+        if r <= 0:
+            raise self._error(r, f"new {cls.__name__}")
+        # _wrap, inlined: allocation is the hottest path
+        ref = _new_obj(self._types[r >> 32])
+        _set_rt(ref, self)
+        _set_h(ref, r & _MASK)
+        if self._nscopes:
+            scopes = getattr(self._tls, "scopes", None)
+            if scopes:
+                scopes[-1].append(ref)
+        if fields:
+            for k, v in fields.items():
+                setattr(ref, k, v)
+        return ref  # type: ignore[return-value]
+
+    def _check_class(self, cls: Any) -> None:
         owner = getattr(cls, "_owner", None)
         if owner is None or not isinstance(cls, type) or not issubclass(cls, Instance):
             raise WrongType(f"new() expects a class made by define_class, got {cls!r}")
         if owner is not self:
             raise ForeignRef(f"class {cls.__name__} belongs to another runtime")
-        for k in fields:
-            if k not in cls._fields:
-                raise UnknownField(f"{cls.__name__} has no field {k!r}")
-        r = _ll.new_instance(self._c, cls._class_id)
-        if r <= 0:
-            raise self._error(r, f"new {cls.__name__}")
-        ref = self._wrap(r)
-        for k, v in fields.items():
-            setattr(ref, k, v)
-        return ref  # type: ignore[return-value]
 
     def new_array(self, kind: str, length: int) -> _Array:
         """A new zeroed array: kind "ref" (elements None), "i64", "f64" or "u8"."""
@@ -666,9 +288,9 @@ class Runtime:
             raise self._error(r, "new_str")
         return self._wrap(r)  # type: ignore[return-value]
 
-    def scope(self) -> _Scope:
+    def scope(self) -> Scope:
         """``with rt.scope():`` frees the handles this thread creates inside the block."""
-        return _Scope(self)
+        return Scope(self)
 
     # -- collection and introspection --------------------------------------------
     def gc(self, wait: bool = True) -> GCReport:
@@ -713,7 +335,8 @@ class Runtime:
         return info
 
     def stats(self) -> dict:
-        """Cumulative counts and every pause (a list of GCReport)."""
+        """Cumulative counts, every pause (a list of GCReport) and a pause summary
+        (count, p50, p90, p99, p99.9, max, total in seconds)."""
         self._check_open()
         rc, s = _ll.stats(self._c)
         if rc:
@@ -722,6 +345,7 @@ class Runtime:
         out["total_pause_s"] = s["total_pause_ns"] / 1e9
         out["max_pause_s"] = s["max_pause_ns"] / 1e9
         out["pauses"] = [GCReport.from_pause(p) for p in _ll.pauses(self._c)]
+        out["pause_summary"] = pause_summary([p.pause_s for p in out["pauses"]])
         return out
 
     def debug_compact_image(self) -> bytes:

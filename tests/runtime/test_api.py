@@ -260,3 +260,21 @@ def test_threads_attach_automatically(rt, Node):
         t.join()
     assert out == [7] * 4
     assert rt.stats()["objects_allocated"] == 4
+
+
+def test_pause_summary_percentiles():
+    from gcheap.report import pause_summary
+    s = pause_summary([float(i) for i in range(1, 101)])
+    assert (s["count"], s["p50"], s["p90"], s["p99"], s["p99.9"], s["max"], s["total"]) == \
+        (100, 50.0, 90.0, 99.0, 100.0, 100.0, 5050.0)
+    assert pause_summary([])["count"] == 0
+
+
+def test_stats_pause_summary(rt, Node):
+    for _ in range(5):
+        rt.new(Node)
+        rt.gc()
+    st = rt.stats()
+    summ = st["pause_summary"]
+    assert summ["count"] == 5 and summ["max"] == max(p.pause_s for p in st["pauses"])
+    assert abs(summ["total"] - st["total_pause_s"]) < 1e-6

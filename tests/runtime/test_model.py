@@ -7,14 +7,14 @@ from hypothesis import HealthCheck, settings
 from runtime_model import make_model_machine
 
 STRESS = os.environ.get("GCHEAP_STRESS") == "1"
-SETTINGS = settings(max_examples=1000 if STRESS else 120, stateful_step_count=80 if STRESS else 40,
+SETTINGS = settings(max_examples=1500 if STRESS else 300, stateful_step_count=80 if STRESS else 40,
                     deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 TestModelStw = make_model_machine({"collector": "stw"}).TestCase
 TestModelStw.settings = SETTINGS
 
 TestModelStwVerify = make_model_machine({"collector": "stw", "verify": True}).TestCase
-TestModelStwVerify.settings = settings(SETTINGS, max_examples=200 if STRESS else 25)
+TestModelStwVerify.settings = settings(SETTINGS, max_examples=300 if STRESS else 40)
 
 TestModelStwStress = make_model_machine({"collector": "stw", "stress": True}, heap_size="4M").TestCase
-TestModelStwStress.settings = settings(SETTINGS, max_examples=100 if STRESS else 12, stateful_step_count=25)
+TestModelStwStress.settings = settings(SETTINGS, max_examples=150 if STRESS else 20, stateful_step_count=25)
