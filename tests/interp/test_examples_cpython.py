@@ -42,9 +42,10 @@ def deterministic(out):
     return [ln for ln in out.splitlines() if not ln.startswith(("#time", "#heap"))]
 
 
-def test_every_example_has_a_scaled_run():
-    # demo.py (the collectors side by side, from branch cmc) is not a workload
-    assert sorted(p.name for p in EXAMPLES.glob("*.py") if p.name != "demo.py") == sorted(SCALED)
+def test_every_example_program_has_a_scaled_run():
+    from programs import EXAMPLE_PROGRAMS
+    assert sorted(EXAMPLE_PROGRAMS) == sorted(SCALED)
+    assert all((EXAMPLES / name).exists() for name in SCALED)
 
 
 def test_binarytrees_10_prints_the_known_output():
