@@ -22,7 +22,9 @@ struct gi_result {
 };
 
 /* Interpreter options (bit flags). */
-#define GI_OPT_TRACE_GC 1       /* print one line per collection to err_fd */
+#define GI_OPT_TRACE_GC 1       /* reserved */
+#define GI_OPT_BUDGET 2         /* stop (GI_STATUS_FATAL, -ETIME) after GI_BUDGET_INSTRUCTIONS */
+#define GI_BUDGET_INSTRUCTIONS 10000000
 
 int gi_run(struct gr_runtime *rt, const char *image, uint64_t image_len, int out_fd, int err_fd,
            int options, struct gi_result *result);

@@ -148,6 +148,7 @@ struct gi_vm {
     struct gi_frame *frames;
     uint32_t nframes;
     uint64_t instructions, allocations;
+    uint64_t budget;                /* stop after this many instructions (tests) */
     /* output buffer */
     char *out;
     size_t outlen, outcap;

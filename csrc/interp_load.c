@@ -74,6 +74,130 @@ uint32_t vm_intern(struct gi_vm *vm, const char *name)
     return vm->nattr++;
 }
 
+/* Stack effect of one instruction: up to two successors (next pc / jump target)
+ * with their depth change. Mirrors compiler._effects (the Python verifier). */
+struct succ {
+    int n;
+    uint32_t pc[2];
+    int32_t delta[2];
+};
+
+static void effects(uint32_t pc, uint32_t op, uint32_t arg, struct succ *s)
+{
+    int32_t lo = (int32_t)(arg & 0xFFFF), hi = (int32_t)(arg >> 16), a = (int32_t)arg;
+    s->n = 1;
+    s->pc[0] = pc + 1;
+    switch (op) {
+    case OP_NOP: case OP_ROT2: case OP_ROT3: case OP_GET_ITER: case OP_LOAD_ATTR: case OP_POP_BLOCK:
+    case OP_NEG: case OP_POS: case OP_NOT: case OP_INVERT: case OP_CHECK_METHOD:
+        s->delta[0] = 0; break;
+    case OP_LOAD_CONST: case OP_LOAD_LOCAL: case OP_LOAD_GLOBAL: case OP_LOAD_BUILTIN:
+    case OP_LOAD_ARGV: case OP_DUP:
+        s->delta[0] = 1; break;
+    case OP_DUP2: s->delta[0] = 2; break;
+    case OP_STORE_LOCAL: case OP_STORE_GLOBAL: case OP_POP: case OP_LOAD_SUBSCR: case OP_EXC_MATCH:
+        s->delta[0] = -1; break;
+    case OP_STORE_SUBSCR: s->delta[0] = -3; break;
+    case OP_DELETE_SUBSCR: case OP_SLICE: case OP_STORE_ATTR: s->delta[0] = -2; break;
+    case OP_BUILD_LIST: case OP_BUILD_TUPLE: case OP_BUILD_STRING: s->delta[0] = 1 - a; break;
+    case OP_BUILD_DICT: s->delta[0] = 1 - 2 * a; break;
+    case OP_FORMAT: s->delta[0] = -a; break;
+    case OP_UNPACK_SEQUENCE: s->delta[0] = a - 1; break;
+    case OP_CALL: s->delta[0] = -a; break;
+    case OP_CALL_METHOD: s->delta[0] = -hi; break;
+    case OP_CALL_BUILTIN: s->delta[0] = 1 - hi; break;
+    case OP_CALL_PRINT: s->delta[0] = 1 - lo - (hi & 1) - ((hi >> 1) & 1); break;
+    case OP_MAKE_FUNCTION: case OP_BUILD_CLASS: s->delta[0] = 1 - hi; break;
+    case OP_JUMP: case OP_LOOP: s->pc[0] = arg; s->delta[0] = 0; break;
+    case OP_POP_JUMP_IF_FALSE: case OP_POP_JUMP_IF_TRUE:
+        s->n = 2; s->delta[0] = -1; s->pc[1] = arg; s->delta[1] = -1; break;
+    case OP_JUMP_IF_FALSE_OR_POP: case OP_JUMP_IF_TRUE_OR_POP:
+        s->n = 2; s->delta[0] = -1; s->pc[1] = arg; s->delta[1] = 0; break;
+    case OP_FOR_ITER: s->n = 2; s->delta[0] = 1; s->pc[1] = arg; s->delta[1] = -1; break;
+    case OP_SETUP_EXCEPT: s->n = 2; s->delta[0] = 0; s->pc[1] = arg; s->delta[1] = 1; break;
+    case OP_RETURN_VALUE: case OP_RAISE: case OP_RERAISE: s->n = 0; break;
+    case OP_RAISE_ASSERT: s->n = 0; break;
+    default: /* binary operators and comparisons */
+        s->delta[0] = -1; break;
+    }
+}
+
+/* How many operands an instruction reads from the stack (all of them popped or
+ * replaced): the verifier requires at least that depth before it. */
+static int32_t operands_read(uint32_t op, uint32_t arg)
+{
+    int32_t lo = (int32_t)(arg & 0xFFFF), hi = (int32_t)(arg >> 16), a = (int32_t)arg;
+    switch (op) {
+    case OP_NOP: case OP_LOAD_CONST: case OP_LOAD_LOCAL: case OP_LOAD_GLOBAL: case OP_LOAD_BUILTIN:
+    case OP_LOAD_ARGV: case OP_JUMP: case OP_LOOP: case OP_SETUP_EXCEPT: case OP_POP_BLOCK:
+        return 0;
+    case OP_ROT3: case OP_STORE_SUBSCR: case OP_SLICE: return 3;
+    case OP_DUP2: case OP_ROT2: case OP_LOAD_SUBSCR: case OP_DELETE_SUBSCR: case OP_STORE_ATTR:
+    case OP_EXC_MATCH: return 2;
+    case OP_BUILD_LIST: case OP_BUILD_TUPLE: case OP_BUILD_STRING: return a;
+    case OP_BUILD_DICT: return 2 * a;
+    case OP_FORMAT: return 1 + a;
+    case OP_CALL: return a + 1;
+    case OP_CALL_METHOD: return hi + 1;
+    case OP_CALL_BUILTIN: case OP_MAKE_FUNCTION: case OP_BUILD_CLASS: return hi;
+    case OP_CALL_PRINT: return lo + (hi & 1) + ((hi >> 1) & 1);
+    case OP_RAISE_ASSERT: return a ? 1 : 0;
+    default:
+        if (op >= OP_ADD && op <= OP_NOT_IN && !(op >= OP_NEG && op <= OP_INVERT))
+            return 2; /* binary operators and comparisons */
+        return 1;     /* unary, stores, POP, DUP, jumps that test, iteration, returns, raises */
+    }
+}
+
+/* The operand stack depth at every reachable instruction is the same on every path,
+ * never negative, never above max_stack; the instructions that pop operands find
+ * them; no path falls off the end. Then the loop needs no bounds checks. */
+static bool check_stack(struct gi_code *c)
+{
+    int32_t *depth = malloc(sizeof(int32_t) * c->ncode);
+    uint32_t *work = malloc(sizeof(uint32_t) * c->ncode);
+    if (!depth || !work) {
+        free(depth);
+        free(work);
+        return false;
+    }
+    for (uint32_t i = 0; i < c->ncode; i++)
+        depth[i] = -1;
+    uint32_t nwork = 0;
+    bool ok = true;
+    depth[0] = 0;
+    work[nwork++] = 0;
+    while (nwork && ok) {
+        uint32_t pc = work[--nwork];
+        uint32_t op = c->code[pc] & 0xFF, arg = c->code[pc] >> 8;
+        int32_t d = depth[pc];
+        if (d < operands_read(op, arg)) {
+            ok = false;
+            break;
+        }
+        struct succ s;
+        effects(pc, op, arg, &s);
+        for (int i = 0; i < s.n; i++) {
+            int32_t nd = d + s.delta[i];
+            /* CALL of a bound method / class shifts the arguments up by one slot */
+            if (nd < 0 || nd + 1 > (int32_t)c->max_stack || s.pc[i] >= c->ncode) {
+                ok = false;
+                break;
+            }
+            if (depth[s.pc[i]] < 0) {
+                depth[s.pc[i]] = nd;
+                work[nwork++] = s.pc[i];
+            } else if (depth[s.pc[i]] != nd) {
+                ok = false;
+                break;
+            }
+        }
+    }
+    free(depth);
+    free(work);
+    return ok;
+}
+
 static bool check_code(struct gi_vm *vm, struct gi_code *c, uint32_t nconsts, uint32_t nglobals)
 {
     for (uint32_t pc = 0; pc < c->ncode; pc++) {
@@ -85,9 +209,9 @@ static bool check_code(struct gi_vm *vm, struct gi_code *c, uint32_t nconsts, ui
         case OP_LOAD_GLOBAL: case OP_STORE_GLOBAL: if (arg >= nglobals) return false; break;
         case OP_LOAD_BUILTIN: if (arg >= B_COUNT) return false; break;
         case OP_CALL_BUILTIN: if (lo >= B_COUNT) return false; break;
-        case OP_LOAD_ATTR: case OP_STORE_ATTR: if (arg >= c->nnames) return false; break;
+        case OP_LOAD_ATTR: case OP_STORE_ATTR: case OP_CHECK_METHOD: if (arg >= c->nnames) return false; break;
         case OP_CALL_METHOD: if (lo >= c->nnames) return false; break;
-        case OP_MAKE_FUNCTION: if (lo >= vm->ncodes || lo == 0) return false; break;
+        case OP_MAKE_FUNCTION: if (lo >= vm->ncodes || lo == 0 || hi > vm->codes[lo].argcount) return false; break;
         case OP_BUILD_CLASS: if (lo >= vm->nclasses || hi != vm->classes[lo].nmethods) return false; break;
         case OP_JUMP: case OP_LOOP: case OP_POP_JUMP_IF_FALSE: case OP_POP_JUMP_IF_TRUE:
         case OP_JUMP_IF_FALSE_OR_POP: case OP_JUMP_IF_TRUE_OR_POP: case OP_FOR_ITER:
@@ -98,7 +222,7 @@ static bool check_code(struct gi_vm *vm, struct gi_code *c, uint32_t nconsts, ui
             if (op >= OP_COUNT) return false;
         }
     }
-    return c->ncode > 0;
+    return c->ncode > 0 && check_stack(c);
 }
 
 int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out, uint32_t *argc_out,
@@ -236,6 +360,8 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
             c->local_names[j] = rd_str(&r, NULL);
     }
     if (r.bad || r.p != r.end)
+        return -EINVAL;
+    if (vm->codes[0].argcount != 0)
         return -EINVAL;
     for (uint32_t i = 0; i < vm->ncodes; i++)
         if (!check_code(vm, &vm->codes[i], vm->codes[i].nconsts, vm->nglobals))

@@ -394,6 +394,10 @@ static bool get_iter(struct gi_vm *vm, uint32_t slot)
 static int for_iter(struct gi_vm *vm, uint32_t it_slot, uint32_t out)
 {
     V it = SLOT(it_slot);
+    if (vm_kind(vm, it) != K_ITER) { /* only a malformed image gets here */
+        vm_raise(vm, B_TYPEERROR, "FOR_ITER on a non-iterator");
+        return -1;
+    }
     int64_t step = (int64_t)fields(it)[ITER_STEP];
     if (step) {
         int64_t cur = (int64_t)fields(it)[ITER_POS], end = (int64_t)fields(it)[ITER_END];
@@ -482,6 +486,9 @@ static bool unpack(struct gi_vm *vm, uint32_t slot, uint32_t n)
 static bool build_string(struct gi_vm *vm, uint32_t first, uint32_t n)
 {
     uint64_t total = 0, cps = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (vm_kind(vm, SLOT(first + i)) != K_STR)
+            return vm_raise(vm, B_TYPEERROR, "BUILD_STRING of a non-str");
     for (uint32_t i = 0; i < n; i++) {
         total += str_nbytes(SLOT(first + i));
         cps += fields(SLOT(first + i))[STR_CPLEN];
@@ -552,9 +559,13 @@ static bool do_print(struct gi_vm *vm, uint32_t first, uint32_t argc, uint32_t f
  * are in slots base..; ret_slot receives the result. */
 static bool push_frame(struct gi_vm *vm, V f, uint32_t base, uint32_t argc, uint32_t ret_slot, bool init_call)
 {
+    if (vm_kind(vm, f) != K_FUNC)
+        return vm_raise(vm, B_TYPEERROR, "'%s' object is not callable", vm_type_name(vm, f));
     struct gi_code *code = &vm->codes[fields(f)[FUNC_CODE]];
     V defaults = fields(f)[FUNC_DEFAULTS];
     uint32_t nd = defaults ? arr_len(defaults) : 0;
+    if (nd > code->argcount)
+        return vm_raise(vm, B_TYPEERROR, "%s() has more defaults than parameters", short_name(code->name));
     if (argc > code->argcount || argc + nd < code->argcount) {
         const char *name = short_name(code->name);
         if (argc > code->argcount)
@@ -690,7 +701,10 @@ static bool run_loop(struct gi_vm *vm)
     for (;;) {
         uint32_t insn = code->code[pc++];
         uint32_t arg = insn >> 8;
-        vm->instructions++;
+        if (__builtin_expect(++vm->instructions > vm->budget, 0)) {
+            SAVE();
+            vm_fatal(vm, ETIME, "instruction budget exhausted");
+        }
         switch ((enum gi_opcode)(insn & 0xFF)) {
         case OP_NOP:
             break;
@@ -946,6 +960,10 @@ static bool run_loop(struct gi_vm *vm)
             bool ok;
             if (arg) {
                 V spec = R[sp - 1];
+                if (vm->kind_of_class[cls_of(spec)] != K_STR) {
+                    vm_raise(vm, B_TYPEERROR, "format spec must be a str");
+                    goto error;
+                }
                 char specbuf[64];
                 size_t n = str_nbytes(spec) < sizeof specbuf ? str_nbytes(spec) : sizeof specbuf - 1;
                 memcpy(specbuf, str_ptr(spec), n);
@@ -1213,6 +1231,10 @@ static bool run_loop(struct gi_vm *vm)
             fr->blocks[fr->nblocks++] = (struct gi_block){arg, sp - fr->stack};
             break;
         case OP_POP_BLOCK:
+            if (fr->nblocks == 0) {
+                SAVE();
+                vm_fatal(vm, EINVAL, "POP_BLOCK without a block (malformed image)");
+            }
             fr->nblocks--;
             break;
         case OP_EXC_MATCH: {
@@ -1221,9 +1243,10 @@ static bool run_loop(struct gi_vm *vm)
             int et = vm->kind_of_class[cls_of(e)] == K_EXC ? (int)fields(e)[EXC_TYPE] : -1;
             if (vm->kind_of_class[cls_of(t)] == K_BUILTIN) {
                 match = et >= 0 && gi_exc_subclass(et, (int)fields(t)[BUILTIN_ID]);
-            } else {
+            } else if (cls_of(t) == GR_CLASS_REF_ARRAY) {
                 for (uint32_t i = 0; i < arr_len(t); i++)
-                    if (et >= 0 && gi_exc_subclass(et, (int)fields(arr_items(t)[i])[BUILTIN_ID]))
+                    if (et >= 0 && vm->kind_of_class[cls_of(arr_items(t)[i])] == K_BUILTIN &&
+                        gi_exc_subclass(et, (int)fields(arr_items(t)[i])[BUILTIN_ID]))
                         match = true;
             }
             sp--;
@@ -1248,6 +1271,11 @@ static bool run_loop(struct gi_vm *vm)
             goto error;
         }
         case OP_RERAISE:
+            if (vm->kind_of_class[cls_of(R[sp - 1])] != K_EXC) {
+                SAVE();
+                vm_raise(vm, B_TYPEERROR, "exceptions must derive from BaseException");
+                goto error;
+            }
             R[vm->r_exc] = R[sp - 1];
             sp--;
             SAVE();
@@ -1482,6 +1510,7 @@ int gi_run(struct gr_runtime *rt, const char *image, uint64_t image_len, int out
     vm->err_fd = err_fd;
     vm->options = options;
     vm->result = result;
+    vm->budget = (options & GI_OPT_BUDGET) ? GI_BUDGET_INSTRUCTIONS : UINT64_MAX;
     vm->outcap = 1 << 16;
     vm->out = malloc(vm->outcap);
     vm->frames = calloc(GI_MAX_FRAMES + 1, sizeof *vm->frames);
