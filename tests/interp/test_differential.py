@@ -55,6 +55,14 @@ def test_program_matches_cpython_collecting_at_every_allocation(name):
     check_program(prog, STRESS)
 
 
+@pytest.mark.parametrize("mode", ["cmc-sigbus", "cmc-thread"])
+@pytest.mark.parametrize("name", ["ok_classes.py", "ok_exceptions.py"])
+def test_program_matches_cpython_with_a_concurrent_compaction_at_every_allocation(name, mode):
+    require_collector(mode)
+    prog = next(p for p in PROGRAMS if p.name == name)
+    check_program(prog, COLLECTOR_OPTIONS[mode] + STRESS)
+
+
 @pytest.mark.parametrize("collector", sorted(COLLECTOR_OPTIONS))
 @pytest.mark.parametrize("name", sorted(SCALED_EXAMPLES))
 def test_example_matches_cpython(name, collector):
