@@ -30,6 +30,7 @@ demo: build
 	$(VENV)/bin/gcheap doctor
 	$(PY) examples/demo.py
 	$(PY) examples/stw_vs_cmc.py
+	$(PY) bench/interp_demo.py
 
 test: build
 	$(PY) -m pytest -q $(PYTEST_ARGS)

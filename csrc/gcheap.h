@@ -16,5 +16,6 @@
 #include "api_kernel.h"
 #include "api_runtime.h"
 #include "api_runtime_cmc.h"
+#include "api_interp.h"
 
 #endif

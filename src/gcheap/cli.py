@@ -76,6 +76,9 @@ def doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if caps.concurrent_compaction else EXIT_UNSUPPORTED
 
 
+import gcheap.interp.cli  # noqa: E402,F401  (registers `gcheap run`)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gcheap", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

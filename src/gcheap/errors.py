@@ -123,3 +123,29 @@ class ValueOutOfRange(GCHeapError, ValueError):
 
 class InvalidOption(GCHeapError, ValueError):
     """A bad option or argument; the message names it."""
+
+
+# ---------------------------------------------------------------- interpreter
+
+class SubsetError(GCHeapError, SyntaxError):
+    """A program uses a construct outside the gcheap Python subset (or does not parse).
+
+    str() is `file:line:col: what` with a 1-based column, like a compiler's message."""
+
+    def __init__(self, filename: str, line: int, col: int, what: str) -> None:
+        SyntaxError.__init__(self, what, (filename, line, col, None))
+        self.filename, self.lineno, self.offset, self.what = filename, line, col, what
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.lineno}:{self.offset}: {self.what}"
+
+
+class ProgramError(GCHeapError, RuntimeError):
+    """A program run by the interpreter ended with an uncaught exception.
+
+    exc_type is the program's exception class name, message its str(), traceback
+    the formatted traceback (as CPython would print it), exit_status 1."""
+
+    def __init__(self, exc_type: str, message: str, traceback: str) -> None:
+        RuntimeError.__init__(self, f"{exc_type}: {message}" if message else exc_type)
+        self.exc_type, self.message, self.traceback = exc_type, message, traceback

@@ -1,0 +1,86 @@
+"""Running a program: compile, serialise, hand it to the C VM on a runtime's heap."""
+from __future__ import annotations
+
+import dataclasses
+import errno
+import sys
+
+from gcheap.errors import InvalidOption, ProgramError
+from gcheap.interp import bytecode
+from gcheap.interp.compiler import compile_file
+from gcheap.interp.image import encode
+
+
+@dataclasses.dataclass
+class RunResult:
+    """How a run ended. status: "ok", "exception" (an uncaught program exception,
+    traceback already printed to stderr) or "fatal" (the runtime failed)."""
+    status: str
+    exc_type: str | None
+    exc_line: int | None
+    message: str
+    instructions: int
+    allocations: int
+    pauses: list                      # GCReport of every collection during the run
+    wall_s: float = 0.0
+    # cmc: the last cycle's page counts (the C statistics are per cycle)
+    cmc_last_cycle: dict | None = None
+
+    @property
+    def exit_status(self) -> int:
+        return 0 if self.status == "ok" else 1
+
+
+def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
+             stderr_fd: int | None = None, check: bool = False, **runtime_options) -> RunResult:
+    """Run the program at `path` with sys.argv = [path, *argv] under the gcheap VM.
+
+    runtime: a gcheap.Runtime to run on (its global roots from GI_ROOT_BASE up are
+    used by the interpreter); else one is created from runtime_options (heap_size,
+    collector, verify, stress, ...) and closed afterwards. Output goes to the file
+    descriptors stdout_fd / stderr_fd (default: this process's 1 and 2).
+    Raises SubsetError for a program outside the subset; with check=True also
+    ProgramError when the program ends with an uncaught exception."""
+    import time
+
+    from gcheap import _lowlevel as _ll
+    from gcheap.runtime import Runtime
+
+    program = compile_file(path)
+    image = encode(program, [path, *map(str, argv)])
+    own = runtime is None
+    if own:
+        runtime = Runtime(**runtime_options)
+    elif runtime_options:
+        raise InvalidOption("runtime options are given to the runtime you pass, not to run_file")
+    try:
+        before = len(runtime.stats()["pauses"])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        t0 = time.perf_counter()
+        rc, res = _ll.interp_run(runtime._c, image, 1 if stdout_fd is None else stdout_fd,
+                                 2 if stderr_fd is None else stderr_fd)
+        wall = time.perf_counter() - t0
+        if rc == -errno.EINVAL:
+            raise ValueError("the C VM rejected the program image (a compiler/loader mismatch)")
+        if rc < 0:
+            raise _ll.kernel_error(-rc, "gi_run")
+        cmc_last = None
+        cmc = getattr(runtime, "_cmc", None)
+        if cmc is not None and cmc.concurrent_capable:
+            cmc._wait()                   # the last cycle may still be compacting
+            _, st = _ll.gr_cmc_info(runtime._c)
+            cmc_last = {"pages_by_gc": int(st["pages_by_gc"]),
+                        "pages_by_mutator": int(st["pages_by_mutator"]),
+                        "cycles": int(st["cycles"])}
+        pauses = runtime.stats()["pauses"][before:]
+    finally:
+        if own:
+            runtime.close()
+    status = {_ll.GI_STATUS_OK: "ok", _ll.GI_STATUS_EXCEPTION: "exception"}.get(res["status"], "fatal")
+    exc = bytecode.BUILTINS[res["exc_builtin"]] if res["exc_builtin"] >= 0 else None
+    result = RunResult(status, exc, res["exc_line"] if exc else None, res["message"],
+                       res["instructions"], res["allocations"], pauses, wall, cmc_last)
+    if check and status != "ok":
+        raise ProgramError(exc or "fatal", res["message"], "")
+    return result

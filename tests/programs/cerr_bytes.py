@@ -1,0 +1,2 @@
+# expect: compile-error 2:5 bytes
+b = b'abc'

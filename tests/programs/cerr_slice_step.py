@@ -1,0 +1,2 @@
+# expect: compile-error 2:7 slice step
+print([1, 2, 3][::2])

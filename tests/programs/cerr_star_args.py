@@ -1,0 +1,3 @@
+# expect: compile-error 2:1 *args
+def f(*args):
+    return args

@@ -1,0 +1,3 @@
+# expect: compile-error 2:7 syntax error
+def f(:
+    pass

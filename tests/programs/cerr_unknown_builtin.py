@@ -1,0 +1,2 @@
+# expect: compile-error 2:7 sorted
+print(sorted([2, 1]))

@@ -1,0 +1,3 @@
+# expect: compile-error 2:1 with
+with open('f') as fh:
+    pass

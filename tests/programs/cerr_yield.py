@@ -1,0 +1,3 @@
+# expect: compile-error 3:5 yield
+def gen():
+    yield 1

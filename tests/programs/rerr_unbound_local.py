@@ -1,0 +1,5 @@
+# expect: runtime-error UnboundLocalError line 4
+def f():
+    print("in f")
+    v = v + 1
+f()

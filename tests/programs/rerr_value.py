@@ -1,0 +1,3 @@
+# expect: runtime-error ValueError line 3
+print(int("12"))
+print(int("twelve"))
