@@ -21,7 +21,8 @@ typedef int (*cmc_build_fn)(void *ctx, uint64_t dst_page, const char *from_image
 #define CMC_FLIP_DONTUNMAP 0
 #define CMC_FLIP_REMAP 1
 
-/* Fault-injection points: the nth time the step runs it fails with -err (once). */
+/* Fault-injection points: the nth time the step runs it fails with -err, and
+ * so do the times-1 runs after it (times < 0: every run from the nth on). */
 #define CMC_INJ_NONE 0
 #define CMC_INJ_RESERVE 1       /* from-space reservation (cmc_create) */
 #define CMC_INJ_UFFD 2          /* opening the userfaultfd (cmc_create) */
@@ -41,7 +42,10 @@ struct cmc_config {
     int release_batch_pages;    /* from-space pages released per madvise, >= 1 */
     int worker_delay_us;        /* testing: GC workers start this late, so mutators fault first */
     int end_delay_us;           /* testing: the last GC worker waits this long before ending a cycle */
+    int install_deadline_ms;    /* a page that cannot be made present for this long aborts the
+                                   process (0: CMC_INSTALL_DEADLINE_MS); see cmc_stuck.c */
 };
+#define CMC_INSTALL_DEADLINE_MS 10000
 
 struct cmc_stats {
     uint64_t cycles;
@@ -108,9 +112,9 @@ int cmc_wait(struct cmc *c, int timeout_ms);
 int cmc_get_stats(struct cmc *c, struct cmc_stats *out);
 /* Copies up to max per-fault stall times (seconds) of the current/last cycle. */
 int cmc_get_stalls(struct cmc *c, double *out, int max);
-int cmc_inject(struct cmc *c, int point, int nth, int err);
+int cmc_inject(struct cmc *c, int point, int nth, int times, int err);
 /* Global injection for steps that run before a struct cmc exists. */
-int cmc_inject_global(int point, int nth, int err);
+int cmc_inject_global(int point, int nth, int times, int err);
 /* 1 when our SIGBUS handler is the current disposition. */
 int cmc_sigbus_installed(void);
 

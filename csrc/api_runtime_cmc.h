@@ -22,4 +22,4 @@ struct gr_cmc_info {
 };
 int gr_cmc_info(gr_runtime *rt, struct gr_cmc_info *info, struct cmc_stats *stats);
 int gr_cmc_stalls(gr_runtime *rt, double *out, int max);
-int gr_cmc_inject(gr_runtime *rt, int point, int nth, int err);
+int gr_cmc_inject(gr_runtime *rt, int point, int nth, int times, int err);

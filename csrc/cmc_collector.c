@@ -194,11 +194,11 @@ int gr_cmc_stalls(gr_runtime *rt, double *out, int max)
     return cmc_get_stalls(rt->cmc->c, out, max);
 }
 
-int gr_cmc_inject(gr_runtime *rt, int point, int nth, int err)
+int gr_cmc_inject(gr_runtime *rt, int point, int nth, int times, int err)
 {
     if (!rt || !rt->cmc)
         return -EBADF;
-    return cmc_inject(rt->cmc->c, point, nth, err);
+    return cmc_inject(rt->cmc->c, point, nth, times, err);
 }
 
 /* gr_collect, world resumed: the GC workers may go. */

@@ -255,7 +255,8 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
     if (cfg->gc_threads < 1 || cfg->gc_threads > 64 || cfg->run_pages < 1 || cfg->run_pages > 256 ||
         cfg->release_batch_pages < 1 ||
         cfg->worker_delay_us < 0 || cfg->worker_delay_us > 10000000 ||
-        cfg->end_delay_us < 0 || cfg->end_delay_us > 10000000)
+        cfg->end_delay_us < 0 || cfg->end_delay_us > 10000000 ||
+        cfg->install_deadline_ms < 0 || cfg->install_deadline_ms > 3600000)
         return -EINVAL;
     if (heap_size / ps > UINT32_MAX)
         return -EINVAL;

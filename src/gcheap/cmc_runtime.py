@@ -19,7 +19,8 @@ from gcheap.errors import AddressRangeStolen, HeapCorruption, InvalidOption, Ker
 from gcheap.report import GCReport
 
 OPTION_NAMES = ("fault_mode", "install", "gc_threads", "flip", "require_concurrent",
-                "run_pages", "release_batch_pages", "worker_delay_us", "end_delay_us")
+                "run_pages", "release_batch_pages", "worker_delay_us", "end_delay_us",
+                "install_deadline_ms")
 _warned = False
 
 
@@ -164,10 +165,11 @@ class CmcState:
             install="move" if st["install"] == _ll.CMC_INSTALL_MOVE else "copy",
             move_fallback=bool(st["move_fallback"]), error=error)
 
-    def inject(self, point: str, nth: int = 1, err: int = 5) -> None:
+    def inject(self, point: str, nth: int = 1, err: int = 5, times: int = 1) -> None:
+        """The nth run of the step fails with err, and the times-1 runs after it (-1: forever)."""
         if not self.concurrent_capable:
             raise InvalidOption("fault injection needs a concurrent cmc runtime")
-        _ll.gr_cmc_inject(self.rt._c, point, nth, err)
+        _ll.gr_cmc_inject(self.rt._c, point, nth, err, times)
 
 
 def _errno_name(rc: int) -> str:
