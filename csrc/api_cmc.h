@@ -97,6 +97,7 @@ int cmc_set_builder(struct cmc *c, cmc_build_fn fn, void *ctx);
 uintptr_t cmc_from_space(struct cmc *c);
 
 /* The flip. Caller guarantees no mutator touches the heap until it returns.
+ * A fork() waits for a flip in progress and for the cycle it starts.
  * used_len: bytes from the heap start moved and registered (page multiple);
  * n_build: destination pages [0, n_build) are built, [n_build, used) are zero;
  * src_first[p] (p < n_build): the lowest from-space page page p reads
@@ -115,6 +116,9 @@ int cmc_get_stalls(struct cmc *c, double *out, int max);
 int cmc_inject(struct cmc *c, int point, int nth, int times, int err);
 /* Global injection for steps that run before a struct cmc exists. */
 int cmc_inject_global(int point, int nth, int times, int err);
+/* 1 in a process forked from the cmc's owner: the cmc has no threads and no
+ * userfaultfd here, cmc_flip returns -ECHILD (csrc/cmc_fork.c). */
+int cmc_forked(struct cmc *c);
 /* 1 when our SIGBUS handler is the current disposition. */
 int cmc_sigbus_installed(void);
 

@@ -15,7 +15,7 @@ struct gr_cmc_info {
     int32_t enabled;            /* collector is cmc */
     int32_t concurrent;         /* last collection ran concurrently */
     int32_t flip_error;         /* -errno of a failed flip (then stw compacted), 0 if none */
-    int32_t pad;
+    int32_t forked;             /* this process is a fork child: collections are stop-the-world */
     uint64_t pause_seq;         /* the gr_pause seq of the last collection */
     uint64_t roots_ns;          /* flip.roots */
     uint64_t mark_ns;           /* marking pause part: safepoint .. page metadata */

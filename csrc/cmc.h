@@ -99,6 +99,8 @@ struct cmc {
     int server_started;
     int stop_fd;                /* eventfd that stops the fault thread */
     int instance;               /* slot in the SIGBUS handler's table */
+    struct cmc *fork_next;      /* cmc_fork.c's registry */
+    int forked;                 /* this process is a fork child of the cmc's owner */
 
     /* cycle control */
     pthread_mutex_t mu;
@@ -168,7 +170,13 @@ int cmc_sigbus_ensure(void);
 int cmc_server_start(struct cmc *c);
 void cmc_server_stop(struct cmc *c);
 
-/* cmc_workers.c */
+/* cmc_fork.c */
+int cmc_fork_register(struct cmc *c);
+void cmc_fork_unregister(struct cmc *c);
+void cmc_fork_flip_begin(void);
+void cmc_fork_flip_end(void);
+
+/* cmc_setup.c (GC workers) */
 int cmc_workers_start(struct cmc *c);
 void cmc_workers_stop(struct cmc *c);
 

@@ -180,8 +180,10 @@ int gr_cmc_info(gr_runtime *rt, struct gr_cmc_info *info, struct cmc_stats *stat
             memset(stats, 0, sizeof *stats);
         return 0;
     }
-    if (info)
+    if (info) {
         *info = g->info;
+        info->forked = cmc_forked(g->c);
+    }
     if (stats)
         cmc_get_stats(g->c, stats);
     return 0;

@@ -312,6 +312,8 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
         if (rc == 0)
             rc = cmc_workers_start(c);
     }
+    if (rc == 0)
+        rc = cmc_fork_register(c);      /* last: a fork from now on waits for our cycles */
     if (rc < 0) {
         release_all(c);
         return rc;
@@ -326,6 +328,7 @@ void cmc_destroy(struct cmc *c)
         return;
     if (LOAD(&c->active))
         cmc_wait(c, -1);
+    cmc_fork_unregister(c);             /* no new cycle can start: we are its owner */
     release_all(c);
 }
 

@@ -67,6 +67,10 @@ def unavailable_reason(err: int) -> UffdUnavailable:
 
 
 def flip_error(rc: int) -> GCHeapError:
+    if rc == -errno.ECHILD:
+        return UffdUnavailable("this process is a fork child of the compactor's owner: its userfaultfd "
+                               "and threads stayed with the parent", "create a new Compactor in the child",
+                               errno.ECHILD)
     if rc == -errno.EADDRINUSE:
         return AddressRangeStolen("another mapping landed in the unmapped heap range")
     return KernelError(-rc, "cmc flip")

@@ -22,6 +22,8 @@ OPTION_NAMES = ("fault_mode", "install", "gc_threads", "flip", "require_concurre
                 "run_pages", "release_batch_pages", "worker_delay_us", "end_delay_us",
                 "install_deadline_ms")
 _warned = False
+FORKED_REASON = ("forked child: the userfaultfd and GC threads belong to the parent process; "
+                 "compacted stop-the-world")
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,13 @@ class CmcState:
 
     @property
     def concurrent_capable(self) -> bool:
-        return self.fallback_reason is None
+        return self.fallback_reason is None and not self.forked
+
+    @property
+    def forked(self) -> bool:
+        """True in a process forked from the runtime's owner: the userfaultfd and the
+        GC threads stayed with the parent, collections compact stop-the-world here."""
+        return self.fallback_reason is None and bool(_ll.gr_cmc_info(self.rt._c)[0]["forked"])
 
     def gc(self, wait: bool = True) -> CmcReport:
         rt = self.rt
@@ -137,7 +145,8 @@ class CmcState:
         fields["collector"] = "cmc"
         if not self.concurrent_capable:
             return CmcReport(**fields, concurrent=False, complete=True,
-                             pauses={"mark": base.pause_s, "flip": 0.0}, error=self.fallback_reason)
+                             pauses={"mark": base.pause_s, "flip": 0.0},
+                             error=self.fallback_reason or FORKED_REASON)
         info, st = _ll.gr_cmc_info(self.rt._c)
         mark = info["mark_ns"] / 1e9
         flip = max(p["pause_ns"] / 1e9 - mark, 0.0)
