@@ -84,6 +84,26 @@ struct cmc_stats {
     double compaction_s;        /* flip end to last page installed */
 };
 
+/* Totals over every cycle of a cmc: the completed cycles plus, while one
+ * runs, its counts so far. (struct cmc_stats is the current/last cycle's.) */
+struct cmc_totals {
+    uint64_t cycles;            /* completed cycles */
+    uint64_t pages_by_gc;
+    uint64_t pages_by_mutator;
+    uint64_t zero_pages;
+    uint64_t faults;
+    uint64_t ioctl_errors;
+    uint64_t eexist;
+    uint64_t eagain;
+    uint64_t worker_failures;
+    uint64_t moved_bytes;
+    uint64_t released_bytes;
+    uint64_t recycled_pages;
+    uint64_t stalls;
+    double flip_s;
+    double compaction_s;
+};
+
 struct cmc;
 
 /* Validates, reserves from-space (same size, 2 MiB aligned), opens and
@@ -111,6 +131,7 @@ int cmc_active(struct cmc *c);
  * calling thread when no worker is left. 0, or -ETIMEDOUT, or the cycle's error. */
 int cmc_wait(struct cmc *c, int timeout_ms);
 int cmc_get_stats(struct cmc *c, struct cmc_stats *out);
+int cmc_get_totals(struct cmc *c, struct cmc_totals *out);
 /* Copies up to max per-fault stall times (seconds) of the current/last cycle. */
 int cmc_get_stalls(struct cmc *c, double *out, int max);
 int cmc_inject(struct cmc *c, int point, int nth, int times, int err);

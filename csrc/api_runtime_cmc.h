@@ -21,5 +21,7 @@ struct gr_cmc_info {
     uint64_t mark_ns;           /* marking pause part: safepoint .. page metadata */
 };
 int gr_cmc_info(gr_runtime *rt, struct gr_cmc_info *info, struct cmc_stats *stats);
+/* Totals over every cycle of rt's cmc (zeros when rt is not concurrent). */
+int gr_cmc_totals(gr_runtime *rt, struct cmc_totals *out);
 int gr_cmc_stalls(gr_runtime *rt, double *out, int max);
 int gr_cmc_inject(gr_runtime *rt, int point, int nth, int times, int err);

@@ -130,7 +130,8 @@ struct cmc {
 
     struct cmc_injection inj;   /* fault injection */
 
-    struct cmc_stats st;        /* counters updated atomically */
+    struct cmc_stats st;        /* this cycle's counters, updated atomically */
+    struct cmc_totals totals;   /* completed cycles' sums (under mu, at each cycle's end) */
 };
 
 /* cmc_pages.c */
@@ -157,6 +158,10 @@ uint64_t cmc_retry_after(struct cmc *c, struct cmc_retry *r, uint64_t p, int op,
 void cmc_sleep_ns(uint64_t ns);
 /* Writes one line naming page, operation and errno to fd 2, then abort(). */
 __attribute__((noreturn)) void cmc_fatal(struct cmc *c, uint64_t p, int op, int err, uint64_t stuck_ns);
+
+/* cmc_setup.c */
+/* totals += the cycle's counts in st (cycles excepted: the caller counts). */
+void cmc_add_cycle_totals(struct cmc_totals *totals, const struct cmc_stats *st);
 
 /* cmc_flip.c */
 /* Ends cycle `cycle_id` if it is still the running one (a late caller of an

@@ -189,6 +189,17 @@ int gr_cmc_info(gr_runtime *rt, struct gr_cmc_info *info, struct cmc_stats *stat
     return 0;
 }
 
+int gr_cmc_totals(gr_runtime *rt, struct cmc_totals *out)
+{
+    if (!rt || !out)
+        return -EBADF;
+    if (!rt->cmc) {
+        memset(out, 0, sizeof *out);
+        return 0;
+    }
+    return cmc_get_totals(rt->cmc->c, out);
+}
+
 int gr_cmc_stalls(gr_runtime *rt, double *out, int max)
 {
     if (!rt || !rt->cmc)

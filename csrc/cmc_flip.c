@@ -283,6 +283,8 @@ void cmc_end_cycle(struct cmc *c, uint64_t cycle_id)
     }
     c->st.cycles++;
     c->st.active = 0;
+    cmc_add_cycle_totals(&c->totals, &c->st);
+    c->totals.cycles++;
     STORE(&c->active, 0);
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);

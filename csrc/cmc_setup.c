@@ -342,6 +342,38 @@ int cmc_get_stats(struct cmc *c, struct cmc_stats *out)
     return 0;
 }
 
+void cmc_add_cycle_totals(struct cmc_totals *t, const struct cmc_stats *st)
+{
+    t->pages_by_gc += LOAD(&st->pages_by_gc);
+    t->pages_by_mutator += LOAD(&st->pages_by_mutator);
+    t->zero_pages += LOAD(&st->zero_pages);
+    t->faults += LOAD(&st->faults);
+    t->ioctl_errors += LOAD(&st->ioctl_errors);
+    t->eexist += LOAD(&st->eexist);
+    t->eagain += LOAD(&st->eagain);
+    t->worker_failures += (uint64_t)LOAD(&st->worker_failures);
+    t->moved_bytes += LOAD(&st->moved_bytes);
+    t->released_bytes += LOAD(&st->released_bytes);
+    t->recycled_pages += LOAD(&st->recycled_pages);
+    t->stalls += LOAD(&st->stalls);
+    t->flip_s += st->flip_s;
+    t->compaction_s += st->compaction_s;
+}
+
+int cmc_get_totals(struct cmc *c, struct cmc_totals *out)
+{
+    if (!c || !out)
+        return -EINVAL;
+    /* Under mu: a cycle's end adds its counts and clears active in one step,
+     * so a running cycle is counted once, live, and an ended one once, summed. */
+    pthread_mutex_lock(&c->mu);
+    *out = c->totals;
+    if (LOAD(&c->active))
+        cmc_add_cycle_totals(out, &c->st);
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
 int cmc_get_stalls(struct cmc *c, double *out, int max)
 {
     if (!c || !out || max < 0)

@@ -326,6 +326,17 @@ def cmc_stats(c) -> dict:
     return {name: getattr(st, name) for name, _ in ffi.typeof("struct cmc_stats").fields}
 
 
+def _totals_dict(t) -> dict:
+    return {n: getattr(t, n) for n, _ in ffi.typeof("struct cmc_totals").fields}
+
+
+def cmc_totals(c) -> dict:
+    """Sums over every cycle of c (completed ones, plus the running one so far)."""
+    t = ffi.new("struct cmc_totals *")
+    check(lib.cmc_get_totals(c, t), "cmc_get_totals")
+    return _totals_dict(t)
+
+
 def cmc_stalls(c, max_entries: int):
     out = _np.zeros(max(max_entries, 1), dtype=_np.float64)
     n = check(lib.cmc_get_stalls(c, ffi.cast("double *", ffi.from_buffer(out)), max_entries), "cmc_get_stalls")
@@ -386,6 +397,12 @@ def gr_cmc_info(rt) -> tuple[dict, dict]:
     check(lib.gr_cmc_info(rt, info, st), "gr_cmc_info")
     return ({n: getattr(info, n) for n, _ in ffi.typeof("struct gr_cmc_info").fields},
             {n: getattr(st, n) for n, _ in ffi.typeof("struct cmc_stats").fields})
+
+
+def gr_cmc_totals(rt) -> dict:
+    t = ffi.new("struct cmc_totals *")
+    check(lib.gr_cmc_totals(rt, t), "gr_cmc_totals")
+    return _totals_dict(t)
 
 
 def gr_cmc_stalls(rt, max_entries: int):

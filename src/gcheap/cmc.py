@@ -112,6 +112,10 @@ class Compactor:
     def stats(self) -> dict:
         return ll.cmc_stats(self._c)
 
+    def totals(self) -> dict:
+        """Sums over every cycle (stats() is the current or last cycle's)."""
+        return ll.cmc_totals(self._c)
+
     def stalls(self):
         return ll.cmc_stalls(self._c, self.size // PAGE)
 

@@ -174,6 +174,13 @@ class CmcState:
             install="move" if st["install"] == _ll.CMC_INSTALL_MOVE else "copy",
             move_fallback=bool(st["move_fallback"]), error=error)
 
+    def totals(self) -> dict:
+        """Sums over every concurrent cycle of this runtime (completed ones, plus the
+        running one so far): cycles, pages_by_gc, pages_by_mutator, zero_pages, faults,
+        ioctl_errors, eexist, eagain, worker_failures, moved_bytes, released_bytes,
+        recycled_pages, stalls, flip_s, compaction_s. All zero after a fallback."""
+        return _ll.gr_cmc_totals(self.rt._c)
+
     def inject(self, point: str, nth: int = 1, err: int = 5, times: int = 1) -> None:
         """The nth run of the step fails with err, and the times-1 runs after it (-1: forever)."""
         if not self.concurrent_capable:
