@@ -177,3 +177,18 @@ def test_runtime_permanent_failure_aborts_with_a_report(fault_mode, wait):
     p, elapsed = _run_child(code, deadline)
     _assert_fatal(p, "UFFDIO_COPY", "EIO", deadline)
     assert elapsed < 30
+
+
+def test_fault_thread_retries_the_pages_it_gave_back(region):  # noqa: F811
+    """thread mode, no worker running yet: the fault thread's failed install must
+    not leave the faulting mutator blocked until a worker comes (here 1.5 s later):
+    it retries the page from its pending list with backoff."""
+    addr, size = region
+    with Compactor(addr, size, CmcOptions(fault_mode="thread", worker_delay_us=1_500_000)) as cm:
+        cm.inject("ioctl", 1, errno.ENOMEM, times=10)
+        cm.flip()
+        ll.cmc_test_touch(addr + 7 * PAGE, 1, 1)    # blocks until page 7 is installed
+        st = cm.stats()                             # ... by the fault thread, not a worker:
+        assert st["ioctl_errors"] == 10 and st["pages_by_mutator"] == 1 and st["pages_by_gc"] == 0
+        cm.wait()
+        assert ll.cmc_test_check(addr, size, SEED, cm.pattern) == -1
