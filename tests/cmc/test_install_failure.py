@@ -23,7 +23,7 @@ from gcheap.errors import InvalidArgument, InvalidOption
 from gcheap.kernel import probe
 
 from .maps import assert_one_mapping
-from .test_machinery import SEED, mutate_concurrently, region, undo_mutations  # noqa: F401
+from .test_machinery import SEED, _eventually, mutate_concurrently, region, undo_mutations  # noqa: F401
 from .test_runtime_cmc import _build
 
 pytestmark = pytest.mark.uffd
@@ -188,7 +188,8 @@ def test_fault_thread_retries_the_pages_it_gave_back(region):  # noqa: F811
         cm.inject("ioctl", 1, errno.ENOMEM, times=10)
         cm.flip()
         ll.cmc_test_touch(addr + 7 * PAGE, 1, 1)    # blocks until page 7 is installed
-        st = cm.stats()                             # ... by the fault thread, not a worker:
+        # ... by the fault thread, not a worker (it counts the page just after the wake-up):
+        st = _eventually(cm.stats, lambda st: st["pages_by_mutator"] >= 1, timeout=1.0)
         assert st["ioctl_errors"] == 10 and st["pages_by_mutator"] == 1 and st["pages_by_gc"] == 0
         cm.wait()
         assert ll.cmc_test_check(addr, size, SEED, cm.pattern) == -1

@@ -349,6 +349,18 @@ def test_back_to_back_cycles_never_end_the_next_one(region, fault_mode, install)
 
 # ---- totals over every cycle --------------------------------------------------------
 
+def _eventually(read, ok, timeout=10.0):
+    """read() until ok(value) (counters the fault thread updates just after waking
+    the faulting thread), at most timeout seconds; returns the last value."""
+    import time
+    end = time.monotonic() + timeout
+    value = read()
+    while not ok(value) and time.monotonic() < end:
+        time.sleep(0.001)
+        value = read()
+    return value
+
+
 @pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
 def test_totals_sum_every_cycle_and_count_the_running_one(region, fault_mode):
     addr, size = region
@@ -363,7 +375,8 @@ def test_totals_sum_every_cycle_and_count_the_running_one(region, fault_mode):
         cm.inject("worker", 1, errno.EIO)
         cm.flip()
         ll.cmc_test_touch(addr, 10, 3)               # a mutator builds 10 pages
-        running = cm.totals()
+        # Thread mode: the ioctl wakes the mutator before the fault thread counts the page.
+        running = _eventually(cm.totals, lambda t: t["pages_by_mutator"] >= first["pages_by_mutator"] + 10)
         assert cm.active
         assert running["cycles"] == 1
         assert running["pages_by_mutator"] == first["pages_by_mutator"] + 10
