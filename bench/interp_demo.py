@@ -45,8 +45,8 @@ def main(argv: list[str]) -> int:
             ("p99 ms", lambda s: f"{s['pauses']['p99_ms']:.3f}"),
             ("max ms", lambda s: f"{s['pauses']['max_ms']:.3f}"),
             ("total ms", lambda s: f"{s['pauses']['total_ms']:.3f}"),
-            ("pages gc/mutator", lambda s: "in pause" if not s["pauses"]["last_cycle_pages"] else
-             f"{s['pauses']['last_cycle_pages']['pages_by_gc']}/{s['pauses']['last_cycle_pages']['pages_by_mutator']} (last cycle)"),
+            ("pages gc/mutator", lambda s: "in pause" if not s["pauses"]["cmc_pages"] else
+             f"{s['pauses']['cmc_pages']['pages_by_gc']}/{s['pauses']['cmc_pages']['pages_by_mutator']}"),
             ("wall s", lambda s: f"{s['wall_s']:.3f}")]
     width = 22
     print(f"{'':<18}" + "".join(f"{name:>{width}}" for name, _, _ in results))

@@ -21,7 +21,8 @@ typedef int (*cmc_build_fn)(void *ctx, uint64_t dst_page, const char *from_image
 #define CMC_FLIP_DONTUNMAP 0
 #define CMC_FLIP_REMAP 1
 
-/* Fault-injection points: the nth time the step runs it fails with -err (once). */
+/* Fault-injection points: the nth time the step runs it fails with -err, and
+ * so do the times-1 runs after it (times < 0: every run from the nth on). */
 #define CMC_INJ_NONE 0
 #define CMC_INJ_RESERVE 1       /* from-space reservation (cmc_create) */
 #define CMC_INJ_UFFD 2          /* opening the userfaultfd (cmc_create) */
@@ -41,7 +42,10 @@ struct cmc_config {
     int release_batch_pages;    /* from-space pages released per madvise, >= 1 */
     int worker_delay_us;        /* testing: GC workers start this late, so mutators fault first */
     int end_delay_us;           /* testing: the last GC worker waits this long before ending a cycle */
+    int install_deadline_ms;    /* a page that cannot be made present for this long aborts the
+                                   process (0: CMC_INSTALL_DEADLINE_MS); see cmc_stuck.c */
 };
+#define CMC_INSTALL_DEADLINE_MS 10000
 
 struct cmc_stats {
     uint64_t cycles;
@@ -80,6 +84,26 @@ struct cmc_stats {
     double compaction_s;        /* flip end to last page installed */
 };
 
+/* Totals over every cycle of a cmc: the completed cycles plus, while one
+ * runs, its counts so far. (struct cmc_stats is the current/last cycle's.) */
+struct cmc_totals {
+    uint64_t cycles;            /* completed cycles */
+    uint64_t pages_by_gc;
+    uint64_t pages_by_mutator;
+    uint64_t zero_pages;
+    uint64_t faults;
+    uint64_t ioctl_errors;
+    uint64_t eexist;
+    uint64_t eagain;
+    uint64_t worker_failures;
+    uint64_t moved_bytes;
+    uint64_t released_bytes;
+    uint64_t recycled_pages;
+    uint64_t stalls;
+    double flip_s;
+    double compaction_s;
+};
+
 struct cmc;
 
 /* Validates, reserves from-space (same size, 2 MiB aligned), opens and
@@ -93,6 +117,7 @@ int cmc_set_builder(struct cmc *c, cmc_build_fn fn, void *ctx);
 uintptr_t cmc_from_space(struct cmc *c);
 
 /* The flip. Caller guarantees no mutator touches the heap until it returns.
+ * A fork() waits for a flip in progress and for the cycle it starts.
  * used_len: bytes from the heap start moved and registered (page multiple);
  * n_build: destination pages [0, n_build) are built, [n_build, used) are zero;
  * src_first[p] (p < n_build): the lowest from-space page page p reads
@@ -106,11 +131,15 @@ int cmc_active(struct cmc *c);
  * calling thread when no worker is left. 0, or -ETIMEDOUT, or the cycle's error. */
 int cmc_wait(struct cmc *c, int timeout_ms);
 int cmc_get_stats(struct cmc *c, struct cmc_stats *out);
+int cmc_get_totals(struct cmc *c, struct cmc_totals *out);
 /* Copies up to max per-fault stall times (seconds) of the current/last cycle. */
 int cmc_get_stalls(struct cmc *c, double *out, int max);
-int cmc_inject(struct cmc *c, int point, int nth, int err);
+int cmc_inject(struct cmc *c, int point, int nth, int times, int err);
 /* Global injection for steps that run before a struct cmc exists. */
-int cmc_inject_global(int point, int nth, int err);
+int cmc_inject_global(int point, int nth, int times, int err);
+/* 1 in a process forked from the cmc's owner: the cmc has no threads and no
+ * userfaultfd here, cmc_flip returns -ECHILD (csrc/cmc_fork.c). */
+int cmc_forked(struct cmc *c);
 /* 1 when our SIGBUS handler is the current disposition. */
 int cmc_sigbus_installed(void);
 

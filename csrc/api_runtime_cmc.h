@@ -15,11 +15,13 @@ struct gr_cmc_info {
     int32_t enabled;            /* collector is cmc */
     int32_t concurrent;         /* last collection ran concurrently */
     int32_t flip_error;         /* -errno of a failed flip (then stw compacted), 0 if none */
-    int32_t pad;
+    int32_t forked;             /* this process is a fork child: collections are stop-the-world */
     uint64_t pause_seq;         /* the gr_pause seq of the last collection */
     uint64_t roots_ns;          /* flip.roots */
     uint64_t mark_ns;           /* marking pause part: safepoint .. page metadata */
 };
 int gr_cmc_info(gr_runtime *rt, struct gr_cmc_info *info, struct cmc_stats *stats);
+/* Totals over every cycle of rt's cmc (zeros when rt is not concurrent). */
+int gr_cmc_totals(gr_runtime *rt, struct cmc_totals *out);
 int gr_cmc_stalls(gr_runtime *rt, double *out, int max);
-int gr_cmc_inject(gr_runtime *rt, int point, int nth, int err);
+int gr_cmc_inject(gr_runtime *rt, int point, int nth, int times, int err);

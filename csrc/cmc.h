@@ -31,15 +31,41 @@
 
 enum { PG_EMPTY = 0, PG_CLAIMED = 1, PG_INSTALLED = 2, PG_WAITERS = 4 };
 enum { BY_GC = 0, BY_MUTATOR = 1 };
+/* What failed when a page could not be made present (cmc_stuck.c names them). */
+enum { CMC_OP_NONE = 0, CMC_OP_BUILD, CMC_OP_COPY, CMC_OP_MOVE, CMC_OP_ZEROPAGE };
 
 #define CMC_MUT_SLOTS 64        /* scratch pages for SIGBUS handlers */
 #define CMC_MAX_INSTANCES 8     /* cmcs the SIGBUS handler knows */
+#define CMC_SERVER_PENDING 64   /* pages the fault thread retries itself */
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
 #define XCHG(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
 #define CAS(p, e, v) __atomic_compare_exchange_n((p), (e), (v), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+
+/* A fault-injection point: run number `count` (counting down) fails, and so
+ * do the `times`-1 runs after it (times < 0: forever). */
+struct cmc_injection {
+    int point;                  /* atomic; CMC_INJ_NONE when disarmed */
+    int err;
+    int times;
+    int64_t count;              /* atomic countdown */
+};
+
+/* One thread's retries of one page that would not become present (cmc_stuck.c). */
+struct cmc_retry {
+    uint64_t first_ns;          /* CLOCK_MONOTONIC of the first failure; 0: none yet */
+    uint64_t backoff_ns;        /* the next wait */
+};
+
+/* A page the fault thread failed to install: it retries it (thread mode). */
+struct cmc_pending {
+    uint64_t page;
+    uint64_t cycle_id;
+    uint64_t due_ns;
+    struct cmc_retry retry;
+};
 
 struct cmc_worker {
     struct cmc *c;
@@ -73,6 +99,8 @@ struct cmc {
     int server_started;
     int stop_fd;                /* eventfd that stops the fault thread */
     int instance;               /* slot in the SIGBUS handler's table */
+    struct cmc *fork_next;      /* cmc_fork.c's registry */
+    int forked;                 /* this process is a fork child of the cmc's owner */
 
     /* cycle control */
     pthread_mutex_t mu;
@@ -96,15 +124,21 @@ struct cmc {
     int releasing;              /* atomic try-lock of the releaser */
     double t_flip_end;
 
-    /* fault injection */
-    int inj_point, inj_err;
-    int inj_count;              /* atomic countdown */
+    /* fault thread only: pages whose install it gave back and retries */
+    struct cmc_pending pending[CMC_SERVER_PENDING];
+    int n_pending;
 
-    struct cmc_stats st;        /* counters updated atomically */
+    struct cmc_injection inj;   /* fault injection */
+
+    struct cmc_stats st;        /* this cycle's counters, updated atomically */
+    struct cmc_totals totals;   /* completed cycles' sums (under mu, at each cycle's end) */
 };
 
 /* cmc_pages.c */
-int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait);
+/* op (may be NULL): set to the CMC_OP_* that failed when the result is < 0. */
+int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait, int *op);
+/* Makes page p present, retrying with backoff; aborts past the install deadline. */
+void cmc_serve_page_until(struct cmc *c, uint64_t p, char *buf, int by);
 int cmc_drive(struct cmc *c, char *buf, int run_pages);
 void cmc_maybe_release(struct cmc *c, int force);
 void cmc_sample_rss(struct cmc *c);
@@ -114,6 +148,20 @@ void cmc_log_stall(struct cmc *c, double seconds);
 double cmc_now(void);
 int cmc_injected(struct cmc *c, int point);
 int cmc_injected_global(int point);
+
+/* cmc_stuck.c - a page that will not become present */
+uint64_t cmc_now_ns(void);
+/* After a failed attempt (-err, operation op) at page p: past the install
+ * deadline counted from r's first failure, reports and aborts; otherwise
+ * returns how long to back off (ns). Async-signal-safe. */
+uint64_t cmc_retry_after(struct cmc *c, struct cmc_retry *r, uint64_t p, int op, int err);
+void cmc_sleep_ns(uint64_t ns);
+/* Writes one line naming page, operation and errno to fd 2, then abort(). */
+__attribute__((noreturn)) void cmc_fatal(struct cmc *c, uint64_t p, int op, int err, uint64_t stuck_ns);
+
+/* cmc_setup.c */
+/* totals += the cycle's counts in st (cycles excepted: the caller counts). */
+void cmc_add_cycle_totals(struct cmc_totals *totals, const struct cmc_stats *st);
 
 /* cmc_flip.c */
 /* Ends cycle `cycle_id` if it is still the running one (a late caller of an
@@ -127,7 +175,13 @@ int cmc_sigbus_ensure(void);
 int cmc_server_start(struct cmc *c);
 void cmc_server_stop(struct cmc *c);
 
-/* cmc_workers.c */
+/* cmc_fork.c */
+int cmc_fork_register(struct cmc *c);
+void cmc_fork_unregister(struct cmc *c);
+void cmc_fork_flip_begin(void);
+void cmc_fork_flip_end(void);
+
+/* cmc_setup.c (GC workers) */
 int cmc_workers_start(struct cmc *c);
 void cmc_workers_stop(struct cmc *c);
 

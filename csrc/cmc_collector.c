@@ -180,11 +180,24 @@ int gr_cmc_info(gr_runtime *rt, struct gr_cmc_info *info, struct cmc_stats *stat
             memset(stats, 0, sizeof *stats);
         return 0;
     }
-    if (info)
+    if (info) {
         *info = g->info;
+        info->forked = cmc_forked(g->c);
+    }
     if (stats)
         cmc_get_stats(g->c, stats);
     return 0;
+}
+
+int gr_cmc_totals(gr_runtime *rt, struct cmc_totals *out)
+{
+    if (!rt || !out)
+        return -EBADF;
+    if (!rt->cmc) {
+        memset(out, 0, sizeof *out);
+        return 0;
+    }
+    return cmc_get_totals(rt->cmc->c, out);
 }
 
 int gr_cmc_stalls(gr_runtime *rt, double *out, int max)
@@ -194,11 +207,11 @@ int gr_cmc_stalls(gr_runtime *rt, double *out, int max)
     return cmc_get_stalls(rt->cmc->c, out, max);
 }
 
-int gr_cmc_inject(gr_runtime *rt, int point, int nth, int err)
+int gr_cmc_inject(gr_runtime *rt, int point, int nth, int times, int err)
 {
     if (!rt || !rt->cmc)
         return -EBADF;
-    return cmc_inject(rt->cmc->c, point, nth, err);
+    return cmc_inject(rt->cmc->c, point, nth, times, err);
 }
 
 /* gr_collect, world resumed: the GC workers may go. */

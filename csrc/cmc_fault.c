@@ -39,6 +39,12 @@ int cmc_handlers_inflight(void)
     return LOAD(&inflight);
 }
 
+/* Fork child (cmc_fork.c): the threads counted in inflight do not exist here. */
+void cmc_fault_forget_inflight(void)
+{
+    STORE(&inflight, 0);
+}
+
 static int grab_slot(struct cmc *c)
 {
     for (;;) {
@@ -70,14 +76,9 @@ static void serve_sigbus(struct cmc *c, uintptr_t addr)
     ADD(&c->st.faults, 1);
     int slot = grab_slot(c);
     char *buf = c->mut_pool + (uint64_t)slot * c->psize;
-    for (;;) {
-        int rc = cmc_serve_page(c, p, buf, BY_MUTATOR, 1);
-        if (rc == 0 || LOAD(&c->registered) != 1)
-            break;
-        /* Install keeps failing: the page was given back; try again shortly. */
-        struct timespec ts = { 0, 1000000 };
-        nanosleep(&ts, NULL);
-    }
+    /* A failing install is retried with backoff, up to the install deadline
+     * (then the process aborts with a report: cmc_stuck.c). */
+    cmc_serve_page_until(c, p, buf, BY_MUTATOR);
     put_slot(c, slot);
     cmc_log_stall(c, cmc_now() - t0);
 }
@@ -187,27 +188,92 @@ void cmc_fault_detach(struct cmc *c)
 }
 
 /* ---- fault_mode="thread" ---- */
+
+/* Serves page p for the fault thread (never waits on another claimant).
+ * Announces itself before looking at the cycle (as the SIGBUS handler does): a
+ * flip waits for inflight == 0 before it resets the page states, so a stale
+ * event or retry can never mark a page of the next cycle.
+ * SERVED: present or someone else's to install; STALE: not a page of the
+ * running cycle (the caller wakes the thread); < 0: failed, given back. */
+enum { SERVED = 1, STALE = 2 };
+
+static int server_serve(struct cmc *c, uint64_t p, uint64_t cycle_id, int *op)
+{
+    ADD(&inflight, 1);
+    int rc = STALE;
+    if (p < c->used_pages && LOAD(&c->registered) == 1 && LOAD(&c->cycle_id) == cycle_id) {
+        rc = cmc_serve_page(c, p, c->server_buf, BY_MUTATOR, 0, op);
+        if (rc == 0)
+            rc = SERVED;
+    }
+    ADD(&inflight, -1);
+    return rc;
+}
+
+/* The install of page p failed and was given back. The faulting thread stays
+ * blocked in the kernel until some ioctl installs p: a GC worker's re-scan
+ * will (for p < n_build) - but there may be no worker left (a dead worker, a
+ * zero page above n_build), so the fault thread retries p itself. */
+static void server_add_pending(struct cmc *c, uint64_t p, uint64_t cycle_id, int op, int err)
+{
+    if (c->n_pending == CMC_SERVER_PENDING)
+        return;                 /* 64 failing pages at once: leave the rest to the workers */
+    struct cmc_pending *e = &c->pending[c->n_pending++];
+    e->page = p;
+    e->cycle_id = cycle_id;
+    e->retry.first_ns = 0;
+    e->due_ns = cmc_now_ns() + cmc_retry_after(c, &e->retry, p, op, err);
+}
+
+/* Retries the pending pages that are due; returns the poll timeout (ms). */
+static int server_retry_pending(struct cmc *c)
+{
+    uint64_t now = cmc_now_ns(), next = UINT64_MAX;
+    for (int i = 0; i < c->n_pending;) {
+        struct cmc_pending *e = &c->pending[i];
+        if (e->due_ns <= now) {
+            int op = CMC_OP_NONE;
+            int rc = server_serve(c, e->page, e->cycle_id, &op);
+            if (rc > 0) {
+                c->pending[i] = c->pending[--c->n_pending];
+                continue;
+            }
+            cmc_note_error(c, rc, CMC_INJ_IOCTL);
+            now = cmc_now_ns();
+            e->due_ns = now + cmc_retry_after(c, &e->retry, e->page, op, rc);
+        }
+        if (e->due_ns < next)
+            next = e->due_ns;
+        i++;
+    }
+    if (c->n_pending == 0)
+        return -1;
+    return next <= now ? 0 : (int)((next - now + 999999) / 1000000);
+}
+
 static void *server_main(void *arg)
 {
     struct cmc *c = arg;
     struct pollfd pf[2] = { { .fd = c->uffd, .events = POLLIN }, { .fd = c->stop_fd, .events = POLLIN } };
     struct gk_uffd_event ev[32];
+    int timeout = -1;
     for (;;) {
-        int n = poll(pf, 2, -1);
+        int n = poll(pf, 2, timeout);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             cmc_note_error(c, -errno, CMC_INJ_THREAD);
             break;
         }
-        if (pf[1].revents)
+        if (n > 0 && pf[1].revents)
             break;
-        if (!(pf[0].revents & POLLIN))
-            continue;
-        int got = gk_uffd_read_events(c->uffd, ev, 32, 0);
-        if (got < 0) {
-            cmc_note_error(c, got, CMC_INJ_THREAD);
-            break;
+        int got = 0;
+        if (n > 0 && (pf[0].revents & POLLIN)) {
+            got = gk_uffd_read_events(c->uffd, ev, 32, 0);
+            if (got < 0) {
+                cmc_note_error(c, got, CMC_INJ_THREAD);
+                break;
+            }
         }
         for (int i = 0; i < got; i++) {
             if (ev[i].event != GK_EV_PAGEFAULT)
@@ -215,23 +281,21 @@ static void *server_main(void *arg)
             double t0 = cmc_now();
             uintptr_t addr = (uintptr_t)ev[i].address;
             uint64_t p = (addr - c->heap) / c->psize;
-            /* Announce ourselves before looking at the cycle (as the SIGBUS
-             * handler does): a flip waits for inflight == 0 before it resets
-             * the page states, so a stale event can never mark a page of the
-             * next cycle. */
-            ADD(&inflight, 1);
-            if (addr < c->heap || p >= c->used_pages || LOAD(&c->registered) != 1) {
-                ADD(&inflight, -1);
+            uint64_t cycle_id = LOAD(&c->cycle_id);
+            int op = CMC_OP_NONE;
+            int rc = addr < c->heap ? STALE : server_serve(c, p, cycle_id, &op);
+            if (rc == STALE) {
                 gk_uffd_wake(c->uffd, addr & ~(uintptr_t)(c->psize - 1), c->psize);
                 continue;
             }
             ADD(&c->st.faults, 1);
-            int rc = cmc_serve_page(c, p, c->server_buf, BY_MUTATOR, 0);
-            ADD(&inflight, -1);
-            if (rc < 0)
-                cmc_note_error(c, rc, CMC_INJ_IOCTL);   /* the page went back: a worker rebuilds it */
+            if (rc < 0) {
+                cmc_note_error(c, rc, CMC_INJ_IOCTL);
+                server_add_pending(c, p, cycle_id, op, rc);
+            }
             cmc_log_stall(c, cmc_now() - t0);
         }
+        timeout = c->n_pending ? server_retry_pending(c) : -1;
     }
     return NULL;
 }

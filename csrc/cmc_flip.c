@@ -161,11 +161,25 @@ static int flip_remap(struct cmc *c, uint64_t len)
 /* Waits until no SIGBUS handler of an earlier cycle is still inside us. */
 extern int cmc_handlers_inflight(void);
 
+static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first);
+
+/* A fork() cannot happen while we flip (cmc_fork.c); a fork child's cmc has
+ * no userfaultfd and no threads of its own: it never flips. */
 int cmc_flip(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first)
 {
-    double t0 = cmc_now();
     if (!c || !c->build)
         return -EINVAL;
+    if (c->forked)
+        return -ECHILD;
+    cmc_fork_flip_begin();
+    int rc = flip_locked(c, used_len, n_build, src_first);
+    cmc_fork_flip_end();
+    return rc;
+}
+
+static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first)
+{
+    double t0 = cmc_now();
     if (LOAD(&c->active))
         return -EBUSY;
     if (used_len == 0 || used_len % c->psize || used_len > c->heap_size)
@@ -269,6 +283,8 @@ void cmc_end_cycle(struct cmc *c, uint64_t cycle_id)
     }
     c->st.cycles++;
     c->st.active = 0;
+    cmc_add_cycle_totals(&c->totals, &c->st);
+    c->totals.cycles++;
     STORE(&c->active, 0);
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);

@@ -17,7 +17,8 @@
 
 #include "cmc.h"
 
-#define INSTALL_ATTEMPTS 4      /* a failing install ioctl is retried this often */
+#define INSTALL_ATTEMPTS 4      /* a failing install ioctl is retried at once this often */
+#define INSTALL_EAGAIN_SPINS 64 /* EAGAIN without progress this often counts as one failure */
 
 double cmc_now(void)
 {
@@ -37,49 +38,58 @@ static void futex_wake(uint32_t *word)
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-/* ---- fault injection (one-shot: the nth run of a step fails once) ---- */
-int cmc_injected(struct cmc *c, int point)
+/* ---- fault injection: the nth run of a step fails, and the times-1 after it ---- */
+static int injected(struct cmc_injection *inj, int point)
 {
-    if (LOAD(&c->inj_point) != point)
+    if (LOAD(&inj->point) != point)
         return 0;
-    if (ADD(&c->inj_count, -1) != 0)
-        return 0;
-    STORE(&c->inj_point, CMC_INJ_NONE);
-    return c->inj_err > 0 ? -c->inj_err : -EIO;
+    int64_t left = ADD(&inj->count, -1);
+    if (left > 0)
+        return 0;                       /* not yet the nth run */
+    int64_t k = 1 - left;               /* this is failure number k */
+    if (inj->times >= 0) {
+        if (k > inj->times)
+            return 0;                   /* raced with the disarming below */
+        if (k == inj->times)
+            STORE(&inj->point, CMC_INJ_NONE);
+    }
+    return inj->err > 0 ? -inj->err : -EIO;
 }
 
-int cmc_inject(struct cmc *c, int point, int nth, int err)
+static int arm(struct cmc_injection *inj, int point, int nth, int times, int err)
 {
-    if (!c || point < CMC_INJ_NONE || point > CMC_INJ_REMAP_MMAP || nth < 1 || err < 0)
+    if (point < CMC_INJ_NONE || point > CMC_INJ_REMAP_MMAP || nth < 1 || times == 0 || err < 0)
         return -EINVAL;
-    STORE(&c->inj_point, CMC_INJ_NONE);
-    c->inj_err = err;
-    STORE(&c->inj_count, nth);
-    STORE(&c->inj_point, point);
+    STORE(&inj->point, CMC_INJ_NONE);
+    inj->err = err;
+    inj->times = times < 0 ? -1 : times;
+    STORE(&inj->count, (int64_t)nth);
+    STORE(&inj->point, point);
     return 0;
 }
 
-static int g_inj_point, g_inj_err, g_inj_count;
+int cmc_injected(struct cmc *c, int point)
+{
+    return injected(&c->inj, point);
+}
+
+int cmc_inject(struct cmc *c, int point, int nth, int times, int err)
+{
+    if (!c)
+        return -EINVAL;
+    return arm(&c->inj, point, nth, times, err);
+}
+
+static struct cmc_injection g_inj;
 
 int cmc_injected_global(int point)
 {
-    if (LOAD(&g_inj_point) != point)
-        return 0;
-    if (ADD(&g_inj_count, -1) != 0)
-        return 0;
-    STORE(&g_inj_point, CMC_INJ_NONE);
-    return g_inj_err > 0 ? -g_inj_err : -EIO;
+    return injected(&g_inj, point);
 }
 
-int cmc_inject_global(int point, int nth, int err)
+int cmc_inject_global(int point, int nth, int times, int err)
 {
-    if (point < CMC_INJ_NONE || point > CMC_INJ_REMAP_MMAP || nth < 1 || err < 0)
-        return -EINVAL;
-    STORE(&g_inj_point, CMC_INJ_NONE);
-    g_inj_err = err;
-    STORE(&g_inj_count, nth);
-    STORE(&g_inj_point, point);
-    return 0;
+    return arm(&g_inj, point, nth, times, err);
 }
 
 /* ---- statistics ---- */
@@ -163,17 +173,27 @@ static void unclaim(struct cmc *c, uint64_t p, uint64_t n)
     }
 }
 
+static int install_op(struct cmc *c, const char *buf)
+{
+    if (!buf)
+        return CMC_OP_ZEROPAGE;
+    return c->install == CMC_INSTALL_MOVE ? CMC_OP_MOVE : CMC_OP_COPY;
+}
+
 /* Installs the claimed pages [p0, p0+n): built pages from buf, or zero pages
  * when buf is NULL, with as few ioctls as the kernel allows.
  *   EEXIST: the page is already there - resolved; wake it and go on after it.
- *   EAGAIN: partial progress or the mm is changing - retry the remainder.
- *   other:  retried a few times; then the unfinished claims are given back.
+ *   EAGAIN: partial progress or the mm is changing - retry the remainder
+ *           (without progress INSTALL_EAGAIN_SPINS times: one failure).
+ *   other:  retried a few times; then the unfinished claims are given back and
+ *           the error returned: the caller's retry with backoff (cmc_stuck.c)
+ *           takes over.
  * While the cycle is ending (range being unregistered) errors are benign: the
  * retried access faults in an ordinary page. */
 static int install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int by)
 {
     uint64_t off = 0;
-    int failures = 0;
+    int failures = 0, spins = 0;
     while (off < n) {
         uintptr_t dst = c->heap + (p0 + off) * c->psize;
         uint64_t len = (n - off) * c->psize;
@@ -207,13 +227,16 @@ static int install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int by
         }
         if (rc == -EAGAIN) {
             ADD(&c->st.eagain, 1);
-            sched_yield();
-            continue;
+            if (np || ++spins < INSTALL_EAGAIN_SPINS) {
+                sched_yield();
+                continue;
+            }
         }
         if (LOAD(&c->registered) != 1) {
             mark_installed(c, p0 + off, n - off, -1);
             return 0;
         }
+        spins = 0;
         ADD(&c->st.ioctl_errors, 1);
         cmc_note_error(c, rc, CMC_INJ_IOCTL);
         if (++failures >= INSTALL_ATTEMPTS) {
@@ -226,32 +249,40 @@ static int install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int by
 }
 
 /* Builds (below n_build) or zero-fills the page p that the caller claimed. */
-static int build_and_install_claimed(struct cmc *c, uint64_t p, char *buf, int by)
+static int build_and_install_claimed(struct cmc *c, uint64_t p, char *buf, int by, int *op)
 {
-    if (p >= c->n_build)
+    if (p >= c->n_build) {
+        *op = CMC_OP_ZEROPAGE;
         return install_run(c, p, 1, NULL, by);
+    }
     int rc = c->build(c->build_ctx, p, (const char *)c->from, buf);
     if (rc < 0) {
+        *op = CMC_OP_BUILD;
         cmc_note_error(c, rc, CMC_INJ_NONE);
         unclaim(c, p, 1);
         return rc;
     }
+    *op = install_op(c, buf);
     return install_run(c, p, 1, buf, by);
 }
 
 /* Makes page p present, whoever does it. wait != 0: return only once it is
  * installed (futex-waiting on another claimant); wait == 0 (fault thread):
  * leave a page claimed by someone else to them - their ioctl wakes the
- * faulting thread. buf: one scratch page owned by the caller. */
-int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait)
+ * faulting thread. buf: one scratch page owned by the caller. A failure
+ * (< 0, *op says what failed) has given the page back. */
+int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait, int *op)
 {
+    int dummy;
+    if (!op)
+        op = &dummy;
     for (;;) {
         uint32_t s = LOAD(&c->state[p]);
         if (s == PG_INSTALLED)
             return 0;
         if (s == PG_EMPTY) {
             if (CAS(&c->state[p], &s, PG_CLAIMED))
-                return build_and_install_claimed(c, p, buf, by);
+                return build_and_install_claimed(c, p, buf, by, op);
             continue;
         }
         if (!wait)
@@ -264,6 +295,20 @@ int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait)
         futex_wait(&c->state[p], s, 1000000);
         if (LOAD(&c->registered) != 1)
             return 0;
+    }
+}
+
+/* cmc_serve_page(wait=1) until the page is present or the cycle is over:
+ * a failure backs off and retries; past the install deadline it aborts. */
+void cmc_serve_page_until(struct cmc *c, uint64_t p, char *buf, int by)
+{
+    struct cmc_retry r = { 0, 0 };
+    for (;;) {
+        int op = CMC_OP_NONE;
+        int rc = cmc_serve_page(c, p, buf, by, 1, &op);
+        if (rc == 0 || LOAD(&c->registered) != 1)
+            return;
+        cmc_sleep_ns(cmc_retry_after(c, &r, p, op, rc));
     }
 }
 
@@ -298,7 +343,8 @@ static char *grab_recycled(struct cmc *c, uint64_t k)
  * mutator can still take pages the worker has not reached; install each
  * contiguous claimed run with one ioctl. Then re-scan for pages that were given
  * back or skipped (a failed install, a dead worker) and wait for the pages that
- * mutators are building. */
+ * mutators are building. Returns 0 once every page is installed (a page that
+ * cannot be installed before the deadline aborts: cmc_stuck.c). */
 int cmc_drive(struct cmc *c, char *buf, int run_pages)
 {
     uint64_t n_build = c->n_build;
@@ -324,20 +370,16 @@ int cmc_drive(struct cmc *c, char *buf, int run_pages)
                     break;
                 int rc = c->build(c->build_ctx, q, (const char *)c->from, rbuf + (q - p) * c->psize);
                 if (rc < 0) {
-                    unclaim(c, q, 1);
-                    if (q > p)
-                        install_run(c, p, q - p, rbuf, BY_GC);
                     cmc_note_error(c, rc, CMC_INJ_NONE);
-                    return rc;
+                    cmc_fatal(c, q, CMC_OP_BUILD, rc, 0);   /* pure function: no retry helps */
                 }
                 q++;
             }
             if (q > p) {
-                int rc = install_run(c, p, q - p, rbuf, BY_GC);
+                /* A failure gave the unfinished pages back: the re-scan retries them. */
+                install_run(c, p, q - p, rbuf, BY_GC);
                 if (rbuf != buf)
                     ADD(&c->st.recycled_pages, q - p);
-                if (rc < 0)
-                    return rc;
                 cmc_maybe_release(c, 0);
                 p = q;
             } else {
@@ -346,11 +388,10 @@ int cmc_drive(struct cmc *c, char *buf, int run_pages)
         }
     }
     for (uint64_t p = 0; p < n_build; p++) {
-        if (LOAD(&c->state[p]) == PG_INSTALLED)
-            continue;
-        int rc = cmc_serve_page(c, p, buf, BY_GC, 1);
-        if (rc < 0)
-            return rc;
+        if (LOAD(&c->state[p]) != PG_INSTALLED)
+            cmc_serve_page_until(c, p, buf, BY_GC);
+        if (LOAD(&c->registered) != 1)
+            break;
     }
     return 0;
 }

@@ -255,7 +255,8 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
     if (cfg->gc_threads < 1 || cfg->gc_threads > 64 || cfg->run_pages < 1 || cfg->run_pages > 256 ||
         cfg->release_batch_pages < 1 ||
         cfg->worker_delay_us < 0 || cfg->worker_delay_us > 10000000 ||
-        cfg->end_delay_us < 0 || cfg->end_delay_us > 10000000)
+        cfg->end_delay_us < 0 || cfg->end_delay_us > 10000000 ||
+        cfg->install_deadline_ms < 0 || cfg->install_deadline_ms > 3600000)
         return -EINVAL;
     if (heap_size / ps > UINT32_MAX)
         return -EINVAL;
@@ -311,6 +312,8 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
         if (rc == 0)
             rc = cmc_workers_start(c);
     }
+    if (rc == 0)
+        rc = cmc_fork_register(c);      /* last: a fork from now on waits for our cycles */
     if (rc < 0) {
         release_all(c);
         return rc;
@@ -325,6 +328,7 @@ void cmc_destroy(struct cmc *c)
         return;
     if (LOAD(&c->active))
         cmc_wait(c, -1);
+    cmc_fork_unregister(c);             /* no new cycle can start: we are its owner */
     release_all(c);
 }
 
@@ -335,6 +339,38 @@ int cmc_get_stats(struct cmc *c, struct cmc_stats *out)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     *out = c->st;
     out->active = LOAD(&c->active);
+    return 0;
+}
+
+void cmc_add_cycle_totals(struct cmc_totals *t, const struct cmc_stats *st)
+{
+    t->pages_by_gc += LOAD(&st->pages_by_gc);
+    t->pages_by_mutator += LOAD(&st->pages_by_mutator);
+    t->zero_pages += LOAD(&st->zero_pages);
+    t->faults += LOAD(&st->faults);
+    t->ioctl_errors += LOAD(&st->ioctl_errors);
+    t->eexist += LOAD(&st->eexist);
+    t->eagain += LOAD(&st->eagain);
+    t->worker_failures += (uint64_t)LOAD(&st->worker_failures);
+    t->moved_bytes += LOAD(&st->moved_bytes);
+    t->released_bytes += LOAD(&st->released_bytes);
+    t->recycled_pages += LOAD(&st->recycled_pages);
+    t->stalls += LOAD(&st->stalls);
+    t->flip_s += st->flip_s;
+    t->compaction_s += st->compaction_s;
+}
+
+int cmc_get_totals(struct cmc *c, struct cmc_totals *out)
+{
+    if (!c || !out)
+        return -EINVAL;
+    /* Under mu: a cycle's end adds its counts and clears active in one step,
+     * so a running cycle is counted once, live, and an ended one once, summed. */
+    pthread_mutex_lock(&c->mu);
+    *out = c->totals;
+    if (LOAD(&c->active))
+        cmc_add_cycle_totals(out, &c->st);
+    pthread_mutex_unlock(&c->mu);
     return 0;
 }
 

@@ -279,12 +279,13 @@ def gr_cmc_wait_rc(rt, timeout_ms: int = -1) -> int:
 
 def cmc_config(fault_mode: str, install: str, gc_threads: int, flip: str,
                run_pages: int = 32, release_batch_pages: int = 64, worker_delay_us: int = 0,
-               end_delay_us: int = 0):
+               end_delay_us: int = 0, install_deadline_ms: int = 0):
     return ffi.new("struct cmc_config *", {
         "fault_mode": CMC_FAULT_MODES[fault_mode], "install": CMC_INSTALLS[install],
         "gc_threads": gc_threads, "flip": CMC_FLIPS[flip], "run_pages": run_pages,
         "release_batch_pages": release_batch_pages, "worker_delay_us": worker_delay_us,
-        "end_delay_us": end_delay_us})
+        "end_delay_us": end_delay_us, "install_deadline_ms": install_deadline_ms})
+CMC_INSTALL_DEADLINE_MS = lib.CMC_INSTALL_DEADLINE_MS
 
 
 def cmc_create(heap: int, size: int, cfg):
@@ -325,22 +326,35 @@ def cmc_stats(c) -> dict:
     return {name: getattr(st, name) for name, _ in ffi.typeof("struct cmc_stats").fields}
 
 
+def _totals_dict(t) -> dict:
+    return {n: getattr(t, n) for n, _ in ffi.typeof("struct cmc_totals").fields}
+
+
+def cmc_totals(c) -> dict:
+    """Sums over every cycle of c (completed ones, plus the running one so far)."""
+    t = ffi.new("struct cmc_totals *")
+    check(lib.cmc_get_totals(c, t), "cmc_get_totals")
+    return _totals_dict(t)
+
+
 def cmc_stalls(c, max_entries: int):
     out = _np.zeros(max(max_entries, 1), dtype=_np.float64)
     n = check(lib.cmc_get_stalls(c, ffi.cast("double *", ffi.from_buffer(out)), max_entries), "cmc_get_stalls")
     return out[:n].copy()
 
 
-def cmc_inject(c, point: str, nth: int = 1, err: int = 5) -> None:
-    check(lib.cmc_inject(c, CMC_INJECTION_POINTS[point], nth, err), "cmc_inject")
+def cmc_inject(c, point: str, nth: int = 1, err: int = 5, times: int = 1) -> None:
+    """The nth run of the step fails with err, and so do the times-1 runs after it
+    (times=-1: every run from the nth on)."""
+    check(lib.cmc_inject(c, CMC_INJECTION_POINTS[point], nth, times, err), "cmc_inject")
 
 
 def cmc_inject_global(point: str, nth: int = 1, err: int = 5) -> None:
-    check(lib.cmc_inject_global(CMC_INJECTION_POINTS[point], nth, err), "cmc_inject_global")
+    check(lib.cmc_inject_global(CMC_INJECTION_POINTS[point], nth, 1, err), "cmc_inject_global")
 
 
 def cmc_clear_global_injection() -> None:
-    lib.cmc_inject_global(lib.CMC_INJ_NONE, 1, 0)
+    lib.cmc_inject_global(lib.CMC_INJ_NONE, 1, 1, 0)
 
 
 def cmc_sigbus_installed() -> bool:
@@ -385,14 +399,20 @@ def gr_cmc_info(rt) -> tuple[dict, dict]:
             {n: getattr(st, n) for n, _ in ffi.typeof("struct cmc_stats").fields})
 
 
+def gr_cmc_totals(rt) -> dict:
+    t = ffi.new("struct cmc_totals *")
+    check(lib.gr_cmc_totals(rt, t), "gr_cmc_totals")
+    return _totals_dict(t)
+
+
 def gr_cmc_stalls(rt, max_entries: int):
     out = _np.zeros(max(max_entries, 1), dtype=_np.float64)
     n = check(lib.gr_cmc_stalls(rt, ffi.cast("double *", ffi.from_buffer(out)), max_entries), "gr_cmc_stalls")
     return out[:n].copy()
 
 
-def gr_cmc_inject(rt, point: str, nth: int = 1, err: int = 5) -> None:
-    check(lib.gr_cmc_inject(rt, CMC_INJECTION_POINTS[point], nth, err), "gr_cmc_inject")
+def gr_cmc_inject(rt, point: str, nth: int = 1, err: int = 5, times: int = 1) -> None:
+    check(lib.gr_cmc_inject(rt, CMC_INJECTION_POINTS[point], nth, times, err), "gr_cmc_inject")
 # ---------------------------------------------------------------- runtime
 # Constants and the raw entry points of the managed runtime (csrc/api_runtime.h).
 # The hot paths (field and element access, allocation) are re-exported as the

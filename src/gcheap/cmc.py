@@ -28,6 +28,7 @@ class CmcOptions:
     release_batch_pages: int = 64
     worker_delay_us: int = 0        # testing: let mutators fault first
     end_delay_us: int = 0           # testing: the last GC worker ends a cycle this late
+    install_deadline_ms: int = ll.CMC_INSTALL_DEADLINE_MS   # a page not installable this long aborts
 
     def __post_init__(self) -> None:
         if self.fault_mode not in ll.CMC_FAULT_MODES:
@@ -37,7 +38,8 @@ class CmcOptions:
         if self.flip not in ll.CMC_FLIPS:
             raise InvalidArgument(f"flip must be one of {sorted(ll.CMC_FLIPS)}, not {self.flip!r}")
         for name, lo, hi in (("gc_threads", 1, 64), ("run_pages", 1, 256), ("release_batch_pages", 1, 1 << 30),
-                             ("worker_delay_us", 0, 10_000_000), ("end_delay_us", 0, 10_000_000)):
+                             ("worker_delay_us", 0, 10_000_000), ("end_delay_us", 0, 10_000_000),
+                             ("install_deadline_ms", 1, 3_600_000)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise InvalidArgument(f"{name} must be an int in [{lo}, {hi}], not {v!r}")
@@ -45,7 +47,7 @@ class CmcOptions:
     def c_config(self):
         return ll.cmc_config(self.fault_mode, self.install, self.gc_threads, self.flip,
                              self.run_pages, self.release_batch_pages, self.worker_delay_us,
-                             self.end_delay_us)
+                             self.end_delay_us, self.install_deadline_ms)
 
 
 def unavailable_reason(err: int) -> UffdUnavailable:
@@ -65,6 +67,10 @@ def unavailable_reason(err: int) -> UffdUnavailable:
 
 
 def flip_error(rc: int) -> GCHeapError:
+    if rc == -errno.ECHILD:
+        return UffdUnavailable("this process is a fork child of the compactor's owner: its userfaultfd "
+                               "and threads stayed with the parent", "create a new Compactor in the child",
+                               errno.ECHILD)
     if rc == -errno.EADDRINUSE:
         return AddressRangeStolen("another mapping landed in the unmapped heap range")
     return KernelError(-rc, "cmc flip")
@@ -106,11 +112,17 @@ class Compactor:
     def stats(self) -> dict:
         return ll.cmc_stats(self._c)
 
+    def totals(self) -> dict:
+        """Sums over every cycle (stats() is the current or last cycle's)."""
+        return ll.cmc_totals(self._c)
+
     def stalls(self):
         return ll.cmc_stalls(self._c, self.size // PAGE)
 
-    def inject(self, point: str, nth: int = 1, err: int = errno.EIO) -> None:
-        ll.cmc_inject(self._c, point, nth, err)
+    def inject(self, point: str, nth: int = 1, err: int = errno.EIO, times: int = 1) -> None:
+        """The nth run of the step fails with err, and the times-1 runs after it
+        (times=-1: forever)."""
+        ll.cmc_inject(self._c, point, nth, err, times)
 
     def close(self) -> None:
         if self._c is not None:

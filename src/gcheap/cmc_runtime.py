@@ -19,8 +19,11 @@ from gcheap.errors import AddressRangeStolen, HeapCorruption, InvalidOption, Ker
 from gcheap.report import GCReport
 
 OPTION_NAMES = ("fault_mode", "install", "gc_threads", "flip", "require_concurrent",
-                "run_pages", "release_batch_pages", "worker_delay_us", "end_delay_us")
+                "run_pages", "release_batch_pages", "worker_delay_us", "end_delay_us",
+                "install_deadline_ms")
 _warned = False
+FORKED_REASON = ("forked child: the userfaultfd and GC threads belong to the parent process; "
+                 "compacted stop-the-world")
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,13 @@ class CmcState:
 
     @property
     def concurrent_capable(self) -> bool:
-        return self.fallback_reason is None
+        return self.fallback_reason is None and not self.forked
+
+    @property
+    def forked(self) -> bool:
+        """True in a process forked from the runtime's owner: the userfaultfd and the
+        GC threads stayed with the parent, collections compact stop-the-world here."""
+        return self.fallback_reason is None and bool(_ll.gr_cmc_info(self.rt._c)[0]["forked"])
 
     def gc(self, wait: bool = True) -> CmcReport:
         rt = self.rt
@@ -136,7 +145,8 @@ class CmcState:
         fields["collector"] = "cmc"
         if not self.concurrent_capable:
             return CmcReport(**fields, concurrent=False, complete=True,
-                             pauses={"mark": base.pause_s, "flip": 0.0}, error=self.fallback_reason)
+                             pauses={"mark": base.pause_s, "flip": 0.0},
+                             error=self.fallback_reason or FORKED_REASON)
         info, st = _ll.gr_cmc_info(self.rt._c)
         mark = info["mark_ns"] / 1e9
         flip = max(p["pause_ns"] / 1e9 - mark, 0.0)
@@ -164,10 +174,18 @@ class CmcState:
             install="move" if st["install"] == _ll.CMC_INSTALL_MOVE else "copy",
             move_fallback=bool(st["move_fallback"]), error=error)
 
-    def inject(self, point: str, nth: int = 1, err: int = 5) -> None:
+    def totals(self) -> dict:
+        """Sums over every concurrent cycle of this runtime (completed ones, plus the
+        running one so far): cycles, pages_by_gc, pages_by_mutator, zero_pages, faults,
+        ioctl_errors, eexist, eagain, worker_failures, moved_bytes, released_bytes,
+        recycled_pages, stalls, flip_s, compaction_s. All zero after a fallback."""
+        return _ll.gr_cmc_totals(self.rt._c)
+
+    def inject(self, point: str, nth: int = 1, err: int = 5, times: int = 1) -> None:
+        """The nth run of the step fails with err, and the times-1 runs after it (-1: forever)."""
         if not self.concurrent_capable:
             raise InvalidOption("fault injection needs a concurrent cmc runtime")
-        _ll.gr_cmc_inject(self.rt._c, point, nth, err)
+        _ll.gr_cmc_inject(self.rt._c, point, nth, err, times)
 
 
 def _errno_name(rc: int) -> str:

@@ -336,7 +336,9 @@ class Runtime:
 
     def stats(self) -> dict:
         """Cumulative counts, every pause (a list of GCReport) and a pause summary
-        (count, p50, p90, p99, p99.9, max, total in seconds)."""
+        (count, p50, p90, p99, p99.9, max, total in seconds). collector="cmc" adds
+        "cmc": sums over every concurrent cycle (pages_by_gc, pages_by_mutator, ...;
+        see CmcState.totals)."""
         self._check_open()
         rc, s = _ll.stats(self._c)
         if rc:
@@ -346,6 +348,8 @@ class Runtime:
         out["max_pause_s"] = s["max_pause_ns"] / 1e9
         out["pauses"] = [GCReport.from_pause(p) for p in _ll.pauses(self._c)]
         out["pause_summary"] = pause_summary([p.pause_s for p in out["pauses"]])
+        if self._cmc is not None:
+            out["cmc"] = self._cmc.totals()
         return out
 
     def debug_compact_image(self) -> bytes:

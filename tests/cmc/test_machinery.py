@@ -345,3 +345,50 @@ def test_back_to_back_cycles_never_end_the_next_one(region, fault_mode, install)
             assert ll.cmc_test_check(addr, size, SEED, expect) == -1
         if install == "move":
             assert st["recycled_pages"] > 0
+
+
+# ---- totals over every cycle --------------------------------------------------------
+
+def _eventually(read, ok, timeout=10.0):
+    """read() until ok(value) (counters the fault thread updates just after waking
+    the faulting thread), at most timeout seconds; returns the last value."""
+    import time
+    end = time.monotonic() + timeout
+    value = read()
+    while not ok(value) and time.monotonic() < end:
+        time.sleep(0.001)
+        value = read()
+    return value
+
+
+@pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
+def test_totals_sum_every_cycle_and_count_the_running_one(region, fault_mode):
+    addr, size = region
+    npages = size // PAGE
+    with Compactor(addr, size, CmcOptions(fault_mode=fault_mode)) as cm:
+        assert cm.totals()["cycles"] == 0 and cm.totals()["pages_by_gc"] == 0
+        cm.flip()
+        cm.wait()
+        first = cm.stats()
+        # The worker dies at the start of the next cycle: the cycle stays active until
+        # wait() finishes it, so the totals are read with the cycle certainly running.
+        cm.inject("worker", 1, errno.EIO)
+        cm.flip()
+        ll.cmc_test_touch(addr, 10, 3)               # a mutator builds 10 pages
+        # Thread mode: the ioctl wakes the mutator before the fault thread counts the page.
+        running = _eventually(cm.totals, lambda t: t["pages_by_mutator"] >= first["pages_by_mutator"] + 10)
+        assert cm.active
+        assert running["cycles"] == 1
+        assert running["pages_by_mutator"] == first["pages_by_mutator"] + 10
+        assert running["pages_by_gc"] == first["pages_by_gc"]
+        cm.wait()
+        second = cm.stats()
+        t = cm.totals()
+        assert t["cycles"] == 2 == second["cycles"]
+        for k in ("pages_by_gc", "pages_by_mutator", "zero_pages", "ioctl_errors", "worker_failures",
+                  "moved_bytes", "released_bytes", "faults"):
+            assert t[k] == first[k] + second[k], k
+        assert t["pages_by_gc"] + t["pages_by_mutator"] == 2 * npages
+        assert t["worker_failures"] == 1
+        assert t["compaction_s"] == pytest.approx(first["compaction_s"] + second["compaction_s"])
+        assert ll.cmc_test_check(addr, size, SEED, 0) == -1

@@ -286,3 +286,23 @@ def test_range_theft_experiment_on_the_runtime():
     assert thefts > 0 and stolen >= thefts, (cycles, thefts, stolen)
     cycles, thefts, stolen = _collect_under_hammer("dontunmap", 1.0)
     assert cycles > 10 and thefts == 0 and stolen == 0
+
+
+def test_stats_cmc_totals_sum_the_cycle_reports():
+    with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, worker_delay_us=20000) as rt:
+        Node, head, nodes, arrays = _build(rt, 3000)
+        assert rt.stats()["cmc"]["cycles"] == 0
+        reps = []
+        for _ in range(3):
+            rt.gc(wait=False)
+            assert all(nodes[i].v == i for i in range(1, 3000, 2))      # mutators fault pages
+            reps.append(rt.wait_gc())
+        t = rt.stats()["cmc"]
+        assert t["cycles"] == 3
+        for k in ("pages_by_gc", "pages_by_mutator", "zero_pages", "released_bytes"):
+            assert t[k] == sum(getattr(r, k) for r in reps), k
+        assert t["pages_by_mutator"] > 0
+        assert t["pages_by_gc"] + t["pages_by_mutator"] == sum(-(-r.live_bytes // 4096) for r in reps)
+        assert t["compaction_s"] == pytest.approx(sum(r.compaction_s for r in reps))
+    with gcheap.Runtime("4M", collector="stw") as rt:
+        assert "cmc" not in rt.stats()

@@ -38,3 +38,24 @@ def test_program_arguments_after_double_dash_may_look_like_options(tmp_path):
     src.write_text("import sys\nprint(sys.argv[1:])\n")
     g = gcheap(src, ["--stats", "-x"])
     assert g.returncode == 0 and g.stdout == "['--stats', '-x']\n"
+
+
+def test_stats_count_pages_over_every_cmc_cycle(tmp_path):
+    """--stats and --stats-json report the pages of every cycle of the run, not the
+    last one: built pages sum to the destination pages of every collection."""
+    import json
+
+    from vmrun import COLLECTOR_OPTIONS, require_collector
+    require_collector("cmc-sigbus")
+    js = tmp_path / "stats.json"
+    options = [*COLLECTOR_OPTIONS["cmc-sigbus"][:-2], "--heap", "2M", "--stats", "--stats-json", str(js)]
+    g = gcheap(BT, ["12"], options)
+    assert g.returncode == 0, g.stderr
+    stats = json.loads(js.read_text())
+    pages, log = stats["pauses"]["cmc_pages"], stats["pause_log"]
+    assert pages["cycles"] == len(log) >= 2
+    assert pages["pages_by_gc"] + pages["pages_by_mutator"] == sum(-(-p["live_bytes"] // 4096) for p in log)
+    line = g.stderr.strip().splitlines()[-1]
+    assert line.startswith("gcheap run [cmc]: ")
+    assert (f"pages: {pages['cycles']} cycles, {pages['pages_by_gc']} built by GC, "
+            f"{pages['pages_by_mutator']} by mutators;") in line

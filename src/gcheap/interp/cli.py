@@ -38,22 +38,22 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[k]
 
 
-def pause_summary(pauses, cmc_last_cycle: dict | None = None) -> dict:
+def pause_summary(pauses, cmc_pages: dict | None = None) -> dict:
     ms = sorted(p.pause_s * 1000.0 for p in pauses)
     return {
         "count": len(ms), "p50_ms": _percentile(ms, 0.50), "p90_ms": _percentile(ms, 0.90),
         "p99_ms": _percentile(ms, 0.99), "max_ms": ms[-1] if ms else 0.0,
         "total_ms": sum(ms), "mean_ms": statistics.fmean(ms) if ms else 0.0,
         # stw builds every page inside the pause; cmc builds pages concurrently, by GC
-        # threads or by mutators that fault on them (its counters are per cycle).
-        "last_cycle_pages": cmc_last_cycle,
+        # threads or by mutators that fault on them: totals over every cycle of the run.
+        "cmc_pages": cmc_pages,
     }
 
 
 def format_summary(collector: str, s: dict, result) -> str:
-    c = s["last_cycle_pages"]
+    c = s["cmc_pages"]
     pages = "all built in the pause (stop-the-world)" if c is None else \
-        f"last cycle {c['pages_by_gc']} built by GC, {c['pages_by_mutator']} by mutators"
+        f"{c['cycles']} cycles, {c['pages_by_gc']} built by GC, {c['pages_by_mutator']} by mutators"
     return (f"gcheap run [{collector}]: {s['count']} pauses, p50 {s['p50_ms']:.3f} ms, "
             f"p99 {s['p99_ms']:.3f} ms, max {s['max_ms']:.3f} ms, total {s['total_ms']:.3f} ms; "
             f"pages: {pages}; wall {result.wall_s:.3f} s, {result.instructions} bytecodes, "
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     except GCHeapError as e:
         print(f"gcheap run: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FATAL
-    summary = pause_summary(result.pauses, result.cmc_last_cycle)
+    summary = pause_summary(result.pauses, result.cmc_pages)
     if args.stats:
         print(format_summary(args.collector, summary, result), file=sys.stderr)
     if args.stats_json:

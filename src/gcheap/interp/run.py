@@ -23,8 +23,9 @@ class RunResult:
     allocations: int
     pauses: list                      # GCReport of every collection during the run
     wall_s: float = 0.0
-    # cmc: the last cycle's page counts (the C statistics are per cycle)
-    cmc_last_cycle: dict | None = None
+    # cmc: pages built over every cycle of the run (cycles, pages_by_gc,
+    # pages_by_mutator, zero_pages); None when pages are built in the pause
+    cmc_pages: dict | None = None
 
     @property
     def exit_status(self) -> int:
@@ -53,8 +54,11 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
         runtime = Runtime(**runtime_options)
     elif runtime_options:
         raise InvalidOption("runtime options are given to the runtime you pass, not to run_file")
+    cmc = getattr(runtime, "_cmc", None)
+    concurrent = cmc is not None and cmc.concurrent_capable
     try:
         before = len(runtime.stats()["pauses"])
+        totals_before = cmc.totals() if concurrent else None
         sys.stdout.flush()
         sys.stderr.flush()
         t0 = time.perf_counter()
@@ -65,14 +69,12 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
             raise ValueError("the C VM rejected the program image (a compiler/loader mismatch)")
         if rc < 0:
             raise _ll.kernel_error(-rc, "gi_run")
-        cmc_last = None
-        cmc = getattr(runtime, "_cmc", None)
-        if cmc is not None and cmc.concurrent_capable:
+        cmc_pages = None
+        if concurrent:
             cmc._wait()                   # the last cycle may still be compacting
-            _, st = _ll.gr_cmc_info(runtime._c)
-            cmc_last = {"pages_by_gc": int(st["pages_by_gc"]),
-                        "pages_by_mutator": int(st["pages_by_mutator"]),
-                        "cycles": int(st["cycles"])}
+            after = cmc.totals()
+            cmc_pages = {k: int(after[k] - totals_before[k])
+                         for k in ("cycles", "pages_by_gc", "pages_by_mutator", "zero_pages")}
         pauses = runtime.stats()["pauses"][before:]
     finally:
         if own:
@@ -80,7 +82,7 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
     status = {_ll.GI_STATUS_OK: "ok", _ll.GI_STATUS_EXCEPTION: "exception"}.get(res["status"], "fatal")
     exc = bytecode.BUILTINS[res["exc_builtin"]] if res["exc_builtin"] >= 0 else None
     result = RunResult(status, exc, res["exc_line"] if exc else None, res["message"],
-                       res["instructions"], res["allocations"], pauses, wall, cmc_last)
+                       res["instructions"], res["allocations"], pauses, wall, cmc_pages)
     if check and status != "ok":
         raise ProgramError(exc or "fatal", res["message"], "")
     return result
