@@ -491,6 +491,8 @@ static bool repeat(struct gi_vm *vm, uint32_t seq_slot, int64_t n, uint32_t out,
         if (!data)
             return FAIL;
         s = vm->roots[seq_slot];
+        if (nb == 0)
+            n = 0;      /* "" * 10**18 is "": no 10**18 empty copies */
         for (int64_t i = 0; i < n; i++)
             memcpy(str_bytes_of_data(data) + i * nb, str_ptr(s), nb);
         uint64_t cps = fields(s)[STR_CPLEN] * (uint64_t)n;
@@ -517,6 +519,8 @@ static bool repeat(struct gi_vm *vm, uint32_t seq_slot, int64_t n, uint32_t out,
     V *src = list ? arr_items(fields(s)[LIST_ITEMS]) : arr_items(s);
     V holder = list ? fields(r)[LIST_ITEMS] : r;
     V *dst = arr_items(holder);
+    if (len == 0)
+        n = 0;          /* [] * 10**18 is []: no 10**18 empty copies */
     for (int64_t i = 0; i < n; i++)
         vm_copy_refs(vm, holder, dst + i * len, src, len);
     if (list) {
