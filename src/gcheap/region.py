@@ -45,12 +45,16 @@ class Region:
         self._size = size
         self._owner = True
         self._closed = False
+        self._parent = None
         _track(self)
 
     @classmethod
-    def _adopt(cls, address: int, size: int, owner: bool) -> "Region":
+    def _adopt(cls, address: int, size: int, owner: bool, parent: "Region | None" = None) -> "Region":
+        """parent: for a non-owning Region, the Region whose mapping holds it; when
+        the parent is closed (its memory unmapped) this one is closed too."""
         self = cls.__new__(cls)
         self._address, self._size, self._owner, self._closed = address, size, owner, False
+        self._parent = parent
         if owner:
             _track(self)
         return self
@@ -66,7 +70,12 @@ class Region:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        r = self
+        while r is not None:
+            if r._closed:
+                return True
+            r = r._parent
+        return False
 
     @property
     def owner(self) -> bool:
@@ -76,6 +85,8 @@ class Region:
     def _check_open(self) -> None:
         if self._closed:
             raise RegionClosed("Region is closed")
+        if self._parent is not None and self._parent.closed:
+            raise RegionClosed("Region is closed: the Region that maps it was closed")
 
     def _check_range(self, offset: int, length: int) -> None:
         self._check_open()
@@ -108,7 +119,7 @@ class Region:
         self._check_range(offset, length)
         if offset % ps or length % ps or length == 0:
             raise InvalidArgument(f"slice {offset}+{length} is not page aligned")
-        return Region._adopt(self._address + offset, length, owner=False)
+        return Region._adopt(self._address + offset, length, owner=False, parent=self)
 
     def close(self) -> None:
         if self._closed:
@@ -208,5 +219,5 @@ def mremap_dontunmap(region: Region, dest_address: Union[int, Region, None] = No
     # The kernel acted: only bookkeeping from here on, nothing that can fail.
     if replaced is not None:
         replaced._retire()
-    inside_owned = dst and replaced is None and _owning_region(dst, dst + size) is not None
-    return Region._adopt(new, size, owner=not inside_owned)
+    holder = _owning_region(dst, dst + size) if dst and replaced is None else None
+    return Region._adopt(new, size, owner=holder is None, parent=holder)

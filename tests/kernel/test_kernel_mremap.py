@@ -8,7 +8,7 @@ import pytest
 
 from conftest import reading, require_uffd, smaps_entry
 from gcheap import _lowlevel as ll
-from gcheap.errors import InvalidArgument, KernelError
+from gcheap.errors import InvalidArgument, KernelError, RegionClosed
 from gcheap.kernel import (MREMAP_DONTUNMAP, MREMAP_MAYMOVE, PageFault, Region, Userfaultfd,
                            mremap_dontunmap)
 
@@ -168,3 +168,17 @@ def test_the_source_range_stays_reserved():
             ll.map_anon_noreplace(src.address, src.size)
         assert e.value.errno == errno.EEXIST
         moved.close()
+
+
+def test_slice_of_closed_region_raises_instead_of_touching_unmapped_memory():
+    r = Region(16 * 4096)
+    s = r.slice(4096, 4096)
+    s.write(0, b"abc")
+    assert s.read(0, 3) == b"abc"
+    r.close()
+    assert s.closed
+    with pytest.raises(RegionClosed):
+        s.read(0, 3)
+    with pytest.raises(RegionClosed):
+        s.write(0, b"x")
+    s.close()           # still a no-op, not an unmap
