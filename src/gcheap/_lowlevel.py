@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from gcheap._native import ffi, lib  # noqa: F401  (re-exported for this module only)
 
-from gcheap.errors import UffdPageExists, UffdPartial, kernel_error
+from gcheap.errors import InvalidArgument, UffdPageExists, UffdPartial, kernel_error
 
 
 def check(rc: int, operation: str, detail: str | None = None) -> int:
@@ -308,7 +308,11 @@ def cmc_use_xor_builder(c, pattern: int) -> None:
 
 def cmc_flip_rc(c, used_len: int, n_build: int, src_first) -> int:
     """Returns the C status (0 or -errno): callers map the flip's errors."""
-    arr = ffi.new("uint32_t[]", list(src_first)) if n_build else ffi.NULL
+    firsts = list(src_first)
+    if n_build < 0 or len(firsts) != n_build:
+        raise InvalidArgument(f"src_first has {len(firsts)} entries, n_build is {n_build}: "
+                         "one source page per destination page")
+    arr = ffi.new("uint32_t[]", firsts) if n_build else ffi.NULL
     return int(lib.cmc_flip(c, used_len, n_build, arr))
 
 

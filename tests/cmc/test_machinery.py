@@ -139,6 +139,10 @@ def test_bad_options_and_arguments(region):
             cm.flip(used_len=size + PAGE)
         with pytest.raises(KernelError):
             cm.flip(n_build=4, src_first=[0, 2, 1, 3])     # not non-decreasing
+        with pytest.raises(InvalidArgument):
+            cm.flip(n_build=64, src_first=[0])             # C would read past the list
+        with pytest.raises(InvalidArgument):
+            cm.flip(n_build=2, src_first=[0, 1, 1])
         with pytest.raises(KernelError):
             cm.flip(used_len=PAGE * 3 + 1)
         assert not cm.active
