@@ -1554,6 +1554,15 @@ int gi_run(struct gr_runtime *rt, const char *image, uint64_t image_len, int out
     }
     /* the module frame: locals (hidden handler slots) start above the fixed roots */
     struct gi_code *module = &vm->codes[0];
+    if ((uint64_t)vm->nroots_fixed + module->nlocals + module->max_stack + 2 > vm->stack_limit) {
+        /* the module's operand stack would run past the root table */
+        result->status = GI_STATUS_FATAL;
+        result->fatal_errno = -E2BIG;
+        snprintf(result->message, sizeof result->message,
+                 "program too large for the root table (%u fixed roots + %u locals + %u stack > %u)",
+                 vm->nroots_fixed, module->nlocals, module->max_stack, vm->stack_limit);
+        goto leave;
+    }
     vm->frames[0] = (struct gi_frame){.code = module, .pc = 0, .base = vm->nroots_fixed,
                                       .stack = vm->nroots_fixed + module->nlocals,
                                       .sp = vm->nroots_fixed + module->nlocals,

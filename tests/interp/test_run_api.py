@@ -65,3 +65,15 @@ def test_collections_during_a_run_are_reported(tmp_path):
         os.close(fo)
     assert r.status == "ok" and len(r.pauses) >= 3
     assert all(p.live_bytes <= 2 << 20 for p in r.pauses)
+
+
+def test_program_too_large_for_the_root_table_is_a_clean_fatal_status(tmp_path):
+    # ~60000 fixed roots (constants + globals), then a 5000-element list literal whose
+    # operand stack would run past the 65536-slot root table (it used to corrupt the C heap)
+    lines = [f'x{i} = "s{i}"' for i in range(30000)]
+    lines.append("y = [" + ", ".join(["x0"] * 5000) + "]")
+    lines.append("print(len(y))")
+    r, out, err = run_to_files(tmp_path, "\n".join(lines) + "\n", heap_size="32M")
+    assert r.status == "fatal" and r.exit_status != 0
+    assert "too large for the root table" in r.message
+    assert out == ""
