@@ -144,22 +144,25 @@ void cmc_sample_rss(struct cmc *c)
 static void mark_installed(struct cmc *c, uint64_t p, uint64_t n, int by)
 {
     for (uint64_t i = p; i < p + n; i++) {
+        /* Count before publishing INSTALLED: a worker that sees the last page
+         * installed must also see installed == n_build, or nobody ends the
+         * cycle. Only the page's claimant gets here, so the count is exact. */
+        if (LOAD(&c->state[i]) != PG_INSTALLED) {
+            if (i < c->n_build) {
+                ADD(&c->installed, 1);
+                if (by == BY_GC)
+                    ADD(&c->st.pages_by_gc, 1);
+                else if (by == BY_MUTATOR)
+                    ADD(&c->st.pages_by_mutator, 1);
+                if (by >= 0)
+                    ADD(&c->st.moved_bytes, c->psize);
+            } else if (by >= 0) {
+                ADD(&c->st.zero_pages, 1);
+            }
+        }
         uint32_t old = XCHG(&c->state[i], PG_INSTALLED);
         if (old & PG_WAITERS)
             futex_wake(&c->state[i]);
-        if (old == PG_INSTALLED)
-            continue;
-        if (i < c->n_build) {
-            ADD(&c->installed, 1);
-            if (by == BY_GC)
-                ADD(&c->st.pages_by_gc, 1);
-            else if (by == BY_MUTATOR)
-                ADD(&c->st.pages_by_mutator, 1);
-            if (by >= 0)
-                ADD(&c->st.moved_bytes, c->psize);
-        } else if (by >= 0) {
-            ADD(&c->st.zero_pages, 1);
-        }
     }
 }
 
