@@ -24,24 +24,23 @@ def _u32(out: list, v: int) -> None:
     out.append(struct.pack("<I", v))
 
 
+def _strs(out: list, items) -> None:
+    """A count, then each string."""
+    _u32(out, len(items))
+    for s in items:
+        _str(out, s)
+
+
 def encode(program: Program, argv: list[str]) -> bytes:
     out: list[bytes] = [b"GCI1"]
     _str(out, program.filename)
-    _u32(out, len(argv))
-    for a in argv:
-        _str(out, a)
-    _u32(out, len(program.global_names))
-    for g in program.global_names:
-        _str(out, g)
+    _strs(out, argv)
+    _strs(out, program.global_names)
     _u32(out, len(program.classes))
     for c in program.classes:
         _str(out, c.name)
-        _u32(out, len(c.slots))
-        for s in c.slots:
-            _str(out, s)
-        _u32(out, len(c.methods))
-        for m in c.methods:
-            _str(out, m)
+        _strs(out, c.slots)
+        _strs(out, c.methods)
     _u32(out, len(program.codes))
     for code in program.codes:
         _str(out, code.name)
@@ -64,10 +63,6 @@ def encode(program: Program, argv: list[str]) -> bytes:
             else:
                 out.append(b"\x05")
                 _str(out, k)
-        _u32(out, len(code.names))
-        for n in code.names:
-            _str(out, n)
-        _u32(out, len(code.local_names))
-        for n in code.local_names:
-            _str(out, n)
+        _strs(out, code.names)
+        _strs(out, code.local_names)
     return b"".join(out)
