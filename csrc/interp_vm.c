@@ -644,19 +644,30 @@ static bool call_value(struct gi_vm *vm, uint32_t s, uint32_t argc, bool *pushed
 
 /* ---- the loop */
 
+/* Replaces the top n operands with one tuple of them (left at the new top). */
+static bool pack_tuple(struct gi_vm *vm, struct gi_frame *fr, uint32_t n)
+{
+    uint32_t first = fr->sp - n;
+    V t = vm_new_tuple(vm, n);
+    if (!t)
+        return FAIL;
+    for (uint32_t i = 0; i < n; i++)
+        vm_store_ref(vm, t, &arr_items(t)[i], SLOT(first + i));
+    SLOT(first) = t;
+    fr->sp = first + 1;
+    return true;
+}
+
 static bool make_function(struct gi_vm *vm, struct gi_frame *fr, uint32_t code_index, uint32_t nd)
 {
     uint32_t first = fr->sp - nd;
-    V t = 0;
     if (nd) {
-        t = vm_new_tuple(vm, nd);
-        if (!t)
+        if (!pack_tuple(vm, fr, nd))
             return FAIL;
-        for (uint32_t i = 0; i < nd; i++)
-            vm_store_ref(vm, t, &arr_items(t)[i], SLOT(first + i));
+    } else {
+        SLOT(first) = 0;
+        fr->sp = first + 1;
     }
-    SLOT(first) = t;
-    fr->sp = first + 1;
     V f = vm_alloc_instance(vm, vm->gr_class[K_FUNC]);
     if (!f)
         return FAIL;
@@ -669,13 +680,8 @@ static bool make_function(struct gi_vm *vm, struct gi_frame *fr, uint32_t code_i
 static bool build_class(struct gi_vm *vm, struct gi_frame *fr, uint32_t index, uint32_t n)
 {
     uint32_t first = fr->sp - n;
-    V t = vm_new_tuple(vm, n);
-    if (!t)
+    if (!pack_tuple(vm, fr, n))
         return FAIL;
-    for (uint32_t i = 0; i < n; i++)
-        vm_store_ref(vm, t, &arr_items(t)[i], SLOT(first + i));
-    SLOT(first) = t;
-    fr->sp = first + 1;
     V c = vm_alloc_instance(vm, vm->gr_class[K_CLASS]);
     if (!c)
         return FAIL;
