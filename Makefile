@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NATIVE := src/gcheap/_native.abi3.so
-CSRCS  := $(wildcard csrc/*.c csrc/*.h csrc/*.py)
+CSRCS  := $(shell find csrc -name '*.[ch]' -o -name '*.py')
 
 .PHONY: demo test bench build clean doctor
 
@@ -21,7 +21,7 @@ $(STAMP): $(PY) pyproject.toml setup.py
 
 # Rebuilds only the C core in place after csrc/ changed.
 $(NATIVE): $(CSRCS) | $(STAMP)
-	PYTHONWARNINGS=ignore $(PY) setup.py -q build_ext --inplace
+	PYTHONWARNINGS=ignore $(PY) setup.py -q build_clib build_ext --inplace
 	touch $(NATIVE)
 
 build: $(STAMP) $(NATIVE)

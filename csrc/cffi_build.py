@@ -1,37 +1,79 @@
 """cffi out-of-line API build of the gcheap C core.
 
-Every ``csrc/api_*.h`` header is plain C declarations that cdef accepts unchanged;
-the C sources include them through ``gcheap.h`` (which adds the system includes
-and an include guard). Every ``csrc/*.c`` file is compiled into one extension,
-``gcheap._native``; ``gcheap._lowlevel`` is the only Python module that imports it.
+The C core is layered, one folder per layer, each compiling only against the
+public headers of the layers below it and its own internal header:
+
+    kernel   kernel primitives: userfaultfd, mremap, probes, the fault dispatcher
+    cmc      the concurrent compactor's machinery (flip, page states, workers)
+    runtime  objects, heap, roots, safepoints, field access, pause log, verify
+    gc       the collector interface, the phases, the collectors (stw, cmc)
+    interp   the bytecode interpreter
+    testing  test and benchmark support: a separate static library, never
+             referenced by the production layers (see docs/architecture.md)
+
+Each layer's public API is ``include/gcheap/<layer>.h``; the text between its
+``cdef-begin`` and ``cdef-end`` markers is plain C declarations, fed to cdef
+unchanged, in layer order. The extension ``gcheap._native`` exports only its
+module init function (-fvisibility=hidden); ``gcheap._lowlevel`` is the only
+Python package that imports it.
 """
 import glob
 import os
+import re
 
 from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+INCLUDE = os.path.join(HERE, "include")
+
+# Lowest first. A layer may include the headers of the layers before it.
+LAYERS = ["kernel", "cmc", "runtime", "gc", "interp"]
+TESTING = "testing"
+
+CFLAGS = ["-O2", "-g", "-std=gnu11", "-pthread", "-fno-strict-aliasing", "-fvisibility=hidden",
+          "-Wall", "-Wextra", "-Wno-unused-parameter"]
+_CDEF = re.compile(r"/\* cdef-begin[^\n]*\*/\n(.*?)/\* cdef-end \*/", re.S)
 
 
-def _api_headers():
-    return sorted(glob.glob(os.path.join(HERE, "api_*.h")))
+def public_header(layer):
+    return os.path.join(INCLUDE, "gcheap", layer + ".h")
 
 
-def _sources():
-    return sorted(os.path.relpath(p, os.getcwd()) for p in glob.glob(os.path.join(HERE, "*.c")))
+def cdef_text(layer):
+    text = open(public_header(layer)).read()
+    m = _CDEF.search(text)
+    if not m:
+        raise RuntimeError(f"{public_header(layer)}: no cdef-begin/cdef-end block")
+    return m.group(1)
+
+
+def layer_sources(layer):
+    return sorted(os.path.relpath(p, os.getcwd()) for p in glob.glob(os.path.join(HERE, layer, "*.c")))
+
+
+def all_headers():
+    return sorted(glob.glob(os.path.join(HERE, "*", "*.h")) + glob.glob(os.path.join(INCLUDE, "gcheap", "*.h")))
+
+
+def testing_library():
+    """(name, build_info) for setuptools' build_clib: the test and benchmark support."""
+    return ("gcheap_testing", {
+        "sources": layer_sources(TESTING),
+        "include_dirs": [INCLUDE, HERE],
+        "cflags": CFLAGS,
+    })
 
 
 ffibuilder = FFI()
-ffibuilder.cdef("\n".join(open(h).read() for h in _api_headers()))
+ffibuilder.cdef("\n".join(cdef_text(layer) for layer in LAYERS + [TESTING]))
 ffibuilder.set_source(
     "gcheap._native",
-    '#include "gcheap.h"\n',
-    sources=_sources(),
-    include_dirs=[HERE],
-    depends=_api_headers() + glob.glob(os.path.join(HERE, "*.h")),
-    extra_compile_args=["-O2", "-g", "-std=gnu11", "-pthread", "-fno-strict-aliasing",
-                        "-Wall", "-Wextra", "-Wno-unused-parameter"],
-    extra_link_args=["-pthread"],
+    "".join(f'#include "gcheap/{layer}.h"\n' for layer in LAYERS + [TESTING]),
+    sources=[s for layer in LAYERS for s in layer_sources(layer)],
+    include_dirs=[INCLUDE, HERE],
+    depends=all_headers(),
+    extra_compile_args=CFLAGS,
+    extra_link_args=["-pthread", "-Wl,--exclude-libs,ALL"],
 )
 
 if __name__ == "__main__":

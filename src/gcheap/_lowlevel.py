@@ -383,10 +383,6 @@ def cmc_test_hammer(addr: int, seconds: float, stop=None) -> int:
     return int(lib.cmc_test_hammer(addr, seconds, stop if stop is not None else ffi.NULL))
 
 
-def gr_cmc_enable(rt, cfg) -> int:
-    return int(lib.gr_cmc_enable(rt, cfg))
-
-
 def gr_cmc_wait(rt, timeout_ms: int = -1) -> None:
     check(lib.gr_cmc_wait(rt, timeout_ms), "gr_cmc_wait")
 
@@ -432,8 +428,11 @@ GR_FIRST_USER_CLASS = lib.GR_FIRST_USER_CLASS
 GR_OPT_VERIFY = lib.GR_OPT_VERIFY
 GR_OPT_STRESS = lib.GR_OPT_STRESS
 GR_COLLECTOR_STW = lib.GR_COLLECTOR_STW
+GR_COLLECTOR_CMC = lib.GR_COLLECTOR_CMC
 GR_NPHASES = lib.GR_NPHASES
 PHASE_NAMES = tuple(ffi.string(lib.gr_phase_name(i)).decode() for i in range(lib.GR_NPHASES))
+PAUSE_KINDS = {lib.GR_PAUSE_FULL: "full", lib.GR_PAUSE_MARK_FLIP: "mark+flip", lib.GR_PAUSE_START: "start",
+               lib.GR_PAUSE_REMARK: "remark", lib.GR_PAUSE_FLIP: "flip"}
 CAUSE_NAMES = {lib.GR_CAUSE_EXPLICIT: "explicit", lib.GR_CAUSE_ALLOC: "allocation", lib.GR_CAUSE_STRESS: "stress"}
 
 new_instance = lib.gr_new_instance
@@ -464,9 +463,19 @@ global_get = lib.gr_global_get
 NULL = ffi.NULL
 
 
-def runtime_new(heap_size: int, collector: int, options: int):
+def runtime_new(heap_max: int, collector: int, options: int, sizing: dict | None = None,
+                collector_config=None):
+    """(rc, runtime) of gr_runtime_new; sizing keys: initial, min_free, max_free,
+    target_utilization (0/absent: the C defaults); collector_config: a cffi struct or None."""
+    cfg = ffi.new("struct gr_config *")
+    cfg.heap_max = heap_max
+    cfg.collector = collector
+    cfg.options = options
+    for k, v in (sizing or {}).items():
+        setattr(cfg.sizing, k, v)
+    cfg.collector_config = collector_config if collector_config is not None else ffi.NULL
     out = ffi.new("gr_runtime **")
-    rc = lib.gr_runtime_new(heap_size, collector, options, out)
+    rc = lib.gr_runtime_new(cfg, out)
     return rc, out[0]
 
 
@@ -495,7 +504,8 @@ def read_payload(rt, h: int, nbytes: int, out=None):
 
 def _pause_dict(p) -> dict:
     return {
-        "seq": p.seq, "collector": p.collector, "cause": p.cause, "start_ns": p.start_ns,
+        "seq": p.seq, "collector": p.collector, "cause": p.cause, "kind": PAUSE_KINDS.get(p.kind, str(p.kind)),
+        "start_ns": p.start_ns,
         "pause_ns": p.pause_ns, "phase_ns": list(p.phase_ns)[:GR_NPHASES],
         "used_before": p.used_before, "live_bytes": p.live_bytes, "freed_bytes": p.freed_bytes,
         "moved_bytes": p.moved_bytes, "live_objects": p.live_objects,
@@ -534,7 +544,8 @@ def last_verify_message(rt) -> str:
 def heap_info(rt):
     p = ffi.new("struct gr_heap_info *")
     rc = lib.gr_heap_info(rt, p)
-    return rc, {"address": p.address, "capacity": p.capacity, "used": p.used, "live": p.live,
+    return rc, {"address": p.address, "capacity": p.capacity, "soft_limit": p.soft_limit,
+                "used": p.used, "live": p.live,
                 "page_size": p.page_size, "tlab_bytes": p.tlab_bytes}
 
 
@@ -593,7 +604,6 @@ def bench_samples(name: str, n_samples: int, *args: int) -> list[int]:
 GI_STATUS_OK = lib.GI_STATUS_OK
 GI_STATUS_EXCEPTION = lib.GI_STATUS_EXCEPTION
 GI_STATUS_FATAL = lib.GI_STATUS_FATAL
-GI_ROOT_BASE = lib.GI_ROOT_BASE
 
 
 def interp_run(rt, image: bytes, out_fd: int, err_fd: int, options: int = 0) -> tuple[int, dict]:

@@ -81,13 +81,14 @@ def split_options(collector: str, options: dict) -> CmcOptions | None:
 class CmcState:
     """Per-runtime state of collector "cmc" (rt._cmc)."""
 
-    def __init__(self, rt, options: CmcOptions) -> None:
+    def __init__(self, rt, options: CmcOptions, rc: int = 0) -> None:
+        """rc: the -errno with which creating the runtime with collector "cmc" failed
+        (it was then created "stw"), or 0."""
         global _warned
         self.rt = rt
         self.options = options
         self.fallback_reason: str | None = None
         self._pending: dict | None = None       # pause of a gc(wait=False) not yet reported
-        rc = _ll.gr_cmc_enable(rt._c, options.c_config())
         if rc < 0:
             err = unavailable_reason(-rc)
             if options.require_concurrent:

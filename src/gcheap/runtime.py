@@ -30,8 +30,7 @@ __all__ = ["Runtime", "Ref", "Instance", "RefArray", "I64Array", "F64Array", "U8
 _new_instance = _ll.new_instance
 
 # Collector name -> C collector id. The concurrent compactor adds its modes here.
-COLLECTORS: dict[str, int] = {"stw": _ll.GR_COLLECTOR_STW,
-                              "cmc": _ll.GR_COLLECTOR_STW}  # created stw, then switched (gcheap.cmc_runtime)
+COLLECTORS: dict[str, int] = {"stw": _ll.GR_COLLECTOR_STW, "cmc": _ll.GR_COLLECTOR_CMC}
 
 _ARRAY_KINDS = {"ref": _ll.GR_CLASS_REF_ARRAY, "u8": _ll.GR_CLASS_U8_ARRAY,
                 "i64": _ll.GR_CLASS_I64_ARRAY, "f64": _ll.GR_CLASS_F64_ARRAY}
@@ -82,7 +81,15 @@ class Runtime:
             if not isinstance(v, bool):
                 raise InvalidOption(f"{name}: expected True or False, got {v!r}")
         options = (_ll.GR_OPT_VERIFY if verify else 0) | (_ll.GR_OPT_STRESS if stress else 0)
-        rc, c = _ll.runtime_new(size, COLLECTORS[collector], options)
+        fallback_rc = 0
+        if cmc_options is not None:
+            rc, c = _ll.runtime_new(size, COLLECTORS[collector], options, None, cmc_options.c_config())
+            if rc < 0 and rc != -errno.ENOMEM:
+                # the kernel cannot run the concurrent compactor: stop-the-world compaction
+                fallback_rc = rc
+                rc, c = _ll.runtime_new(size, _ll.GR_COLLECTOR_STW, options)
+        else:
+            rc, c = _ll.runtime_new(size, COLLECTORS[collector], options)
         if rc == -errno.ENOMEM:
             raise HeapExhausted(f"cannot reserve a heap of {size} bytes")
         if rc == -errno.EINVAL:
@@ -108,7 +115,7 @@ class Runtime:
         if cmc_options is not None:
             self.options.update(collector_options)
             try:
-                self._cmc = CmcState(self, cmc_options)
+                self._cmc = CmcState(self, cmc_options, fallback_rc)
             except BaseException:
                 self.close()
                 raise

@@ -1,4 +1,4 @@
-"""fork() while a cycle compacts: the fork waits for the cycle (csrc/cmc_fork.c),
+"""fork() while a cycle compacts: the fork waits for the cycle (csrc/cmc/fork.c),
 so the child's heap is complete; in the child the runtime compacts
 stop-the-world (concurrent=False) and the raw Compactor refuses to flip with a
 typed error. Each child checks everything itself and reports through its exit

@@ -1,4 +1,4 @@
-"""The concurrent machinery (csrc/cmc_*.c) with the XOR page builder: every
+"""The concurrent machinery (csrc/cmc) with the XOR page builder: every
 destination page p must equal from-space page p XOR the pattern, built exactly
 once, whoever builds it (GC worker or faulting mutator), in every mode."""
 from __future__ import annotations

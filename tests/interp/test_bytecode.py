@@ -6,17 +6,17 @@ from programs import ROOT
 
 
 def test_opcode_header_matches_the_python_table():
-    text = (ROOT / "csrc" / "interp_opcodes.h").read_text()
+    text = (ROOT / "csrc" / "interp" / "opcodes.h").read_text()
     found = dict((name, int(num)) for name, num in re.findall(r"OP_(\w+) = (\d+),", text))
     assert found == {name: i for i, (name, _) in enumerate(bc.OPCODES)}
 
 
 def test_builtin_ids_match_the_c_table():
-    text = (ROOT / "csrc" / "interp_builtins.c").read_text()
+    text = (ROOT / "csrc" / "interp" / "builtins.c").read_text()
     table = text[text.index("gi_builtin_names[B_COUNT] = {"):]
     table = table[:table.index("};")]
     assert re.findall(r'"([\w.]+)"', table) == list(bc.BUILTINS)
-    header = (ROOT / "csrc" / "interp.h").read_text()
+    header = (ROOT / "csrc" / "interp" / "interp_impl.h").read_text()
     enum = header[header.index("    B_PRINT,"):header.index("B_COUNT")]
     assert len(re.findall(r"B_\w+", enum)) == len(bc.BUILTINS)
 

@@ -36,8 +36,8 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
              stderr_fd: int | None = None, check: bool = False, **runtime_options) -> RunResult:
     """Run the program at `path` with sys.argv = [path, *argv] under the gcheap VM.
 
-    runtime: a gcheap.Runtime to run on (its global roots from GI_ROOT_BASE up are
-    used by the interpreter); else one is created from runtime_options (heap_size,
+    runtime: a gcheap.Runtime to run on (the program's roots are its own: the
+    runtime's handles and global roots stay the caller's); else one is created from runtime_options (heap_size,
     collector, verify, stress, ...) and closed afterwards. Output goes to the file
     descriptors stdout_fd / stderr_fd (default: this process's 1 and 2).
     Raises SubsetError for a program outside the subset; with check=True also

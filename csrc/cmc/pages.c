@@ -1,0 +1,431 @@
+/* cmc_pages.c - building and installing destination pages (the hot path).
+ *
+ * Everything here may run inside a SIGBUS handler: no malloc, no locks, only
+ * atomics, futex(2), ioctl(2), madvise(2) and the page builder (which is
+ * async-signal-safe by contract). See cmc.h for the page state machine.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmc/cmc_impl.h"
+
+#define INSTALL_ATTEMPTS 4      /* a failing install ioctl is retried at once this often */
+#define INSTALL_EAGAIN_SPINS 64 /* EAGAIN without progress this often counts as one failure */
+
+double cmc_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void futex_wait(uint32_t *word, uint32_t val, long timeout_ns)
+{
+    struct timespec ts = { .tv_sec = 0, .tv_nsec = timeout_ns };
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
+static void futex_wake(uint32_t *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* ---- fault injection: the nth run of a step fails, and the times-1 after it ---- */
+static int injected(struct cmc_injection *inj, int point)
+{
+    if (LOAD(&inj->point) != point)
+        return 0;
+    int64_t left = ADD(&inj->count, -1);
+    if (left > 0)
+        return 0;                       /* not yet the nth run */
+    int64_t k = 1 - left;               /* this is failure number k */
+    if (inj->times >= 0) {
+        if (k > inj->times)
+            return 0;                   /* raced with the disarming below */
+        if (k == inj->times)
+            STORE(&inj->point, CMC_INJ_NONE);
+    }
+    return inj->err > 0 ? -inj->err : -EIO;
+}
+
+static int arm(struct cmc_injection *inj, int point, int nth, int times, int err)
+{
+    if (point < CMC_INJ_NONE || point > CMC_INJ_REMAP_MMAP || nth < 1 || times == 0 || err < 0)
+        return -EINVAL;
+    STORE(&inj->point, CMC_INJ_NONE);
+    inj->err = err;
+    inj->times = times < 0 ? -1 : times;
+    STORE(&inj->count, (int64_t)nth);
+    STORE(&inj->point, point);
+    return 0;
+}
+
+int cmc_injected(struct cmc *c, int point)
+{
+    return injected(&c->inj, point);
+}
+
+int cmc_inject(struct cmc *c, int point, int nth, int times, int err)
+{
+    if (!c)
+        return -EINVAL;
+    return arm(&c->inj, point, nth, times, err);
+}
+
+static struct cmc_injection g_inj;
+
+int cmc_injected_global(int point)
+{
+    return injected(&g_inj, point);
+}
+
+int cmc_inject_global(int point, int nth, int times, int err)
+{
+    return arm(&g_inj, point, nth, times, err);
+}
+
+/* ---- statistics ---- */
+void cmc_note_error(struct cmc *c, int err, int point)
+{
+    STORE(&c->st.last_error, err);
+    STORE(&c->st.last_error_point, point);
+}
+
+void cmc_log_stall(struct cmc *c, double seconds)
+{
+    uint64_t i = ADD(&c->st.stalls, 1) - 1;
+    if (i < c->heap_pages)
+        c->stall_log[i] = seconds;
+    else
+        ADD(&c->st.stalls_dropped, 1);
+}
+
+/* Resident set size in bytes (second field of /proc/self/statm). */
+uint64_t cmc_rss(struct cmc *c)
+{
+    char buf[96];
+    if (c->statm_fd < 0)
+        return 0;
+    ssize_t n = pread(c->statm_fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *p = buf;
+    while (*p && *p != ' ')
+        p++;
+    uint64_t pages = 0;
+    while (*p == ' ')
+        p++;
+    while (*p >= '0' && *p <= '9')
+        pages = pages * 10 + (uint64_t)(*p++ - '0');
+    return pages * c->psize;
+}
+
+void cmc_sample_rss(struct cmc *c)
+{
+    uint64_t rss = cmc_rss(c);
+    uint64_t peak = LOAD(&c->st.peak_rss);
+    while (rss > peak && !CAS(&c->st.peak_rss, &peak, rss))
+        ;
+}
+
+/* ---- the state machine ---- */
+
+/* Marks n pages from p installed, wakes futex waiters, counts them. by < 0:
+ * someone outside the claim protocol installed them (EEXIST). */
+static void mark_installed(struct cmc *c, uint64_t p, uint64_t n, int by)
+{
+    for (uint64_t i = p; i < p + n; i++) {
+        /* Count before publishing INSTALLED: a worker that sees the last page
+         * installed must also see installed == n_build, or nobody ends the
+         * cycle. Only the page's claimant gets here, so the count is exact. */
+        if (LOAD(&c->state[i]) != PG_INSTALLED) {
+            if (i < c->n_build) {
+                ADD(&c->installed, 1);
+                if (by == BY_GC)
+                    ADD(&c->st.pages_by_gc, 1);
+                else if (by == BY_MUTATOR)
+                    ADD(&c->st.pages_by_mutator, 1);
+                if (by >= 0)
+                    ADD(&c->st.moved_bytes, c->psize);
+            } else if (by >= 0) {
+                ADD(&c->st.zero_pages, 1);
+            }
+        }
+        uint32_t old = XCHG(&c->state[i], PG_INSTALLED);
+        if (old & PG_WAITERS)
+            futex_wake(&c->state[i]);
+    }
+}
+
+/* Gives claimed pages back (their install failed); waiters retry the claim. */
+static void unclaim(struct cmc *c, uint64_t p, uint64_t n)
+{
+    for (uint64_t i = p; i < p + n; i++) {
+        uint32_t old = XCHG(&c->state[i], PG_EMPTY);
+        if (old & PG_WAITERS)
+            futex_wake(&c->state[i]);
+    }
+}
+
+static int install_op(struct cmc *c, const char *buf)
+{
+    if (!buf)
+        return CMC_OP_ZEROPAGE;
+    return c->install == CMC_INSTALL_MOVE ? CMC_OP_MOVE : CMC_OP_COPY;
+}
+
+/* Installs the claimed pages [p0, p0+n): built pages from buf, or zero pages
+ * when buf is NULL, with as few ioctls as the kernel allows.
+ *   EEXIST: the page is already there - resolved; wake it and go on after it.
+ *   EAGAIN: partial progress or the mm is changing - retry the remainder
+ *           (without progress INSTALL_EAGAIN_SPINS times: one failure).
+ *   other:  retried a few times; then the unfinished claims are given back and
+ *           the error returned: the caller's retry with backoff (cmc_stuck.c)
+ *           takes over.
+ * While the cycle is ending (range being unregistered) errors are benign: the
+ * retried access faults in an ordinary page. */
+static int install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int by)
+{
+    uint64_t off = 0;
+    int failures = 0, spins = 0;
+    while (off < n) {
+        uintptr_t dst = c->heap + (p0 + off) * c->psize;
+        uint64_t len = (n - off) * c->psize;
+        uint64_t done = 0;
+        int rc = cmc_injected(c, CMC_INJ_IOCTL);
+        if (rc == 0) {
+            if (!buf) {
+                ADD(&c->st.ioctl_zeropage, 1);
+                rc = gk_uffd_zeropage(c->uffd, dst, len, 0, &done);
+            } else if (c->install == CMC_INSTALL_MOVE) {
+                ADD(&c->st.ioctl_move, 1);
+                rc = gk_uffd_move(c->uffd, dst, (uintptr_t)buf + off * c->psize, len, 0, &done);
+            } else {
+                ADD(&c->st.ioctl_copy, 1);
+                rc = gk_uffd_copy(c->uffd, dst, (uintptr_t)buf + off * c->psize, len, 0, &done);
+            }
+        }
+        uint64_t np = done / c->psize;
+        if (np)
+            mark_installed(c, p0 + off, np, by);
+        off += np;
+        if (rc == 0 || off >= n)
+            continue;
+        if (rc == -EEXIST) {
+            ADD(&c->st.eexist, 1);
+            ADD(&c->st.ioctl_wake, 1);
+            gk_uffd_wake(c->uffd, c->heap + (p0 + off) * c->psize, c->psize);
+            mark_installed(c, p0 + off, 1, -1);
+            off++;
+            continue;
+        }
+        if (rc == -EAGAIN) {
+            ADD(&c->st.eagain, 1);
+            if (np || ++spins < INSTALL_EAGAIN_SPINS) {
+                sched_yield();
+                continue;
+            }
+        }
+        if (LOAD(&c->registered) != 1) {
+            mark_installed(c, p0 + off, n - off, -1);
+            return 0;
+        }
+        spins = 0;
+        ADD(&c->st.ioctl_errors, 1);
+        cmc_note_error(c, rc, CMC_INJ_IOCTL);
+        if (++failures >= INSTALL_ATTEMPTS) {
+            unclaim(c, p0 + off, n - off);
+            return rc;
+        }
+        sched_yield();
+    }
+    return 0;
+}
+
+/* Builds (below n_build) or zero-fills the page p that the caller claimed. */
+static int build_and_install_claimed(struct cmc *c, uint64_t p, char *buf, int by, int *op)
+{
+    if (p >= c->n_build) {
+        *op = CMC_OP_ZEROPAGE;
+        return install_run(c, p, 1, NULL, by);
+    }
+    int rc = c->build(c->build_ctx, p, (const char *)c->from, buf);
+    if (rc < 0) {
+        *op = CMC_OP_BUILD;
+        cmc_note_error(c, rc, CMC_INJ_NONE);
+        unclaim(c, p, 1);
+        return rc;
+    }
+    *op = install_op(c, buf);
+    return install_run(c, p, 1, buf, by);
+}
+
+/* Makes page p present, whoever does it. wait != 0: return only once it is
+ * installed (futex-waiting on another claimant); wait == 0 (fault thread):
+ * leave a page claimed by someone else to them - their ioctl wakes the
+ * faulting thread. buf: one scratch page owned by the caller. A failure
+ * (< 0, *op says what failed) has given the page back. */
+int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait, int *op)
+{
+    int dummy;
+    if (!op)
+        op = &dummy;
+    for (;;) {
+        uint32_t s = LOAD(&c->state[p]);
+        if (s == PG_INSTALLED)
+            return 0;
+        if (s == PG_EMPTY) {
+            if (CAS(&c->state[p], &s, PG_CLAIMED))
+                return build_and_install_claimed(c, p, buf, by, op);
+            continue;
+        }
+        if (!wait)
+            return 0;
+        if (!(s & PG_WAITERS)) {
+            if (!CAS(&c->state[p], &s, s | PG_WAITERS))
+                continue;
+            s |= PG_WAITERS;
+        }
+        futex_wait(&c->state[p], s, 1000000);
+        if (LOAD(&c->registered) != 1)
+            return 0;
+    }
+}
+
+/* cmc_serve_page(wait=1) until the page is present or the cycle is over:
+ * a failure backs off and retries; past the install deadline it aborts. */
+void cmc_serve_page_until(struct cmc *c, uint64_t p, char *buf, int by)
+{
+    struct cmc_retry r = { 0, 0 };
+    for (;;) {
+        int op = CMC_OP_NONE;
+        int rc = cmc_serve_page(c, p, buf, by, 1, &op);
+        if (rc == 0 || LOAD(&c->registered) != 1)
+            return;
+        cmc_sleep_ns(cmc_retry_after(c, &r, p, op, rc));
+    }
+}
+
+/* install="move" leaves the scratch pages of the last run as holes (their
+ * pages went into the heap). Refill them with one madvise instead of one page
+ * fault per page while building. Best effort: a kernel without
+ * MADV_POPULATE_WRITE (5.14) just takes the faults. */
+static void populate_scratch(char *buf, uint64_t len)
+{
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+    madvise(buf, len, MADV_POPULATE_WRITE);
+}
+
+/* install="move": k consumed from-space pages to build a run in, or NULL. */
+static char *grab_recycled(struct cmc *c, uint64_t k)
+{
+    if (XCHG(&c->releasing, 1))
+        return NULL;
+    char *r = NULL;
+    if (c->consumed >= c->released + k) {
+        r = (char *)c->from + c->released * c->psize;
+        c->released += k;
+    }
+    STORE(&c->releasing, 0);
+    return r;
+}
+
+/* A GC worker's share of a cycle: sweep [0, n_build) in runs taken from the
+ * shared cursor, claiming each page just before building it so that a faulting
+ * mutator can still take pages the worker has not reached; install each
+ * contiguous claimed run with one ioctl. Then re-scan for pages that were given
+ * back or skipped (a failed install, a dead worker) and wait for the pages that
+ * mutators are building. Returns 0 once every page is installed (a page that
+ * cannot be installed before the deadline aborts: cmc_stuck.c). */
+int cmc_drive(struct cmc *c, char *buf, int run_pages)
+{
+    uint64_t n_build = c->n_build;
+    for (;;) {
+        uint64_t s = ADD(&c->cursor, (uint64_t)run_pages) - (uint64_t)run_pages;
+        if (s >= n_build)
+            break;
+        uint64_t e = s + (uint64_t)run_pages < n_build ? s + (uint64_t)run_pages : n_build;
+        uint64_t p = s;
+        char *rbuf = buf;
+        if (c->install == CMC_INSTALL_MOVE) {
+            rbuf = grab_recycled(c, e - s);
+            if (!rbuf) {
+                rbuf = buf;
+                populate_scratch(buf, (e - s) * c->psize);
+            }
+        }
+        while (p < e) {
+            uint64_t q = p;
+            while (q < e) {
+                uint32_t expect = PG_EMPTY;
+                if (!CAS(&c->state[q], &expect, PG_CLAIMED))
+                    break;
+                int rc = c->build(c->build_ctx, q, (const char *)c->from, rbuf + (q - p) * c->psize);
+                if (rc < 0) {
+                    cmc_note_error(c, rc, CMC_INJ_NONE);
+                    cmc_fatal(c, q, CMC_OP_BUILD, rc, 0);   /* pure function: no retry helps */
+                }
+                q++;
+            }
+            if (q > p) {
+                /* A failure gave the unfinished pages back: the re-scan retries them. */
+                install_run(c, p, q - p, rbuf, BY_GC);
+                if (rbuf != buf)
+                    ADD(&c->st.recycled_pages, q - p);
+                cmc_maybe_release(c, 0);
+                p = q;
+            } else {
+                p++;            /* someone else holds it */
+            }
+        }
+    }
+    for (uint64_t p = 0; p < n_build; p++) {
+        if (LOAD(&c->state[p]) != PG_INSTALLED)
+            cmc_serve_page_until(c, p, buf, BY_GC);
+        if (LOAD(&c->registered) != 1)
+            break;
+    }
+    return 0;
+}
+
+/* Releases from-space below src_first of the first page not yet installed
+ * (see cmc.h). One releaser at a time; others skip (they will come back). */
+void cmc_maybe_release(struct cmc *c, int force)
+{
+    if (XCHG(&c->releasing, 1))
+        return;
+    uint64_t P = c->prefix;
+    while (P < c->n_build && LOAD(&c->state[P]) == PG_INSTALLED)
+        P++;
+    c->prefix = P;
+    uint64_t q = P < c->n_build ? c->src_first[P] : c->used_pages;
+    if (q > c->used_pages)
+        q = c->used_pages;
+    if (c->install == CMC_INSTALL_MOVE && !force) {
+        /* keep a pool of consumed pages for recycling; release what is beyond it */
+        uint64_t pool = 4ull * (uint64_t)c->cfg.run_pages * (uint64_t)c->cfg.gc_threads;
+        if (q > c->consumed)
+            c->consumed = q;
+        q = q > pool ? q - pool : 0;
+    }
+    if (q > c->released && (force || q - c->released >= (uint64_t)c->cfg.release_batch_pages)) {
+        cmc_sample_rss(c);
+        uint64_t len = (q - c->released) * c->psize;
+        if (gk_madvise(c->from + c->released * c->psize, len, GK_MADV_DONTNEED) == 0) {
+            ADD(&c->st.released_bytes, len);
+            c->released = q;
+        }
+    }
+    STORE(&c->releasing, 0);
+}

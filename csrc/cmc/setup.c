@@ -1,0 +1,388 @@
+/* cmc_setup.c - creating and destroying a concurrent compactor, its GC worker
+ * threads, statistics export.
+ *
+ * Everything that can fail before a cycle (from-space reservation, the
+ * userfaultfd and its features, buffers, threads, the SIGBUS handler) is done
+ * here, once, so that the flip itself has as little left to fail as possible.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmc/cmc_impl.h"
+
+#define HUGE_ALIGN (2ull << 20)
+
+/* ---- GC workers ---- */
+static void *worker_main(void *arg)
+{
+    struct cmc_worker *w = arg;
+    struct cmc *c = w->c;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->stopping && c->cycle_seq == seen)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (c->stopping)
+            break;
+        seen = c->cycle_seq;
+        /* This cycle cannot end before we leave workers_running: it is ours. */
+        uint64_t my_cycle = c->cycle_id;
+        pthread_mutex_unlock(&c->mu);
+
+        if (c->cfg.worker_delay_us > 0) {
+            struct timespec ts = { c->cfg.worker_delay_us / 1000000, (c->cfg.worker_delay_us % 1000000) * 1000L };
+            nanosleep(&ts, NULL);
+        }
+        int rc = cmc_injected(c, CMC_INJ_WORKER);
+        if (rc < 0) {
+            ADD(&c->st.worker_failures, 1);
+            cmc_note_error(c, rc, CMC_INJ_WORKER);
+        } else {
+            rc = cmc_drive(c, w->buf, c->cfg.run_pages);
+            if (rc < 0) {
+                ADD(&c->st.worker_failures, 1);
+                cmc_note_error(c, rc, CMC_INJ_WORKER);
+            }
+        }
+        pthread_mutex_lock(&c->mu);
+        if (rc < 0 && c->cycle_error == 0)
+            c->cycle_error = rc;
+        int last = --c->workers_running == 0;
+        if (last && LOAD(&c->installed) == c->n_build) {
+            pthread_mutex_unlock(&c->mu);
+            if (c->cfg.end_delay_us > 0) {
+                struct timespec ts = { c->cfg.end_delay_us / 1000000, (c->cfg.end_delay_us % 1000000) * 1000L };
+                nanosleep(&ts, NULL);
+            }
+            cmc_end_cycle(c, my_cycle);
+            pthread_mutex_lock(&c->mu);
+        } else if (last) {
+            pthread_cond_broadcast(&c->cv);     /* cmc_wait finishes the cycle */
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+int cmc_workers_start(struct cmc *c)
+{
+    c->workers = calloc((size_t)c->cfg.gc_threads, sizeof(*c->workers));
+    if (!c->workers)
+        return -ENOMEM;
+    for (int i = 0; i < c->cfg.gc_threads; i++) {
+        struct cmc_worker *w = &c->workers[i];
+        w->c = c;
+        uintptr_t buf;
+        int rc = gk_map_anon((uint64_t)c->cfg.run_pages * c->psize, 0, &buf);
+        if (rc < 0)
+            return rc;
+        w->buf = (char *)buf;
+        rc = cmc_injected(c, CMC_INJ_THREAD);
+        if (rc == 0)
+            rc = -pthread_create(&w->thread, NULL, worker_main, w);
+        if (rc < 0)
+            return rc;
+        pthread_setname_np(w->thread, "cmc-gc");
+        w->started = 1;
+    }
+    return 0;
+}
+
+void cmc_workers_stop(struct cmc *c)
+{
+    if (!c->workers)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stopping = 1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    for (int i = 0; i < c->cfg.gc_threads; i++) {
+        struct cmc_worker *w = &c->workers[i];
+        if (w->started)
+            pthread_join(w->thread, NULL);
+        if (w->buf)
+            gk_unmap((uintptr_t)w->buf, (uint64_t)c->cfg.run_pages * c->psize);
+    }
+    free(c->workers);
+    c->workers = NULL;
+}
+
+/* ---- userfaultfd ---- */
+static int open_uffd(struct cmc *c)
+{
+    int rc = cmc_injected(c, CMC_INJ_UFFD);
+    if (rc == 0)
+        rc = cmc_injected_global(CMC_INJ_UFFD);
+    if (rc < 0)
+        return rc;
+    /* Probe what the kernel offers on a throwaway fd, then ask for only what we use. */
+    int via, dev_err;
+    int fd = gk_uffd_open(GK_OPEN_NONBLOCK, &via, &dev_err);
+    if (fd < 0)
+        fd = gk_uffd_open(GK_OPEN_NONBLOCK | GK_OPEN_USER_MODE_ONLY, &via, &dev_err);
+    if (fd < 0)
+        return fd;
+    uint64_t avail = 0, ioctls = 0;
+    rc = gk_uffd_api(fd, 0xAA, 0, &avail, &ioctls);
+    close(fd);
+    if (rc < 0)
+        return rc;
+    const uint64_t F_SIGBUS = 1ull << 7, F_MOVE = 1ull << 16;
+    uint64_t want = 0;
+    if (c->cfg.fault_mode == CMC_FAULT_SIGBUS) {
+        if (!(avail & F_SIGBUS))
+            return -EOPNOTSUPP;
+        want |= F_SIGBUS;
+    }
+    c->install = c->cfg.install;
+    if (c->install == CMC_INSTALL_MOVE) {
+        if (avail & F_MOVE)
+            want |= F_MOVE;
+        else {
+            c->install = CMC_INSTALL_COPY;     /* reported as move_fallback */
+            c->move_fallback = 1;
+        }
+    }
+    fd = gk_uffd_open(GK_OPEN_NONBLOCK, &via, &dev_err);
+    if (fd < 0)
+        fd = gk_uffd_open(GK_OPEN_NONBLOCK | GK_OPEN_USER_MODE_ONLY, &via, &dev_err);
+    if (fd < 0)
+        return fd;
+    rc = gk_uffd_api(fd, 0xAA, want, &avail, &ioctls);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    c->uffd = fd;
+    return 0;
+}
+
+/* MREMAP_DONTUNMAP works here (Linux >= 5.7 and not filtered)? */
+static int probe_dontunmap(struct cmc *c)
+{
+    uintptr_t src, dst;
+    int rc = gk_map_anon(c->psize, 0, &src);
+    if (rc < 0)
+        return rc;
+    rc = gk_mremap_dontunmap(src, c->psize, 0, &dst);
+    if (rc == 0)
+        gk_unmap(dst, c->psize);
+    gk_unmap(src, c->psize);
+    return rc;
+}
+
+uintptr_t cmc_from_space(struct cmc *c)
+{
+    return c ? c->from : 0;
+}
+
+int cmc_set_builder(struct cmc *c, cmc_build_fn fn, void *ctx)
+{
+    if (!c || !fn)
+        return -EINVAL;
+    if (LOAD(&c->active))
+        return -EBUSY;
+    c->build = fn;
+    c->build_ctx = ctx;
+    return 0;
+}
+
+static uint64_t round_page(uint64_t n);
+
+static void release_all(struct cmc *c)
+{
+    cmc_workers_stop(c);
+    cmc_server_stop(c);
+    cmc_fault_detach(c);
+    uint64_t words = round_page(c->heap_pages * sizeof(uint32_t));
+    if (c->state)
+        gk_unmap((uintptr_t)c->state, words);
+    if (c->src_first)
+        gk_unmap((uintptr_t)c->src_first, words);
+    if (c->stall_log)
+        gk_unmap((uintptr_t)c->stall_log, round_page(c->heap_pages * sizeof(double)));
+    if (c->mut_pool)
+        gk_unmap((uintptr_t)c->mut_pool, CMC_MUT_SLOTS * c->psize);
+    if (c->server_buf)
+        gk_unmap((uintptr_t)c->server_buf, 2 * c->psize);
+    if (c->from)
+        gk_unmap(c->from, c->heap_size);
+    if (c->uffd >= 0)
+        close(c->uffd);
+    if (c->statm_fd >= 0)
+        close(c->statm_fd);
+    pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->rescue_mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+}
+
+static uint64_t round_page(uint64_t n)
+{
+    uint64_t ps = (uint64_t)gk_page_size();
+    return (n + ps - 1) & ~(ps - 1);
+}
+
+static int map_array(uint64_t bytes, void **out)
+{
+    uintptr_t a;
+    bytes = round_page(bytes);
+    int rc = gk_map_anon(bytes, 0, &a);
+    if (rc == 0) {
+        memset((void *)a, 0, bytes);    /* populate now, not in the first flip pause */
+        *out = (void *)a;
+    }
+    return rc;
+}
+
+int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg, struct cmc **out)
+{
+    uint64_t ps = (uint64_t)gk_page_size();
+    if (!out || !cfg || !heap || heap % ps || heap_size == 0 || heap_size % ps)
+        return -EINVAL;
+    if (cfg->fault_mode != CMC_FAULT_SIGBUS && cfg->fault_mode != CMC_FAULT_THREAD)
+        return -EINVAL;
+    if (cfg->install != CMC_INSTALL_COPY && cfg->install != CMC_INSTALL_MOVE)
+        return -EINVAL;
+    if (cfg->flip != CMC_FLIP_DONTUNMAP && cfg->flip != CMC_FLIP_REMAP)
+        return -EINVAL;
+    if (cfg->gc_threads < 1 || cfg->gc_threads > 64 || cfg->run_pages < 1 || cfg->run_pages > 256 ||
+        cfg->release_batch_pages < 1 ||
+        cfg->worker_delay_us < 0 || cfg->worker_delay_us > 10000000 ||
+        cfg->end_delay_us < 0 || cfg->end_delay_us > 10000000 ||
+        cfg->install_deadline_ms < 0 || cfg->install_deadline_ms > 3600000)
+        return -EINVAL;
+    if (heap_size / ps > UINT32_MAX)
+        return -EINVAL;
+
+    struct cmc *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->heap = heap;
+    c->heap_size = heap_size;
+    c->psize = ps;
+    c->heap_pages = heap_size / ps;
+    c->cfg = *cfg;
+    c->uffd = -1;
+    c->stop_fd = -1;
+    c->instance = -1;
+    c->mut_free = ~0ull;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    pthread_mutex_init(&c->rescue_mu, NULL);
+    c->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+
+    int rc = 0;
+    if (cfg->flip == CMC_FLIP_DONTUNMAP)
+        rc = probe_dontunmap(c);
+    if (rc == 0)
+        rc = cmc_injected_global(CMC_INJ_RESERVE);
+    if (rc == 0)
+        rc = gk_reserve(heap_size, heap_size >= HUGE_ALIGN ? HUGE_ALIGN : 0, &c->from);
+    if (rc == 0)
+        rc = open_uffd(c);
+    if (rc == 0)
+        rc = map_array(c->heap_pages * sizeof(uint32_t), (void **)&c->state);
+    if (rc == 0)
+        rc = map_array(c->heap_pages * sizeof(uint32_t), (void **)&c->src_first);
+    if (rc == 0)
+        rc = map_array(c->heap_pages * sizeof(double), (void **)&c->stall_log);
+    if (rc == 0)
+        rc = map_array(CMC_MUT_SLOTS * ps, (void **)&c->mut_pool);
+    if (rc == 0)
+        rc = map_array(2 * ps, (void **)&c->server_buf);
+    if (rc == 0 && cfg->fault_mode == CMC_FAULT_SIGBUS) {
+        rc = cmc_sigbus_ensure();
+        if (rc == 0)
+            rc = cmc_fault_attach(c);
+    }
+    if (rc == 0 && cfg->fault_mode == CMC_FAULT_THREAD) {
+        rc = cmc_injected_global(CMC_INJ_THREAD);
+        if (rc == 0)
+            rc = cmc_server_start(c);
+    }
+    if (rc == 0) {
+        rc = cmc_injected_global(CMC_INJ_THREAD);
+        if (rc == 0)
+            rc = cmc_workers_start(c);
+    }
+    if (rc == 0)
+        rc = cmc_fork_register(c);      /* last: a fork from now on waits for our cycles */
+    if (rc < 0) {
+        release_all(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void cmc_destroy(struct cmc *c)
+{
+    if (!c)
+        return;
+    if (LOAD(&c->active))
+        cmc_wait(c, -1);
+    cmc_fork_unregister(c);             /* no new cycle can start: we are its owner */
+    release_all(c);
+}
+
+int cmc_get_stats(struct cmc *c, struct cmc_stats *out)
+{
+    if (!c || !out)
+        return -EINVAL;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    *out = c->st;
+    out->active = LOAD(&c->active);
+    return 0;
+}
+
+void cmc_add_cycle_totals(struct cmc_totals *t, const struct cmc_stats *st)
+{
+    t->pages_by_gc += LOAD(&st->pages_by_gc);
+    t->pages_by_mutator += LOAD(&st->pages_by_mutator);
+    t->zero_pages += LOAD(&st->zero_pages);
+    t->faults += LOAD(&st->faults);
+    t->ioctl_errors += LOAD(&st->ioctl_errors);
+    t->eexist += LOAD(&st->eexist);
+    t->eagain += LOAD(&st->eagain);
+    t->worker_failures += (uint64_t)LOAD(&st->worker_failures);
+    t->moved_bytes += LOAD(&st->moved_bytes);
+    t->released_bytes += LOAD(&st->released_bytes);
+    t->recycled_pages += LOAD(&st->recycled_pages);
+    t->stalls += LOAD(&st->stalls);
+    t->flip_s += st->flip_s;
+    t->compaction_s += st->compaction_s;
+}
+
+int cmc_get_totals(struct cmc *c, struct cmc_totals *out)
+{
+    if (!c || !out)
+        return -EINVAL;
+    /* Under mu: a cycle's end adds its counts and clears active in one step,
+     * so a running cycle is counted once, live, and an ended one once, summed. */
+    pthread_mutex_lock(&c->mu);
+    *out = c->totals;
+    if (LOAD(&c->active))
+        cmc_add_cycle_totals(out, &c->st);
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+int cmc_get_stalls(struct cmc *c, double *out, int max)
+{
+    if (!c || !out || max < 0)
+        return -EINVAL;
+    uint64_t n = LOAD(&c->st.stalls);
+    if (n > c->heap_pages)
+        n = c->heap_pages;
+    if (n > (uint64_t)max)
+        n = (uint64_t)max;
+    memcpy(out, c->stall_log, n * sizeof(double));
+    return (int)n;
+}

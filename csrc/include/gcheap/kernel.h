@@ -1,0 +1,162 @@
+#ifndef GCHEAP_KERNEL_H
+#define GCHEAP_KERNEL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+/* cdef-begin: everything up to cdef-end is fed to cffi's cdef unchanged */
+/* api_kernel.h - public API of the kernel-primitive layer (csrc/kernel*.c).
+ *
+ * Plain declarations only: the cffi build feeds this file to cdef unchanged
+ * (no #include, no #if; `#define NAME <int>` is allowed). C sources see it
+ * through gcheap.h.
+ *
+ * Conventions: every function returns >= 0 on success or -errno on failure and
+ * never exits. Range operations (copy, zeropage, move, poison) report the bytes
+ * they completed in *done, which is always >= 0 (a negative kernel result is
+ * never turned into a byte count); the return value then says why they stopped:
+ *   0        the whole range is done
+ *   -EEXIST  a page in the range was already present (someone else won the race);
+ *            *done covers the pages before it. Callers treat the page as resolved.
+ *   -EAGAIN  the mm is changing (an event waits to be read) and no progress is
+ *            possible. A call that made progress always continues with the rest;
+ *            with GK_RETRY_EAGAIN a call that makes none retries (bounded) first.
+ *   other    -errno from the kernel.
+ * Addresses are uintptr_t so that Python passes plain ints.
+ */
+
+/* ---- probes -------------------------------------------------------------- */
+long gk_page_size(void);
+
+/* How a userfaultfd was opened (gk_uffd_open's *via). */
+#define GK_VIA_SYSCALL 1
+#define GK_VIA_DEV 2
+
+/* Flags for gk_uffd_open. */
+#define GK_OPEN_USER_MODE_ONLY 1
+#define GK_OPEN_NONBLOCK 2
+#define GK_OPEN_NO_DEV 4        /* do not fall back to /dev/userfaultfd */
+#define GK_OPEN_NO_SYSCALL 8    /* do not try the syscall (tests the /dev route) */
+
+/* Opens a userfaultfd (O_CLOEXEC always): the syscall first, then
+ * /dev/userfaultfd + USERFAULTFD_IOC_NEW. Returns the fd; *via tells the route.
+ * On failure returns -errno of the syscall attempt (of the /dev attempt when
+ * GK_OPEN_NO_SYSCALL is given) and stores the errno (positive) of the /dev
+ * attempt in *dev_err (0 if not tried). via and dev_err may be NULL. */
+int gk_uffd_open(int flags, int *via, int *dev_err);
+
+/* UFFDIO_API handshake with api 0xAA and `features`. On success stores the
+ * kernel's feature bits and supported ioctl bitmask. */
+int gk_uffd_api(int fd, uint64_t api, uint64_t features, uint64_t *features_out, uint64_t *ioctls_out);
+
+/* Registration modes (UFFDIO_REGISTER_MODE_*). */
+#define GK_MODE_MISSING 1
+#define GK_MODE_WP 2
+#define GK_MODE_MINOR 4
+int gk_uffd_register(int fd, uintptr_t start, uint64_t len, uint64_t mode, uint64_t *ioctls_out);
+int gk_uffd_unregister(int fd, uintptr_t start, uint64_t len);
+int gk_uffd_wake(int fd, uintptr_t start, uint64_t len);
+
+/* Flags for the range operations. */
+#define GK_DONTWAKE 1           /* UFFDIO_*_MODE_DONTWAKE */
+#define GK_RETRY_EAGAIN 2       /* retry the remainder on EAGAIN (bounded: 200 yields) */
+#define GK_MOVE_ALLOW_SRC_HOLES 4
+int gk_uffd_copy(int fd, uintptr_t dst, uintptr_t src, uint64_t len, int flags, uint64_t *done);
+int gk_uffd_zeropage(int fd, uintptr_t dst, uint64_t len, int flags, uint64_t *done);
+int gk_uffd_move(int fd, uintptr_t dst, uintptr_t src, uint64_t len, int flags, uint64_t *done);
+int gk_uffd_poison(int fd, uintptr_t dst, uint64_t len, int flags, uint64_t *done);
+int gk_uffd_writeprotect(int fd, uintptr_t start, uint64_t len, int protect, int dontwake);
+
+/* One decoded userfaultfd message (struct uffd_msg). */
+#define GK_EV_PAGEFAULT 0x12
+#define GK_EV_FORK 0x13
+#define GK_EV_REMAP 0x14
+#define GK_EV_REMOVE 0x15
+#define GK_EV_UNMAP 0x16
+struct gk_uffd_event {
+    uint32_t event;             /* GK_EV_* */
+    uint32_t ptid;              /* faulting thread (UFFD_FEATURE_THREAD_ID) */
+    uint64_t flags;             /* pagefault flags: WRITE 1, WP 2, MINOR 4 */
+    uint64_t address;           /* fault address / remap from / remove start */
+    uint64_t arg1;              /* remap to / remove end / fork: new uffd */
+    uint64_t arg2;              /* remap len */
+};
+/* Reads up to max events; waits up to timeout_ms (-1 forever, 0 poll).
+ * Returns the number read (0 on timeout). -EINTR when a signal interrupted the
+ * wait (the caller decides whether to retry). A timeout needs an fd opened
+ * with GK_OPEN_NONBLOCK (poll() on a blocking userfaultfd reports POLLERR);
+ * on a blocking fd only timeout_ms == -1 is accepted (-EINVAL otherwise). */
+int gk_uffd_read_events(int fd, struct gk_uffd_event *out, int max, int timeout_ms);
+int gk_close(int fd);
+
+/* ---- memory mappings ------------------------------------------------------ */
+/* Private anonymous read/write mapping of size bytes whose start is aligned to
+ * align (a power of two >= the page size; 0 = page size). Stores the address. */
+int gk_map_anon(uint64_t size, uint64_t align, uintptr_t *addr_out);
+/* PROT_NONE reservation (MAP_NORESERVE), aligned like gk_map_anon. */
+int gk_reserve(uint64_t size, uint64_t align, uintptr_t *addr_out);
+int gk_unmap(uintptr_t addr, uint64_t size);
+int gk_madvise(uintptr_t addr, uint64_t size, int advice);
+/* madvise advice values (Linux uapi) for callers that cannot see sys/mman.h. */
+#define GK_MADV_DONTNEED 4
+#define GK_MADV_HUGEPAGE 14
+#define GK_MADV_NOHUGEPAGE 15
+int gk_mlock(uintptr_t addr, uint64_t size);
+int gk_munlock(uintptr_t addr, uint64_t size);
+/* Anonymous read/write mapping exactly at addr with MAP_FIXED_NOREPLACE:
+ * -EEXIST when anything is mapped there (nothing is replaced). */
+int gk_map_anon_noreplace(uintptr_t addr, uint64_t size);
+/* A memfd of size bytes mapped MAP_SHARED read/write; the fd stays open
+ * (close it with gk_close after unmapping). */
+int gk_map_memfd(uint64_t size, int *fd_out, uintptr_t *addr_out);
+/* read(2) from fd into [buf, buf+len): a kernel-mode access to that memory.
+ * Returns the bytes read or -errno. */
+long gk_fd_read(int fd, uintptr_t buf, uint64_t len);
+
+/* mremap(src, len, len, MAYMOVE|DONTUNMAP[|FIXED dst]). dst == 0 lets the
+ * kernel choose. Validates before acting: page alignment of both ends, len > 0,
+ * dst range not overlapping src. The source stays mapped, same size, empty. */
+int gk_mremap_dontunmap(uintptr_t src, uint64_t len, uintptr_t dst, uintptr_t *addr_out);
+/* Raw mremap for the conformance tests (any flags; returns -errno). */
+int gk_mremap_raw(uintptr_t old_addr, uint64_t old_len, uint64_t new_len, int flags,
+                  uintptr_t new_addr, uintptr_t *addr_out);
+
+/* Copies between a mapping and a buffer. Meant to be called with the GIL
+ * released: the access may block on a missing userfaultfd page. */
+void gk_memcpy(uintptr_t dst, uintptr_t src, uint64_t len);
+
+/* ---- SIGBUS self-service (UFFD_FEATURE_SIGBUS) -------------------------------
+ * A missing fault on a range registered with a SIGBUS-mode userfaultfd raises
+ * SIGBUS in the faulting thread. This facility resolves such faults inside the
+ * signal handler, in pure async-signal-safe C: the handler finds the served
+ * range containing si_addr, resolves that page with UFFDIO_COPY from a source
+ * image, UFFDIO_ZEROPAGE or UFFDIO_MOVE, and returns, so the access is retried.
+ * Any other SIGBUS is passed to the handler that was installed before ours
+ * (e.g. Python's faulthandler) or, if there was none, kills the process as the
+ * default action would. Ranges live in a small fixed table; unserving a range
+ * waits for handlers still serving it, so the source image may be freed after. */
+#define GK_SERVE_COPY 1         /* copy the page from source + (page - start) */
+#define GK_SERVE_ZEROPAGE 2     /* map the zero page */
+#define GK_SERVE_MOVE 3         /* move the page from source + (page - start) */
+#define GK_SIGBUS_SLOTS 8
+struct gk_sigbus_stats {
+    uint64_t served;            /* faults resolved by this slot */
+    uint64_t eexist;            /* of which: the page was already there */
+    uint64_t errors;            /* resolution failed (the fault was chained) */
+    int32_t last_tid;           /* thread that took the last fault */
+    int32_t last_error;         /* last -errno from the resolving ioctl, 0 if none */
+    uint64_t last_address;      /* last faulting address (si_addr) */
+};
+/* Installs the handler (idempotent) and remembers the previous one. */
+int gk_sigbus_install(void);
+/* 1 when our handler is the current SIGBUS disposition, 0 when someone replaced it. */
+int gk_sigbus_installed(void);
+/* Restores the previous handler when no slot is in use; -EBUSY otherwise. */
+int gk_sigbus_uninstall(void);
+/* Serves [start, start+len) through uffd; returns the slot (>= 0) or -ENOSPC,
+ * -EINVAL (unaligned, how unknown, source missing for COPY/MOVE). */
+int gk_sigbus_serve(int uffd, uintptr_t start, uint64_t len, uintptr_t source, int how);
+/* Stops serving a slot; waits until no handler is inside it. */
+int gk_sigbus_unserve(int slot);
+int gk_sigbus_stats(int slot, struct gk_sigbus_stats *out);
+/* cdef-end */
+#endif

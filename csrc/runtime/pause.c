@@ -1,0 +1,63 @@
+/* pause.c - the one way a collector stops the world, and collections.
+ *
+ * A pause: request it (mutators park at their next entry or safepoint poll),
+ * wait until none is in core, retire every TLAB (so [heap, top) parses), run
+ * the collector's pause body, resume, let the collector's threads go
+ * (after_pause), log the pause. Each pause of a concurrent cycle (start,
+ * remark, flip) is one gr_pause_run with its own kind and log entry. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "runtime/runtime_impl.h"
+
+int gr_pause_run(struct gr_runtime *rt, int cause, int kind, gr_pause_fn fn, void *arg, struct gr_pause *out)
+{
+    memset(out, 0, sizeof *out);
+    if (atomic_load(&rt->closed))
+        return -ESHUTDOWN;
+    out->collector = rt->ops->id;
+    out->cause = cause;
+    out->kind = kind;
+    out->rss_before = gr_heap_resident(rt); /* sampled just before the pause */
+    uint64_t t0 = gr_now_ns();
+    out->start_ns = t0;
+    gr_stop_world_locked(rt);
+    out->phase_ns[GR_PHASE_SAFEPOINT] = gr_now_ns() - t0;
+    gr_retire_all_tlabs(rt);
+    out->used_before = atomic_load(&rt->top) - (uintptr_t)rt->heap;
+    int rc = fn(rt, out, arg);
+    gr_resume_world_locked(rt);
+    out->pause_ns = gr_now_ns() - t0;
+    if (rt->ops->after_pause)
+        rt->ops->after_pause(rt);
+    if (rc < 0)
+        return rc;
+    if (out->used_before >= out->live_bytes)
+        out->freed_bytes = out->used_before - out->live_bytes;
+    out->rss_after = gr_heap_resident(rt);
+    gr_stats_record(rt, out);
+    return 0;
+}
+
+/* gc_lock held, caller out of core. */
+int gr_collect(struct gr_runtime *rt, int cause, struct gr_pause *out)
+{
+    memset(out, 0, sizeof *out);
+    if (atomic_load(&rt->closed))
+        return -ESHUTDOWN;
+    int rc = rt->ops->collect(rt, cause, out);
+    if (rc == 0)
+        atomic_fetch_add(&rt->gc_epoch, 1);
+    return rc;
+}
+
+int gr_gc(gr_runtime *rt, struct gr_pause *out)
+{
+    if (!rt)
+        return -EBADF;
+    pthread_mutex_lock(&rt->gc_lock);
+    int rc = gr_collect(rt, GR_CAUSE_EXPLICIT, out);
+    pthread_mutex_unlock(&rt->gc_lock);
+    return rc;
+}

@@ -1,0 +1,343 @@
+/* runtime_impl.h - internal definitions of the managed runtime (not fed to cdef).
+ *
+ * The runtime layer knows objects, the heap, roots, mutators and pauses; it
+ * knows no collector. Collectors (csrc/gc) plug in through struct
+ * gr_collector_ops, roots come from the handle table, the global roots and
+ * registered root providers (an interpreter's frames and value stack).
+ *
+ * The pieces, one file each:
+ *   object.c     object model: built-in classes, user class definition
+ *   heap.c       the reservation, the soft limit, TLABs, the allocation choke point
+ *   roots.c      handle table, global roots, root providers, the root visitor
+ *   safepoint.c  mutator registry and the pause protocol
+ *   pause.c      one pause: stop, retire TLABs, run, resume, log
+ *   lifecycle.c  create and close a runtime (with its collector's ops)
+ *   api.c        public entry points: allocation, handles, globals, gc, info
+ *   access.c     public entry points: field and element access, strings
+ *   stats.c      pause log
+ *   verify.c     heap and root walker
+ *
+ * Heap layout (one private anonymous mapping, 2 MiB aligned, never replaced):
+ *
+ *   heap                     top          heap + soft_limit        heap + capacity
+ *   |obj|obj|filler|obj|...|obj|  zero ...  |  zero, reserved, never touched  |
+ *
+ * Everything in [heap, top) is parseable object by object (the retired tail
+ * of every TLAB holds a filler object); everything in [top, end) is zero.
+ * Allocation stays below heap + soft_limit; the collector moves the soft limit
+ * after each collection (see heap.c).
+ */
+#ifndef GCHEAP_RUNTIME_IMPL_H
+#define GCHEAP_RUNTIME_IMPL_H
+
+#include "gcheap/kernel.h"
+#include "gcheap/runtime.h"
+
+/* forward() and the bitmap walks are popcount-heavy: without this, gcc calls
+ * libgcc's software __popcountdi2. gr_runtime_create refuses (-ENOTSUP) to run
+ * on a CPU without the instruction. */
+#if defined(__x86_64__)
+#pragma GCC target("popcnt")
+#endif
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define GR_WORD 8u
+#define GR_PAGE 4096u
+#define GR_HEAP_ALIGN (2u << 20)
+/* A chunk is the 64 words covered by one uint64_t of the live-words bitmap. */
+#define GR_CHUNK_WORDS 64u
+#define GR_CHUNK_BYTES (GR_CHUNK_WORDS * GR_WORD)
+#define GR_MAX_MUTATORS 256
+#define GR_MAX_CLASSES 4096
+#define GR_MAX_GLOBALS 65536
+#define GR_HANDLE_BLOCK 4096u
+#define GR_MAX_HANDLE_BLOCKS 16384u
+#define GR_TLAB_BYTES (32u << 10)
+#define GR_MAX_LENGTH 0xffffffffu
+
+/* ---- object model ---------------------------------------------------------
+ * Header (one word): low 32 bits class id, high 32 bits length (elements of
+ * an array, bytes of a string, words of a filler; 0 for instances).
+ * Instances: header, then every reference field, then every scalar field, one
+ * word each (refs first, so a class's reference map is a single word range). */
+enum gr_kind {
+    GR_KIND_FILLER = 0,
+    GR_KIND_INSTANCE,
+    GR_KIND_REF_ARRAY,
+    GR_KIND_U8_ARRAY,
+    GR_KIND_I64_ARRAY,
+    GR_KIND_F64_ARRAY,
+    GR_KIND_STRING,
+};
+
+struct gr_class {
+    uint32_t kind;
+    uint32_t nrefs;     /* instances only */
+    uint32_t nscalars;  /* instances only */
+    uint32_t size;      /* instances: bytes including the header */
+};
+
+static inline uint32_t gr_hdr_class(uint64_t hdr) { return (uint32_t)hdr; }
+static inline uint32_t gr_hdr_length(uint64_t hdr) { return (uint32_t)(hdr >> 32); }
+static inline uint64_t gr_make_hdr(uint32_t cls, uint32_t len) { return (uint64_t)len << 32 | cls; }
+
+/* Bytes of an object of class c with this header's length (8-byte multiple). */
+static inline uint64_t gr_size_of(const struct gr_class *c, uint32_t len)
+{
+    switch (c->kind) {
+    case GR_KIND_FILLER: return (uint64_t)len * GR_WORD;
+    case GR_KIND_INSTANCE: return c->size;
+    case GR_KIND_REF_ARRAY:
+    case GR_KIND_I64_ARRAY:
+    case GR_KIND_F64_ARRAY: return GR_WORD + (uint64_t)len * GR_WORD;
+    default: return GR_WORD + (((uint64_t)len + 7) & ~(uint64_t)7);
+    }
+}
+
+/* The words of an object that hold references: [first, first + count). */
+static inline void gr_ref_words(const struct gr_class *c, uint32_t len, uint64_t *first, uint64_t *count)
+{
+    *first = 1;
+    if (c->kind == GR_KIND_INSTANCE)
+        *count = c->nrefs;
+    else if (c->kind == GR_KIND_REF_ARRAY)
+        *count = len;
+    else
+        *count = 0;
+}
+
+/* ---- mutators ------------------------------------------------------------- */
+struct gr_mutator {
+    _Atomic int in_core;          /* 1 while the thread runs inside the C core */
+    _Atomic uint64_t owner;       /* thread serial, 0 = free slot */
+    char *tlab_top, *tlab_end;    /* touched only by the owner in core, or in a pause */
+    uint64_t bytes_allocated;
+    uint64_t objects_allocated;
+    void *gc_local;               /* the collector's per-mutator state (e.g. a barrier buffer) */
+} __attribute__((aligned(64)));
+
+/* ---- roots ------------------------------------------------------------------ */
+typedef void (*gr_root_visitor)(uintptr_t *slot, void *arg);
+
+/* A source of roots besides the handle table and the global roots: e.g. a
+ * running interpreter's frames and value stack. visit() is called with the
+ * world stopped (or by the thread that owns the roots, in core) and calls fn
+ * on every slot that holds an object. Providers are added and removed out of
+ * core, under gc_lock, so a collection sees a stable list. */
+struct gr_root_provider {
+    const char *name;
+    void (*visit)(struct gr_root_provider *p, gr_root_visitor fn, void *arg);
+    int is_program;               /* an interpreter run: close() refuses while one exists */
+    struct gr_root_provider *next;
+};
+
+/* ---- the collector interface -------------------------------------------------
+ * Everything a collector plugs into the runtime; the registry is in csrc/gc
+ * (collectors.c). Hooks other than init and collect may be NULL.
+ *
+ *   init         once, after the heap and root tables exist, before any
+ *                mutator: sets up rt->gc. config is the collector's own
+ *                (struct cmc_config for cmc) or NULL for its defaults.
+ *   fini         at close, gc_lock held, world running (nothing in core
+ *                can touch the heap: closed is set): ends any concurrent
+ *                work and frees rt->gc. The heap is unmapped after it.
+ *   collect      a collection: gc_lock held, the calling thread out of core.
+ *                Runs its pause(s) through gr_pause_run; fills out with the
+ *                main pause's record; may leave concurrent work running.
+ *   after_pause  right after a pause resumed the world (gc_lock still held):
+ *                the moment to let GC threads go.
+ *   wait         out of core: until no concurrent work of earlier
+ *                collections is left (timeout_ms < 0: forever).
+ *   barrier      the write barrier's slow path, in core: called only while
+ *                rt->barrier_on is set, BEFORE *slot = value.
+ *   alloc        in core, after a successful allocation while rt->alloc_hook_on.
+ */
+struct gr_pause;
+struct gr_collector_ops {
+    const char *name;
+    int id;
+    int (*init)(struct gr_runtime *rt, const void *config);
+    void (*fini)(struct gr_runtime *rt);
+    int (*collect)(struct gr_runtime *rt, int cause, struct gr_pause *out);
+    void (*after_pause)(struct gr_runtime *rt);
+    int (*wait)(struct gr_runtime *rt, int timeout_ms);
+    void (*barrier)(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uintptr_t *slot, uintptr_t value);
+    void (*alloc)(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uint64_t size);
+};
+
+/* ---- the runtime ---------------------------------------------------------- */
+struct gr_gc;                     /* the collector's state (csrc/gc) */
+
+struct gr_runtime {
+    uint64_t serial;
+    _Atomic int closed;
+    int options;
+    const struct gr_collector_ops *ops;
+    struct gr_gc *gc;             /* owned by the collector */
+    _Atomic int barrier_on;       /* the collector's barrier slow path must run */
+    _Atomic int alloc_hook_on;    /* the collector's alloc hook must run */
+
+    /* heap */
+    char *heap;
+    uint64_t capacity;            /* the reservation (maximum heap) */
+    _Atomic uint64_t soft_limit;  /* allocation stays below heap + soft_limit */
+    struct gr_heap_sizing sizing;
+    _Atomic uintptr_t top;        /* global bump pointer (absolute address) */
+    uintptr_t high_water;         /* highest top since the last release */
+    uint64_t tlab_bytes;
+    uint64_t last_live;
+
+    /* classes (fixed capacity: never reallocated, so readable from a signal handler) */
+    struct gr_class *classes;
+    _Atomic uint32_t nclasses;
+    pthread_mutex_t class_lock;
+
+    /* handles: slot = object address (even), or (next_free << 1) | 1 when free */
+    pthread_mutex_t handle_lock;
+    uintptr_t **handle_blocks;
+    _Atomic uint64_t handle_hw;   /* handles 1..handle_hw have a slot (release-published) */
+    uint64_t handle_free;         /* head of the free list, 0 = empty */
+    uint64_t handles_live;
+
+    /* globals: slot = object address or 0 */
+    uintptr_t *globals;
+    _Atomic uint64_t globals_hw;  /* slots [0, globals_hw) may be nonzero */
+
+    /* root providers (under gc_lock) */
+    struct gr_root_provider *providers;
+    _Atomic int programs;         /* providers with is_program set */
+
+    /* safepoints */
+    _Atomic int pause_requested;
+    pthread_mutex_t pause_lock;
+    pthread_cond_t pause_cond;
+    pthread_mutex_t gc_lock;      /* one collector (or verifier) at a time */
+    _Atomic uint64_t gc_epoch;    /* completed collections */
+    _Atomic int nmutators;        /* slots in use high-water */
+    struct gr_mutator mutators[GR_MAX_MUTATORS];
+
+    /* stats */
+    pthread_mutex_t stats_lock;
+    struct gr_pause *pauses;
+    uint64_t npauses, pauses_cap;
+    uint64_t total_pause_ns, max_pause_ns;
+    uint64_t dead_bytes_allocated, dead_objects_allocated; /* from released slots */
+    char verify_msg[256];         /* the last verification failure */
+};
+
+/* object.c */
+int gr_classes_init(struct gr_runtime *rt);
+static inline const struct gr_class *gr_class_at(const struct gr_runtime *rt, uint32_t cls) { return &rt->classes[cls]; }
+static inline uint64_t gr_object_size(const struct gr_runtime *rt, uintptr_t obj)
+{
+    uint64_t hdr = *(const uint64_t *)obj;
+    return gr_size_of(&rt->classes[gr_hdr_class(hdr)], gr_hdr_length(hdr));
+}
+
+/* lifecycle.c: creates a runtime whose collector is ops (collector_config is
+ * passed to ops->init). */
+int gr_runtime_create(const struct gr_config *cfg, const struct gr_collector_ops *ops, gr_runtime **out);
+
+/* heap.c */
+int gr_heap_init(struct gr_runtime *rt, const struct gr_config *cfg);
+void gr_heap_fini(struct gr_runtime *rt);
+uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, int *err);
+void gr_retire_all_tlabs(struct gr_runtime *rt);
+void gr_heap_reset_top(struct gr_runtime *rt, uintptr_t new_top);
+void gr_fill(uintptr_t from, uintptr_t to);   /* [from, to) becomes one filler object */
+uint64_t gr_heap_resident(struct gr_runtime *rt);
+/* After a collection that left live bytes live and the heap compacted below
+ * top: moves the soft limit toward live / target utilisation (see heap.c). */
+void gr_heap_resize(struct gr_runtime *rt, uint64_t live);
+/* Releases [from, to) (page aligned inside the heap) to the kernel: reads back as zero. */
+void gr_heap_release(struct gr_runtime *rt, uintptr_t from, uintptr_t to);
+uint64_t gr_now_ns(void);
+
+/* access.c */
+int gr_copy_payload(struct gr_runtime *rt, struct gr_mutator *m, int64_t h, uint64_t off, char *buf,
+                    uint64_t n, bool into_heap);
+
+/* roots.c */
+int gr_roots_init(struct gr_runtime *rt);
+void gr_roots_fini(struct gr_runtime *rt);
+int64_t gr_handle_new(struct gr_runtime *rt, uintptr_t obj);
+uintptr_t gr_handle_get(struct gr_runtime *rt, int64_t h);
+/* World stopped: fn on every root slot that holds an object (handles, globals,
+ * then every provider). */
+void gr_visit_roots(struct gr_runtime *rt, gr_root_visitor fn, void *arg);
+/* Out of core. -ESHUTDOWN if rt is closed. */
+int gr_roots_add_provider(struct gr_runtime *rt, struct gr_root_provider *p);
+void gr_roots_remove_provider(struct gr_runtime *rt, struct gr_root_provider *p);
+
+/* safepoint.c */
+/* Attaches the calling thread on first use and enters the core (the safepoint
+ * protocol). NULL on failure, with the -errno in gr_enter_err (-ESHUTDOWN after
+ * close, -EBADF for a NULL runtime, -EAGAIN when every mutator slot is taken). */
+extern __thread int gr_enter_err;
+struct gr_mutator *gr_enter(struct gr_runtime *rt);
+#define GR_ENTER(rt, m) struct gr_mutator *m = gr_enter(rt); if (!m) return gr_enter_err
+static inline void gr_leave(struct gr_mutator *m) { atomic_store_explicit(&m->in_core, 0, memory_order_release); }
+int gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m);  /* -ESHUTDOWN if closed */
+void gr_stop_world_locked(struct gr_runtime *rt);   /* gc_lock held by the caller */
+void gr_resume_world_locked(struct gr_runtime *rt);
+
+/* pause.c: the one way to run a pause. gc_lock held, caller out of core.
+ * Stops the world, retires every TLAB, runs fn (world stopped), resumes the
+ * world, calls ops->after_pause, and logs the pause (when fn returned >= 0).
+ * out->kind says which pause of a cycle it is (GR_PAUSE_*). */
+typedef int (*gr_pause_fn)(struct gr_runtime *rt, struct gr_pause *out, void *arg);
+int gr_pause_run(struct gr_runtime *rt, int cause, int kind, gr_pause_fn fn, void *arg, struct gr_pause *out);
+/* A collection by the runtime's collector: takes gc_lock (caller out of core). */
+int gr_collect(struct gr_runtime *rt, int cause, struct gr_pause *out);
+
+/* A packed ref for obj (0 for null): (class id << 32) | a new handle, or -errno. In core. */
+static inline int64_t gr_pack(struct gr_runtime *rt, uintptr_t obj)
+{
+    if (!obj)
+        return 0;
+    int64_t h = gr_handle_new(rt, obj);
+    if (h < 0)
+        return h;
+    return (int64_t)((uint64_t)gr_hdr_class(*(uint64_t *)obj) << 32) | h;
+}
+
+/* The object a reference value's handle stands for (0 for null), or -EBADF. In core. */
+static inline int64_t gr_value_of(struct gr_runtime *rt, int64_t vh)
+{
+    if (vh == 0)
+        return 0;
+    uintptr_t v = gr_handle_get(rt, vh);
+    return v ? (int64_t)v : -EBADF;
+}
+
+/* THE write barrier: every reference store into a heap object goes through it
+ * (gr_store_ref), BEFORE the store. Off (one predictable branch) unless the
+ * collector has work for it. */
+static inline void gr_write_barrier(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uintptr_t *slot,
+                                    uintptr_t value)
+{
+    if (__builtin_expect(atomic_load_explicit(&rt->barrier_on, memory_order_relaxed), 0))
+        rt->ops->barrier(rt, m, obj, slot, value);
+}
+
+/* A reference store into field/element slot of heap object obj. The store is a
+ * relaxed atomic (a plain mov on x86-64): concurrent GC threads read it. */
+static inline void gr_store_ref(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uintptr_t *slot,
+                                uintptr_t value)
+{
+    gr_write_barrier(rt, m, obj, slot, value);
+    __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+}
+
+/* stats.c */
+void gr_stats_record(struct gr_runtime *rt, struct gr_pause *p);  /* assigns p->seq */
+
+/* verify.c (world stopped) */
+int gr_verify_stopped(struct gr_runtime *rt, char *msg, size_t cap);
+
+#endif
