@@ -17,7 +17,7 @@ const char *const gi_builtin_names[B_COUNT] = {
     "Exception", "ArithmeticError", "LookupError", "ZeroDivisionError", "OverflowError",
     "IndexError", "KeyError", "ValueError", "TypeError", "AttributeError", "RuntimeError",
     "RecursionError", "NotImplementedError", "AssertionError", "NameError",
-    "UnboundLocalError", "MemoryError",
+    "UnboundLocalError", "MemoryError", "BaseException", "KeyboardInterrupt",
     "time.perf_counter", "gc.collect", "gc.heap_stats",
 };
 
@@ -29,7 +29,8 @@ static int exc_parent(int t)
     case B_INDEXERROR: case B_KEYERROR: return B_LOOKUPERROR;
     case B_RECURSIONERROR: case B_NOTIMPLEMENTEDERROR: return B_RUNTIMEERROR;
     case B_UNBOUNDLOCALERROR: return B_NAMEERROR;
-    case B_EXCEPTION: return -1;
+    case B_EXCEPTION: case B_KEYBOARDINTERRUPT: return B_BASEEXCEPTION;
+    case B_BASEEXCEPTION: return -1;
     default: return B_EXCEPTION;
     }
 }

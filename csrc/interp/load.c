@@ -35,10 +35,51 @@ static uint32_t rd_u32(struct reader *r)
     return v;
 }
 
+/* A count of items that take at least min_bytes each: more than the image
+ * has left is malformed (and would make us allocate for nothing). */
+static uint32_t rd_count(struct reader *r, uint32_t min_bytes)
+{
+    uint32_t n = rd_u32(r);
+    if (!r->bad && (uint64_t)n * min_bytes > (uint64_t)(r->end - r->p))
+        r->bad = true;
+    return r->bad ? 0 : n;
+}
+
+/* Strict UTF-8 (what CPython's str holds): no overlong forms, no surrogates,
+ * nothing above U+10FFFF, no truncated sequence. The VM's str operations
+ * decode code points without checking again. */
+static bool valid_utf8(const unsigned char *s, uint32_t n)
+{
+    for (uint32_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t need, cp;
+        if (c >= 0xC2 && c <= 0xDF) { need = 1; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { need = 2; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { need = 3; cp = c & 0x07; }
+        else return false;
+        if (n - i - 1 < need)
+            return false;
+        for (uint32_t k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += need + 1;
+    }
+    return true;
+}
+
 static char *rd_str(struct reader *r, uint32_t *len_out)
 {
     uint32_t n = rd_u32(r);
-    if (r->bad || (uint64_t)(r->end - r->p) < n) {
+    if (r->bad || (uint64_t)(r->end - r->p) < n || !valid_utf8(r->p, n)) {
         r->bad = true;
         return NULL;
     }
@@ -233,7 +274,7 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
         return -EINVAL;
     r.p += 4;
     vm->filename = rd_str(&r, NULL);
-    uint32_t nargv = rd_u32(&r);
+    uint32_t nargv = rd_count(&r, 4);
     if (r.bad || nargv > 4096)
         return -EINVAL;
     char **argv = calloc(nargv + 1, sizeof *argv);
@@ -243,7 +284,7 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
     *argc_out = nargv;
     for (uint32_t i = 0; i < nargv && !r.bad; i++)
         argv[i] = rd_str(&r, NULL);
-    vm->nglobals = rd_u32(&r);
+    vm->nglobals = rd_count(&r, 4);
     if (r.bad || vm->nglobals > 60000)
         return -EINVAL;
     vm->global_names = calloc(vm->nglobals + 1, sizeof(char *));
@@ -251,7 +292,7 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
         return -ENOMEM;
     for (uint32_t i = 0; i < vm->nglobals && !r.bad; i++)
         vm->global_names[i] = rd_str(&r, NULL);
-    vm->nclasses = rd_u32(&r);
+    vm->nclasses = rd_count(&r, 4);
     if (r.bad || vm->nclasses > 1000)
         return -EINVAL;
     vm->classes = calloc(vm->nclasses + 1, sizeof *vm->classes);
@@ -260,7 +301,7 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
     for (uint32_t i = 0; i < vm->nclasses && !r.bad; i++) {
         struct gi_class *k = &vm->classes[i];
         k->name = rd_str(&r, NULL);
-        k->nslots = rd_u32(&r);
+        k->nslots = rd_count(&r, 4);
         if (r.bad || k->nslots > 60000)
             return -EINVAL;
         k->slot_names = calloc(k->nslots + 1, sizeof(uint32_t));
@@ -271,7 +312,7 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
             k->slot_names[j] = s ? vm_intern(vm, s) : 0;
             free(s);
         }
-        k->nmethods = rd_u32(&r);
+        k->nmethods = rd_count(&r, 4);
         if (r.bad || k->nmethods > 255)
             return -EINVAL;
         k->method_names = calloc(k->nmethods + 1, sizeof(uint32_t));
@@ -286,7 +327,7 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
             free(s);
         }
     }
-    vm->ncodes = rd_u32(&r);
+    vm->ncodes = rd_count(&r, 4);
     if (r.bad || vm->ncodes == 0 || vm->ncodes > 60000)
         return -EINVAL;
     vm->codes = calloc(vm->ncodes, sizeof *vm->codes);
@@ -313,7 +354,7 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
         r.p += 4ull * c->ncode;
         memcpy(c->lines, r.p, 4ull * c->ncode);
         r.p += 4ull * c->ncode;
-        c->nconsts = rd_u32(&r);
+        c->nconsts = rd_count(&r, 1);
         if (r.bad || c->nconsts > 60000)
             return -EINVAL;
         consts[i] = calloc(c->nconsts + 1, sizeof **consts);
@@ -339,7 +380,7 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
                 r.bad = true;
             }
         }
-        c->nnames = rd_u32(&r);
+        c->nnames = rd_count(&r, 4);
         if (r.bad || c->nnames > 60000)
             return -EINVAL;
         c->names = calloc(c->nnames + 1, sizeof(char *));
@@ -350,7 +391,7 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
             c->names[j] = rd_str(&r, NULL);
             c->name_ids[j] = c->names[j] ? vm_intern(vm, c->names[j]) : 0;
         }
-        uint32_t nln = rd_u32(&r);
+        uint32_t nln = rd_count(&r, 4);
         if (r.bad || nln != c->nlocals)
             return -EINVAL;
         c->local_names = calloc(nln + 1, sizeof(char *));

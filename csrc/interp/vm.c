@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "interp/interp_impl.h"
@@ -93,10 +94,60 @@ bool vm_collect(struct gi_vm *vm)
     return true;
 }
 
-static inline void poll_safepoint(struct gi_vm *vm)
+/* ---- SIGINT (GI_OPT_SIGINT): the handler only sets a flag; the first VM to
+ * poll it raises KeyboardInterrupt in its program. Installed by the first
+ * such run, the previous disposition restored by the last. A collection in
+ * progress is never interrupted: the flag is read only at the VM's polls. */
+static _Atomic int sigint_pending;
+static int sigint_users;
+static struct sigaction sigint_prev;
+static pthread_mutex_t sigint_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_sigint(int sig)
 {
-    if (__builtin_expect(atomic_load_explicit(&vm->rt->pause_requested, memory_order_relaxed), 0))
-        gr_safepoint_poll(vm->rt, vm->m);
+    (void)sig;
+    atomic_store(&sigint_pending, 1);
+}
+
+static int sigint_acquire(void)
+{
+    int rc = 0;
+    pthread_mutex_lock(&sigint_mu);
+    if (sigint_users == 0) {
+        struct sigaction act;
+        memset(&act, 0, sizeof act);
+        act.sa_handler = on_sigint;
+        sigemptyset(&act.sa_mask);
+        act.sa_flags = SA_RESTART;
+        atomic_store(&sigint_pending, 0);
+        if (sigaction(SIGINT, &act, &sigint_prev) != 0)
+            rc = -errno;
+    }
+    if (rc == 0)
+        sigint_users++;
+    pthread_mutex_unlock(&sigint_mu);
+    return rc;
+}
+
+static void sigint_release(void)
+{
+    pthread_mutex_lock(&sigint_mu);
+    if (--sigint_users == 0)
+        sigaction(SIGINT, &sigint_prev, NULL);
+    pthread_mutex_unlock(&sigint_mu);
+}
+
+/* Parks at a requested pause; false with KeyboardInterrupt pending when a
+ * SIGINT arrived (the caller has saved pc/sp and unwinds). */
+static inline bool poll_safepoint(struct gi_vm *vm)
+{
+    if (__builtin_expect(atomic_load_explicit(&vm->rt->pause_requested, memory_order_relaxed), 0) &&
+        gr_safepoint_poll(vm->rt, vm->m) < 0)
+        vm_fatal(vm, ESHUTDOWN, "the runtime was closed under the program");
+    if (__builtin_expect(atomic_load_explicit(&sigint_pending, memory_order_relaxed), 0) &&
+        (vm->options & GI_OPT_SIGINT) && atomic_exchange(&sigint_pending, 0))
+        return vm_raise_value(vm, B_KEYBOARDINTERRUPT, 0);
+    return true;
 }
 
 /* ---- tracebacks */
@@ -870,8 +921,10 @@ static bool run_loop(struct gi_vm *vm)
             pc = arg;
             break;
         case OP_LOOP:
+            SAVE();             /* a KeyboardInterrupt's traceback names the loop's last line */
+            if (!poll_safepoint(vm))
+                goto error;
             pc = arg;
-            poll_safepoint(vm);
             break;
         case OP_POP_JUMP_IF_FALSE:
             if (!vm_truthy(vm, R[--sp]))
@@ -1113,8 +1166,10 @@ static bool run_loop(struct gi_vm *vm)
                 goto error;
             }
             if (pushed) {
-                poll_safepoint(vm);
+                bool ok = poll_safepoint(vm);
                 LOAD();
+                if (!ok)
+                    goto error;
             } else {
                 sp = s + 1;
             }
@@ -1136,8 +1191,10 @@ static bool run_loop(struct gi_vm *vm)
                         fr->sp = sp;
                         goto error;
                     }
-                    poll_safepoint(vm);
+                    bool ok = poll_safepoint(vm);
                     LOAD();
+                    if (!ok)
+                        goto error;
                     break;
                 }
                 if (kind == 1 && fields(obj)[index]) {
@@ -1150,8 +1207,10 @@ static bool run_loop(struct gi_vm *vm)
                         goto error;
                     }
                     if (pushed) {
-                        poll_safepoint(vm);
+                        bool ok = poll_safepoint(vm);
                         LOAD();
+                        if (!ok)
+                            goto error;
                     } else {
                         sp = s + 1;
                     }
@@ -1531,7 +1590,7 @@ int gi_run(struct gr_runtime *rt, const char *image, uint64_t image_len, int out
     vm->frames = calloc(GI_MAX_FRAMES + 1, sizeof *vm->frames);
     vm->roots = calloc(GI_VM_ROOTS, sizeof *vm->roots);
     vm->provider = (struct gr_root_provider){.name = "interpreter", .visit = visit_vm_roots, .is_program = 1};
-    bool registered = false;
+    volatile bool registered = false, sigint_held = false;
     char **argv = NULL;
     uint32_t argc = 0;
     struct gi_const **consts = NULL;
@@ -1546,6 +1605,9 @@ int gi_run(struct gr_runtime *rt, const char *image, uint64_t image_len, int out
     if ((rc = gr_roots_add_provider(rt, &vm->provider)) < 0)  /* -ESHUTDOWN: closed */
         goto out;
     registered = true;
+    if ((options & GI_OPT_SIGINT) && (rc = sigint_acquire()) < 0)
+        goto out;
+    sigint_held = (options & GI_OPT_SIGINT) != 0;
     if (!define_layouts(vm)) {
         rc = -ENOSPC;
         goto out;
@@ -1595,6 +1657,8 @@ int gi_run(struct gr_runtime *rt, const char *image, uint64_t image_len, int out
 leave:
     gr_leave(vm->m);
 out:
+    if (sigint_held)
+        sigint_release();
     if (registered)
         gr_roots_remove_provider(rt, &vm->provider);   /* the program's objects become garbage */
     result->instructions = vm->instructions;

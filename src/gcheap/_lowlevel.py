@@ -604,6 +604,8 @@ def bench_samples(name: str, n_samples: int, *args: int) -> list[int]:
 GI_STATUS_OK = lib.GI_STATUS_OK
 GI_STATUS_EXCEPTION = lib.GI_STATUS_EXCEPTION
 GI_STATUS_FATAL = lib.GI_STATUS_FATAL
+GI_OPT_BUDGET = lib.GI_OPT_BUDGET
+GI_OPT_SIGINT = lib.GI_OPT_SIGINT
 
 
 def interp_run(rt, image: bytes, out_fd: int, err_fd: int, options: int = 0) -> tuple[int, dict]:

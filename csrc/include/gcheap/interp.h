@@ -28,6 +28,8 @@ struct gi_result {
 /* Interpreter options (bit flags). */
 #define GI_OPT_TRACE_GC 1       /* reserved */
 #define GI_OPT_BUDGET 2         /* stop (GI_STATUS_FATAL, -ETIME) after GI_BUDGET_INSTRUCTIONS */
+#define GI_OPT_SIGINT 4         /* while the program runs, SIGINT raises KeyboardInterrupt in it
+                                 * at its next safepoint poll (the previous handler is restored) */
 #define GI_BUDGET_INSTRUCTIONS 10000000
 
 int gi_run(struct gr_runtime *rt, const char *image, uint64_t image_len, int out_fd, int err_fd,

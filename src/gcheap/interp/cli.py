@@ -2,7 +2,9 @@
 
 Exit status: the program's (0, or 1 after an uncaught exception, whose traceback is
 on stderr); 1 for a program outside the subset (`file:line:col: what` on stderr);
-2 for bad options; 3 when the runtime itself failed under the program.
+2 for bad options; 3 when the runtime itself failed under the program; 130 after
+Ctrl-C (SIGINT raises KeyboardInterrupt in the program at its next safepoint poll;
+a program may catch it, as under CPython).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from gcheap.cli import command
 
 EXIT_BAD_OPTIONS = 2
 EXIT_FATAL = 3
+EXIT_INTERRUPTED = 130
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -79,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
             options[name] = value
     try:
         result = run_file(args.program, args.args, **options)
+    except KeyboardInterrupt:
+        # Ctrl-C not caught by the program (its traceback is printed), or during
+        # compilation: the shell's convention for death by SIGINT
+        return EXIT_INTERRUPTED
     except SubsetError as e:
         print(str(e), file=sys.stderr)
         return 1

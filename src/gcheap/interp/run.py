@@ -63,7 +63,8 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
         sys.stderr.flush()
         t0 = time.perf_counter()
         rc, res = _ll.interp_run(runtime._c, image, 1 if stdout_fd is None else stdout_fd,
-                                 2 if stderr_fd is None else stderr_fd)
+                                 2 if stderr_fd is None else stderr_fd,
+                                 _ll.GI_OPT_SIGINT if _sigint_raises_here() else 0)
         wall = time.perf_counter() - t0
         if rc == -errno.EINVAL:
             raise ValueError("the C VM rejected the program image (a compiler/loader mismatch)")
@@ -83,6 +84,18 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
     exc = bytecode.BUILTINS[res["exc_builtin"]] if res["exc_builtin"] >= 0 else None
     result = RunResult(status, exc, res["exc_line"] if exc else None, res["message"],
                        res["instructions"], res["allocations"], pauses, wall, cmc_pages)
+    if exc == "KeyboardInterrupt":
+        # SIGINT during the run, not caught by the program (its traceback is on stderr)
+        raise KeyboardInterrupt
     if check and status != "ok":
         raise ProgramError(exc or "fatal", res["message"], "")
     return result
+
+
+def _sigint_raises_here() -> bool:
+    """True when Ctrl-C would raise KeyboardInterrupt in this Python thread: then
+    the program gets it instead (at its next safepoint poll), as under CPython."""
+    import signal
+    import threading
+    return (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)

@@ -21,7 +21,7 @@ BUILTIN_EXCEPTIONS = ("Exception", "ArithmeticError", "LookupError", "ZeroDivisi
                       "OverflowError", "IndexError", "KeyError", "ValueError", "TypeError",
                       "AttributeError", "RuntimeError", "RecursionError",
                       "NotImplementedError", "AssertionError", "NameError",
-                      "UnboundLocalError", "MemoryError")
+                      "UnboundLocalError", "MemoryError", "BaseException", "KeyboardInterrupt")
 BUILTIN_NAMES = frozenset(BUILTIN_FUNCTIONS + BUILTIN_EXCEPTIONS)
 # Importable modules and the one way each attribute may be used.
 MODULE_ATTRS = {
