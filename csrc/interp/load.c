@@ -1,14 +1,14 @@
-/* interp_load.c - program image -> code objects, classes, attribute-name table.
+/* load.c - the program image (gcheap/interp/image.py) -> code objects, modules,
+ * constants; and the bytecode verifier.
  *
- * Image format (little-endian; written by gcheap/interp/image.py):
- *   "GCI1" str filename  u32 nargv {str}  u32 nglobals {str}
- *   u32 nclasses { str name  u32 nslots {str}  u32 nmethods {str} }
- *   u32 ncodes { str name  u32 argcount nlocals max_stack ncode  u32 code[ncode]
- *                u32 lines[ncode]  u32 nconsts {u8 tag payload}  u32 nnames {str}
- *                u32 nlocal_names {str} }
- *   str = u32 length + bytes; const tags: 0 None 1 True 2 False 3 i64 4 f64 5 str.
- * Everything is validated here (counts, opcode numbers, operand ranges, jump
- * targets) so the dispatch loop can trust the code it runs.
+ * Everything in an image is checked before anything runs: counts are bounded by
+ * the bytes left, strings are valid UTF-8, every operand is in range (constants,
+ * locals, globals, names, codes, modules, jump targets), and the operand stack
+ * depth is the same on every path to an instruction, never negative, never
+ * above max_stack - 2 (calls may shift their arguments up by up to two slots),
+ * and enough for what each instruction reads. What a verifier cannot know (that
+ * a local holds a cell, that a tuple of keyword names holds str, ...) the loop
+ * checks. A crafted image is rejected (-EINVAL) or runs to an ordinary end.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +18,8 @@
 #include "interp/interp_impl.h"
 #include "interp/opcodes.h"
 
+void memo_free(struct gi_vm *vm);
+
 struct reader {
     const unsigned char *p, *end;
     bool bad;
@@ -25,7 +27,7 @@ struct reader {
 
 static uint32_t rd_u32(struct reader *r)
 {
-    if (r->end - r->p < 4) {
+    if (r->bad || r->end - r->p < 4) {
         r->bad = true;
         return 0;
     }
@@ -35,22 +37,19 @@ static uint32_t rd_u32(struct reader *r)
     return v;
 }
 
-/* A count of items that take at least min_bytes each: more than the image
- * has left is malformed (and would make us allocate for nothing). */
-static uint32_t rd_count(struct reader *r, uint32_t min_bytes)
+/* A count of items of at least min_size bytes each: bounded by the bytes left. */
+static uint32_t rd_count(struct reader *r, uint32_t min_size)
 {
     uint32_t n = rd_u32(r);
-    if (!r->bad && (uint64_t)n * min_bytes > (uint64_t)(r->end - r->p))
+    if (!r->bad && (uint64_t)n * min_size > (uint64_t)(r->end - r->p))
         r->bad = true;
     return r->bad ? 0 : n;
 }
 
-/* Strict UTF-8 (what CPython's str holds): no overlong forms, no surrogates,
- * nothing above U+10FFFF, no truncated sequence. The VM's str operations
- * decode code points without checking again. */
 static bool valid_utf8(const unsigned char *s, uint32_t n)
 {
-    for (uint32_t i = 0; i < n;) {
+    uint32_t i = 0;
+    while (i < n) {
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;
@@ -79,7 +78,7 @@ static bool valid_utf8(const unsigned char *s, uint32_t n)
 static char *rd_str(struct reader *r, uint32_t *len_out)
 {
     uint32_t n = rd_u32(r);
-    if (r->bad || (uint64_t)(r->end - r->p) < n || !valid_utf8(r->p, n)) {
+    if (r->bad || (uint64_t)(r->end - r->p) < n || !valid_utf8(r->p, n) || memchr(r->p, 0, n)) {
         r->bad = true;
         return NULL;
     }
@@ -96,23 +95,57 @@ static char *rd_str(struct reader *r, uint32_t *len_out)
     return s;
 }
 
-uint32_t vm_intern(struct gi_vm *vm, const char *name)
+static bool rd_const(struct reader *r, struct gi_const *k, int depth)
 {
-    for (uint32_t i = 0; i < vm->nattr; i++)
-        if (!strcmp(vm->attr_names[i], name))
-            return i;
-    if (vm->nattr == vm->capattr) {
-        uint32_t cap = vm->capattr ? vm->capattr * 2 : 64;
-        char **p = realloc(vm->attr_names, cap * sizeof *p);
-        if (!p)
-            return UINT32_MAX;
-        vm->attr_names = p;
-        vm->capattr = cap;
+    if (r->p >= r->end || depth > 32)
+        return false;
+    k->tag = *r->p++;
+    switch (k->tag) {
+    case 0: case 1: case 2: case 7:
+        return true;
+    case 3: case 4:
+        if (r->end - r->p < 8)
+            return false;
+        memcpy(k->tag == 3 ? (void *)&k->i : (void *)&k->f, r->p, 8);
+        r->p += 8;
+        return true;
+    case 5:
+        k->s = rd_str(r, &k->slen);
+        return !r->bad;
+    case 6:
+        k->n = rd_count(r, 1);
+        if (r->bad || k->n > 65535)
+            return false;
+        k->items = calloc(k->n + 1, sizeof *k->items);
+        if (!k->items)
+            return false;
+        for (uint32_t i = 0; i < k->n; i++)
+            if (!rd_const(r, &k->items[i], depth + 1))
+                return false;
+        return true;
+    default:
+        return false;
     }
-    vm->attr_names[vm->nattr] = strdup(name);
-    if (!vm->attr_names[vm->nattr])
-        return UINT32_MAX;
-    return vm->nattr++;
+}
+
+static void free_const(struct gi_const *k)
+{
+    free(k->s);
+    for (uint32_t i = 0; k->items && i < k->n; i++)
+        free_const(&k->items[i]);
+    free(k->items);
+}
+
+void vm_free_consts(struct gi_vm *vm, struct gi_const **consts)
+{
+    if (!consts)
+        return;
+    for (uint32_t i = 0; i < vm->ncodes; i++) {
+        for (uint32_t j = 0; consts[i] && j < vm->codes[i].nconsts; j++)
+            free_const(&consts[i][j]);
+        free(consts[i]);
+    }
+    free(consts);
 }
 
 /* Stack effect of one instruction: up to two successors (next pc / jump target)
@@ -123,32 +156,49 @@ struct succ {
     int32_t delta[2];
 };
 
+static bool is_binary(uint32_t op) { return op >= OP_ADD && op <= OP_INPLACE_XOR; }
+static bool is_compare(uint32_t op) { return op >= OP_EQ && op <= OP_NOT_IN; }
+
 static void effects(uint32_t pc, uint32_t op, uint32_t arg, struct succ *s)
 {
-    int32_t lo = (int32_t)(arg & 0xFFFF), hi = (int32_t)(arg >> 16), a = (int32_t)arg;
+    int32_t hi = (int32_t)(arg >> 16), a = (int32_t)arg;
     s->n = 1;
     s->pc[0] = pc + 1;
+    s->delta[0] = 0;
+    if (is_binary(op) || is_compare(op)) {
+        s->delta[0] = -1;
+        return;
+    }
     switch (op) {
-    case OP_NOP: case OP_ROT2: case OP_ROT3: case OP_GET_ITER: case OP_LOAD_ATTR: case OP_POP_BLOCK:
-    case OP_NEG: case OP_POS: case OP_NOT: case OP_INVERT: case OP_CHECK_METHOD:
+    case OP_NOP: case OP_DELETE_LOCAL: case OP_DELETE_GLOBAL: case OP_DELETE_DEREF: case OP_MAKE_CELL:
+    case OP_ROT2: case OP_ROT3: case OP_ROT4: case OP_NEG: case OP_POS: case OP_NOT: case OP_INVERT:
+    case OP_GET_ITER: case OP_LIST_TO_TUPLE: case OP_LOAD_ATTR: case OP_YIELD_VALUE: case OP_POP_BLOCK:
         s->delta[0] = 0; break;
-    case OP_LOAD_CONST: case OP_LOAD_LOCAL: case OP_LOAD_GLOBAL: case OP_LOAD_BUILTIN:
-    case OP_LOAD_ARGV: case OP_DUP:
+    case OP_LOAD_CONST: case OP_LOAD_LOCAL: case OP_LOAD_GLOBAL: case OP_LOAD_BUILTIN: case OP_LOAD_DEREF:
+    case OP_LOAD_CLOSURE: case OP_LOAD_NAME: case OP_PUSH_NULL: case OP_DUP: case OP_LOAD_METHOD:
+    case OP_IMPORT_NAME: case OP_IMPORT_FROM: case OP_WITH_ENTER:
         s->delta[0] = 1; break;
     case OP_DUP2: s->delta[0] = 2; break;
-    case OP_STORE_LOCAL: case OP_STORE_GLOBAL: case OP_POP: case OP_LOAD_SUBSCR: case OP_EXC_MATCH:
+    case OP_STORE_LOCAL: case OP_STORE_GLOBAL: case OP_STORE_DEREF: case OP_STORE_NAME: case OP_POP:
+    case OP_LIST_APPEND: case OP_SET_ADD: case OP_LIST_EXTEND: case OP_SET_UPDATE: case OP_DICT_UPDATE:
+    case OP_LOAD_SUBSCR: case OP_DELETE_ATTR: case OP_EXC_MATCH: case OP_WITH_EXIT:
         s->delta[0] = -1; break;
+    case OP_DICT_SET: case OP_DELETE_SUBSCR: case OP_STORE_ATTR: case OP_WITH_EXIT_EXC:
+        s->delta[0] = -2; break;
     case OP_STORE_SUBSCR: s->delta[0] = -3; break;
-    case OP_DELETE_SUBSCR: case OP_SLICE: case OP_STORE_ATTR: s->delta[0] = -2; break;
-    case OP_BUILD_LIST: case OP_BUILD_TUPLE: case OP_BUILD_STRING: s->delta[0] = 1 - a; break;
+    case OP_BUILD_LIST: case OP_BUILD_TUPLE: case OP_BUILD_SET: case OP_BUILD_STRING: case OP_BUILD_SLICE:
+        s->delta[0] = 1 - a; break;
     case OP_BUILD_DICT: s->delta[0] = 1 - 2 * a; break;
-    case OP_FORMAT: s->delta[0] = -a; break;
+    case OP_FORMAT: s->delta[0] = -(a & 1); break;
     case OP_UNPACK_SEQUENCE: s->delta[0] = a - 1; break;
+    case OP_UNPACK_EX: s->delta[0] = (a & 0xFF) + (a >> 8); break;
     case OP_CALL: s->delta[0] = -a; break;
-    case OP_CALL_METHOD: s->delta[0] = -hi; break;
+    case OP_CALL_METHOD: s->delta[0] = -a - 1; break;
+    case OP_CALL_KW: s->delta[0] = -a - 2; break;
+    case OP_CALL_EX: s->delta[0] = -2 - (a & 1); break;
     case OP_CALL_BUILTIN: s->delta[0] = 1 - hi; break;
-    case OP_CALL_PRINT: s->delta[0] = 1 - lo - (hi & 1) - ((hi >> 1) & 1); break;
-    case OP_MAKE_FUNCTION: case OP_BUILD_CLASS: s->delta[0] = 1 - hi; break;
+    case OP_MAKE_FUNCTION: s->delta[0] = 1 - __builtin_popcount((uint32_t)hi & 7); break;
+    case OP_BUILD_CLASS: s->delta[0] = -a - 1; break;
     case OP_JUMP: case OP_LOOP: s->pc[0] = arg; s->delta[0] = 0; break;
     case OP_POP_JUMP_IF_FALSE: case OP_POP_JUMP_IF_TRUE:
         s->n = 2; s->delta[0] = -1; s->pc[1] = arg; s->delta[1] = -1; break;
@@ -156,43 +206,51 @@ static void effects(uint32_t pc, uint32_t op, uint32_t arg, struct succ *s)
         s->n = 2; s->delta[0] = -1; s->pc[1] = arg; s->delta[1] = 0; break;
     case OP_FOR_ITER: s->n = 2; s->delta[0] = 1; s->pc[1] = arg; s->delta[1] = -1; break;
     case OP_SETUP_EXCEPT: s->n = 2; s->delta[0] = 0; s->pc[1] = arg; s->delta[1] = 1; break;
-    case OP_RETURN_VALUE: case OP_RAISE: case OP_RERAISE: s->n = 0; break;
-    case OP_RAISE_ASSERT: s->n = 0; break;
-    default: /* binary operators and comparisons */
-        s->delta[0] = -1; break;
+    case OP_RETURN_VALUE: case OP_RAISE: case OP_RAISE_FROM: case OP_RERAISE: case OP_RAISE_ASSERT:
+        s->n = 0; break;
+    default:
+        s->n = 0; break;
     }
 }
 
-/* How many operands an instruction reads from the stack (all of them popped or
- * replaced): the verifier requires at least that depth before it. */
+/* How many operands an instruction reads from the stack: the verifier requires
+ * at least that depth before it. */
 static int32_t operands_read(uint32_t op, uint32_t arg)
 {
-    int32_t lo = (int32_t)(arg & 0xFFFF), hi = (int32_t)(arg >> 16), a = (int32_t)arg;
+    int32_t hi = (int32_t)(arg >> 16), a = (int32_t)arg;
+    if (is_binary(op) || is_compare(op))
+        return 2;
     switch (op) {
-    case OP_NOP: case OP_LOAD_CONST: case OP_LOAD_LOCAL: case OP_LOAD_GLOBAL: case OP_LOAD_BUILTIN:
-    case OP_LOAD_ARGV: case OP_JUMP: case OP_LOOP: case OP_SETUP_EXCEPT: case OP_POP_BLOCK:
+    case OP_NOP: case OP_LOAD_CONST: case OP_LOAD_LOCAL: case OP_DELETE_LOCAL: case OP_LOAD_GLOBAL:
+    case OP_DELETE_GLOBAL: case OP_LOAD_BUILTIN: case OP_LOAD_DEREF: case OP_DELETE_DEREF:
+    case OP_LOAD_CLOSURE: case OP_MAKE_CELL: case OP_LOAD_NAME: case OP_PUSH_NULL: case OP_JUMP:
+    case OP_LOOP: case OP_SETUP_EXCEPT: case OP_POP_BLOCK: case OP_IMPORT_NAME:
         return 0;
-    case OP_ROT3: case OP_STORE_SUBSCR: case OP_SLICE: return 3;
-    case OP_DUP2: case OP_ROT2: case OP_LOAD_SUBSCR: case OP_DELETE_SUBSCR: case OP_STORE_ATTR:
-    case OP_EXC_MATCH: return 2;
-    case OP_BUILD_LIST: case OP_BUILD_TUPLE: case OP_BUILD_STRING: return a;
+    case OP_DUP2: case OP_ROT2: case OP_LIST_EXTEND: case OP_SET_UPDATE: case OP_DICT_UPDATE:
+    case OP_LOAD_SUBSCR: case OP_DELETE_SUBSCR: case OP_STORE_ATTR: case OP_EXC_MATCH: case OP_RAISE_FROM:
+    case OP_WITH_EXIT_EXC:
+        return 2;
+    case OP_ROT3: case OP_STORE_SUBSCR: return 3;
+    case OP_ROT4: return 4;
+    case OP_BUILD_LIST: case OP_BUILD_TUPLE: case OP_BUILD_SET: case OP_BUILD_STRING: case OP_BUILD_SLICE:
+        return a;
     case OP_BUILD_DICT: return 2 * a;
-    case OP_FORMAT: return 1 + a;
+    case OP_LIST_APPEND: case OP_SET_ADD: return a + 1;
+    case OP_DICT_SET: return a + 2;
+    case OP_FORMAT: return 1 + (a & 1);
     case OP_CALL: return a + 1;
-    case OP_CALL_METHOD: return hi + 1;
-    case OP_CALL_BUILTIN: case OP_MAKE_FUNCTION: case OP_BUILD_CLASS: return hi;
-    case OP_CALL_PRINT: return lo + (hi & 1) + ((hi >> 1) & 1);
+    case OP_CALL_METHOD: return a + 2;
+    case OP_CALL_KW: return a + 3;
+    case OP_CALL_EX: return 3 + (a & 1);
+    case OP_CALL_BUILTIN: return hi;
+    case OP_MAKE_FUNCTION: return __builtin_popcount((uint32_t)hi & 7);
+    case OP_BUILD_CLASS: return a + 2;
     case OP_RAISE_ASSERT: return a ? 1 : 0;
     default:
-        if (op >= OP_ADD && op <= OP_NOT_IN && !(op >= OP_NEG && op <= OP_INVERT))
-            return 2; /* binary operators and comparisons */
-        return 1;     /* unary, stores, POP, DUP, jumps that test, iteration, returns, raises */
+        return 1;   /* stores, POP, DUP, unary, tests, iteration, attributes, returns, raises, ... */
     }
 }
 
-/* The operand stack depth at every reachable instruction is the same on every path,
- * never negative, never above max_stack; the instructions that pop operands find
- * them; no path falls off the end. Then the loop needs no bounds checks. */
 static bool check_stack(struct gi_code *c)
 {
     int32_t *depth = malloc(sizeof(int32_t) * c->ncode);
@@ -205,7 +263,7 @@ static bool check_stack(struct gi_code *c)
     for (uint32_t i = 0; i < c->ncode; i++)
         depth[i] = -1;
     uint32_t nwork = 0;
-    bool ok = true;
+    bool ok = c->max_stack >= 2;
     depth[0] = 0;
     work[nwork++] = 0;
     while (nwork && ok) {
@@ -220,8 +278,8 @@ static bool check_stack(struct gi_code *c)
         effects(pc, op, arg, &s);
         for (int i = 0; i < s.n; i++) {
             int32_t nd = d + s.delta[i];
-            /* CALL of a bound method / class shifts the arguments up by one slot */
-            if (nd < 0 || nd + 1 > (int32_t)c->max_stack || s.pc[i] >= c->ncode) {
+            /* two spare slots above: calls may shift their arguments up */
+            if (nd < 0 || nd + 2 > (int32_t)c->max_stack || s.pc[i] >= c->ncode) {
                 ok = false;
                 break;
             }
@@ -239,28 +297,45 @@ static bool check_stack(struct gi_code *c)
     return ok;
 }
 
-static bool check_code(struct gi_vm *vm, struct gi_code *c, uint32_t nconsts, uint32_t nglobals)
+static bool check_code(struct gi_vm *vm, struct gi_code *c, bool *is_body)
 {
     for (uint32_t pc = 0; pc < c->ncode; pc++) {
         uint32_t op = c->code[pc] & 0xFF, arg = c->code[pc] >> 8;
         uint32_t lo = arg & 0xFFFF, hi = arg >> 16;
+        if (op >= OP_COUNT)
+            return false;
         switch (op) {
-        case OP_LOAD_CONST: if (arg >= nconsts) return false; break;
-        case OP_LOAD_LOCAL: case OP_STORE_LOCAL: if (arg >= c->nlocals) return false; break;
-        case OP_LOAD_GLOBAL: case OP_STORE_GLOBAL: if (arg >= nglobals) return false; break;
+        case OP_LOAD_CONST: if (arg >= c->nconsts) return false; break;
+        case OP_LOAD_LOCAL: case OP_STORE_LOCAL: case OP_DELETE_LOCAL: case OP_LOAD_DEREF:
+        case OP_STORE_DEREF: case OP_DELETE_DEREF: case OP_LOAD_CLOSURE: case OP_MAKE_CELL:
+            if (arg >= c->nlocals) return false;
+            break;
+        case OP_LOAD_GLOBAL: case OP_STORE_GLOBAL: case OP_DELETE_GLOBAL:
+            if (arg >= vm->nglobals) return false;
+            break;
         case OP_LOAD_BUILTIN: if (arg >= B_COUNT) return false; break;
         case OP_CALL_BUILTIN: if (lo >= B_COUNT) return false; break;
-        case OP_LOAD_ATTR: case OP_STORE_ATTR: case OP_CHECK_METHOD: if (arg >= c->nnames) return false; break;
-        case OP_CALL_METHOD: if (lo >= c->nnames) return false; break;
-        case OP_MAKE_FUNCTION: if (lo >= vm->ncodes || lo == 0 || hi > vm->codes[lo].argcount) return false; break;
-        case OP_BUILD_CLASS: if (lo >= vm->nclasses || hi != vm->classes[lo].nmethods) return false; break;
+        case OP_LOAD_NAME: case OP_STORE_NAME:
+            if (arg >= c->nnames || !(c->flags & CO_CLASSBODY) || c->nlocals < 1) return false;
+            break;
+        case OP_LOAD_ATTR: case OP_STORE_ATTR: case OP_DELETE_ATTR: case OP_LOAD_METHOD: case OP_IMPORT_FROM:
+            if (arg >= c->nnames) return false;
+            break;
+        case OP_IMPORT_NAME: if (arg >= vm->nmodules) return false; break;
+        case OP_MAKE_FUNCTION:
+            if (lo >= vm->ncodes || is_body[lo] || hi > 7) return false;
+            if (((hi & 4) != 0) != (vm->codes[lo].nfree != 0)) return false;
+            break;
+        case OP_BUILD_SLICE: if (arg != 2 && arg != 3) return false; break;
+        case OP_FORMAT: if (arg > 15) return false; break;
+        case OP_YIELD_VALUE: if (!(c->flags & CO_GENERATOR)) return false; break;
+        case OP_LIST_APPEND: case OP_SET_ADD: case OP_DICT_SET: if (arg == 0 || arg > 255) return false; break;
         case OP_JUMP: case OP_LOOP: case OP_POP_JUMP_IF_FALSE: case OP_POP_JUMP_IF_TRUE:
-        case OP_JUMP_IF_FALSE_OR_POP: case OP_JUMP_IF_TRUE_OR_POP: case OP_FOR_ITER:
-        case OP_SETUP_EXCEPT:
+        case OP_JUMP_IF_FALSE_OR_POP: case OP_JUMP_IF_TRUE_OR_POP: case OP_FOR_ITER: case OP_SETUP_EXCEPT:
             if (arg >= c->ncode) return false;
             break;
         default:
-            if (op >= OP_COUNT) return false;
+            break;
         }
     }
     return c->ncode > 0 && check_stack(c);
@@ -270,7 +345,7 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
             struct gi_const ***consts_out)
 {
     struct reader r = {(const unsigned char *)image, (const unsigned char *)image + len, false};
-    if (len < 4 || memcmp(image, "GCI1", 4))
+    if (len < 4 || memcmp(image, "GCI2", 4))
         return -EINVAL;
     r.p += 4;
     vm->filename = rd_str(&r, NULL);
@@ -284,6 +359,27 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
     *argc_out = nargv;
     for (uint32_t i = 0; i < nargv && !r.bad; i++)
         argv[i] = rd_str(&r, NULL);
+    vm->nmodules = rd_count(&r, 17);
+    if (r.bad || vm->nmodules == 0 || vm->nmodules > 1000)
+        return -EINVAL;
+    vm->modules = calloc(vm->nmodules + 1, sizeof *vm->modules);
+    if (!vm->modules)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < vm->nmodules && !r.bad; i++) {
+        struct gi_module *m = &vm->modules[i];
+        m->name = rd_str(&r, NULL);
+        if (r.p >= r.end) {
+            r.bad = true;
+            break;
+        }
+        uint8_t kind = *r.p++;
+        m->code = rd_u32(&r);
+        m->global_start = rd_u32(&r);
+        m->nglobals = rd_u32(&r);
+        if (kind > 2 || (kind != 0 && (m->global_start || m->nglobals)) || (i == 0 && kind != 0))
+            r.bad = true;
+        m->native = kind;
+    }
     vm->nglobals = rd_count(&r, 4);
     if (r.bad || vm->nglobals > 60000)
         return -EINVAL;
@@ -292,58 +388,37 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
         return -ENOMEM;
     for (uint32_t i = 0; i < vm->nglobals && !r.bad; i++)
         vm->global_names[i] = rd_str(&r, NULL);
-    vm->nclasses = rd_count(&r, 4);
-    if (r.bad || vm->nclasses > 1000)
-        return -EINVAL;
-    vm->classes = calloc(vm->nclasses + 1, sizeof *vm->classes);
-    if (!vm->classes)
-        return -ENOMEM;
-    for (uint32_t i = 0; i < vm->nclasses && !r.bad; i++) {
-        struct gi_class *k = &vm->classes[i];
-        k->name = rd_str(&r, NULL);
-        k->nslots = rd_count(&r, 4);
-        if (r.bad || k->nslots > 60000)
-            return -EINVAL;
-        k->slot_names = calloc(k->nslots + 1, sizeof(uint32_t));
-        if (!k->slot_names)
-            return -ENOMEM;
-        for (uint32_t j = 0; j < k->nslots && !r.bad; j++) {
-            char *s = rd_str(&r, NULL);
-            k->slot_names[j] = s ? vm_intern(vm, s) : 0;
-            free(s);
-        }
-        k->nmethods = rd_count(&r, 4);
-        if (r.bad || k->nmethods > 255)
-            return -EINVAL;
-        k->method_names = calloc(k->nmethods + 1, sizeof(uint32_t));
-        if (!k->method_names)
-            return -ENOMEM;
-        k->init_method = -1;
-        for (uint32_t j = 0; j < k->nmethods && !r.bad; j++) {
-            char *s = rd_str(&r, NULL);
-            if (s && !strcmp(s, "__init__"))
-                k->init_method = (int32_t)j;
-            k->method_names[j] = s ? vm_intern(vm, s) : 0;
-            free(s);
-        }
+    for (uint32_t i = 0; i < vm->nmodules && !r.bad; i++) {
+        struct gi_module *m = &vm->modules[i];
+        if ((uint64_t)m->global_start + m->nglobals > vm->nglobals)
+            r.bad = true;
     }
-    vm->ncodes = rd_count(&r, 4);
+    vm->ncodes = rd_count(&r, 52);
     if (r.bad || vm->ncodes == 0 || vm->ncodes > 60000)
         return -EINVAL;
     vm->codes = calloc(vm->ncodes, sizeof *vm->codes);
     struct gi_const **consts = calloc(vm->ncodes, sizeof *consts);
-    if (!vm->codes || !consts)
+    if (!vm->codes || !consts) {
+        free(consts);
         return -ENOMEM;
+    }
     *consts_out = consts;
     for (uint32_t i = 0; i < vm->ncodes && !r.bad; i++) {
         struct gi_code *c = &vm->codes[i];
         c->name = rd_str(&r, NULL);
+        c->qualname = rd_str(&r, NULL);
+        c->flags = rd_u32(&r);
         c->argcount = rd_u32(&r);
+        c->kwonlycount = rd_u32(&r);
         c->nlocals = rd_u32(&r);
+        c->nfree = rd_u32(&r);
         c->max_stack = rd_u32(&r);
+        c->module = rd_u32(&r);
         c->ncode = rd_u32(&r);
-        if (r.bad || c->ncode > (1u << 24) || c->argcount > c->nlocals || c->nlocals > 60000 ||
-            c->max_stack > 60000 || (uint64_t)(r.end - r.p) < 8ull * c->ncode)
+        uint64_t params = (uint64_t)c->argcount + c->kwonlycount + !!(c->flags & CO_VARARGS) + !!(c->flags & CO_VARKW);
+        if (r.bad || c->ncode > (1u << 24) || c->flags > 15 || params > c->nlocals || c->nlocals > 60000 ||
+            c->nfree > c->nlocals - params || c->max_stack > 60000 || c->module >= vm->nmodules ||
+            (uint64_t)(r.end - r.p) < 8ull * c->ncode)
             return -EINVAL;
         c->code = malloc(4ull * c->ncode + 4);
         c->lines = malloc(4ull * c->ncode + 4);
@@ -360,26 +435,9 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
         consts[i] = calloc(c->nconsts + 1, sizeof **consts);
         if (!consts[i])
             return -ENOMEM;
-        for (uint32_t j = 0; j < c->nconsts && !r.bad; j++) {
-            struct gi_const *k = &consts[i][j];
-            if (r.p >= r.end) {
+        for (uint32_t j = 0; j < c->nconsts && !r.bad; j++)
+            if (!rd_const(&r, &consts[i][j], 0))
                 r.bad = true;
-                break;
-            }
-            k->tag = *r.p++;
-            if (k->tag == 3 || k->tag == 4) {
-                if (r.end - r.p < 8) {
-                    r.bad = true;
-                    break;
-                }
-                memcpy(k->tag == 3 ? (void *)&k->i : (void *)&k->f, r.p, 8);
-                r.p += 8;
-            } else if (k->tag == 5) {
-                k->s = rd_str(&r, &k->slen);
-            } else if (k->tag > 2) {
-                r.bad = true;
-            }
-        }
         c->nnames = rd_count(&r, 4);
         if (r.bad || c->nnames > 60000)
             return -EINVAL;
@@ -395,18 +453,37 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
         if (r.bad || nln != c->nlocals)
             return -EINVAL;
         c->local_names = calloc(nln + 1, sizeof(char *));
-        if (!c->local_names)
+        c->local_ids = calloc(nln + 1, sizeof(uint32_t));
+        if (!c->local_names || !c->local_ids)
             return -ENOMEM;
-        for (uint32_t j = 0; j < nln && !r.bad; j++)
+        for (uint32_t j = 0; j < nln && !r.bad; j++) {
             c->local_names[j] = rd_str(&r, NULL);
+            c->local_ids[j] = c->local_names[j] ? vm_intern(vm, c->local_names[j]) : 0;
+        }
     }
     if (r.bad || r.p != r.end)
         return -EINVAL;
-    if (vm->codes[0].argcount != 0)
-        return -EINVAL;
-    for (uint32_t i = 0; i < vm->ncodes; i++)
-        if (!check_code(vm, &vm->codes[i], vm->codes[i].nconsts, vm->nglobals))
+    bool *is_body = calloc(vm->ncodes + 1, 1);
+    if (!is_body)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < vm->nmodules; i++) {
+        struct gi_module *m = &vm->modules[i];
+        if (m->native)
+            continue;
+        if (m->code >= vm->ncodes || vm->codes[m->code].argcount || vm->codes[m->code].nfree ||
+            (vm->codes[m->code].flags & (CO_GENERATOR | CO_CLASSBODY | CO_VARARGS | CO_VARKW)) ||
+            vm->codes[m->code].module != i) {
+            free(is_body);
             return -EINVAL;
+        }
+        is_body[m->code] = true;
+    }
+    for (uint32_t i = 0; i < vm->ncodes; i++)
+        if (!check_code(vm, &vm->codes[i], is_body)) {
+            free(is_body);
+            return -EINVAL;
+        }
+    free(is_body);
     return 0;
 }
 
@@ -415,6 +492,7 @@ void vm_unload(struct gi_vm *vm)
     for (uint32_t i = 0; vm->codes && i < vm->ncodes; i++) {
         struct gi_code *c = &vm->codes[i];
         free(c->name);
+        free(c->qualname);
         free(c->code);
         free(c->lines);
         free(c->cache);
@@ -425,19 +503,32 @@ void vm_unload(struct gi_vm *vm)
         for (uint32_t j = 0; c->local_names && j < c->nlocals; j++)
             free(c->local_names[j]);
         free(c->local_names);
+        free(c->local_ids);
     }
     free(vm->codes);
     for (uint32_t i = 0; vm->classes && i < vm->nclasses; i++) {
         free(vm->classes[i].name);
-        free(vm->classes[i].slot_names);
-        free(vm->classes[i].method_names);
+        free(vm->classes[i].keys);
     }
     free(vm->classes);
+    free(vm->class_objs);
     for (uint32_t i = 0; vm->global_names && i < vm->nglobals; i++)
         free(vm->global_names[i]);
     free(vm->global_names);
-    for (uint32_t i = 0; i < vm->nattr; i++)
-        free(vm->attr_names[i]);
-    free(vm->attr_names);
+    free(vm->global_builtin);
+    for (uint32_t i = 0; vm->modules && i < vm->nmodules; i++)
+        free(vm->modules[i].name);
+    free(vm->modules);
+    free(vm->module_objs);
+    for (uint32_t i = 0; i < vm->nnames; i++)
+        free(vm->names[i]);
+    free(vm->names);
+    free(vm->name_hashes);
+    free(vm->name_builtin);
+    free(vm->name_strs);
+    free(vm->name_table);
+    free(vm->method_of);
+    memo_free(vm);
+    free(vm->resolved);
     free(vm->filename);
 }

@@ -1,12 +1,12 @@
-/* interp_object.c - the interpreter's value model on the managed heap.
+/* object.c - the interpreter's value model on the managed heap.
  *
  * Every value is an object address. Built-in layouts are runtime instance classes
- * defined at load (interp.h lists their fields); tuples are bare runtime ref arrays;
- * strings are a K_STR instance pointing at a runtime string of UTF-8 bytes (so the
- * code-point length and hash are cached beside the bytes). Small ints -5..1024,
- * None, True and False are preallocated in root slots.
+ * defined at load (interp_impl.h lists their fields); tuples are bare runtime ref
+ * arrays; strings are a K_STR instance pointing at a runtime string of UTF-8 bytes
+ * (so the code-point length and hash are cached beside the bytes). Small ints
+ * -5..1024, None, True and False are preallocated in root slots.
  *
- * Allocation discipline (see interp.h): anything that allocates may move every
+ * Allocation discipline (see interp_impl.h): anything that allocates may move every
  * object, so values needed afterwards travel through root slots.
  */
 #define _GNU_SOURCE
@@ -23,6 +23,26 @@ void vm_fatal(struct gi_vm *vm, int err, const char *what)
     vm->fatal_errno = err;
     snprintf(vm->fatal_msg, sizeof vm->fatal_msg, "%s: %s", what, strerror(err < 0 ? -err : err));
     longjmp(vm->fatal_jmp, 1);
+}
+
+/* ---- temporaries: a stack of root slots above every frame in use */
+
+uint32_t vm_reserve(struct gi_vm *vm, uint32_t n)
+{
+    uint32_t t = vm->ctop;
+    if ((uint64_t)t + n + 64 > vm->stack_limit)
+        vm_fatal(vm, E2BIG, "the interpreter's root table is exhausted");
+    vm->ctop = t + n;
+    if (vm->ctop > vm->roots_hw)
+        vm->roots_hw = vm->ctop;
+    return t;
+}
+
+void vm_release(struct gi_vm *vm, uint32_t mark)
+{
+    if (vm->ctop > mark)
+        memset(&vm->roots[mark], 0, (size_t)(vm->ctop - mark) * sizeof(V));
+    vm->ctop = mark;
 }
 
 /* THE allocation point of the interpreter: the runtime's choke point (which may
@@ -43,7 +63,9 @@ static V alloc_raw(struct gi_vm *vm, uint64_t size, uint64_t hdr)
     vm->allocations++;
     return p;
 oom:
-    vm->roots[vm->r_exc] = vm->roots[vm->r_scratch + 7]; /* the preallocated MemoryError */
+    vm->roots[vm->r_exc] = vm->roots[vm->r_memerr]; /* the preallocated MemoryError */
+    if (vm->roots[vm->r_exc])
+        fields(vm->roots[vm->r_exc])[EXC_TBLEN] = 0;
     return 0;
 }
 
@@ -70,14 +92,13 @@ void vm_store_ref(struct gi_vm *vm, V obj, V *slot, V value)
 /* n reference stores into holder (bulk copies: growing a list, concatenation). */
 void vm_copy_refs(struct gi_vm *vm, V holder, V *dst, const V *src, uint64_t n)
 {
-    for (uint64_t i = 0; i < n; i++) {
-        gr_store_ref(vm->rt, vm->m, holder, &dst[i], src[i]);
+    if (dst > src && dst < src + n) {   /* overlapping, copying upward */
+        for (uint64_t i = n; i-- > 0;)
+            gr_store_ref(vm->rt, vm->m, holder, &dst[i], src[i]);
+        return;
     }
-}
-
-int vm_kind(struct gi_vm *vm, V v)
-{
-    return vm->kind_of_class[cls_of(v)];
+    for (uint64_t i = 0; i < n; i++)
+        gr_store_ref(vm->rt, vm->m, holder, &dst[i], src[i]);
 }
 
 V vm_new_int(struct gi_vm *vm, int64_t v)
@@ -111,15 +132,19 @@ V vm_new_str(struct gi_vm *vm, const char *bytes, size_t n)
 {
     if (n == 0 && vm->roots[vm->r_empty_str])
         return vm->roots[vm->r_empty_str];
+    if (n > GR_MAX_LENGTH) {
+        vm_raise(vm, B_MEMORYERROR, "string too large");
+        return 0;
+    }
     V data = vm_alloc_array(vm, GR_CLASS_STRING, n);
     if (!data)
         return 0;
     memcpy(str_bytes_of_data(data), bytes, n);
-    uint32_t tmp = vm->r_scratch + 6;
+    uint32_t tmp = vm_reserve(vm, 1);
     vm->roots[tmp] = data;
     V s = vm_alloc_instance(vm, vm->gr_class[K_STR]);
     data = vm->roots[tmp];
-    vm->roots[tmp] = 0;
+    vm_release(vm, tmp);
     if (!s)
         return 0;
     vm_store_ref(vm, s, &fields(s)[STR_DATA], data);
@@ -127,16 +152,25 @@ V vm_new_str(struct gi_vm *vm, const char *bytes, size_t n)
     return s;
 }
 
+bool vm_set_out_str(struct gi_vm *vm, uint32_t out, const char *s, size_t n)
+{
+    V v = vm_new_str(vm, s, n);
+    if (!v)
+        return FAIL;
+    vm->roots[out] = v;
+    return true;
+}
+
 V vm_new_list(struct gi_vm *vm, uint64_t capacity)
 {
     V items = vm_alloc_array(vm, GR_CLASS_REF_ARRAY, capacity < 4 ? 4 : capacity);
     if (!items)
         return 0;
-    uint32_t tmp = vm->r_scratch + 6;
+    uint32_t tmp = vm_reserve(vm, 1);
     vm->roots[tmp] = items;
     V l = vm_alloc_instance(vm, vm->gr_class[K_LIST]);
     items = vm->roots[tmp];
-    vm->roots[tmp] = 0;
+    vm_release(vm, tmp);
     if (!l)
         return 0;
     vm_store_ref(vm, l, &fields(l)[LIST_ITEMS], items);
@@ -149,20 +183,65 @@ V vm_new_tuple(struct gi_vm *vm, uint64_t n)
     return vm_alloc_array(vm, GR_CLASS_REF_ARRAY, n);
 }
 
+V vm_new_cell(struct gi_vm *vm, uint32_t value_slot)
+{
+    V c = vm_alloc_instance(vm, vm->gr_class[K_CELL]);
+    if (c && value_slot && vm->roots[value_slot])
+        vm_store_ref(vm, c, &fields(c)[CELL_VALUE], vm->roots[value_slot]);
+    return c;
+}
+
+V vm_new_iter(struct gi_vm *vm, int type, uint32_t seq_slot)
+{
+    V it = vm_alloc_instance(vm, vm->gr_class[K_ITER]);
+    if (!it)
+        return 0;
+    fields(it)[ITER_TYPE] = (V)type;
+    if (seq_slot)
+        vm_store_ref(vm, it, &fields(it)[ITER_SEQ], vm->roots[seq_slot]);
+    return it;
+}
+
+V vm_new_builtin(struct gi_vm *vm, uint32_t id)
+{
+    if (id < B_COUNT)
+        return vm->roots[vm->r_builtins + id];
+    V b = vm_alloc_instance(vm, vm->gr_class[K_BUILTIN]);
+    if (b)
+        fields(b)[BUILTIN_ID] = id;
+    return b;
+}
+
+/* Grows the list in list_slot to hold at least n items. */
+bool list_reserve(struct gi_vm *vm, uint32_t list_slot, uint64_t n)
+{
+    V l = vm->roots[list_slot];
+    V items = fields(l)[LIST_ITEMS];
+    if (n <= arr_len(items))
+        return true;
+    uint64_t cap = arr_len(items) * 2 + 4;
+    if (cap < n)
+        cap = n;
+    V bigger = vm_alloc_array(vm, GR_CLASS_REF_ARRAY, cap);
+    if (!bigger)
+        return FAIL;
+    l = vm->roots[list_slot];
+    items = fields(l)[LIST_ITEMS];
+    vm_copy_refs(vm, bigger, arr_items(bigger), arr_items(items), fields(l)[LIST_LEN]);
+    vm_store_ref(vm, l, &fields(l)[LIST_ITEMS], bigger);
+    return true;
+}
+
 bool list_append(struct gi_vm *vm, uint32_t list_slot, uint32_t value_slot)
 {
     V l = vm->roots[list_slot];
     V items = fields(l)[LIST_ITEMS];
     uint64_t len = fields(l)[LIST_LEN];
     if (len == arr_len(items)) {
-        V bigger = vm_alloc_array(vm, GR_CLASS_REF_ARRAY, len * 2 + 4);
-        if (!bigger)
+        if (!list_reserve(vm, list_slot, len + 1))
             return FAIL;
         l = vm->roots[list_slot];
         items = fields(l)[LIST_ITEMS];
-        vm_copy_refs(vm, bigger, arr_items(bigger), arr_items(items), len);
-        vm_store_ref(vm, l, &fields(l)[LIST_ITEMS], bigger);
-        items = bigger;
     }
     vm_store_ref(vm, items, &arr_items(items)[len], vm->roots[value_slot]);
     fields(l)[LIST_LEN] = len + 1;
@@ -171,7 +250,9 @@ bool list_append(struct gi_vm *vm, uint32_t list_slot, uint32_t value_slot)
 
 /* ---- dicts: insertion-ordered entries + an open-addressing index of entry numbers.
  * The index holds entry numbers, never addresses, so moving objects does not
- * disturb it; the hashes are kept per entry so resizing never rehashes keys. */
+ * disturb it; the hashes are kept per entry so resizing never rehashes keys.
+ * Keys are compared with == which may run a program's __eq__: the lookup then
+ * re-reads the dict (it may have moved) and starts over if the dict changed. */
 
 V vm_new_dict(struct gi_vm *vm)
 {
@@ -183,84 +264,14 @@ V vm_new_dict(struct gi_vm *vm)
     return d;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
+int vm_equal_pure(struct gi_vm *vm, V a, V b);  /* ops.c: 1, 0, or 2 (needs program code) */
 
-static __thread int hash_nesting;
-
-static bool vm_hash_tuple(struct gi_vm *vm, V v, uint64_t *out)
+/* Entry index of key (hash h) in the dict in slot ds, or -1 (absent; *free_slot is
+ * the index position where it would go); -2 raised. key in slot ks. */
+static int64_t find(struct gi_vm *vm, uint32_t ds, uint32_t ks, uint64_t h, int64_t *free_slot)
 {
-    uint64_t h = 0x345678;
-    uint32_t n = arr_len(v);
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t eh;
-        if (!vm_hash(vm, arr_items(v)[i], &eh))
-            return FAIL;
-        h = mix64(h ^ eh) + i;
-    }
-    *out = h;
-    return true;
-}
-
-bool vm_hash(struct gi_vm *vm, V v, uint64_t *out)
-{
-    int k = vm_kind(vm, v);
-    if (k == -1 && cls_of(v) == GR_CLASS_REF_ARRAY) { /* tuples nest: bound the C recursion */
-        if (hash_nesting >= 10000)
-            return vm_raise(vm, B_RECURSIONERROR, "maximum recursion depth exceeded while hashing");
-        hash_nesting++;
-        bool ok = vm_hash_tuple(vm, v, out);
-        hash_nesting--;
-        return ok;
-    }
-    switch (k) {
-    case K_NONE: *out = 0x9e3779b97f4a7c15ULL; return true;
-    case K_BOOL: *out = mix64((uint64_t)fields(v)[0]); return true;
-    case K_INT: *out = mix64((uint64_t)int_val(v)); return true;
-    case K_FLOAT: {
-        double d = float_val(v);
-        if (d == (double)(int64_t)d && d >= -9.2e18 && d <= 9.2e18) {
-            *out = mix64((uint64_t)(int64_t)d); /* equal numbers hash equal */
-            return true;
-        }
-        uint64_t bits;
-        memcpy(&bits, &d, 8);
-        *out = mix64(bits ^ 0x5555);
-        return true;
-    }
-    case K_STR: {
-        uint64_t h = fields(v)[STR_HASH];
-        if (!h) {
-            const unsigned char *p = (const unsigned char *)str_ptr(v);
-            uint32_t n = str_nbytes(v);
-            h = 1469598103934665603ULL;
-            for (uint32_t i = 0; i < n; i++)
-                h = (h ^ p[i]) * 1099511628211ULL;
-            h = mix64(h) | 1;
-            fields(v)[STR_HASH] = h;
-        }
-        *out = h;
-        return true;
-    }
-    case -2: /* user instance: identity, through a hash assigned at allocation */
-        *out = mix64((uint64_t)fields(v)[vm->rt->classes[cls_of(v)].nrefs]);
-        return true;
-    default:
-        return vm_raise(vm, B_TYPEERROR, "unhashable type: '%s'", vm_type_name(vm, v));
-    }
-}
-
-/* Entry index of key, or -1 (absent); *err set when hashing/equality raised. */
-static int64_t find(struct gi_vm *vm, V d, V key, uint64_t h, bool *err, int64_t *free_slot)
-{
-    *err = false;
+restart:;
+    V d = vm->roots[ds], key = vm->roots[ks];
     if (free_slot)
         *free_slot = -1;
     V index = fields(d)[DICT_INDEX];
@@ -282,10 +293,24 @@ static int64_t find(struct gi_vm *vm, V d, V key, uint64_t h, bool *err, int64_t
             V k = arr_items(fields(d)[DICT_KEYS])[e];
             if (k == key)
                 return e;
-            int eq = vm_equal(vm, k, key);
-            if (eq < 0) {
-                *err = true;
-                return -1;
+            int eq = vm_equal_pure(vm, k, key);
+            if (eq == 2) {
+                /* a program's __eq__: compare through root slots, then check that
+                 * the dict still holds the same entry */
+                uint32_t t = vm_reserve(vm, 2);
+                vm->roots[t] = k;
+                vm->roots[t + 1] = fields(d)[DICT_KEYS];
+                eq = vm_equal_slots(vm, t, ks);
+                d = vm->roots[ds];
+                bool same = fields(d)[DICT_KEYS] == vm->roots[t + 1] &&
+                            arr_items(fields(d)[DICT_KEYS])[e] == vm->roots[t];
+                vm_release(vm, t);
+                if (eq < 0)
+                    return -2;
+                if (!same)
+                    goto restart;
+                index = fields(d)[DICT_INDEX];
+                key = vm->roots[ks];
             }
             if (eq)
                 return e;
@@ -295,14 +320,31 @@ static int64_t find(struct gi_vm *vm, V d, V key, uint64_t h, bool *err, int64_t
     }
 }
 
+int64_t dict_lookup_hashed(struct gi_vm *vm, V d, V key, uint64_t h, bool *err)
+{
+    uint32_t t = vm_reserve(vm, 2);
+    vm->roots[t] = d;
+    vm->roots[t + 1] = key;
+    int64_t e = find(vm, t, t + 1, h, NULL);
+    vm_release(vm, t);
+    *err = e == -2;
+    return e < 0 ? -1 : e;
+}
+
 int64_t dict_lookup(struct gi_vm *vm, V d, V key, bool *err)
 {
+    uint32_t t = vm_reserve(vm, 2);
+    vm->roots[t] = d;
+    vm->roots[t + 1] = key;
     uint64_t h;
-    if (!vm_hash(vm, key, &h)) {
-        *err = true;
-        return -1;
-    }
-    return find(vm, d, key, h, err, NULL);
+    int64_t e;
+    if (!vm_hash(vm, key, &h))
+        e = -2;
+    else
+        e = find(vm, t, t + 1, h, NULL);
+    vm_release(vm, t);
+    *err = e == -2;
+    return e < 0 ? -1 : e;
 }
 
 /* Rebuilds the entry arrays (dropping deleted entries) and the index for `need`
@@ -313,26 +355,24 @@ static bool dict_resize(struct gi_vm *vm, uint32_t dslot, uint64_t need)
     while (cap < need * 2)
         cap *= 2;
     uint64_t ecap = cap / 2 + 1;
-    uint32_t s = vm->r_scratch;
-    vm->roots[s + 0] = vm_alloc_array(vm, GR_CLASS_REF_ARRAY, ecap);
-    if (!vm->roots[s + 0])
-        return FAIL;
-    vm->roots[s + 1] = vm_alloc_array(vm, GR_CLASS_REF_ARRAY, ecap);
-    if (!vm->roots[s + 1])
-        goto fail;
-    vm->roots[s + 2] = vm_alloc_array(vm, GR_CLASS_I64_ARRAY, ecap);
-    if (!vm->roots[s + 2])
-        goto fail;
+    uint32_t s = vm_reserve(vm, 3);
+    bool ok = false;
+    if (!(vm->roots[s + 0] = vm_alloc_array(vm, GR_CLASS_REF_ARRAY, ecap)))
+        goto out;
+    if (!(vm->roots[s + 1] = vm_alloc_array(vm, GR_CLASS_REF_ARRAY, ecap)))
+        goto out;
+    if (!(vm->roots[s + 2] = vm_alloc_array(vm, GR_CLASS_I64_ARRAY, ecap)))
+        goto out;
     V index = vm_alloc_array(vm, GR_CLASS_I64_ARRAY, cap);
     if (!index)
-        goto fail;
+        goto out;
     V d = vm->roots[dslot];
     V nk = vm->roots[s], nv = vm->roots[s + 1], nh = vm->roots[s + 2];
     memset(arr_i64(index), 0xff, cap * 8); /* -1: empty */
     uint64_t used = fields(d)[DICT_USED], n = 0;
-    V ok = fields(d)[DICT_KEYS], ov = fields(d)[DICT_VALS], oh = fields(d)[DICT_HASHES];
+    V ok_ = fields(d)[DICT_KEYS], ov = fields(d)[DICT_VALS], oh = fields(d)[DICT_HASHES];
     for (uint64_t e = 0; e < used; e++) {
-        V k = arr_items(ok)[e];
+        V k = arr_items(ok_)[e];
         if (!k)
             continue;
         vm_store_ref(vm, nk, &arr_items(nk)[n], k);
@@ -353,21 +393,16 @@ static bool dict_resize(struct gi_vm *vm, uint32_t dslot, uint64_t need)
     vm_store_ref(vm, d, &fields(d)[DICT_INDEX], index);
     fields(d)[DICT_USED] = n;
     fields(d)[DICT_COUNT] = n;
-    vm->roots[s] = vm->roots[s + 1] = vm->roots[s + 2] = 0;
-    return true;
-fail:
-    vm->roots[s] = vm->roots[s + 1] = vm->roots[s + 2] = 0;
-    return FAIL;
+    ok = true;
+out:
+    vm_release(vm, s);
+    return ok;
 }
 
-bool dict_set(struct gi_vm *vm, uint32_t dslot, uint32_t kslot, uint32_t vslot)
+bool dict_set_hashed(struct gi_vm *vm, uint32_t dslot, uint32_t kslot, uint32_t vslot, uint64_t h)
 {
-    uint64_t h;
-    if (!vm_hash(vm, vm->roots[kslot], &h))
-        return FAIL;
-    bool err;
-    int64_t e = find(vm, vm->roots[dslot], vm->roots[kslot], h, &err, NULL);
-    if (err)
+    int64_t e = find(vm, dslot, kslot, h, NULL);
+    if (e == -2)
         return FAIL;
     V d = vm->roots[dslot];
     if (e >= 0) {
@@ -382,29 +417,42 @@ bool dict_set(struct gi_vm *vm, uint32_t dslot, uint32_t kslot, uint32_t vslot)
         d = vm->roots[dslot];
         used = fields(d)[DICT_USED];
     }
-    int64_t slot;
-    find(vm, d, vm->roots[kslot], h, &err, &slot); /* cannot raise: key known absent */
+    /* the free position: the key is known absent, so no comparison runs */
+    V index = fields(d)[DICT_INDEX];
+    uint64_t mask = arr_len(index) - 1, i = h & mask, perturb = h;
+    while (arr_i64(index)[i] >= 0) {
+        perturb >>= 5;
+        i = (i * 5 + 1 + perturb) & mask;
+    }
     V keys = fields(d)[DICT_KEYS], vals = fields(d)[DICT_VALS];
     vm_store_ref(vm, keys, &arr_items(keys)[used], vm->roots[kslot]);
     vm_store_ref(vm, vals, &arr_items(vals)[used], vm->roots[vslot]);
     arr_i64(fields(d)[DICT_HASHES])[used] = (int64_t)h;
-    arr_i64(fields(d)[DICT_INDEX])[slot] = (int64_t)used;
+    arr_i64(index)[i] = (int64_t)used;
     fields(d)[DICT_USED] = used + 1;
     fields(d)[DICT_COUNT]++;
     return true;
 }
 
-bool dict_delete(struct gi_vm *vm, V d, V key)
+bool dict_set(struct gi_vm *vm, uint32_t dslot, uint32_t kslot, uint32_t vslot)
 {
     uint64_t h;
-    if (!vm_hash(vm, key, &h))
+    if (!vm_hash(vm, vm->roots[kslot], &h))
         return FAIL;
-    bool err;
-    int64_t e = find(vm, d, key, h, &err, NULL);
-    if (err)
-        return FAIL;
+    return dict_set_hashed(vm, dslot, kslot, vslot, h);
+}
+
+int dict_delete(struct gi_vm *vm, uint32_t dslot, uint32_t kslot)
+{
+    uint64_t h;
+    if (!vm_hash(vm, vm->roots[kslot], &h))
+        return -1;
+    int64_t e = find(vm, dslot, kslot, h, NULL);
+    if (e == -2)
+        return -1;
     if (e < 0)
-        return false; /* caller raises KeyError */
+        return 0;
+    V d = vm->roots[dslot];
     V index = fields(d)[DICT_INDEX];
     uint64_t mask = arr_len(index) - 1, i = h & mask, perturb = h;
     while (arr_i64(index)[i] != e) {
@@ -416,20 +464,36 @@ bool dict_delete(struct gi_vm *vm, V d, V key)
     vm_store_ref(vm, keys, &arr_items(keys)[e], 0);
     vm_store_ref(vm, vals, &arr_items(vals)[e], 0);
     fields(d)[DICT_COUNT]--;
-    return true;
+    if (fields(d)[DICT_COUNT] == 0) {   /* start over: no deleted entries pile up */
+        vm_store_ref(vm, d, &fields(d)[DICT_KEYS], 0);
+        vm_store_ref(vm, d, &fields(d)[DICT_VALS], 0);
+        vm_store_ref(vm, d, &fields(d)[DICT_HASHES], 0);
+        vm_store_ref(vm, d, &fields(d)[DICT_INDEX], 0);
+        fields(d)[DICT_USED] = 0;
+    }
+    return 1;
 }
 
 /* ---- exceptions */
 
 V vm_new_exc(struct gi_vm *vm, int type, uint32_t arg_slot)
 {
-    V e = vm_alloc_instance(vm, vm->gr_class[K_EXC]);
-    if (!e)
-        return 0;
-    if (arg_slot)
-        vm_store_ref(vm, e, &fields(e)[EXC_ARG], vm->roots[arg_slot]);
-    fields(e)[EXC_TYPE] = (V)type;
-    fields(e)[EXC_TBLEN] = 0;
+    uint32_t t = vm_reserve(vm, 1);
+    V args = vm_new_tuple(vm, arg_slot ? 1 : 0);
+    V e = 0;
+    if (args) {
+        if (arg_slot)
+            vm_store_ref(vm, args, &arr_items(args)[0], vm->roots[arg_slot]);
+        vm->roots[t] = args;
+        e = vm_alloc_instance(vm, vm->gr_class[K_EXC]);
+        if (e) {
+            vm_store_ref(vm, e, &fields(e)[EXC_ARGS], vm->roots[t]);
+            fields(e)[EXC_TYPE] = (V)type;
+            fields(e)[EXC_TBLEN] = 0;
+            fields(e)[EXC_IDHASH] = (V)++vm->next_idhash;
+        }
+    }
+    vm_release(vm, t);
     return e;
 }
 
@@ -441,6 +505,12 @@ bool vm_raise_value(struct gi_vm *vm, int type, uint32_t arg_slot)
     return FAIL;
 }
 
+bool vm_raise_exc(struct gi_vm *vm, uint32_t exc_slot)
+{
+    vm->roots[vm->r_exc] = vm->roots[exc_slot];
+    return FAIL;
+}
+
 bool vm_raise(struct gi_vm *vm, int type, const char *fmt, ...)
 {
     char msg[512];
@@ -448,29 +518,71 @@ bool vm_raise(struct gi_vm *vm, int type, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    uint32_t tmp = vm->r_scratch + 5;
+    uint32_t tmp = vm_reserve(vm, 1);
     V s = vm_new_str(vm, msg, strlen(msg));
-    if (!s)
-        return FAIL;
-    vm->roots[tmp] = s;
-    vm_raise_value(vm, type, tmp);
-    vm->roots[tmp] = 0;
+    if (s) {
+        vm->roots[tmp] = s;
+        vm_raise_value(vm, type, tmp);
+    }
+    vm_release(vm, tmp);
     return FAIL;
+}
+
+int vm_exc_type_of_obj(struct gi_vm *vm, V v)
+{
+    if (v && vm_kind(vm, v) == K_EXC)
+        return (int)fields(v)[EXC_TYPE];
+    return -1;
+}
+
+bool vm_exc_matches(struct gi_vm *vm, V exc, int builtin_type)
+{
+    int t = vm_exc_type_of_obj(vm, exc);
+    return t >= 0 && gi_exc_subclass(t, builtin_type);
+}
+
+void vm_clear_exc(struct gi_vm *vm)
+{
+    vm->roots[vm->r_exc] = 0;
+}
+
+const char *vm_exc_class_name(struct gi_vm *vm, V e)
+{
+    int c = vm_user_class(vm, e);
+    if (c >= 0)
+        return vm->classes[c].name;
+    return gi_natives[fields(e)[EXC_TYPE]].name;
 }
 
 const char *vm_type_name(struct gi_vm *vm, V v)
 {
     static const char *const names[K_NKINDS] = {
-        "NoneType", "bool", "int", "float", "str", "list", "dict", "function", "type",
-        "method", "builtin_function_or_method", "exception", "range", "iterator"};
+        [K_NONE] = "NoneType", [K_BOOL] = "bool", [K_INT] = "int", [K_FLOAT] = "float",
+        [K_STR] = "str", [K_TUPLE] = "tuple", [K_LIST] = "list", [K_DICT] = "dict",
+        [K_SET] = "set", [K_FUNC] = "function", [K_CLASS] = "type", [K_INST] = "object",
+        [K_BOUND] = "method", [K_BUILTIN] = "builtin_function_or_method", [K_EXC] = "exception",
+        [K_RANGE] = "range", [K_ITER] = "iterator", [K_CELL] = "cell", [K_GEN] = "generator",
+        [K_SLICE] = "slice", [K_MODULE] = "module", [K_SUPER] = "super", [K_WRAP] = "staticmethod",
+        [K_ARRAY] = "array.array", [K_FILE] = "_io.TextIOWrapper", [K_VIEW] = "dict_keys"};
+    int c = vm_user_class(vm, v);
+    if (c >= 0)
+        return vm->classes[c].name;
     int k = vm_kind(vm, v);
-    if (k == -2)
-        return vm->classes[vm->user_class_of[cls_of(v)]].name;
-    if (k == K_EXC)
-        return gi_builtin_names[fields(v)[EXC_TYPE]];
-    if (k >= 0)
-        return names[k];
-    if (cls_of(v) == GR_CLASS_REF_ARRAY)
-        return "tuple";
-    return "object";
+    switch (k) {
+    case K_EXC: return gi_natives[fields(v)[EXC_TYPE]].name;
+    case K_SET: return fields(v)[SET_FROZEN] ? "frozenset" : "set";
+    case K_WRAP: return fields(v)[WRAP_WHICH] == W_STATIC ? "staticmethod" : fields(v)[WRAP_WHICH] == W_CLASS ? "classmethod" : "property";
+    case K_VIEW: return fields(v)[VIEW_WHICH] == 0 ? "dict_keys" : fields(v)[VIEW_WHICH] == 1 ? "dict_values" : "dict_items";
+    case K_BUILTIN: return (gi_natives[fields(v)[BUILTIN_ID]].flags & N_TYPE) ? "type" : "builtin_function_or_method";
+    case K_ITER: {
+        static const char *const it[] = {"list_iterator", "tuple_iterator", "str_iterator", "range_iterator",
+                                         "dict_keyiterator", "set_iterator", "enumerate", "zip", "map", "filter",
+                                         "list_reverseiterator", "arrayiterator", "iterator", "callable_iterator",
+                                         "iterator"};
+        uint64_t t = fields(v)[ITER_TYPE];
+        return t < sizeof it / sizeof *it ? it[t] : "iterator";
+    }
+    default:
+        return k >= 0 ? names[k] : "object";
+    }
 }

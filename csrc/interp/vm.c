@@ -1,17 +1,20 @@
-/* interp_vm.c - frames, the dispatch loop, calls, exceptions and tracebacks.
+/* vm.c - the dispatch loop, exceptions and tracebacks, output, and setting a
+ * program up on a runtime (layouts, root slots, module objects).
  *
  * Frames are C structs (vm->frames), but every value they hold lives in root slots:
  *
  *   roots (vm->roots, the VM's own; a root provider of the runtime):
- *          [GI_ROOT_BASE: singletons | small ints | builtins | constants | globals |
- *           argv | scratch ][ frame 0: locals | operands ][ frame 1: ... ]  ... limit
+ *          [GI_ROOT_BASE: singletons | small ints | natives | constants | globals ]
+ *          [ frame 0: locals | operands ][ C temporaries ][ frame 1 ] ...   ctop ... limit
  *
  * A call's arguments are already in place on the caller's operand stack and become
- * the callee's first locals (no copying); the callee's result replaces the callable.
- * The collector updates root slots when it moves objects, so the loop re-reads values
- * from slots after anything that may allocate and never caches an address across it.
- * Safepoints: every LOOP (backward jump) and every call poll the runtime's pause flag,
- * and every allocation may collect.
+ * the callee's first locals (call.c). The collector updates root slots when it
+ * moves objects, so the loop re-reads values from slots after anything that may
+ * allocate or run code and never caches an address across it.
+ * Safepoints: every LOOP (backward jump) and every function entry poll the
+ * runtime's pause flag, and every allocation may collect.
+ * The loop is re-entrant: C code calls program code through vm_call, which pushes
+ * a frame flagged F_CENTRY and runs a nested loop until that frame ends.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +26,26 @@
 
 #include "interp/interp_impl.h"
 #include "interp/opcodes.h"
+
+bool call_object(struct gi_vm *vm, uint32_t fslot, uint32_t argbase, uint32_t argc, uint32_t kwn, uint32_t ret,
+                 uint16_t flags, bool *pushed);
+void pop_frame(struct gi_vm *vm);
+bool push_code_frame(struct gi_vm *vm, struct gi_code *code, uint32_t base, uint32_t ret, uint16_t flags);
+bool gen_push_frame(struct gi_vm *vm, uint32_t gen_slot, uint32_t base, uint32_t ret, uint16_t flags,
+                    uint32_t send_slot);
+bool gen_suspend(struct gi_vm *vm, struct gi_frame *fr, uint32_t sp, uint32_t pc);
+void gen_finish(struct gi_vm *vm, struct gi_frame *fr);
+int vm_eq_op(struct gi_vm *vm, bool ne, uint32_t a, uint32_t b);
+int64_t dict_find_name(struct gi_vm *vm, V d, uint32_t name_id);
+bool vm_dict_update_from(struct gi_vm *vm, uint32_t dst, uint32_t src);
+bool vm_store_attr_slot(struct gi_vm *vm, V obj, uint32_t index, V value);
+void build_method_map(struct gi_vm *vm);
+void layouts_begin(struct gi_vm *vm);
+int layout_get(struct gi_vm *vm, uint32_t nrefs, uint32_t nscalars, bool in_core);
+void native_module_attrs(const char *module, void (*fn)(void *arg, const char *name, int native, int attr), void *arg);
+bool native_attr_value(struct gi_vm *vm, int attr, uint32_t out);
+bool vm_call_special(struct gi_vm *vm, int special, uint32_t self_slot, uint32_t args, uint32_t argc,
+                     uint32_t out, bool *found);
 
 /* ---- output */
 
@@ -46,8 +69,6 @@ void vm_write_out(struct gi_vm *vm, const char *s, size_t n)
     if (vm->outlen + n > vm->outcap) {
         vm_flush_out(vm);
         if (n > vm->outcap) {
-            size_t saved = vm->outlen;
-            (void)saved;
             char *old = vm->out;
             vm->out = (char *)s;
             vm->outlen = n;
@@ -60,7 +81,7 @@ void vm_write_out(struct gi_vm *vm, const char *s, size_t n)
     vm->outlen += n;
 }
 
-static void write_err(struct gi_vm *vm, const char *s, size_t n)
+void vm_write_err(struct gi_vm *vm, const char *s, size_t n)
 {
     while (n) {
         ssize_t w = write(vm->err_fd, s, n);
@@ -138,9 +159,12 @@ static void sigint_release(void)
 }
 
 /* Parks at a requested pause; false with KeyboardInterrupt pending when a
- * SIGINT arrived (the caller has saved pc/sp and unwinds). */
+ * SIGINT arrived (the caller has saved pc/sp and unwinds). Counts towards the
+ * budget of GI_OPT_BUDGET runs. */
 static inline bool poll_safepoint(struct gi_vm *vm)
 {
+    if (__builtin_expect(++vm->polls > vm->budget, 0))
+        vm_fatal(vm, ETIME, "instruction budget exhausted");
     if (__builtin_expect(atomic_load_explicit(&vm->rt->pause_requested, memory_order_relaxed), 0) &&
         gr_safepoint_poll(vm->rt, vm->m) < 0)
         vm_fatal(vm, ESHUTDOWN, "the runtime was closed under the program");
@@ -152,11 +176,11 @@ static inline bool poll_safepoint(struct gi_vm *vm)
 
 /* ---- tracebacks */
 
-static bool tb_append(struct gi_vm *vm, uint32_t code, uint32_t line)
+static void tb_append(struct gi_vm *vm, uint32_t code, uint32_t line)
 {
     V e = vm->roots[vm->r_exc];
-    if (vm_kind(vm, e) != K_EXC)
-        return true;
+    if (!e || vm_kind(vm, e) != K_EXC)
+        return;
     uint64_t n = fields(e)[EXC_TBLEN];
     V tb = fields(e)[EXC_TB];
     if (n >= 200) /* keep the innermost frames and the outermost one beyond this */
@@ -164,7 +188,7 @@ static bool tb_append(struct gi_vm *vm, uint32_t code, uint32_t line)
     if (!tb || 2 * n + 2 > arr_len(tb)) {
         V bigger = vm_alloc_array(vm, GR_CLASS_I64_ARRAY, 2 * n + 16);
         if (!bigger)
-            return FAIL;
+            return;
         e = vm->roots[vm->r_exc];
         tb = fields(e)[EXC_TB];
         if (tb)
@@ -175,37 +199,66 @@ static bool tb_append(struct gi_vm *vm, uint32_t code, uint32_t line)
     arr_i64(tb)[2 * n] = code;
     arr_i64(tb)[2 * n + 1] = line;
     fields(e)[EXC_TBLEN] = n + 1;
-    return true;
-}
-
-static const char *short_name(const char *qual)
-{
-    const char *dot = strrchr(qual, '.');
-    return dot ? dot + 1 : qual;
 }
 
 static void print_traceback(struct gi_vm *vm)
 {
     V e = vm->roots[vm->r_exc];
     struct gi_buf b = {0};
+    int type = vm_exc_type_of_obj(vm, e);
+    const char *cname = vm_exc_class_name(vm, e);
+    int c = vm_user_class(vm, e);
+    char qual[300];
+    if (c >= 0 && strcmp(vm->modules[vm->classes[c].module].name, "__main__"))
+        snprintf(qual, sizeof qual, "%s.%s", vm->modules[vm->classes[c].module].name, cname);
+    else
+        snprintf(qual, sizeof qual, "%s", cname);
+    struct gi_buf msg = {0};
+    uint32_t t = vm_reserve(vm, 1);
+    vm->roots[t] = e;
+    bool have_msg = vm_to_text(vm, t, false, &msg) && msg.len;
+    e = vm->roots[t];
+    vm->roots[vm->r_exc] = e;
+    vm_release(vm, t);
+    if (type == B_SYSTEMEXIT) {
+        /* no traceback: the code (or its text) decides the exit status */
+        V args = fields(e)[EXC_ARGS];
+        V code = arr_len(args) ? arr_items(args)[0] : vm_none(vm);
+        int k = vm_kind(vm, code);
+        vm->exit_code = k == K_NONE ? 0 : is_intlike(k) ? (int)int_val(code) : 1;
+        if (k != K_NONE && !is_intlike(k) && have_msg) {
+            vm_flush_out(vm);
+            buf_put(&msg, "\n", 1);
+            vm_write_err(vm, msg.p, msg.len);
+        }
+        if (vm->result) {
+            vm->result->exc_builtin = B_SYSTEMEXIT;
+            snprintf(vm->result->message, sizeof vm->result->message, "SystemExit: %d", vm->exit_code);
+        }
+        free(msg.p);
+        return;
+    }
     buf_puts(&b, "Traceback (most recent call last):\n");
     uint64_t n = fields(e)[EXC_TBLEN];
     V tb = fields(e)[EXC_TB];
     int innermost_line = -1;
     for (uint64_t i = n; i-- > 0;) {
         uint32_t code = (uint32_t)arr_i64(tb)[2 * i], line = (uint32_t)arr_i64(tb)[2 * i + 1];
-        char tmp[600];
-        snprintf(tmp, sizeof tmp, "  File \"%s\", line %u, in %s\n", vm->filename, line,
-                 code < vm->ncodes ? short_name(vm->codes[code].name) : "?");
+        char tmp[700];
+        const char *file = code < vm->ncodes ? vm->modules[vm->codes[code].module].name : "?";
+        if (code < vm->ncodes && vm->codes[code].module == 0)
+            file = vm->filename;
+        else if (code < vm->ncodes)
+            file = vm->modules[vm->codes[code].module].name;
+        snprintf(tmp, sizeof tmp, "  File \"%s\", line %u, in %s\n", file, line,
+                 code < vm->ncodes ? vm->codes[code].name : "?");
         buf_puts(&b, tmp);
         if (i == 0)
             innermost_line = (int)line;
     }
-    int type = (int)fields(e)[EXC_TYPE];
-    buf_puts(&b, gi_builtin_names[type]);
     size_t before = b.len;
-    struct gi_buf msg = {0};
-    if (fields(e)[EXC_ARG] && vm_to_text(vm, e, false, &msg) && msg.len) {
+    buf_puts(&b, qual);
+    if (have_msg) {
         buf_puts(&b, ": ");
         buf_put(&b, msg.p, msg.len);
     }
@@ -213,12 +266,11 @@ static void print_traceback(struct gi_vm *vm)
     if (vm->result) {
         vm->result->exc_builtin = type;
         vm->result->exc_line = innermost_line;
-        snprintf(vm->result->message, sizeof vm->result->message, "%.*s", (int)(b.len - before - 1 + strlen(gi_builtin_names[type])),
-                 b.p + before - strlen(gi_builtin_names[type]));
+        snprintf(vm->result->message, sizeof vm->result->message, "%.*s", (int)(b.len - before - 1), b.p + before);
     }
     vm_flush_out(vm);
     if (!b.oom)
-        write_err(vm, b.p, b.len);
+        vm_write_err(vm, b.p, b.len);
     free(b.p);
     free(msg.p);
 }
@@ -227,284 +279,94 @@ static void print_traceback(struct gi_vm *vm)
 
 #define SLOT(i) (vm->roots[(i)])
 
-static bool raise_attr(struct gi_vm *vm, V obj, const char *name)
+/* An exception class: a built-in exception type or a user class deriving from one. */
+static bool is_exc_class(struct gi_vm *vm, V t)
 {
-    return vm_raise(vm, B_ATTRIBUTEERROR, "'%s' object has no attribute '%s'", vm_type_name(vm, obj), name);
+    int k = vm_kind(vm, t);
+    if (k == K_BUILTIN)
+        return (gi_natives[fields(t)[BUILTIN_ID]].flags & N_EXC) != 0;
+    if (k == K_CLASS)
+        return vm->classes[fields(t)[CLASS_INDEX]].kind == K_EXC;
+    return false;
 }
 
-/* Finds attribute `name_id` of a user instance: kind 1 slot (index), 2 method, 0 none.
- * Cached per instruction, keyed by the receiver's runtime class. */
-static int lookup_attr(struct gi_vm *vm, struct gi_code *c, uint32_t pc, V obj, uint32_t name_id, uint32_t *index)
-{
-    struct gi_cache *ic = &c->cache[pc];
-    uint32_t cls = cls_of(obj);
-    if (ic->cls == cls && ic->kind) {
-        *index = ic->index;
-        return ic->kind;
-    }
-    struct gi_class *k = &vm->classes[vm->user_class_of[cls]];
-    for (uint32_t i = 0; i < k->nslots; i++)
-        if (k->slot_names[i] == name_id) {
-            *ic = (struct gi_cache){cls, 1, (uint16_t)i};
-            *index = i;
-            return 1;
-        }
-    for (uint32_t i = 0; i < k->nmethods; i++)
-        if (k->method_names[i] == name_id) {
-            *ic = (struct gi_cache){cls, 2, (uint16_t)i};
-            *index = i;
-            return 2;
-        }
-    return 0;
-}
-
-static V class_object(struct gi_vm *vm, V inst)
-{
-    /* the class object is found through the user class's root slot */
-    return vm->roots[vm->classes[vm->user_class_of[cls_of(inst)]].root];
-}
-
-/* Normalises a Python index against len; false + IndexError when out of range. */
-static bool index_of(struct gi_vm *vm, V key, uint64_t len, int64_t *out, const char *what)
-{
-    int k = vm_kind(vm, key);
-    if (k != K_INT && k != K_BOOL)
-        return vm_raise(vm, B_TYPEERROR, "%s indices must be integers, not %s", what, vm_type_name(vm, key));
-    int64_t i = (int64_t)fields(key)[0];
-    if (i < 0)
-        i += (int64_t)len;
-    if (i < 0 || (uint64_t)i >= len)
-        return vm_raise(vm, B_INDEXERROR, "%s index out of range", what);
-    *out = i;
-    return true;
-}
-
-/* Byte offset of code point `cp` in str s (ASCII strings: cp itself). */
-static uint64_t cp_offset(V s, uint64_t cp)
-{
-    if (fields(s)[STR_CPLEN] == str_nbytes(s))
-        return cp;
-    const unsigned char *p = (const unsigned char *)str_ptr(s);
-    uint64_t n = str_nbytes(s), i = 0, c = 0;
-    while (i < n && c < cp) {
-        i++;
-        while (i < n && (p[i] & 0xC0) == 0x80)
-            i++;
-        c++;
-    }
-    return i;
-}
-
-/* A new str from bytes [from, to) of the str in slot s. */
-static V substr(struct gi_vm *vm, uint32_t s, uint64_t from, uint64_t to, uint64_t cps)
-{
-    V data = vm_alloc_array(vm, GR_CLASS_STRING, to - from);
-    if (!data)
-        return 0;
-    memcpy(str_bytes_of_data(data), str_ptr(SLOT(s)) + from, to - from);
-    uint32_t tmp = vm->r_scratch + 3;
-    SLOT(tmp) = data;
-    V w = vm_alloc_instance(vm, vm->gr_class[K_STR]);
-    if (!w)
-        return 0;
-    vm_store_ref(vm, w, &fields(w)[STR_DATA], SLOT(tmp));
-    fields(w)[STR_CPLEN] = cps;
-    SLOT(tmp) = 0;
-    return w;
-}
-
-static bool load_subscr(struct gi_vm *vm, uint32_t obj_slot, uint32_t key_slot, uint32_t out)
-{
-    V obj = SLOT(obj_slot), key = SLOT(key_slot);
-    int k = vm_kind(vm, obj);
-    int64_t i;
-    if (k == K_LIST) {
-        if (!index_of(vm, key, fields(obj)[LIST_LEN], &i, "list"))
-            return FAIL;
-        SLOT(out) = arr_items(fields(SLOT(obj_slot))[LIST_ITEMS])[i];
-        return true;
-    }
-    if (k == K_DICT) {
-        bool err = false;
-        int64_t e = dict_lookup(vm, obj, key, &err);
-        if (err)
-            return FAIL;
-        if (e < 0)
-            return vm_raise_value(vm, B_KEYERROR, key_slot);
-        SLOT(out) = arr_items(fields(SLOT(obj_slot))[DICT_VALS])[e];
-        return true;
-    }
-    if (k == K_STR) {
-        if (!index_of(vm, key, fields(obj)[STR_CPLEN], &i, "string"))
-            return FAIL;
-        uint64_t from = cp_offset(obj, (uint64_t)i), to = cp_offset(obj, (uint64_t)i + 1);
-        V r = substr(vm, obj_slot, from, to, 1);
-        if (!r)
-            return FAIL;
-        SLOT(out) = r;
-        return true;
-    }
-    if (k == -1 && cls_of(obj) == GR_CLASS_REF_ARRAY) {
-        if (!index_of(vm, key, arr_len(obj), &i, "tuple"))
-            return FAIL;
-        SLOT(out) = arr_items(SLOT(obj_slot))[i];
-        return true;
-    }
-    if (k == K_RANGE) {
-        return vm_raise(vm, B_TYPEERROR, "range indexing is not supported in the gcheap subset");
-    }
-    return vm_raise(vm, B_TYPEERROR, "'%s' object is not subscriptable", vm_type_name(vm, obj));
-}
-
-static bool slice_bound(struct gi_vm *vm, V v, int64_t len, int64_t dflt, int64_t *out)
-{
-    if (vm_kind(vm, v) == K_NONE) {
-        *out = dflt;
-        return true;
-    }
-    int k = vm_kind(vm, v);
-    if (k != K_INT && k != K_BOOL)
-        return vm_raise(vm, B_TYPEERROR, "slice indices must be integers or None");
-    int64_t i = (int64_t)fields(v)[0];
-    if (i < 0) {
-        i += len;
-        if (i < 0)
-            i = 0;
-    } else if (i > len) {
-        i = len;
-    }
-    *out = i;
-    return true;
-}
-
-static bool do_slice(struct gi_vm *vm, uint32_t obj_slot, uint32_t out)
-{
-    V obj = SLOT(obj_slot);
-    int k = vm_kind(vm, obj);
-    bool tuple = k == -1 && cls_of(obj) == GR_CLASS_REF_ARRAY;
-    if (k != K_LIST && k != K_STR && !tuple)
-        return vm_raise(vm, B_TYPEERROR, "'%s' object is not subscriptable", vm_type_name(vm, obj));
-    int64_t len = k == K_LIST ? (int64_t)fields(obj)[LIST_LEN] : k == K_STR ? (int64_t)fields(obj)[STR_CPLEN] : (int64_t)arr_len(obj);
-    int64_t lo, hi;
-    if (!slice_bound(vm, SLOT(obj_slot + 1), len, 0, &lo) || !slice_bound(vm, SLOT(obj_slot + 2), len, len, &hi))
-        return FAIL;
-    if (hi < lo)
-        hi = lo;
-    uint64_t n = (uint64_t)(hi - lo);
-    if (k == K_STR) {
-        uint64_t from = cp_offset(obj, (uint64_t)lo), to = cp_offset(obj, (uint64_t)hi);
-        V r = substr(vm, obj_slot, from, to, n);
-        if (!r)
-            return FAIL;
-        SLOT(out) = r;
-        return true;
-    }
-    V r = k == K_LIST ? vm_new_list(vm, n) : vm_new_tuple(vm, n);
-    if (!r)
-        return FAIL;
-    obj = SLOT(obj_slot);
-    V *src = k == K_LIST ? arr_items(fields(obj)[LIST_ITEMS]) : arr_items(obj);
-    V *dst = k == K_LIST ? arr_items(fields(r)[LIST_ITEMS]) : arr_items(r);
-    V holder = k == K_LIST ? fields(r)[LIST_ITEMS] : r;
-    for (uint64_t i = 0; i < n; i++)
-        vm_store_ref(vm, holder, &dst[i], src[lo + (int64_t)i]);
-    if (k == K_LIST)
-        fields(r)[LIST_LEN] = n;
-    SLOT(out) = r;
-    return true;
-}
-
-static bool get_iter(struct gi_vm *vm, uint32_t slot)
+/* The value of `raise v` into the pending exception (instantiating a class). */
+static bool raise_value(struct gi_vm *vm, uint32_t slot)
 {
     V v = SLOT(slot);
-    int k = vm_kind(vm, v);
-    if (k == K_ITER)
-        return true;
-    bool tuple = k == -1 && cls_of(v) == GR_CLASS_REF_ARRAY;
-    if (k != K_LIST && k != K_STR && k != K_DICT && k != K_RANGE && !tuple)
-        return vm_raise(vm, B_TYPEERROR, "'%s' object is not iterable", vm_type_name(vm, v));
-    V it = vm_alloc_instance(vm, vm->gr_class[K_ITER]);
-    if (!it)
+    if (vm_kind(vm, v) == K_EXC) {
+        fields(v)[EXC_TBLEN] = 0;
+        SLOT(vm->r_exc) = v;
         return FAIL;
-    v = SLOT(slot);
-    if (k == K_RANGE) {
-        fields(it)[ITER_POS] = fields(v)[RANGE_START];
-        fields(it)[ITER_END] = fields(v)[RANGE_STOP];
-        fields(it)[ITER_STEP] = fields(v)[RANGE_STEP];
-    } else {
-        vm_store_ref(vm, it, &fields(it)[ITER_SEQ], v);
-        fields(it)[ITER_POS] = 0;
-        fields(it)[ITER_STEP] = 0;
     }
-    SLOT(slot) = it;
-    return true;
+    if (is_exc_class(vm, v)) {
+        uint32_t t = vm_reserve(vm, 1);
+        SLOT(t) = v;
+        if (vm_call(vm, t, 0, 0, t)) {
+            if (vm_kind(vm, SLOT(t)) == K_EXC) {
+                fields(SLOT(t))[EXC_TBLEN] = 0;
+                SLOT(vm->r_exc) = SLOT(t);
+            } else {
+                vm_raise(vm, B_TYPEERROR, "calling %s should have returned an instance of BaseException", vm_type_name(vm, v));
+            }
+        }
+        vm_release(vm, t);
+        return FAIL;
+    }
+    return vm_raise(vm, B_TYPEERROR, "exceptions must derive from BaseException");
 }
 
-/* 1: pushed the next item into out; 0: exhausted; -1: raised. */
-static int for_iter(struct gi_vm *vm, uint32_t it_slot, uint32_t out)
+static bool exc_match(struct gi_vm *vm, V e, V t, int *res)
 {
-    V it = SLOT(it_slot);
-    if (vm_kind(vm, it) != K_ITER) { /* only a malformed image gets here */
-        vm_raise(vm, B_TYPEERROR, "FOR_ITER on a non-iterator");
-        return -1;
+    if (vm_kind(vm, t) == K_TUPLE) {
+        *res = 0;
+        for (uint32_t i = 0; i < arr_len(t) && !*res; i++)
+            if (!exc_match(vm, e, arr_items(t)[i], res))
+                return FAIL;
+        return true;
     }
-    int64_t step = (int64_t)fields(it)[ITER_STEP];
-    if (step) {
-        int64_t cur = (int64_t)fields(it)[ITER_POS], end = (int64_t)fields(it)[ITER_END];
-        if (step > 0 ? cur >= end : cur <= end)
-            return 0;
-        int64_t next;
-        if (__builtin_add_overflow(cur, step, &next))
-            next = step > 0 ? INT64_MAX : INT64_MIN;
-        fields(it)[ITER_POS] = (V)next;
-        V v = vm_new_int(vm, cur);
-        if (!v)
-            return -1;
-        SLOT(out) = v;
-        return 1;
+    if (!is_exc_class(vm, t))
+        return vm_raise(vm, B_TYPEERROR, "catching classes that do not inherit from BaseException is not allowed");
+    return vm_isinstance(vm, e, t, res);
+}
+
+/* LOAD_NAME: the class namespace (local 0), then the module's globals, then the
+ * built-ins. */
+static bool load_name(struct gi_vm *vm, struct gi_frame *fr, uint32_t name_id, uint32_t out)
+{
+    V ns = SLOT(fr->base);
+    if (ns && vm_kind(vm, ns) == K_DICT) {
+        int64_t e = dict_find_name(vm, ns, name_id);
+        if (e >= 0) {
+            SLOT(out) = arr_items(fields(ns)[DICT_VALS])[e];
+            return true;
+        }
     }
-    V seq = fields(it)[ITER_SEQ];
-    uint64_t pos = fields(it)[ITER_POS];
-    int k = vm_kind(vm, seq);
-    if (k == K_LIST) {
-        if (pos >= fields(seq)[LIST_LEN])
-            return 0;
-        fields(it)[ITER_POS] = pos + 1;
-        SLOT(out) = arr_items(fields(seq)[LIST_ITEMS])[pos];
-        return 1;
+    int g = module_global(vm, fr->code->module, name_id);
+    if (g >= 0 && SLOT(vm->global_base + g)) {
+        SLOT(out) = SLOT(vm->global_base + g);
+        return true;
     }
-    if (k == K_DICT) {
-        uint64_t used = fields(seq)[DICT_USED];
-        while (pos < used && !arr_items(fields(seq)[DICT_KEYS])[pos])
-            pos++;
-        if (pos >= used)
-            return 0;
-        fields(it)[ITER_POS] = pos + 1;
-        SLOT(out) = arr_items(fields(seq)[DICT_KEYS])[pos];
-        return 1;
+    if (vm->name_builtin[name_id] >= 0) {
+        SLOT(out) = SLOT(vm->r_builtins + vm->name_builtin[name_id]);
+        return true;
     }
-    if (k == K_STR) {
-        uint64_t n = str_nbytes(seq);
-        if (pos >= n)
-            return 0;
-        uint64_t end = pos + 1;
-        while (end < n && ((unsigned char)str_ptr(seq)[end] & 0xC0) == 0x80)
-            end++;
-        fields(it)[ITER_POS] = end;
-        char ch[8];
-        memcpy(ch, str_ptr(seq) + pos, end - pos);
-        V s = vm_new_str(vm, ch, end - pos);
-        if (!s)
-            return -1;
-        SLOT(out) = s;
-        return 1;
+    return vm_raise(vm, B_NAMEERROR, "name '%s' is not defined", vm->names[name_id]);
+}
+
+static bool store_name(struct gi_vm *vm, struct gi_frame *fr, uint32_t name_id, uint32_t value)
+{
+    if (!SLOT(fr->base) || vm_kind(vm, SLOT(fr->base)) != K_DICT)
+        return vm_raise(vm, B_TYPEERROR, "STORE_NAME outside a class body");
+    uint32_t t = vm_reserve(vm, 1);
+    V s = vm_str_from_name(vm, name_id);
+    bool ok = s != 0;
+    if (ok) {
+        SLOT(t) = s;
+        ok = dict_set(vm, fr->base, t, value);
     }
-    /* tuple */
-    if (pos >= arr_len(seq))
-        return 0;
-    fields(it)[ITER_POS] = pos + 1;
-    SLOT(out) = arr_items(seq)[pos];
-    return 1;
+    vm_release(vm, t);
+    return ok;
 }
 
 /* Unpacks the sequence in `slot` into slot .. slot+n-1, first item on top. */
@@ -512,25 +374,65 @@ static bool unpack(struct gi_vm *vm, uint32_t slot, uint32_t n)
 {
     V v = SLOT(slot);
     int k = vm_kind(vm, v);
-    if (k != K_LIST && !(k == -1 && cls_of(v) == GR_CLASS_REF_ARRAY)) {
-        if (k != K_STR && k != K_DICT && k != K_RANGE)
-            return vm_raise(vm, B_TYPEERROR, "cannot unpack non-iterable %s object", vm_type_name(vm, v));
-        uint32_t args = slot;
-        if (!vm_call_builtin(vm, B_LIST, args, 1, slot))
+    if ((k != K_LIST && k != K_TUPLE) || vm_user_class(vm, v) >= 0) {
+        uint32_t t = vm_reserve(vm, 1);
+        SLOT(t) = v;
+        bool ok = vm_to_list(vm, t, t);
+        if (ok)
+            SLOT(slot) = SLOT(t);
+        vm_release(vm, t);
+        if (!ok) {
+            if (vm_exc_matches(vm, SLOT(vm->r_exc), B_TYPEERROR) && !vm_get_iter(vm, slot))
+                return vm_raise(vm, B_TYPEERROR, "cannot unpack non-iterable %s object", vm_type_name(vm, v));
             return FAIL;
+        }
         v = SLOT(slot);
-        k = K_LIST;
     }
-    uint64_t len = k == K_LIST ? fields(v)[LIST_LEN] : arr_len(v);
+    V *items;
+    uint64_t len;
+    vm_seq(vm, v, &items, &len);
     if (len != n) {
         if (len > n)
             return vm_raise(vm, B_VALUEERROR, "too many values to unpack (expected %u)", n);
         return vm_raise(vm, B_VALUEERROR, "not enough values to unpack (expected %u, got %llu)", n, (unsigned long long)len);
     }
-    V *items = k == K_LIST ? arr_items(fields(v)[LIST_ITEMS]) : arr_items(v);
     for (uint32_t i = 0; i < n; i++)
         SLOT(slot + i) = items[n - 1 - i];
     return true;
+}
+
+/* a, *b, c = seq: `before` items, a list, `after` items, first on top. */
+static bool unpack_ex(struct gi_vm *vm, uint32_t slot, uint32_t before, uint32_t after)
+{
+    uint32_t t = vm_reserve(vm, 2);
+    bool ok = vm_to_list(vm, slot, t);
+    if (ok) {
+        uint64_t len = fields(SLOT(t))[LIST_LEN];
+        if (len < (uint64_t)before + after) {
+            ok = vm_raise(vm, B_VALUEERROR, "not enough values to unpack (expected at least %u, got %llu)",
+                          before + after, (unsigned long long)len);
+        } else {
+            uint64_t mid = len - before - after;
+            V rest = vm_new_list(vm, mid);
+            ok = rest != 0;
+            if (ok) {
+                V l = SLOT(t);
+                V *items = arr_items(fields(l)[LIST_ITEMS]);
+                vm_copy_refs(vm, fields(rest)[LIST_ITEMS], arr_items(fields(rest)[LIST_ITEMS]), items + before, mid);
+                fields(rest)[LIST_LEN] = mid;
+                SLOT(t + 1) = rest;
+                uint32_t n = before + 1 + after;
+                /* slot + n - 1 (top) gets the first item */
+                for (uint32_t i = 0; i < before; i++)
+                    SLOT(slot + n - 1 - i) = items[i];
+                SLOT(slot + after) = SLOT(t + 1);
+                for (uint32_t i = 0; i < after; i++)
+                    SLOT(slot + after - 1 - i) = items[before + mid + i];
+            }
+        }
+    }
+    vm_release(vm, t);
+    return ok;
 }
 
 static bool build_string(struct gi_vm *vm, uint32_t first, uint32_t n)
@@ -564,932 +466,1583 @@ static bool build_string(struct gi_vm *vm, uint32_t first, uint32_t n)
     return true;
 }
 
-static bool do_print(struct gi_vm *vm, uint32_t first, uint32_t argc, uint32_t flags)
+static bool format_value(struct gi_vm *vm, uint32_t vslot, uint32_t flags, uint32_t spec_slot)
 {
-    uint32_t at = first + argc;
-    V sep = 0, end = 0;
-    if (flags & 1)
-        sep = SLOT(at++);
-    if (flags & 2)
-        end = SLOT(at++);
-    for (int i = 0; i < 2; i++) {
-        V v = i ? end : sep;
-        if (v && vm_kind(vm, v) != K_NONE && vm_kind(vm, v) != K_STR)
-            return vm_raise(vm, B_TYPEERROR, "%s must be None or a string, not %s", i ? "end" : "sep", vm_type_name(vm, v));
+    if (flags & 14) {
+        V s = vm_str_of(vm, vslot, !(flags & 2));
+        if (!s)
+            return FAIL;
+        SLOT(vslot) = s;
+    }
+    const char *spec = "";
+    size_t n = 0;
+    char *copy = NULL;
+    if (flags & 1) {
+        V sp = SLOT(spec_slot);
+        if (vm_kind(vm, sp) != K_STR)
+            return vm_raise(vm, B_TYPEERROR, "format spec must be a str");
+        n = str_nbytes(sp);
+        copy = malloc(n + 1);
+        if (!copy)
+            return vm_raise(vm, B_MEMORYERROR, "out of memory formatting");
+        memcpy(copy, str_ptr(sp), n);
+        copy[n] = 0;
+        spec = copy;
+    } else if (vm_kind(vm, SLOT(vslot)) == K_STR && vm_user_class(vm, SLOT(vslot)) < 0) {
+        return true;
     }
     struct gi_buf b = {0};
-    for (uint32_t i = 0; i < argc; i++) {
-        if (i) {
-            if (sep && vm_kind(vm, sep) == K_STR)
-                buf_put(&b, str_ptr(sep), str_nbytes(sep));
-            else
-                buf_puts(&b, " ");
-        }
-        if (!vm_to_text(vm, SLOT(first + i), false, &b)) {
-            free(b.p);
-            return FAIL;
-        }
-    }
-    if (end && vm_kind(vm, end) == K_STR)
-        buf_put(&b, str_ptr(end), str_nbytes(end));
-    else
-        buf_puts(&b, "\n");
-    if (b.oom) {
-        free(b.p);
-        return vm_raise(vm, B_MEMORYERROR, "out of memory printing");
-    }
-    vm_write_out(vm, b.p, b.len);
+    bool ok = vm_format_spec(vm, vslot, spec, n, &b);
+    free(copy);
+    if (ok && b.oom)
+        ok = vm_raise(vm, B_MEMORYERROR, "out of memory formatting");
+    if (ok)
+        ok = vm_set_out_str(vm, vslot, b.p ? b.p : "", b.len);
     free(b.p);
-    return true;
+    return ok;
 }
 
-/* ---- calls */
-
-/* Pushes a frame for function f (in slot base-1 or elsewhere) whose argc arguments
- * are in slots base..; ret_slot receives the result. */
-static bool push_frame(struct gi_vm *vm, V f, uint32_t base, uint32_t argc, uint32_t ret_slot, bool init_call)
+static bool make_function(struct gi_vm *vm, uint32_t first, uint32_t code_index, uint32_t flags)
 {
-    if (vm_kind(vm, f) != K_FUNC)
-        return vm_raise(vm, B_TYPEERROR, "'%s' object is not callable", vm_type_name(vm, f));
-    struct gi_code *code = &vm->codes[fields(f)[FUNC_CODE]];
-    V defaults = fields(f)[FUNC_DEFAULTS];
-    uint32_t nd = defaults ? arr_len(defaults) : 0;
-    if (nd > code->argcount)
-        return vm_raise(vm, B_TYPEERROR, "%s() has more defaults than parameters", short_name(code->name));
-    if (argc > code->argcount || argc + nd < code->argcount) {
-        const char *name = short_name(code->name);
-        if (argc > code->argcount)
-            return vm_raise(vm, B_TYPEERROR, "%s() takes %u positional argument%s but %u %s given", name,
-                            code->argcount, code->argcount == 1 ? "" : "s", argc, argc == 1 ? "was" : "were");
-        uint32_t missing = code->argcount - nd - argc;
-        return vm_raise(vm, B_TYPEERROR, "%s() missing %u required positional argument%s: '%s'", name, missing,
-                        missing == 1 ? "" : "s", code->local_names[argc]);
+    struct gi_code *code = &vm->codes[code_index];
+    uint32_t at = first;
+    uint32_t d = 0, kd = 0, cl = 0;
+    if (flags & 1) {
+        d = at++;
+        if (vm_kind(vm, SLOT(d)) != K_TUPLE)
+            return vm_raise(vm, B_TYPEERROR, "function defaults must be a tuple");
+        if (arr_len(SLOT(d)) > code->argcount)
+            return vm_raise(vm, B_TYPEERROR, "more defaults than parameters");
     }
-    if (vm->nframes >= GI_MAX_FRAMES || (uint64_t)base + code->nlocals + code->max_stack + 2 > vm->stack_limit)
-        return vm_raise(vm, B_RECURSIONERROR, "maximum recursion depth exceeded");
-    if (base + code->nlocals + code->max_stack + 2 > vm->roots_hw)
-        vm->roots_hw = base + code->nlocals + code->max_stack + 2;
-    for (uint32_t i = argc; i < code->argcount; i++)
-        SLOT(base + i) = arr_items(defaults)[i - (code->argcount - nd)];
-    for (uint32_t i = code->argcount; i < code->nlocals; i++)
-        SLOT(base + i) = 0;
-    struct gi_frame *fr = &vm->frames[vm->nframes++];
-    fr->code = code;
-    fr->pc = 0;
-    fr->base = base;
-    fr->stack = base + code->nlocals;
-    fr->sp = fr->stack;
-    fr->nblocks = 0;
-    fr->init_call = init_call;
-    fr->ret_slot = ret_slot;
-    return true;
-}
-
-/* Calls the callable in slot s with argc arguments in s+1..; either pushes a frame
- * (*pushed) or stores the result in slot s. */
-static bool call_value(struct gi_vm *vm, uint32_t s, uint32_t argc, bool *pushed)
-{
-    V f = SLOT(s);
-    *pushed = false;
-    switch (vm_kind(vm, f)) {
-    case K_FUNC:
-        *pushed = true;
-        return push_frame(vm, f, s + 1, argc, s, false);
-    case K_BUILTIN:
-        return vm_call_builtin(vm, (int)fields(f)[BUILTIN_ID], s + 1, argc, s);
-    case K_BOUND:
-        if ((uint64_t)s + argc + 2 >= vm->stack_limit)
-            return vm_raise(vm, B_RECURSIONERROR, "maximum recursion depth exceeded");
-        for (uint32_t i = argc; i > 0; i--)
-            SLOT(s + 1 + i) = SLOT(s + i);
-        SLOT(s + 1) = fields(f)[BOUND_SELF];
-        SLOT(s) = fields(f)[BOUND_FUNC];
-        *pushed = true;
-        return push_frame(vm, SLOT(s), s + 1, argc + 1, s, false);
-    case K_CLASS: {
-        struct gi_class *k = &vm->classes[fields(f)[CLASS_INDEX]];
-        if ((uint64_t)s + argc + 2 >= vm->stack_limit)
-            return vm_raise(vm, B_RECURSIONERROR, "maximum recursion depth exceeded");
-        V inst = vm_alloc_instance(vm, k->gr_class);
-        if (!inst)
-            return FAIL;
-        fields(inst)[k->nslots] = (V)++vm->next_idhash;
-        f = SLOT(s);
-        if (k->init_method < 0) {
-            if (argc)
-                return vm_raise(vm, B_TYPEERROR, "%s() takes no arguments", k->name);
-            SLOT(s) = inst;
-            return true;
-        }
-        V init = arr_items(fields(f)[CLASS_METHODS])[k->init_method];
-        for (uint32_t i = argc; i > 0; i--)
-            SLOT(s + 1 + i) = SLOT(s + i);
-        SLOT(s) = inst;
-        SLOT(s + 1) = inst;
-        *pushed = true;
-        return push_frame(vm, init, s + 1, argc + 1, s, true);
+    if (flags & 2) {
+        kd = at++;
+        if (vm_kind(vm, SLOT(kd)) != K_DICT)
+            return vm_raise(vm, B_TYPEERROR, "keyword defaults must be a dict");
     }
-    default:
-        return vm_raise(vm, B_TYPEERROR, "'%s' object is not callable", vm_type_name(vm, f));
-    }
-}
-
-/* ---- the loop */
-
-/* Replaces the top n operands with one tuple of them (left at the new top). */
-static bool pack_tuple(struct gi_vm *vm, struct gi_frame *fr, uint32_t n)
-{
-    uint32_t first = fr->sp - n;
-    V t = vm_new_tuple(vm, n);
-    if (!t)
-        return FAIL;
-    for (uint32_t i = 0; i < n; i++)
-        vm_store_ref(vm, t, &arr_items(t)[i], SLOT(first + i));
-    SLOT(first) = t;
-    fr->sp = first + 1;
-    return true;
-}
-
-static bool make_function(struct gi_vm *vm, struct gi_frame *fr, uint32_t code_index, uint32_t nd)
-{
-    uint32_t first = fr->sp - nd;
-    if (nd) {
-        if (!pack_tuple(vm, fr, nd))
-            return FAIL;
-    } else {
-        SLOT(first) = 0;
-        fr->sp = first + 1;
+    if (flags & 4) {
+        cl = at++;
+        V c = SLOT(cl);
+        if (vm_kind(vm, c) != K_TUPLE || arr_len(c) != code->nfree)
+            return vm_raise(vm, B_TYPEERROR, "closure of the wrong size");
+        for (uint32_t i = 0; i < arr_len(c); i++)
+            if (vm_kind(vm, arr_items(c)[i]) != K_CELL)
+                return vm_raise(vm, B_TYPEERROR, "closure items must be cells");
+    } else if (code->nfree) {
+        return vm_raise(vm, B_TYPEERROR, "function needs a closure");
     }
     V f = vm_alloc_instance(vm, vm->gr_class[K_FUNC]);
     if (!f)
         return FAIL;
-    vm_store_ref(vm, f, &fields(f)[FUNC_DEFAULTS], SLOT(first));
+    if (d)
+        vm_store_ref(vm, f, &fields(f)[FUNC_DEFAULTS], SLOT(d));
+    if (kd)
+        vm_store_ref(vm, f, &fields(f)[FUNC_KWDEFAULTS], SLOT(kd));
+    if (cl)
+        vm_store_ref(vm, f, &fields(f)[FUNC_CLOSURE], SLOT(cl));
     fields(f)[FUNC_CODE] = code_index;
     SLOT(first) = f;
     return true;
 }
 
-static bool build_class(struct gi_vm *vm, struct gi_frame *fr, uint32_t index, uint32_t n)
+/* f self|NULL args kwargs? at s: a call with *args / **kwargs, its arguments
+ * spread into a fresh area above everything in use. */
+static bool call_ex(struct gi_vm *vm, uint32_t s, bool has_kw, bool *pushed)
 {
-    uint32_t first = fr->sp - n;
-    if (!pack_tuple(vm, fr, n))
+    V args = SLOT(s + 2);
+    if (vm_kind(vm, args) != K_TUPLE) {
+        if (!vm_to_list(vm, s + 2, s + 2))
+            return FAIL;
+        uint32_t t = vm_reserve(vm, 0);
+        V l = SLOT(s + 2);
+        V tup = vm_new_tuple(vm, fields(l)[LIST_LEN]);
+        vm_release(vm, t);
+        if (!tup)
+            return FAIL;
+        l = SLOT(s + 2);
+        vm_copy_refs(vm, tup, arr_items(tup), arr_items(fields(l)[LIST_ITEMS]), fields(l)[LIST_LEN]);
+        SLOT(s + 2) = tup;
+    }
+    uint32_t npos = arr_len(SLOT(s + 2)), nkw = 0;
+    if (has_kw) {
+        V d = SLOT(s + 3);
+        if (vm_kind(vm, d) != K_DICT)
+            return vm_raise(vm, B_TYPEERROR, "argument after ** must be a mapping, not %s", vm_type_name(vm, d));
+        nkw = (uint32_t)fields(d)[DICT_COUNT];
+    }
+    bool self = SLOT(s + 1) != 0;
+    uint32_t m = vm_reserve(vm, npos + nkw + 4);
+    SLOT(m) = SLOT(s);
+    SLOT(m + 1) = SLOT(s + 1);
+    uint32_t argbase = m + 2;
+    for (uint32_t i = 0; i < npos; i++)
+        SLOT(argbase + i) = arr_items(SLOT(s + 2))[i];
+    uint32_t kwn = 0;
+    if (nkw) {
+        V names = vm_new_tuple(vm, nkw);
+        if (!names) {
+            vm_release(vm, m);
+            return FAIL;
+        }
+        V d = SLOT(s + 3);
+        uint32_t j = 0;
+        for (uint64_t e = 0; e < fields(d)[DICT_USED]; e++) {
+            V k = arr_items(fields(d)[DICT_KEYS])[e];
+            if (!k)
+                continue;
+            if (vm_kind(vm, k) != K_STR) {
+                vm_release(vm, m);
+                return vm_raise(vm, B_TYPEERROR, "keywords must be strings");
+            }
+            vm_store_ref(vm, names, &arr_items(names)[j], k);
+            SLOT(argbase + npos + j) = arr_items(fields(d)[DICT_VALS])[e];
+            j++;
+        }
+        kwn = argbase + npos + nkw;
+        SLOT(kwn) = names;
+    }
+    if (self) {
+        argbase = m + 1;
+        npos++;
+    }
+    bool ok = call_object(vm, m, argbase, npos + nkw, kwn, s, 0, pushed);
+    if (ok && *pushed) {
+        /* the frame's slots stay in the reserved area: free it with the frame */
+        vm->frames[vm->nframes - 1].saved_ctop = m;
+    } else {
+        vm_release(vm, m);
+    }
+    return ok;
+}
+
+/* Attribute instructions outside the caches: full lookup, then the cache. */
+static void fill_cache(struct gi_vm *vm, struct gi_cache *ic, V obj, uint32_t key, struct gi_attr a)
+{
+    ic->cls = key;
+    ic->version = vm->class_version;
+    ic->kind = a.kind;
+    ic->index = a.index;
+    ic->aux = 0;
+    if (a.kind == CA_SLOT && vm_kind(vm, obj) == K_INST) {
+        int c = vm_user_class(vm, obj);
+        ic->aux = c >= 0 && a.index < vm->classes[c].inline_cap;
+    }
+}
+
+int vm_mro_lookup(struct gi_vm *vm, V mro, uint32_t from, uint32_t name_id, V *out);
+
+/* super(type, obj).name: the MRO of obj's class after `type`. out gets the
+ * value; with self_out (LOAD_METHOD) a function is left unbound and self_out
+ * gets what to bind it to (or NULL). */
+static bool super_lookup(struct gi_vm *vm, uint32_t sslot, uint32_t name_id, uint32_t out, uint32_t self_out)
+{
+    V s = SLOT(sslot);
+    V type = fields(s)[SUPER_TYPE], obj = fields(s)[SUPER_OBJ];
+    V start = vm_kind(vm, obj) == K_CLASS ? obj : vm_type_of(vm, obj);
+    V v = 0;
+    if (vm_kind(vm, start) == K_CLASS) {
+        V mro = fields(start)[CLASS_MRO];
+        uint32_t i = 0, n = arr_len(mro);
+        while (i < n && arr_items(mro)[i] != type)
+            i++;
+        if (i < n && vm_mro_lookup(vm, mro, i + 1, name_id, &v) != 1)
+            v = 0;
+    }
+    if (!v)
+        return vm_raise(vm, B_ATTRIBUTEERROR, "'super' object has no attribute '%s'", vm->names[name_id]);
+    int vk = vm_kind(vm, v);
+    bool is_class = vm_kind(vm, obj) == K_CLASS;
+    V bind_to = 0;
+    if (vk == K_WRAP && fields(v)[WRAP_WHICH] == W_STATIC) {
+        v = fields(v)[WRAP_A];
+    } else if (vk == K_WRAP && fields(v)[WRAP_WHICH] == W_CLASS) {
+        v = fields(v)[WRAP_A];
+        bind_to = is_class ? obj : vm_type_of(vm, obj);
+    } else if (vk == K_WRAP && fields(v)[WRAP_WHICH] == W_PROPERTY) {
+        uint32_t t = vm_reserve(vm, 2);
+        SLOT(t) = fields(v)[WRAP_A];
+        SLOT(t + 1) = obj;
+        bool ok = SLOT(t) && vm_call(vm, t, 1, 0, out);
+        vm_release(vm, t);
+        if (self_out)
+            SLOT(self_out) = 0;
+        return ok;
+    } else if (!is_class && (vk == K_FUNC || (vk == K_BUILTIN && (gi_natives[fields(v)[BUILTIN_ID]].flags & N_METHOD)))) {
+        bind_to = obj;
+    }
+    if (self_out) {
+        SLOT(out) = v;
+        SLOT(self_out) = bind_to;
+        return true;
+    }
+    if (!bind_to) {
+        SLOT(out) = v;
+        return true;
+    }
+    uint32_t t = vm_reserve(vm, 2);
+    SLOT(t) = bind_to;
+    SLOT(t + 1) = v;
+    V b = vm_alloc_instance(vm, vm->gr_class[K_BOUND]);
+    if (b) {
+        vm_store_ref(vm, b, &fields(b)[BOUND_SELF], SLOT(t));
+        vm_store_ref(vm, b, &fields(b)[BOUND_FUNC], SLOT(t + 1));
+        SLOT(out) = b;
+    }
+    vm_release(vm, t);
+    return b != 0;
+}
+
+/* LOAD_ATTR slow path: obj in slot, result in slot. */
+static bool load_attr_slow(struct gi_vm *vm, struct gi_cache *ic, uint32_t slot, uint32_t name_id)
+{
+    V obj = SLOT(slot);
+    if (vm_kind(vm, obj) == K_SUPER)
+        return super_lookup(vm, slot, name_id, slot, 0);
+    uint32_t key = attr_key(vm, obj);
+    if (ic->cls == key && ic->version == vm->class_version && ic->kind != CA_NONE) {
+        if (attr_produce(vm, (struct gi_attr){ic->kind, ic->index}, slot, slot))
+            return true;
+        if (SLOT(vm->r_exc) && ic->kind == CA_PROPERTY)
+            return FAIL;
+    }
+    struct gi_attr a;
+    if (attr_resolve(vm, obj, key, name_id, &a)) {
+        fill_cache(vm, ic, obj, key, a);
+        if (a.kind != CA_PROPERTY && attr_produce(vm, a, slot, slot))
+            return true;
+    }
+    return vm_getattr(vm, slot, name_id, slot);
+}
+
+/* LOAD_METHOD: obj in slot -> callable in slot, self (or NULL) in slot + 1. */
+static bool load_method_slow(struct gi_vm *vm, struct gi_cache *ic, uint32_t slot, uint32_t name_id)
+{
+    V obj = SLOT(slot);
+    if (vm_kind(vm, obj) == K_SUPER)
+        return super_lookup(vm, slot, name_id, slot, slot + 1);
+    uint32_t key = attr_key(vm, obj);
+    struct gi_attr a;
+    bool have = ic->cls == key && ic->version == vm->class_version && ic->kind != CA_NONE;
+    if (have) {
+        a.kind = ic->kind;
+        a.index = ic->index;
+    } else if (attr_resolve(vm, obj, key, name_id, &a)) {
+        fill_cache(vm, ic, obj, key, a);
+        have = true;
+    }
+    if (have) {
+        switch (a.kind) {
+        case CA_METHOD:
+            SLOT(slot + 1) = obj;
+            SLOT(slot) = vm->resolved[a.index];
+            return true;
+        case CA_NATIVE_METHOD:
+            SLOT(slot + 1) = obj;
+            SLOT(slot) = SLOT(vm->r_builtins + a.index);
+            return true;
+        case CA_CLASSMETHOD:
+            SLOT(slot + 1) = vm_kind(vm, obj) == K_CLASS ? obj : vm_type_of(vm, obj);
+            SLOT(slot) = vm->resolved[a.index];
+            return true;
+        default:
+            SLOT(slot + 1) = 0;
+            if (attr_produce(vm, a, slot, slot))
+                return true;
+            if (SLOT(vm->r_exc) && a.kind == CA_PROPERTY)
+                return FAIL;
+        }
+    }
+    SLOT(slot + 1) = 0;
+    SLOT(slot + 1) = 0;
+    return vm_getattr(vm, slot, name_id, slot);
+}
+
+static bool store_attr_slow(struct gi_vm *vm, struct gi_cache *ic, uint32_t obj_slot, uint32_t value_slot,
+                            uint32_t name_id)
+{
+    if (!vm_setattr(vm, obj_slot, name_id, value_slot))
         return FAIL;
-    V c = vm_alloc_instance(vm, vm->gr_class[K_CLASS]);
-    if (!c)
-        return FAIL;
-    vm_store_ref(vm, c, &fields(c)[CLASS_METHODS], SLOT(first));
-    fields(c)[CLASS_INDEX] = index;
-    SLOT(first) = c;
-    SLOT(vm->classes[index].root) = c;
+    V obj = SLOT(obj_slot);
+    int c = vm_user_class(vm, obj);
+    if (c >= 0 && vm_kind(vm, obj) == K_INST && !has_special(vm, obj, S_SETATTR)) {
+        V v;
+        if (vm_class_lookup(vm, vm->class_objs[c], name_id, &v) == 1 && vm_kind(vm, v) == K_WRAP &&
+            fields(v)[WRAP_WHICH] == W_PROPERTY)
+            return true;
+        int idx = class_key_index(vm, c, name_id);
+        if (idx >= 0 && (uint32_t)idx < vm->classes[c].inline_cap) {
+            ic->cls = cls_of(obj);
+            ic->version = vm->class_version;
+            ic->kind = CA_SLOT;
+            ic->index = (uint32_t)idx;
+            ic->aux = 1;
+        }
+    }
     return true;
 }
 
-/* Runs until the outermost frame returns. true: finished; false: uncaught exception. */
-static bool run_loop(struct gi_vm *vm)
+static bool with_enter(struct gi_vm *vm, uint32_t slot)
 {
+    /* mgr in slot -> exit in slot, enter result in slot + 1 */
+    uint32_t t = vm_reserve(vm, 2);
+    bool ok = false;
+    SLOT(t) = SLOT(slot);
+    int r = vm_getattr_opt(vm, t, vm_intern(vm, "__exit__"), t + 1);
+    if (r <= 0) {
+        if (r == 0)
+            vm_raise(vm, B_TYPEERROR, "'%s' object does not support the context manager protocol",
+                     vm_type_name(vm, SLOT(t)));
+        goto out;
+    }
+    bool found;
+    ok = vm_call_method(vm, t, vm_intern(vm, "__enter__"), t, 0, slot + 1, &found);
+    if (!ok) {
+        if (!found)
+            vm_raise(vm, B_TYPEERROR, "'%s' object does not support the context manager protocol",
+                     vm_type_name(vm, SLOT(t)));
+        goto out;
+    }
+    SLOT(slot) = SLOT(t + 1);
+out:
+    vm_release(vm, t);
+    return ok;
+}
+
+/* exit(type, exc, None) for the exception in slot + 1; *swallow: it returned true. */
+static bool with_exit(struct gi_vm *vm, uint32_t slot, bool exc, bool *swallow)
+{
+    uint32_t t = vm_reserve(vm, 4);
+    SLOT(t) = SLOT(slot);
+    if (exc) {
+        SLOT(t + 1) = vm_type_of(vm, SLOT(slot + 1));
+        SLOT(t + 2) = SLOT(slot + 1);
+    } else {
+        SLOT(t + 1) = SLOT(t + 2) = vm_none(vm);
+    }
+    SLOT(t + 3) = vm_none(vm);
+    bool ok = vm_call(vm, t, 3, 0, t);
+    if (ok && swallow) {
+        int r = vm_truthy(vm, SLOT(t));
+        ok = r >= 0;
+        *swallow = r == 1;
+    }
+    vm_release(vm, t);
+    return ok;
+}
+
+/* ---- the loop */
+
+/* Runs until the F_CENTRY frame on top at entry ends: RUN_RETURNED (its result in
+ * its ret_slot), RUN_YIELDED (a generator's value), RUN_EXC (pending exception). */
+int run_loop(struct gi_vm *vm, bool throw_first)
+{
+    static void *const labels[OP_COUNT] = {
+#define L(op) [OP_##op] = &&L_##op
+        L(NOP), L(LOAD_CONST), L(LOAD_LOCAL), L(STORE_LOCAL), L(DELETE_LOCAL), L(LOAD_GLOBAL),
+        L(STORE_GLOBAL), L(DELETE_GLOBAL), L(LOAD_BUILTIN), L(LOAD_DEREF), L(STORE_DEREF),
+        L(DELETE_DEREF), L(LOAD_CLOSURE), L(MAKE_CELL), L(LOAD_NAME), L(STORE_NAME), L(PUSH_NULL),
+        L(POP), L(DUP), L(DUP2), L(ROT2), L(ROT3), L(ROT4),
+        L(ADD), L(SUB), L(MUL), L(TRUEDIV), L(FLOORDIV), L(MOD), L(POW), L(LSHIFT), L(RSHIFT),
+        L(AND), L(OR), L(XOR), L(INPLACE_ADD), L(INPLACE_SUB), L(INPLACE_MUL), L(INPLACE_TRUEDIV),
+        L(INPLACE_FLOORDIV), L(INPLACE_MOD), L(INPLACE_POW), L(INPLACE_LSHIFT), L(INPLACE_RSHIFT),
+        L(INPLACE_AND), L(INPLACE_OR), L(INPLACE_XOR), L(NEG), L(POS), L(NOT), L(INVERT),
+        L(EQ), L(NE), L(LT), L(LE), L(GT), L(GE), L(IS), L(IS_NOT), L(IN), L(NOT_IN),
+        L(JUMP), L(LOOP), L(POP_JUMP_IF_FALSE), L(POP_JUMP_IF_TRUE), L(JUMP_IF_FALSE_OR_POP),
+        L(JUMP_IF_TRUE_OR_POP), L(GET_ITER), L(FOR_ITER), L(BUILD_LIST), L(BUILD_TUPLE),
+        L(BUILD_DICT), L(BUILD_SET), L(BUILD_STRING), L(BUILD_SLICE), L(LIST_APPEND), L(SET_ADD),
+        L(DICT_SET), L(LIST_EXTEND), L(SET_UPDATE), L(DICT_UPDATE), L(LIST_TO_TUPLE), L(FORMAT),
+        L(UNPACK_SEQUENCE), L(UNPACK_EX), L(LOAD_SUBSCR), L(STORE_SUBSCR), L(DELETE_SUBSCR),
+        L(LOAD_ATTR), L(STORE_ATTR), L(DELETE_ATTR), L(LOAD_METHOD), L(CALL), L(CALL_METHOD),
+        L(CALL_KW), L(CALL_EX), L(CALL_BUILTIN), L(RETURN_VALUE), L(YIELD_VALUE), L(MAKE_FUNCTION),
+        L(BUILD_CLASS), L(SETUP_EXCEPT), L(POP_BLOCK), L(EXC_MATCH), L(RAISE), L(RAISE_FROM),
+        L(RERAISE), L(RAISE_ASSERT), L(IMPORT_NAME), L(IMPORT_FROM), L(WITH_ENTER), L(WITH_EXIT),
+        L(WITH_EXIT_EXC),
+#undef L
+    };
     struct gi_frame *fr = &vm->frames[vm->nframes - 1];
     struct gi_code *code = fr->code;
-    uint32_t pc = fr->pc, sp = fr->sp;
+    uint32_t pc = fr->pc, sp = fr->sp, insn, arg;
+    uint64_t icount = 0;
     V *R = vm->roots;
+    const int8_t *kind_of = vm->kind_of_class;
 #define PUSH(v) (R[sp++] = (v))
 #define TOP R[sp - 1]
 #define SAVE() (fr->pc = pc, fr->sp = sp)
 #define LOAD() (fr = &vm->frames[vm->nframes - 1], code = fr->code, pc = fr->pc, sp = fr->sp)
 #define CHECK(expr) do { SAVE(); if (!(expr)) goto error; } while (0)
-    for (;;) {
-        uint32_t insn = code->code[pc++];
-        uint32_t arg = insn >> 8;
-        if (__builtin_expect(++vm->instructions > vm->budget, 0)) {
-            SAVE();
-            vm_fatal(vm, ETIME, "instruction budget exhausted");
-        }
-        switch ((enum gi_opcode)(insn & 0xFF)) {
-        case OP_NOP:
-            break;
-        case OP_LOAD_CONST:
-            PUSH(R[code->const_base + arg]);
-            break;
-        case OP_LOAD_LOCAL: {
-            V v = R[fr->base + arg];
-            if (__builtin_expect(!v, 0)) {
-                SAVE();
-                vm_raise(vm, B_UNBOUNDLOCALERROR, "cannot access local variable '%s' where it is not associated with a value",
-                         code->local_names[arg]);
-                goto error;
-            }
-            PUSH(v);
-            break;
-        }
-        case OP_STORE_LOCAL:
-            R[fr->base + arg] = R[--sp];
-            break;
-        case OP_LOAD_GLOBAL: {
-            V v = R[vm->global_base + arg];
-            if (__builtin_expect(!v, 0)) {
-                SAVE();
-                vm_raise(vm, B_NAMEERROR, "name '%s' is not defined", vm->global_names[arg]);
-                goto error;
-            }
-            PUSH(v);
-            break;
-        }
-        case OP_STORE_GLOBAL:
-            R[vm->global_base + arg] = R[--sp];
-            break;
-        case OP_LOAD_BUILTIN:
-            PUSH(R[vm->r_builtins + arg]);
-            break;
-        case OP_LOAD_ARGV:
-            PUSH(R[vm->r_argv]);
-            break;
-        case OP_POP:
-            sp--;
-            break;
-        case OP_DUP:
-            R[sp] = R[sp - 1];
-            sp++;
-            break;
-        case OP_DUP2:
-            R[sp] = R[sp - 2];
-            R[sp + 1] = R[sp - 1];
-            sp += 2;
-            break;
-        case OP_ROT2: {
-            V t = R[sp - 1];
-            R[sp - 1] = R[sp - 2];
-            R[sp - 2] = t;
-            break;
-        }
-        case OP_ROT3: {
-            V c = R[sp - 1];
-            R[sp - 1] = R[sp - 2];
-            R[sp - 2] = R[sp - 3];
-            R[sp - 3] = c;
-            break;
-        }
-        case OP_ADD: case OP_SUB: case OP_MUL: case OP_TRUEDIV: case OP_FLOORDIV: case OP_MOD:
-        case OP_POW: case OP_LSHIFT: case OP_RSHIFT: case OP_AND: case OP_OR: case OP_XOR:
-        case OP_INPLACE_ADD: case OP_INPLACE_MUL: {
-            int op = (int)(insn & 0xFF) - OP_ADD;
-            V a = R[sp - 2], b = R[sp - 1];
-            /* fast path: two ints whose result stays in the small-int cache or needs one box */
-            if ((op == 0 || op == 12 || op == 1) && vm->kind_of_class[cls_of(a)] == K_INT && vm->kind_of_class[cls_of(b)] == K_INT) {
-                int64_t r;
-                if (!(op == 1 ? __builtin_sub_overflow(int_val(a), int_val(b), &r) : __builtin_add_overflow(int_val(a), int_val(b), &r))) {
-                    SAVE();
-                    V v = vm_new_int(vm, r);
-                    if (!v)
-                        goto error;
-                    R[sp - 2] = v;
-                    sp--;
-                    break;
-                }
-            }
-            CHECK(vm_binary(vm, op, sp - 2, sp - 1, sp - 2));
-            sp--;
-            break;
-        }
-        case OP_NEG: case OP_POS: case OP_INVERT: {
-            V v = TOP;
-            int k = vm->kind_of_class[cls_of(v)];
-            SAVE();
-            if (k == K_INT || k == K_BOOL) {
-                int64_t x = (int64_t)fields(v)[0];
-                int op = insn & 0xFF;
-                if (op == OP_NEG && x == INT64_MIN) {
-                    vm_raise(vm, B_OVERFLOWERROR, "integer overflow (gcheap ints are 64-bit)");
-                    goto error;
-                }
-                V r = vm_new_int(vm, op == OP_NEG ? -x : op == OP_POS ? x : ~x);
-                if (!r)
-                    goto error;
-                TOP = r;
-            } else if (k == K_FLOAT && (insn & 0xFF) != OP_INVERT) {
-                V r = vm_new_float(vm, (insn & 0xFF) == OP_NEG ? -float_val(v) : float_val(v));
-                if (!r)
-                    goto error;
-                TOP = r;
-            } else {
-                vm_raise(vm, B_TYPEERROR, "bad operand type for unary %s: '%s'",
-                         (insn & 0xFF) == OP_NEG ? "-" : (insn & 0xFF) == OP_POS ? "+" : "~", vm_type_name(vm, v));
-                goto error;
-            }
-            break;
-        }
-        case OP_NOT:
-            TOP = vm_bool(vm, !vm_truthy(vm, TOP));
-            break;
-        case OP_EQ: case OP_NE: {
-            int eq = vm_equal(vm, R[sp - 2], R[sp - 1]);
-            sp--;
-            TOP = vm_bool(vm, (insn & 0xFF) == OP_EQ ? eq : !eq);
-            break;
-        }
-        case OP_LT: case OP_LE: case OP_GT: case OP_GE: {
-            V a = R[sp - 2], b = R[sp - 1];
-            int r;
-            if (vm->kind_of_class[cls_of(a)] == K_INT && vm->kind_of_class[cls_of(b)] == K_INT) {
-                int64_t x = int_val(a), y = int_val(b);
-                int op = (insn & 0xFF) - OP_LT;
-                r = op == 0 ? x < y : op == 1 ? x <= y : op == 2 ? x > y : x >= y;
-            } else {
-                SAVE();
-                r = vm_compare(vm, (int)(insn & 0xFF) - OP_LT, a, b);
-                if (r < 0)
-                    goto error;
-            }
-            sp--;
-            TOP = vm_bool(vm, r);
-            break;
-        }
-        case OP_IS: case OP_IS_NOT: {
-            bool same = R[sp - 2] == R[sp - 1];
-            sp--;
-            TOP = vm_bool(vm, (insn & 0xFF) == OP_IS ? same : !same);
-            break;
-        }
-        case OP_IN: case OP_NOT_IN: {
-            SAVE();
-            int r = vm_contains(vm, R[sp - 1], R[sp - 2]);
-            if (r < 0)
-                goto error;
-            sp--;
-            TOP = vm_bool(vm, (insn & 0xFF) == OP_IN ? r : !r);
-            break;
-        }
-        case OP_JUMP:
-            pc = arg;
-            break;
-        case OP_LOOP:
-            SAVE();             /* a KeyboardInterrupt's traceback names the loop's last line */
-            if (!poll_safepoint(vm))
-                goto error;
-            pc = arg;
-            break;
-        case OP_POP_JUMP_IF_FALSE:
-            if (!vm_truthy(vm, R[--sp]))
-                pc = arg;
-            break;
-        case OP_POP_JUMP_IF_TRUE:
-            if (vm_truthy(vm, R[--sp]))
-                pc = arg;
-            break;
-        case OP_JUMP_IF_FALSE_OR_POP:
-            if (!vm_truthy(vm, TOP))
-                pc = arg;
-            else
-                sp--;
-            break;
-        case OP_JUMP_IF_TRUE_OR_POP:
-            if (vm_truthy(vm, TOP))
-                pc = arg;
-            else
-                sp--;
-            break;
-        case OP_GET_ITER:
-            CHECK(get_iter(vm, sp - 1));
-            break;
-        case OP_FOR_ITER: {
-            SAVE();
-            int r = for_iter(vm, sp - 1, sp);
-            if (r < 0)
-                goto error;
-            if (r)
-                sp++;
-            else {
-                sp--;
-                pc = arg;
-            }
-            break;
-        }
-        case OP_BUILD_LIST: {
-            SAVE();
-            V l = vm_new_list(vm, arg);
-            if (!l)
-                goto error;
-            V items = fields(l)[LIST_ITEMS];
-            for (uint32_t i = 0; i < arg; i++)
-                vm_store_ref(vm, items, &arr_items(items)[i], R[sp - arg + i]);
-            fields(l)[LIST_LEN] = arg;
-            sp -= arg;
-            PUSH(l);
-            break;
-        }
-        case OP_BUILD_TUPLE: {
-            SAVE();
-            V t = vm_new_tuple(vm, arg);
-            if (!t)
-                goto error;
-            for (uint32_t i = 0; i < arg; i++)
-                vm_store_ref(vm, t, &arr_items(t)[i], R[sp - arg + i]);
-            sp -= arg;
-            PUSH(t);
-            break;
-        }
-        case OP_BUILD_DICT: {
-            SAVE();
-            V d = vm_new_dict(vm);
-            if (!d)
-                goto error;
-            PUSH(d);
-            SAVE();
-            uint32_t first = sp - 1 - 2 * arg;
-            for (uint32_t i = 0; i < arg; i++)
-                if (!dict_set(vm, sp - 1, first + 2 * i, first + 2 * i + 1))
-                    goto error;
-            R[first] = R[sp - 1];
-            sp = first + 1;
-            break;
-        }
-        case OP_BUILD_STRING:
-            if (arg == 0) {
-                SAVE();
-                V s = vm_new_str(vm, "", 0);
-                if (!s)
-                    goto error;
-                PUSH(s);
-                break;
-            }
-            CHECK(build_string(vm, sp - arg, arg));
-            sp -= arg - 1;
-            break;
-        case OP_FORMAT: {
-            SAVE();
-            struct gi_buf b = {0};
-            uint32_t vslot = sp - 1 - arg;
-            bool ok;
-            if (arg) {
-                V spec = R[sp - 1];
-                if (vm->kind_of_class[cls_of(spec)] != K_STR) {
-                    vm_raise(vm, B_TYPEERROR, "format spec must be a str");
-                    goto error;
-                }
-                char specbuf[64];
-                size_t n = str_nbytes(spec) < sizeof specbuf ? str_nbytes(spec) : sizeof specbuf - 1;
-                memcpy(specbuf, str_ptr(spec), n);
-                ok = vm_format_spec(vm, R[vslot], specbuf, n, &b);
-            } else {
-                if (vm->kind_of_class[cls_of(R[vslot])] == K_STR) {
-                    sp = vslot + 1;
-                    break;
-                }
-                ok = vm_to_text(vm, R[vslot], false, &b);
-            }
-            if (!ok || b.oom) {
-                free(b.p);
-                if (ok)
-                    vm_raise(vm, B_MEMORYERROR, "out of memory formatting");
-                goto error;
-            }
-            V s = vm_new_str(vm, b.p ? b.p : "", b.len);
-            free(b.p);
-            if (!s)
-                goto error;
-            R[vslot] = s;
-            sp = vslot + 1;
-            break;
-        }
-        case OP_UNPACK_SEQUENCE:
-            CHECK(unpack(vm, sp - 1, arg));
-            sp += arg - 1;
-            break;
-        case OP_LOAD_SUBSCR:
-            CHECK(load_subscr(vm, sp - 2, sp - 1, sp - 2));
-            sp--;
-            break;
-        case OP_STORE_SUBSCR: {
-            V obj = R[sp - 2], key = R[sp - 1];
-            int k = vm->kind_of_class[cls_of(obj)];
-            SAVE();
-            if (k == K_LIST) {
-                int64_t i;
-                if (!index_of(vm, key, fields(obj)[LIST_LEN], &i, "list assignment"))
-                    goto error;
-                V items = fields(R[sp - 2])[LIST_ITEMS];
-                vm_store_ref(vm, items, &arr_items(items)[i], R[sp - 3]);
-            } else if (k == K_DICT) {
-                if (!dict_set(vm, sp - 2, sp - 1, sp - 3))
-                    goto error;
-            } else {
-                vm_raise(vm, B_TYPEERROR, "'%s' object does not support item assignment", vm_type_name(vm, obj));
-                goto error;
-            }
-            sp -= 3;
-            break;
-        }
-        case OP_DELETE_SUBSCR: {
-            V obj = R[sp - 2], key = R[sp - 1];
-            int k = vm->kind_of_class[cls_of(obj)];
-            SAVE();
-            if (k == K_DICT) {
-                bool had = dict_delete(vm, obj, key);
-                if (!had) {
-                    if (R[vm->r_exc] && vm->kind_of_class[cls_of(R[vm->r_exc])] == K_EXC && fields(R[vm->r_exc])[EXC_TBLEN] == (V)-1)
-                        goto error;
-                    /* dict_delete returns false both for "absent" and for a raise from hashing */
-                    uint64_t h;
-                    if (!vm_hash(vm, R[sp - 1], &h))
-                        goto error;
-                    vm_raise_value(vm, B_KEYERROR, sp - 1);
-                    goto error;
-                }
-            } else if (k == K_LIST) {
-                int64_t i;
-                uint64_t len = fields(obj)[LIST_LEN];
-                if (!index_of(vm, key, len, &i, "list assignment"))
-                    goto error;
-                V items = fields(obj)[LIST_ITEMS];
-                for (uint64_t j = (uint64_t)i; j + 1 < len; j++)
-                    vm_store_ref(vm, items, &arr_items(items)[j], arr_items(items)[j + 1]);
-                vm_store_ref(vm, items, &arr_items(items)[len - 1], 0);
-                fields(obj)[LIST_LEN] = len - 1;
-            } else {
-                vm_raise(vm, B_TYPEERROR, "'%s' object does not support item deletion", vm_type_name(vm, obj));
-                goto error;
-            }
-            sp -= 2;
-            break;
-        }
-        case OP_SLICE:
-            CHECK(do_slice(vm, sp - 3, sp - 3));
-            sp -= 2;
-            break;
-        case OP_LOAD_ATTR: {
-            V obj = TOP;
-            uint32_t name_id = code->name_ids[arg];
-            if (vm->kind_of_class[cls_of(obj)] == -2) {
-                uint32_t index;
-                int kind = lookup_attr(vm, code, pc - 1, obj, name_id, &index);
-                if (kind == 1) {
-                    V v = fields(obj)[index];
-                    if (v) {
-                        TOP = v;
-                        break;
-                    }
-                } else if (kind == 2) {
-                    SAVE();
-                    V bm = vm_alloc_instance(vm, vm->gr_class[K_BOUND]);
-                    if (!bm)
-                        goto error;
-                    obj = TOP;
-                    vm_store_ref(vm, bm, &fields(bm)[BOUND_SELF], obj);
-                    vm_store_ref(vm, bm, &fields(bm)[BOUND_FUNC], arr_items(fields(class_object(vm, obj))[CLASS_METHODS])[index]);
-                    TOP = bm;
-                    break;
-                }
-            }
-            SAVE();
-            raise_attr(vm, obj, code->names[arg]);
-            goto error;
-        }
-        case OP_STORE_ATTR: {
-            V obj = R[sp - 1];
-            if (vm->kind_of_class[cls_of(obj)] == -2) {
-                uint32_t index;
-                if (lookup_attr(vm, code, pc - 1, obj, code->name_ids[arg], &index) == 1) {
-                    vm_store_ref(vm, obj, &fields(obj)[index], R[sp - 2]);
-                    sp -= 2;
-                    break;
-                }
-            }
-            SAVE();
-            raise_attr(vm, obj, code->names[arg]);
-            goto error;
-        }
-        case OP_CALL: {
-            bool pushed;
-            uint32_t s = sp - arg - 1;
-            fr->pc = pc;
-            fr->sp = s + 1; /* the caller's stack after the call: the result in slot s */
-            if (!call_value(vm, s, arg, &pushed)) {
-                fr->sp = sp;
-                goto error;
-            }
-            if (pushed) {
-                bool ok = poll_safepoint(vm);
-                LOAD();
-                if (!ok)
-                    goto error;
-            } else {
-                sp = s + 1;
-            }
-            break;
-        }
-        case OP_CALL_METHOD: {
-            uint32_t argc = arg >> 16, name = arg & 0xFFFF;
-            uint32_t s = sp - argc - 1;
-            V obj = R[s];
-            int k = vm->kind_of_class[cls_of(obj)];
-            fr->pc = pc;
-            if (k == -2) {
-                uint32_t index;
-                int kind = lookup_attr(vm, code, pc - 1, obj, code->name_ids[name], &index);
-                if (kind == 2) {
-                    V f = arr_items(fields(class_object(vm, obj))[CLASS_METHODS])[index];
-                    fr->sp = s + 1;
-                    if (!push_frame(vm, f, s, argc + 1, s, false)) {
-                        fr->sp = sp;
-                        goto error;
-                    }
-                    bool ok = poll_safepoint(vm);
-                    LOAD();
-                    if (!ok)
-                        goto error;
-                    break;
-                }
-                if (kind == 1 && fields(obj)[index]) {
-                    /* a callable stored in a slot: call it with the arguments */
-                    R[s] = fields(obj)[index];
-                    bool pushed;
-                    fr->sp = s + 1;
-                    if (!call_value(vm, s, argc, &pushed)) {
-                        fr->sp = sp;
-                        goto error;
-                    }
-                    if (pushed) {
-                        bool ok = poll_safepoint(vm);
-                        LOAD();
-                        if (!ok)
-                            goto error;
-                    } else {
-                        sp = s + 1;
-                    }
-                    break;
-                }
-                SAVE();
-                raise_attr(vm, obj, code->names[name]);
-                goto error;
-            }
-            bool found;
-            SAVE();
-            if (vm_call_builtin_method(vm, s, code->names[name], argc, s, &found)) {
-                sp = s + 1;
-                break;
-            }
-            if (!found)
-                raise_attr(vm, R[s], code->names[name]);
-            goto error;
-        }
-        case OP_CALL_BUILTIN: {
-            uint32_t argc = arg >> 16, id = arg & 0xFFFF;
-            uint32_t s = sp - argc;
-            SAVE();
-            if (id == B_PRINT) {
-                if (!do_print(vm, s, argc, 0))
-                    goto error;
-                R[s] = vm_none(vm);
-            } else if (!vm_call_builtin(vm, (int)id, s, argc, s)) {
-                goto error;
-            }
-            sp = s + 1;
-            break;
-        }
-        case OP_CALL_PRINT: {
-            uint32_t argc = arg & 0xFFFF, flags = arg >> 16;
-            uint32_t n = argc + ((flags & 1) != 0) + ((flags & 2) != 0);
-            uint32_t s = sp - n;
-            SAVE();
-            if (!do_print(vm, s, argc, flags))
-                goto error;
-            R[s] = vm_none(vm);
-            sp = s + 1;
-            break;
-        }
-        case OP_RETURN_VALUE: {
-            V v = R[sp - 1];
-            uint32_t ret = fr->ret_slot;
-            bool init = fr->init_call;
-            vm->nframes--;
-            if (init && vm->kind_of_class[cls_of(v)] != K_NONE) {
-                LOAD();
-                SAVE();
-                vm_raise(vm, B_TYPEERROR, "__init__() should return None, not '%s'", vm_type_name(vm, v));
-                goto error;
-            }
-            /* dead locals and operands must not keep objects alive */
-            memset(&R[fr->base], 0, ((size_t)code->nlocals + code->max_stack) * sizeof(V));
-            if (!init)
-                R[ret] = v;
-            if (vm->nframes == 0)
-                return true;
-            LOAD();
-            sp = ret + 1;
-            break;
-        }
-        case OP_MAKE_FUNCTION:
-            SAVE();
-            if (!make_function(vm, fr, arg & 0xFFFF, arg >> 16))
-                goto error;
-            sp = fr->sp;
-            break;
-        case OP_BUILD_CLASS:
-            SAVE();
-            if (!build_class(vm, fr, arg & 0xFFFF, arg >> 16))
-                goto error;
-            sp = fr->sp;
-            break;
-        case OP_SETUP_EXCEPT:
-            if (fr->nblocks >= GI_MAX_BLOCKS) {
-                SAVE();
-                vm_raise(vm, B_RUNTIMEERROR, "too many nested try blocks");
-                goto error;
-            }
-            fr->blocks[fr->nblocks++] = (struct gi_block){arg, sp - fr->stack};
-            break;
-        case OP_POP_BLOCK:
-            if (fr->nblocks == 0) {
-                SAVE();
-                vm_fatal(vm, EINVAL, "POP_BLOCK without a block (malformed image)");
-            }
-            fr->nblocks--;
-            break;
-        case OP_EXC_MATCH: {
-            V e = R[sp - 2], t = R[sp - 1];
-            bool match = false;
-            int et = vm->kind_of_class[cls_of(e)] == K_EXC ? (int)fields(e)[EXC_TYPE] : -1;
-            if (vm->kind_of_class[cls_of(t)] == K_BUILTIN) {
-                match = et >= 0 && gi_exc_subclass(et, (int)fields(t)[BUILTIN_ID]);
-            } else if (cls_of(t) == GR_CLASS_REF_ARRAY) {
-                for (uint32_t i = 0; i < arr_len(t); i++)
-                    if (et >= 0 && vm->kind_of_class[cls_of(arr_items(t)[i])] == K_BUILTIN &&
-                        gi_exc_subclass(et, (int)fields(arr_items(t)[i])[BUILTIN_ID]))
-                        match = true;
-            }
-            sp--;
-            TOP = vm_bool(vm, match);
-            break;
-        }
-        case OP_RAISE: {
-            V v = R[sp - 1];
-            int k = vm->kind_of_class[cls_of(v)];
-            SAVE();
-            if (k == K_BUILTIN && fields(v)[BUILTIN_ID] >= B_FIRST_EXC && fields(v)[BUILTIN_ID] <= B_LAST_EXC) {
-                V e = vm_new_exc(vm, (int)fields(v)[BUILTIN_ID], 0);
-                if (!e)
-                    goto error;
-                R[vm->r_exc] = e;
-            } else if (k == K_EXC) {
-                fields(v)[EXC_TBLEN] = 0;
-                R[vm->r_exc] = v;
-            } else {
-                vm_raise(vm, B_TYPEERROR, "exceptions must derive from BaseException");
-            }
-            goto error;
-        }
-        case OP_RERAISE:
-            if (vm->kind_of_class[cls_of(R[sp - 1])] != K_EXC) {
-                SAVE();
-                vm_raise(vm, B_TYPEERROR, "exceptions must derive from BaseException");
-                goto error;
-            }
-            R[vm->r_exc] = R[sp - 1];
-            sp--;
-            SAVE();
-            goto unwind; /* keeps the traceback: no entry for this frame again */
-        case OP_RAISE_ASSERT:
-            SAVE();
-            if (arg) {
-                vm_raise_value(vm, B_ASSERTIONERROR, sp - 1);
-            } else {
-                V e = vm_new_exc(vm, B_ASSERTIONERROR, 0);
-                if (e)
-                    R[vm->r_exc] = e;
-            }
-            goto error;
-        case OP_CHECK_METHOD: {
-            V obj = TOP;
-            int k = vm->kind_of_class[cls_of(obj)];
-            bool has;
-            if (k == -2) {
-                uint32_t index;
-                has = lookup_attr(vm, code, pc - 1, obj, code->name_ids[arg], &index) != 0;
-            } else {
-                has = vm_has_builtin_method(vm, obj, code->names[arg]);
-            }
-            if (!has) {
-                SAVE();
-                raise_attr(vm, obj, code->names[arg]);
-                goto error;
-            }
-            break;
-        }
-        default:
-            SAVE();
-            vm_fatal(vm, EINVAL, "bad opcode");
-        }
-        continue;
-    error:
-        /* the pending exception is in R[r_exc]; fr->pc is past the failing instruction */
-        fr = &vm->frames[vm->nframes - 1];
-        /* on failure a MemoryError replaced the exception: keep unwinding with it */
-        (void)tb_append(vm, (uint32_t)(fr->code - vm->codes), fr->code->lines[fr->pc - 1]);
-    unwind:
-        for (;;) {
-            fr = &vm->frames[vm->nframes - 1];
-            if (fr->nblocks) {
-                struct gi_block b = fr->blocks[--fr->nblocks];
-                fr->sp = fr->stack + b.depth;
-                R[fr->sp++] = R[vm->r_exc];
-                fr->pc = b.handler;
-                break;
-            }
-            memset(&R[fr->base], 0, ((size_t)fr->code->nlocals + fr->code->max_stack) * sizeof(V));
-            vm->nframes--;
-            if (vm->nframes == 0)
-                return false;
-            fr = &vm->frames[vm->nframes - 1];
-            tb_append(vm, (uint32_t)(fr->code - vm->codes), fr->code->lines[fr->pc - 1]);
-        }
-        LOAD();
+#define DISPATCH() do { insn = code->code[pc++]; arg = insn >> 8; icount++; goto *labels[insn & 0xFF]; } while (0)
+#define KIND(v) (kind_of[cls_of(v)])
+    if (throw_first)
+        goto error;
+    DISPATCH();
+
+L_NOP:
+    DISPATCH();
+L_LOAD_CONST:
+    PUSH(R[code->const_base + arg]);
+    DISPATCH();
+L_LOAD_LOCAL: {
+    V v = R[fr->base + arg];
+    if (__builtin_expect(!v, 0)) {
+        SAVE();
+        vm_raise(vm, B_UNBOUNDLOCALERROR, "cannot access local variable '%s' where it is not associated with a value",
+                 code->local_names[arg]);
+        goto error;
     }
+    PUSH(v);
+    DISPATCH();
+}
+L_STORE_LOCAL:
+    R[fr->base + arg] = R[--sp];
+    DISPATCH();
+L_DELETE_LOCAL:
+    if (!R[fr->base + arg]) {
+        SAVE();
+        vm_raise(vm, B_UNBOUNDLOCALERROR, "cannot access local variable '%s' where it is not associated with a value",
+                 code->local_names[arg]);
+        goto error;
+    }
+    R[fr->base + arg] = 0;
+    DISPATCH();
+L_LOAD_GLOBAL: {
+    V v = R[vm->global_base + arg];
+    if (__builtin_expect(!v, 0)) {
+        int b = vm->global_builtin[arg];
+        if (b < 0) {
+            SAVE();
+            vm_raise(vm, B_NAMEERROR, "name '%s' is not defined", vm->global_names[arg]);
+            goto error;
+        }
+        v = R[vm->r_builtins + b];
+    }
+    PUSH(v);
+    DISPATCH();
+}
+L_STORE_GLOBAL:
+    R[vm->global_base + arg] = R[--sp];
+    DISPATCH();
+L_DELETE_GLOBAL:
+    if (!R[vm->global_base + arg]) {
+        SAVE();
+        vm_raise(vm, B_NAMEERROR, "name '%s' is not defined", vm->global_names[arg]);
+        goto error;
+    }
+    R[vm->global_base + arg] = 0;
+    DISPATCH();
+L_LOAD_BUILTIN:
+    PUSH(R[vm->r_builtins + arg]);
+    DISPATCH();
+L_LOAD_DEREF: {
+    V c = R[fr->base + arg];
+    if (__builtin_expect(!c || KIND(c) != K_CELL || !fields(c)[CELL_VALUE], 0)) {
+        SAVE();
+        if (!c || KIND(c) != K_CELL)
+            vm_raise(vm, B_TYPEERROR, "LOAD_DEREF of a slot without a cell");
+        else
+            vm_raise(vm, B_NAMEERROR, "cannot access free variable '%s' where it is not associated with a value in enclosing scope",
+                     code->local_names[arg]);
+        goto error;
+    }
+    PUSH(fields(c)[CELL_VALUE]);
+    DISPATCH();
+}
+L_STORE_DEREF: {
+    V c = R[fr->base + arg];
+    if (__builtin_expect(!c || KIND(c) != K_CELL, 0)) {
+        SAVE();
+        vm_raise(vm, B_TYPEERROR, "STORE_DEREF of a slot without a cell");
+        goto error;
+    }
+    vm_store_ref(vm, c, &fields(c)[CELL_VALUE], R[--sp]);
+    DISPATCH();
+}
+L_DELETE_DEREF: {
+    V c = R[fr->base + arg];
+    if (!c || KIND(c) != K_CELL || !fields(c)[CELL_VALUE]) {
+        SAVE();
+        vm_raise(vm, B_NAMEERROR, "cannot access free variable '%s'", code->local_names[arg]);
+        goto error;
+    }
+    vm_store_ref(vm, c, &fields(c)[CELL_VALUE], 0);
+    DISPATCH();
+}
+L_LOAD_CLOSURE: {
+    V c = R[fr->base + arg];
+    if (!c || KIND(c) != K_CELL) {
+        SAVE();
+        vm_raise(vm, B_TYPEERROR, "LOAD_CLOSURE of a slot without a cell");
+        goto error;
+    }
+    PUSH(c);
+    DISPATCH();
+}
+L_MAKE_CELL: {
+    SAVE();
+    V c = vm_new_cell(vm, fr->base + arg);
+    if (!c)
+        goto error;
+    R[fr->base + arg] = c;
+    DISPATCH();
+}
+L_LOAD_NAME:
+    SAVE();
+    if (!load_name(vm, fr, code->name_ids[arg], sp))
+        goto error;
+    sp++;
+    DISPATCH();
+L_STORE_NAME:
+    SAVE();
+    if (!store_name(vm, fr, code->name_ids[arg], sp - 1))
+        goto error;
+    sp--;
+    DISPATCH();
+L_PUSH_NULL:
+    PUSH(0);
+    DISPATCH();
+L_POP:
+    sp--;
+    DISPATCH();
+L_DUP:
+    R[sp] = R[sp - 1];
+    sp++;
+    DISPATCH();
+L_DUP2:
+    R[sp] = R[sp - 2];
+    R[sp + 1] = R[sp - 1];
+    sp += 2;
+    DISPATCH();
+L_ROT2: {
+    V t = R[sp - 1];
+    R[sp - 1] = R[sp - 2];
+    R[sp - 2] = t;
+    DISPATCH();
+}
+L_ROT3: {
+    V c = R[sp - 1];
+    R[sp - 1] = R[sp - 2];
+    R[sp - 2] = R[sp - 3];
+    R[sp - 3] = c;
+    DISPATCH();
+}
+L_ROT4: {
+    V d = R[sp - 1];
+    R[sp - 1] = R[sp - 2];
+    R[sp - 2] = R[sp - 3];
+    R[sp - 3] = R[sp - 4];
+    R[sp - 4] = d;
+    DISPATCH();
+}
+L_ADD: L_INPLACE_ADD: {
+    V a = R[sp - 2], b = R[sp - 1];
+    int ka = KIND(a), kb = KIND(b);
+    if (ka == K_INT && kb == K_INT) {
+        int64_t r;
+        if (!__builtin_add_overflow(int_val(a), int_val(b), &r)) {
+            SAVE();
+            V v = vm_new_int(vm, r);
+            if (!v)
+                goto error;
+            R[--sp - 1] = v;
+            DISPATCH();
+        }
+    } else if (ka == K_FLOAT && kb == K_FLOAT) {
+        SAVE();
+        V v = vm_new_float(vm, float_val(a) + float_val(b));
+        if (!v)
+            goto error;
+        R[--sp - 1] = v;
+        DISPATCH();
+    }
+    CHECK(vm_binary(vm, (int)(insn & 0xFF) - OP_ADD, sp - 2, sp - 1, sp - 2));
+    sp--;
+    DISPATCH();
+}
+L_SUB: L_INPLACE_SUB: {
+    V a = R[sp - 2], b = R[sp - 1];
+    int ka = KIND(a), kb = KIND(b);
+    if (ka == K_INT && kb == K_INT) {
+        int64_t r;
+        if (!__builtin_sub_overflow(int_val(a), int_val(b), &r)) {
+            SAVE();
+            V v = vm_new_int(vm, r);
+            if (!v)
+                goto error;
+            R[--sp - 1] = v;
+            DISPATCH();
+        }
+    } else if (ka == K_FLOAT && kb == K_FLOAT) {
+        SAVE();
+        V v = vm_new_float(vm, float_val(a) - float_val(b));
+        if (!v)
+            goto error;
+        R[--sp - 1] = v;
+        DISPATCH();
+    }
+    CHECK(vm_binary(vm, (int)(insn & 0xFF) - OP_ADD, sp - 2, sp - 1, sp - 2));
+    sp--;
+    DISPATCH();
+}
+L_MUL: L_INPLACE_MUL: {
+    V a = R[sp - 2], b = R[sp - 1];
+    int ka = KIND(a), kb = KIND(b);
+    if (ka == K_FLOAT && kb == K_FLOAT) {
+        SAVE();
+        V v = vm_new_float(vm, float_val(a) * float_val(b));
+        if (!v)
+            goto error;
+        R[--sp - 1] = v;
+        DISPATCH();
+    }
+    if (ka == K_INT && kb == K_INT) {
+        int64_t r;
+        if (!__builtin_mul_overflow(int_val(a), int_val(b), &r)) {
+            SAVE();
+            V v = vm_new_int(vm, r);
+            if (!v)
+                goto error;
+            R[--sp - 1] = v;
+            DISPATCH();
+        }
+    }
+    CHECK(vm_binary(vm, (int)(insn & 0xFF) - OP_ADD, sp - 2, sp - 1, sp - 2));
+    sp--;
+    DISPATCH();
+}
+L_TRUEDIV: L_FLOORDIV: L_MOD: L_POW: L_LSHIFT: L_RSHIFT: L_AND: L_OR: L_XOR:
+L_INPLACE_TRUEDIV: L_INPLACE_FLOORDIV: L_INPLACE_MOD: L_INPLACE_POW: L_INPLACE_LSHIFT:
+L_INPLACE_RSHIFT: L_INPLACE_AND: L_INPLACE_OR: L_INPLACE_XOR: {
+    int op = (int)(insn & 0xFF) - OP_ADD;
+    V a = R[sp - 2], b = R[sp - 1];
+    if ((op == 3 || op == 15) && KIND(a) == K_FLOAT && KIND(b) == K_FLOAT && float_val(b) != 0) {
+        SAVE();
+        V v = vm_new_float(vm, float_val(a) / float_val(b));
+        if (!v)
+            goto error;
+        R[--sp - 1] = v;
+        DISPATCH();
+    }
+    CHECK(vm_binary(vm, op, sp - 2, sp - 1, sp - 2));
+    sp--;
+    DISPATCH();
+}
+L_NEG: L_POS: L_INVERT: {
+    V v = TOP;
+    if (KIND(v) == K_FLOAT && (insn & 0xFF) == OP_NEG) {
+        SAVE();
+        V r = vm_new_float(vm, -float_val(v));
+        if (!r)
+            goto error;
+        TOP = r;
+        DISPATCH();
+    }
+    CHECK(vm_unary(vm, (int)(insn & 0xFF), sp - 1));
+    DISPATCH();
+}
+L_NOT: {
+    V v = TOP;
+    int k = KIND(v);
+    if (k == K_BOOL) {
+        TOP = vm_bool(vm, !fields(v)[0]);
+        DISPATCH();
+    }
+    SAVE();
+    int t = vm_truthy(vm, v);
+    if (t < 0)
+        goto error;
+    TOP = vm_bool(vm, !t);
+    DISPATCH();
+}
+L_EQ: L_NE: {
+    V a = R[sp - 2], b = R[sp - 1];
+    bool ne = (insn & 0xFF) == OP_NE;
+    int r;
+    if (a == b && KIND(a) != K_FLOAT && vm_user_class(vm, a) < 0)
+        r = 1;
+    else if (KIND(a) == K_INT && KIND(b) == K_INT)
+        r = int_val(a) == int_val(b);
+    else {
+        SAVE();
+        r = vm_eq_op(vm, false, sp - 2, sp - 1);
+        if (r < 0)
+            goto error;
+    }
+    sp--;
+    TOP = vm_bool(vm, ne ? !r : r);
+    DISPATCH();
+}
+L_LT: L_LE: L_GT: L_GE: {
+    V a = R[sp - 2], b = R[sp - 1];
+    int op = (int)(insn & 0xFF) - OP_LT, r;
+    int ka = KIND(a), kb = KIND(b);
+    if (ka == K_INT && kb == K_INT) {
+        int64_t x = int_val(a), y = int_val(b);
+        r = op == 0 ? x < y : op == 1 ? x <= y : op == 2 ? x > y : x >= y;
+    } else if (ka == K_FLOAT && kb == K_FLOAT) {
+        double x = float_val(a), y = float_val(b);
+        r = op == 0 ? x < y : op == 1 ? x <= y : op == 2 ? x > y : x >= y;
+    } else {
+        SAVE();
+        r = vm_compare_slots(vm, op, sp - 2, sp - 1);
+        if (r < 0)
+            goto error;
+    }
+    sp--;
+    TOP = vm_bool(vm, r);
+    DISPATCH();
+}
+L_IS: L_IS_NOT: {
+    bool same = R[sp - 2] == R[sp - 1];
+    sp--;
+    TOP = vm_bool(vm, (insn & 0xFF) == OP_IS ? same : !same);
+    DISPATCH();
+}
+L_IN: L_NOT_IN: {
+    SAVE();
+    int r = vm_contains(vm, sp - 1, sp - 2);
+    if (r < 0)
+        goto error;
+    sp--;
+    TOP = vm_bool(vm, (insn & 0xFF) == OP_IN ? r : !r);
+    DISPATCH();
+}
+L_JUMP:
+    pc = arg;
+    DISPATCH();
+L_LOOP:
+    SAVE();             /* a KeyboardInterrupt's traceback names the loop's last line */
+    if (!poll_safepoint(vm))
+        goto error;
+    pc = arg;
+    DISPATCH();
+L_POP_JUMP_IF_FALSE: L_POP_JUMP_IF_TRUE: {
+    V v = R[--sp];
+    int t;
+    if (v == R[vm->r_true])
+        t = 1;
+    else if (v == R[vm->r_false] || v == R[vm->r_none])
+        t = 0;
+    else {
+        SAVE();
+        fr->sp = sp + 1;
+        t = vm_truthy(vm, v);
+        if (t < 0)
+            goto error;
+    }
+    if (t == ((insn & 0xFF) == OP_POP_JUMP_IF_TRUE))
+        pc = arg;
+    DISPATCH();
+}
+L_JUMP_IF_FALSE_OR_POP: L_JUMP_IF_TRUE_OR_POP: {
+    SAVE();
+    int t = vm_truthy(vm, TOP);
+    if (t < 0)
+        goto error;
+    if (t == ((insn & 0xFF) == OP_JUMP_IF_TRUE_OR_POP))
+        pc = arg;
+    else
+        sp--;
+    DISPATCH();
+}
+L_GET_ITER:
+    CHECK(vm_get_iter(vm, sp - 1));
+    DISPATCH();
+L_FOR_ITER: {
+    V it = TOP;
+    if (KIND(it) == K_ITER) {
+        uint64_t t = fields(it)[ITER_TYPE];
+        if (t == IT_LIST) {
+            V seq = fields(it)[ITER_SEQ];
+            uint64_t pos = fields(it)[ITER_POS];
+            if (pos < fields(seq)[LIST_LEN]) {
+                fields(it)[ITER_POS] = pos + 1;
+                PUSH(arr_items(fields(seq)[LIST_ITEMS])[pos]);
+            } else {
+                sp--;
+                pc = arg;
+            }
+            DISPATCH();
+        }
+        if (t == IT_RANGE) {
+            int64_t cur = (int64_t)fields(it)[ITER_POS], end = (int64_t)fields(it)[ITER_END],
+                    step = (int64_t)fields(it)[ITER_STEP];
+            if (step > 0 ? cur >= end : cur <= end) {
+                sp--;
+                pc = arg;
+                DISPATCH();
+            }
+            int64_t next;
+            if (__builtin_add_overflow(cur, step, &next))
+                next = step > 0 ? INT64_MAX : INT64_MIN;
+            fields(it)[ITER_POS] = (V)next;
+            if (cur >= SMALL_INT_MIN && cur <= SMALL_INT_MAX) {
+                PUSH(R[vm->r_small_ints + (cur - SMALL_INT_MIN)]);
+                DISPATCH();
+            }
+            SAVE();
+            V v = vm_new_int(vm, cur);
+            if (!v)
+                goto error;
+            PUSH(v);
+            DISPATCH();
+        }
+        if (t == IT_TUPLE) {
+            V seq = fields(it)[ITER_SEQ];
+            uint64_t pos = fields(it)[ITER_POS];
+            if (pos < arr_len(seq)) {
+                fields(it)[ITER_POS] = pos + 1;
+                PUSH(arr_items(seq)[pos]);
+            } else {
+                sp--;
+                pc = arg;
+            }
+            DISPATCH();
+        }
+    } else if (KIND(it) == K_GEN) {
+        if (fields(it)[GEN_STATE] == GS_DONE) {
+            sp--;
+            pc = arg;
+            DISPATCH();
+        }
+        SAVE();
+        if (!gen_push_frame(vm, sp - 1, sp + 1, sp, F_GEN_FOR, 0))
+            goto error;
+        LOAD();
+        DISPATCH();
+    }
+    SAVE();
+    int r = vm_next(vm, sp - 1, sp);
+    if (r < 0)
+        goto error;
+    if (r)
+        sp++;
+    else {
+        sp--;
+        pc = arg;
+    }
+    DISPATCH();
+}
+L_BUILD_LIST: {
+    SAVE();
+    V l = vm_new_list(vm, arg);
+    if (!l)
+        goto error;
+    V items = fields(l)[LIST_ITEMS];
+    vm_copy_refs(vm, items, arr_items(items), &R[sp - arg], arg);
+    fields(l)[LIST_LEN] = arg;
+    sp -= arg;
+    PUSH(l);
+    DISPATCH();
+}
+L_BUILD_TUPLE: {
+    SAVE();
+    V t = vm_new_tuple(vm, arg);
+    if (!t)
+        goto error;
+    vm_copy_refs(vm, t, arr_items(t), &R[sp - arg], arg);
+    sp -= arg;
+    PUSH(t);
+    DISPATCH();
+}
+L_BUILD_DICT: {
+    SAVE();
+    V d = vm_new_dict(vm);
+    if (!d)
+        goto error;
+    R[sp] = d;
+    fr->sp = sp + 1;
+    uint32_t first = sp - 2 * arg;
+    for (uint32_t i = 0; i < arg; i++)
+        if (!dict_set(vm, sp, first + 2 * i, first + 2 * i + 1))
+            goto error;
+    R[first] = R[sp];
+    sp = first + 1;
+    DISPATCH();
+}
+L_BUILD_SET: {
+    SAVE();
+    V s = vm_new_set(vm, false);
+    if (!s)
+        goto error;
+    R[sp] = s;
+    fr->sp = sp + 1;
+    uint32_t first = sp - arg;
+    for (uint32_t i = 0; i < arg; i++)
+        if (!set_add(vm, sp, first + i))
+            goto error;
+    R[first] = R[sp];
+    sp = first + 1;
+    DISPATCH();
+}
+L_BUILD_STRING:
+    if (arg == 0) {
+        PUSH(R[vm->r_empty_str]);
+        DISPATCH();
+    }
+    CHECK(build_string(vm, sp - arg, arg));
+    sp -= arg - 1;
+    DISPATCH();
+L_BUILD_SLICE: {
+    SAVE();
+    V s = vm_alloc_instance(vm, vm->gr_class[K_SLICE]);
+    if (!s)
+        goto error;
+    uint32_t first = sp - arg;
+    vm_store_ref(vm, s, &fields(s)[SLICE_START], R[first]);
+    vm_store_ref(vm, s, &fields(s)[SLICE_STOP], R[first + 1]);
+    vm_store_ref(vm, s, &fields(s)[SLICE_STEP], arg == 3 ? R[first + 2] : vm_none(vm));
+    R[first] = s;
+    sp = first + 1;
+    DISPATCH();
+}
+L_LIST_APPEND: {
+    uint32_t ls = sp - 1 - arg;
+    if (KIND(R[ls]) != K_LIST) {
+        SAVE();
+        vm_raise(vm, B_TYPEERROR, "LIST_APPEND to a non-list");
+        goto error;
+    }
+    SAVE();
+    if (!list_append(vm, ls, sp - 1))
+        goto error;
+    sp--;
+    DISPATCH();
+}
+L_SET_ADD: {
+    uint32_t ss = sp - 1 - arg;
+    SAVE();
+    if (KIND(R[ss]) != K_SET) {
+        vm_raise(vm, B_TYPEERROR, "SET_ADD to a non-set");
+        goto error;
+    }
+    if (!set_add(vm, ss, sp - 1))
+        goto error;
+    sp--;
+    DISPATCH();
+}
+L_DICT_SET: {
+    uint32_t ds = sp - 2 - arg;
+    SAVE();
+    if (KIND(R[ds]) != K_DICT) {
+        vm_raise(vm, B_TYPEERROR, "DICT_SET to a non-dict");
+        goto error;
+    }
+    if (!dict_set(vm, ds, sp - 2, sp - 1))
+        goto error;
+    sp -= 2;
+    DISPATCH();
+}
+L_LIST_EXTEND:
+    SAVE();
+    if (KIND(R[sp - 2]) != K_LIST) {
+        vm_raise(vm, B_TYPEERROR, "LIST_EXTEND to a non-list");
+        goto error;
+    }
+    if (!vm_iterate_into_list(vm, sp - 1, sp - 2)) {
+        if (vm_exc_matches(vm, R[vm->r_exc], B_TYPEERROR) && KIND(R[sp - 1]) != K_ITER)
+            vm_raise(vm, B_TYPEERROR, "Value after * must be an iterable, not %s", vm_type_name(vm, R[sp - 1]));
+        goto error;
+    }
+    sp--;
+    DISPATCH();
+L_SET_UPDATE:
+    SAVE();
+    if (KIND(R[sp - 2]) != K_SET) {
+        vm_raise(vm, B_TYPEERROR, "SET_UPDATE to a non-set");
+        goto error;
+    }
+    if (!set_update(vm, sp - 2, sp - 1))
+        goto error;
+    sp--;
+    DISPATCH();
+L_DICT_UPDATE:
+    SAVE();
+    if (KIND(R[sp - 2]) != K_DICT) {
+        vm_raise(vm, B_TYPEERROR, "DICT_UPDATE to a non-dict");
+        goto error;
+    }
+    if (KIND(R[sp - 1]) != K_DICT && vm_user_class(vm, R[sp - 1]) < 0) {
+        vm_raise(vm, B_TYPEERROR, "'%s' object is not a mapping", vm_type_name(vm, R[sp - 1]));
+        goto error;
+    }
+    if (!vm_dict_update_from(vm, sp - 2, sp - 1))
+        goto error;
+    sp--;
+    DISPATCH();
+L_LIST_TO_TUPLE: {
+    SAVE();
+    V l = TOP;
+    if (KIND(l) != K_LIST) {
+        vm_raise(vm, B_TYPEERROR, "LIST_TO_TUPLE of a non-list");
+        goto error;
+    }
+    V t = vm_new_tuple(vm, fields(l)[LIST_LEN]);
+    if (!t)
+        goto error;
+    l = TOP;
+    vm_copy_refs(vm, t, arr_items(t), arr_items(fields(l)[LIST_ITEMS]), fields(l)[LIST_LEN]);
+    TOP = t;
+    DISPATCH();
+}
+L_FORMAT: {
+    SAVE();
+    uint32_t vslot = sp - 1 - (arg & 1);
+    if (!format_value(vm, vslot, arg, sp - 1))
+        goto error;
+    sp = vslot + 1;
+    DISPATCH();
+}
+L_UNPACK_SEQUENCE: {
+    V v = TOP;
+    if (KIND(v) == K_TUPLE && arr_len(v) == arg) {
+        for (uint32_t i = 0; i < arg; i++)
+            R[sp - 1 + i] = arr_items(v)[arg - 1 - i];
+        sp += arg - 1;
+        DISPATCH();
+    }
+    CHECK(unpack(vm, sp - 1, arg));
+    sp += arg - 1;
+    DISPATCH();
+}
+L_UNPACK_EX:
+    CHECK(unpack_ex(vm, sp - 1, arg & 0xFF, arg >> 8));
+    sp += (arg & 0xFF) + (arg >> 8);
+    DISPATCH();
+L_LOAD_SUBSCR: {
+    V o = R[sp - 2], k = R[sp - 1];
+    if (KIND(o) == K_LIST && KIND(k) == K_INT) {
+        int64_t i = int_val(k), n = (int64_t)fields(o)[LIST_LEN];
+        if (i < 0)
+            i += n;
+        if ((uint64_t)i < (uint64_t)n) {
+            R[sp - 2] = arr_items(fields(o)[LIST_ITEMS])[i];
+            sp--;
+            DISPATCH();
+        }
+    }
+    CHECK(vm_getitem(vm, sp - 2, sp - 1, sp - 2));
+    sp--;
+    DISPATCH();
+}
+L_STORE_SUBSCR: {
+    V o = R[sp - 2], k = R[sp - 1];
+    if (KIND(o) == K_LIST && KIND(k) == K_INT && vm_user_class(vm, o) < 0) {
+        int64_t i = int_val(k), n = (int64_t)fields(o)[LIST_LEN];
+        if (i < 0)
+            i += n;
+        if ((uint64_t)i < (uint64_t)n) {
+            V items = fields(o)[LIST_ITEMS];
+            vm_store_ref(vm, items, &arr_items(items)[i], R[sp - 3]);
+            sp -= 3;
+            DISPATCH();
+        }
+    }
+    CHECK(vm_setitem(vm, sp - 2, sp - 1, sp - 3));
+    sp -= 3;
+    DISPATCH();
+}
+L_DELETE_SUBSCR:
+    CHECK(vm_delitem(vm, sp - 2, sp - 1));
+    sp -= 2;
+    DISPATCH();
+L_LOAD_ATTR: {
+    V obj = TOP;
+    struct gi_cache *ic = &code->cache[pc - 1];
+    if (ic->cls == cls_of(obj) && ic->version == vm->class_version) {
+        if (ic->kind == CA_SLOT && ic->aux) {
+            V v = fields(obj)[INST_INLINE + ic->index];
+            if (v) {
+                TOP = v;
+                DISPATCH();
+            }
+        } else if (ic->kind == CA_VALUE) {
+            TOP = vm->resolved[ic->index];
+            DISPATCH();
+        }
+    }
+    CHECK(load_attr_slow(vm, ic, sp - 1, code->name_ids[arg]));
+    DISPATCH();
+}
+L_STORE_ATTR: {
+    V obj = R[sp - 1];
+    struct gi_cache *ic = &code->cache[pc - 1];
+    if (ic->cls == cls_of(obj) && ic->version == vm->class_version && ic->kind == CA_SLOT && ic->aux) {
+        vm_store_ref(vm, obj, &fields(obj)[INST_INLINE + ic->index], R[sp - 2]);
+        sp -= 2;
+        DISPATCH();
+    }
+    CHECK(store_attr_slow(vm, ic, sp - 1, sp - 2, code->name_ids[arg]));
+    sp -= 2;
+    DISPATCH();
+}
+L_DELETE_ATTR:
+    CHECK(vm_delattr(vm, sp - 1, code->name_ids[arg]));
+    sp--;
+    DISPATCH();
+L_LOAD_METHOD: {
+    V obj = TOP;
+    struct gi_cache *ic = &code->cache[pc - 1];
+    if (ic->cls == cls_of(obj) && ic->version == vm->class_version) {
+        if (ic->kind == CA_METHOD) {
+            R[sp] = obj;
+            R[sp - 1] = vm->resolved[ic->index];
+            sp++;
+            DISPATCH();
+        }
+        if (ic->kind == CA_NATIVE_METHOD) {
+            R[sp] = obj;
+            R[sp - 1] = R[vm->r_builtins + ic->index];
+            sp++;
+            DISPATCH();
+        }
+    }
+    SAVE();
+    if (!load_method_slow(vm, ic, sp - 1, code->name_ids[arg]))
+        goto error;
+    sp++;
+    DISPATCH();
+}
+L_CALL: {
+    uint32_t s = sp - arg - 1;
+    bool pushed;
+    fr->pc = pc;
+    fr->sp = s + 1; /* the caller's stack after the call: the result in slot s */
+    if (!call_object(vm, s, s + 1, arg, 0, s, 0, &pushed)) {
+        fr->sp = sp;
+        goto error;
+    }
+    if (pushed) {
+        bool ok = poll_safepoint(vm);
+        LOAD();
+        if (!ok)
+            goto error;
+    } else {
+        sp = s + 1;
+    }
+    DISPATCH();
+}
+L_CALL_METHOD: {
+    uint32_t s = sp - arg - 2;
+    bool pushed, ok;
+    fr->pc = pc;
+    fr->sp = s + 1;
+    V f = R[s];
+    if (R[s + 1]) {
+        if (KIND(f) == K_BUILTIN) {
+            uint32_t id = (uint32_t)fields(f)[BUILTIN_ID];
+            if (id == M_LIST_APPEND && arg == 1 && KIND(R[s + 1]) == K_LIST) {
+                ok = list_append(vm, s + 1, s + 2);
+                if (!ok) {
+                    fr->sp = sp;
+                    goto error;
+                }
+                R[s] = R[vm->r_none];
+                sp = s + 1;
+                DISPATCH();
+            }
+        }
+        ok = call_object(vm, s, s + 1, arg + 1, 0, s, 0, &pushed);
+    } else {
+        ok = call_object(vm, s, s + 2, arg, 0, s, 0, &pushed);
+    }
+    if (!ok) {
+        fr->sp = sp;
+        goto error;
+    }
+    if (pushed) {
+        ok = poll_safepoint(vm);
+        LOAD();
+        if (!ok)
+            goto error;
+    } else {
+        sp = s + 1;
+    }
+    DISPATCH();
+}
+L_CALL_KW: {
+    uint32_t s = sp - arg - 3, kwn = sp - 1;
+    V names = R[kwn];
+    if (KIND(names) != K_TUPLE || arr_len(names) > arg) {
+        SAVE();
+        vm_raise(vm, B_TYPEERROR, "CALL_KW without a tuple of keyword names");
+        goto error;
+    }
+    for (uint32_t i = 0; i < arr_len(names); i++)
+        if (KIND(arr_items(names)[i]) != K_STR) {
+            SAVE();
+            vm_raise(vm, B_TYPEERROR, "keywords must be strings");
+            goto error;
+        }
+    bool pushed, ok;
+    fr->pc = pc;
+    fr->sp = s + 1;
+    if (R[s + 1])
+        ok = call_object(vm, s, s + 1, arg + 1, kwn, s, 0, &pushed);
+    else
+        ok = call_object(vm, s, s + 2, arg, kwn, s, 0, &pushed);
+    if (!ok) {
+        fr->sp = sp;
+        goto error;
+    }
+    if (pushed) {
+        ok = poll_safepoint(vm);
+        LOAD();
+        if (!ok)
+            goto error;
+    } else {
+        sp = s + 1;
+    }
+    DISPATCH();
+}
+L_CALL_EX: {
+    uint32_t s = sp - 3 - (arg & 1);
+    bool pushed;
+    fr->pc = pc;
+    fr->sp = s + 1;
+    if (!call_ex(vm, s, arg & 1, &pushed)) {
+        fr->sp = sp;
+        goto error;
+    }
+    if (pushed) {
+        bool ok = poll_safepoint(vm);
+        LOAD();
+        if (!ok)
+            goto error;
+    } else {
+        sp = s + 1;
+    }
+    DISPATCH();
+}
+L_CALL_BUILTIN: {
+    uint32_t argc = arg >> 16, id = arg & 0xFFFF;
+    uint32_t s = sp - argc;
+    SAVE();
+    if (id == B_LEN && argc == 1) {
+        V v = R[s];
+        int k = KIND(v);
+        int64_t n = -1;
+        if (vm_user_class(vm, v) < 0) {
+            if (k == K_LIST)
+                n = (int64_t)fields(v)[LIST_LEN];
+            else if (k == K_TUPLE)
+                n = arr_len(v);
+            else if (k == K_STR)
+                n = (int64_t)fields(v)[STR_CPLEN];
+            else if (k == K_DICT)
+                n = (int64_t)fields(v)[DICT_COUNT];
+        }
+        if (n >= 0 && n <= SMALL_INT_MAX) {
+            R[s] = R[vm->r_small_ints + (n - SMALL_INT_MIN)];
+            sp = s + 1;
+            DISPATCH();
+        }
+    }
+    if (!vm_call_native(vm, id, s, argc, 0, s))
+        goto error;
+    sp = s + 1;
+    DISPATCH();
+}
+L_RETURN_VALUE: {
+    V v = R[sp - 1];
+    uint32_t ret = fr->ret_slot;
+    uint16_t flags = fr->flags;
+    bool init_error = false;
+    const char *init_type = NULL;
+    if (fr->gen_slot)
+        gen_finish(vm, fr);
+    if (flags & F_INIT) {
+        if (KIND(v) != K_NONE) {
+            init_error = true;
+            init_type = vm_type_name(vm, v);
+        }
+        V self = R[fr->base];
+        if (self && KIND(self) == K_CELL)
+            self = fields(self)[CELL_VALUE];
+        v = self;
+    }
+    if (flags & F_MODULE) {
+        vm->modules[code->module].state = 2;
+        v = vm->module_objs[code->module];
+    }
+    pop_frame(vm);
+    vm->instructions += icount;
+    icount = 0;
+    if (init_error) {
+        vm_raise(vm, B_TYPEERROR, "__init__() should return None, not '%s'", init_type);
+        if (flags & F_CENTRY)
+            return RUN_EXC;
+        LOAD();
+        goto error;
+    }
+    if (flags & F_GEN_FOR) {
+        /* the generator is exhausted: FOR_ITER's exit (the iterator popped) */
+        LOAD();
+        sp = ret - 1;
+        pc = code->code[pc - 1] >> 8;
+        DISPATCH();
+    }
+    R[ret] = v;
+    if (flags & F_CENTRY)
+        return RUN_RETURNED;
+    LOAD();
+    sp = (flags & F_DISCARD) ? ret : ret + 1;
+    DISPATCH();
+}
+L_YIELD_VALUE: {
+    if (!fr->gen_slot) {
+        SAVE();
+        vm_fatal(vm, EINVAL, "YIELD_VALUE outside a generator (malformed image)");
+    }
+    sp--;
+    if (!gen_suspend(vm, fr, sp, pc)) {
+        sp++;
+        SAVE();
+        goto error;
+    }
+    fr = &vm->frames[vm->nframes - 1];
+    V v = R[sp];
+    uint32_t ret = fr->ret_slot;
+    uint16_t flags = fr->flags;
+    pop_frame(vm);
+    R[ret] = v;
+    vm->instructions += icount;
+    icount = 0;
+    if (flags & F_CENTRY)
+        return RUN_YIELDED;
+    LOAD();
+    sp = ret + 1;
+    DISPATCH();
+}
+L_MAKE_FUNCTION: {
+    uint32_t flags = arg >> 16;
+    uint32_t n = __builtin_popcount(flags & 7);
+    uint32_t first = sp - n;
+    SAVE();
+    if (!make_function(vm, first, arg & 0xFFFF, flags))
+        goto error;
+    sp = first + 1;
+    DISPATCH();
+}
+L_BUILD_CLASS: {
+    uint32_t first = sp - arg - 2;
+    SAVE();
+    if (!vm_build_class(vm, first, arg, first))
+        goto error;
+    sp = first + 1;
+    DISPATCH();
+}
+L_SETUP_EXCEPT:
+    if (fr->nblocks >= GI_MAX_BLOCKS) {
+        SAVE();
+        vm_raise(vm, B_RUNTIMEERROR, "too many nested try blocks");
+        goto error;
+    }
+    fr->blocks[fr->nblocks++] = (struct gi_block){arg, sp - fr->stack};
+    DISPATCH();
+L_POP_BLOCK:
+    if (fr->nblocks == 0) {
+        SAVE();
+        vm_fatal(vm, EINVAL, "POP_BLOCK without a block (malformed image)");
+    }
+    fr->nblocks--;
+    DISPATCH();
+L_EXC_MATCH: {
+    SAVE();
+    int res = 0;
+    if (!exc_match(vm, R[sp - 2], R[sp - 1], &res))
+        goto error;
+    sp--;
+    TOP = vm_bool(vm, res);
+    DISPATCH();
+}
+L_RAISE:
+    SAVE();
+    raise_value(vm, sp - 1);
+    goto error;
+L_RAISE_FROM: {
+    SAVE();
+    V cause = R[sp - 1];
+    if (KIND(cause) != K_NONE && KIND(cause) != K_EXC && !is_exc_class(vm, cause)) {
+        vm_raise(vm, B_TYPEERROR, "exception causes must derive from BaseException");
+        goto error;
+    }
+    raise_value(vm, sp - 2);
+    goto error;
+}
+L_RERAISE:
+    if (KIND(R[sp - 1]) != K_EXC) {
+        SAVE();
+        vm_raise(vm, B_TYPEERROR, "exceptions must derive from BaseException");
+        goto error;
+    }
+    R[vm->r_exc] = R[sp - 1];
+    sp--;
+    SAVE();
+    goto unwind; /* keeps the traceback: no entry for this frame again */
+L_RAISE_ASSERT:
+    SAVE();
+    vm_raise_value(vm, B_ASSERTIONERROR, arg ? sp - 1 : 0);
+    goto error;
+L_IMPORT_NAME: {
+    bool pushed;
+    SAVE();
+    fr->sp = sp + 1;
+    if (arg >= vm->nmodules || !vm_import(vm, arg, sp, &pushed)) {
+        fr->sp = sp;
+        goto error;
+    }
+    if (pushed) {
+        LOAD();
+        DISPATCH();
+    }
+    sp++;
+    DISPATCH();
+}
+L_IMPORT_FROM: {
+    V m = TOP;
+    SAVE();
+    uint32_t name = code->name_ids[arg];
+    if (KIND(m) != K_MODULE || !vm_module_getattr(vm, m, name, sp)) {
+        if (KIND(m) == K_MODULE) {
+            V mn = fields(m)[MODULE_NAME];
+            vm_raise(vm, B_IMPORTERROR, "cannot import name '%s' from '%.*s'", vm->names[name], (int)str_nbytes(mn), str_ptr(mn));
+        } else {
+            vm_raise(vm, B_IMPORTERROR, "cannot import name '%s'", vm->names[name]);
+        }
+        goto error;
+    }
+    sp++;
+    DISPATCH();
+}
+L_WITH_ENTER:
+    CHECK(with_enter(vm, sp - 1));
+    sp++;
+    DISPATCH();
+L_WITH_EXIT:
+    CHECK(with_exit(vm, sp - 1, false, NULL));
+    sp--;
+    DISPATCH();
+L_WITH_EXIT_EXC: {
+    bool swallow = false;
+    SAVE();
+    if (KIND(R[sp - 1]) != K_EXC) {
+        vm_raise(vm, B_TYPEERROR, "WITH_EXIT_EXC without an exception");
+        goto error;
+    }
+    if (!with_exit(vm, sp - 2, true, &swallow))
+        goto error;
+    if (!swallow) {
+        R[vm->r_exc] = R[sp - 1];
+        sp -= 2;
+        SAVE();
+        goto unwind;
+    }
+    sp -= 2;
+    DISPATCH();
+}
+
+error:
+    /* the pending exception is in R[r_exc]; fr->pc is past the failing instruction */
+    fr = &vm->frames[vm->nframes - 1];
+    tb_append(vm, (uint32_t)(fr->code - vm->codes), fr->code->lines[fr->pc - 1]);
+unwind:
+    vm->instructions += icount;
+    icount = 0;
+    for (;;) {
+        fr = &vm->frames[vm->nframes - 1];
+        if (fr->nblocks) {
+            struct gi_block b = fr->blocks[--fr->nblocks];
+            fr->sp = fr->stack + b.depth;
+            R[fr->sp++] = R[vm->r_exc];
+            R[vm->r_exc] = 0;
+            fr->pc = b.handler;
+            break;
+        }
+        uint16_t flags = fr->flags;
+        if (fr->gen_slot) {
+            gen_finish(vm, fr);
+            if (vm_exc_matches(vm, R[vm->r_exc], B_STOPITERATION))
+                vm_raise(vm, B_RUNTIMEERROR, "generator raised StopIteration");
+        }
+        if (flags & F_MODULE)
+            vm->modules[fr->code->module].state = 0;
+        pop_frame(vm);
+        if (flags & F_CENTRY)
+            return RUN_EXC;
+        fr = &vm->frames[vm->nframes - 1];
+        tb_append(vm, (uint32_t)(fr->code - vm->codes), fr->code->lines[fr->pc - 1]);
+    }
+    LOAD();
+    DISPATCH();
 #undef PUSH
 #undef TOP
 #undef SAVE
 #undef LOAD
 #undef CHECK
+#undef DISPATCH
+#undef KIND
 }
 
 /* ---- setup */
 
-/* Runtime classes are a fixed table (GR_MAX_CLASSES) that never shrinks, so the
- * layouts a runtime got for one program are reused by the next program run on it:
- * the built-in layouts, and user-class layouts by shape (number of slots). */
-struct layout_cache {
-    uint64_t serial;                /* gr_runtime.serial; 0 = free entry */
-    uint32_t builtin[K_NKINDS];
-    uint32_t n;
-    uint32_t nslots[GR_MAX_CLASSES];
-    uint32_t id[GR_MAX_CLASSES];
+struct gi_layout_shape { uint32_t nrefs, nscalars; };
+static const struct gi_layout_shape shapes[K_NKINDS] = {
+    [K_NONE] = {0, 1}, [K_BOOL] = {0, 1}, [K_INT] = {0, 1}, [K_FLOAT] = {0, 1},
+    [K_STR] = {1, 2}, [K_TUPLE] = {0, 0}, [K_LIST] = {2, 1}, [K_DICT] = {5, 2}, [K_SET] = {3, 6},
+    [K_FUNC] = {3, 1}, [K_CLASS] = {4, 1}, [K_INST] = {1, 1}, [K_BOUND] = {2, 0}, [K_BUILTIN] = {0, 1},
+    [K_EXC] = {4, 3}, [K_RANGE] = {0, 3}, [K_ITER] = {3, 4}, [K_CELL] = {1, 0}, [K_GEN] = {3, 5},
+    [K_SLICE] = {3, 0}, [K_MODULE] = {1, 1}, [K_SUPER] = {2, 0}, [K_WRAP] = {3, 1}, [K_ARRAY] = {2, 2},
+    [K_FILE] = {0, 1}, [K_VIEW] = {1, 1},
 };
-static struct layout_cache layout_caches[4];
-static pthread_mutex_t layout_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static bool define_layouts(struct gi_vm *vm)
 {
-    static const uint32_t shape[K_NKINDS][2] = {
-        [K_NONE] = {0, 1}, [K_BOOL] = {0, 1}, [K_INT] = {0, 1}, [K_FLOAT] = {0, 1},
-        [K_STR] = {1, 2}, [K_LIST] = {1, 1}, [K_DICT] = {4, 2}, [K_FUNC] = {1, 1},
-        [K_CLASS] = {1, 1}, [K_BOUND] = {2, 0}, [K_BUILTIN] = {0, 1}, [K_EXC] = {2, 2},
-        [K_RANGE] = {0, 3}, [K_ITER] = {1, 3},
-    };
-    bool ok = false;
-    pthread_mutex_lock(&layout_lock);
-    struct layout_cache *lc = NULL;
-    for (int i = 0; i < 4 && !lc; i++)
-        if (layout_caches[i].serial == vm->rt->serial)
-            lc = &layout_caches[i];
-    if (!lc) {
-        static unsigned victim;
-        lc = &layout_caches[victim++ % 4];
-        memset(lc, 0, sizeof *lc);
-        for (int k = 0; k < K_NKINDS; k++) {
-            int id = gr_define_class(vm->rt, shape[k][0], shape[k][1]);
-            if (id < 0)
-                goto out;
-            lc->builtin[k] = (uint32_t)id;
-        }
-        lc->serial = vm->rt->serial;
-    }
-    for (int i = 0; i < GR_MAX_CLASSES; i++)
+    layouts_begin(vm);
+    for (int i = 0; i < GR_MAX_CLASSES; i++) {
         vm->kind_of_class[i] = -1;
+        vm->user_class_of[i] = -1;
+    }
     for (int k = 0; k < K_NKINDS; k++) {
-        vm->gr_class[k] = lc->builtin[k];
-        vm->kind_of_class[lc->builtin[k]] = k;
-    }
-    bool *taken = calloc(GR_MAX_CLASSES, 1);
-    if (!taken)
-        goto out;
-    for (uint32_t i = 0; i < vm->nclasses; i++) {
-        /* user instances: the slots (references), then an identity hash (scalar) */
-        int id = -1;
-        for (uint32_t j = 0; j < lc->n && id < 0; j++)
-            if (lc->nslots[j] == vm->classes[i].nslots && !taken[j]) {
-                taken[j] = true;
-                id = (int)lc->id[j];
-            }
-        if (id < 0) {
-            id = gr_define_class(vm->rt, vm->classes[i].nslots, 1);
-            if (id < 0 || lc->n >= GR_MAX_CLASSES) {
-                free(taken);
-                goto out;
-            }
-            taken[lc->n] = true;
-            lc->nslots[lc->n] = vm->classes[i].nslots;
-            lc->id[lc->n++] = (uint32_t)id;
+        if (k == K_TUPLE) {
+            vm->gr_class[k] = GR_CLASS_REF_ARRAY;
+            vm->kind_of_class[GR_CLASS_REF_ARRAY] = K_TUPLE;
+            continue;
         }
-        vm->classes[i].gr_class = (uint32_t)id;
-        vm->kind_of_class[id] = -2;
-        vm->user_class_of[id] = (int)i;
+        int id = layout_get(vm, shapes[k].nrefs, shapes[k].nscalars, false);
+        if (id < 0)
+            return false;
+        vm->gr_class[k] = (uint32_t)id;
+        vm->kind_of_class[id] = (int8_t)k;
     }
-    free(taken);
-    ok = true;
-out:
-    pthread_mutex_unlock(&layout_lock);
-    return ok;
+    int id = layout_get(vm, shapes[K_SET].nrefs, shapes[K_SET].nscalars, false);
+    if (id < 0)
+        return false;
+    vm->gr_frozenset = (uint32_t)id;
+    vm->kind_of_class[id] = K_SET;
+    return true;
+}
+
+/* Native modules get global slots after the program's: one per attribute. */
+struct layout_ctx { struct gi_vm *vm; uint32_t module; int32_t *native; int32_t *attr; };
+
+static void count_attr(void *arg, const char *name, int native, int attr)
+{
+    (void)name; (void)native; (void)attr;
+    (*(uint32_t *)arg)++;
+}
+
+
+static void add_attr(void *arg, const char *name, int native, int attr)
+{
+    struct layout_ctx *c = arg;
+    struct gi_vm *vm = c->vm;
+    uint32_t g = vm->nglobals++;
+    vm->global_names[g] = strdup(name);
+    c->native[g] = native;
+    c->attr[g] = attr;
 }
 
 /* Lays out the fixed root slots and fills them (in core). */
-static bool init_roots(struct gi_vm *vm, char **argv, uint32_t argc, struct gi_const **consts)
+static bool init_roots(struct gi_vm *vm, char **argv, uint32_t argc, struct gi_const **consts, int32_t *gnative,
+                       int32_t *gattr)
 {
     uint32_t next = GI_ROOT_BASE;
     vm->r_none = next++;
@@ -1498,24 +2051,27 @@ static bool init_roots(struct gi_vm *vm, char **argv, uint32_t argc, struct gi_c
     vm->r_empty_str = next++;
     vm->r_exc = next++;
     vm->r_argv = next++;
-    vm->r_scratch = next;
-    next += 8;
+    vm->r_notimpl = next++;
+    vm->r_dummy = next++;
+    vm->r_memerr = next++;
+    vm->r_stdout = next++;
+    vm->r_stderr = next++;
+    vm->r_ellipsis = next++;
     vm->r_small_ints = next;
     next += SMALL_INT_MAX - SMALL_INT_MIN + 1;
     vm->r_builtins = next;
-    next += B_COUNT;
+    next += N_COUNT;
     for (uint32_t i = 0; i < vm->ncodes; i++) {
         vm->codes[i].const_base = next;
         next += vm->codes[i].nconsts;
     }
     vm->global_base = next;
     next += vm->nglobals;
-    for (uint32_t i = 0; i < vm->nclasses; i++)
-        vm->classes[i].root = next++;
-    if (next + 1000 > GI_VM_ROOTS)
-        return vm_raise(vm, B_MEMORYERROR, "program too large for the root table"), false;
+    if (next + 4096 > GI_VM_ROOTS)
+        return false;
     vm->nroots_fixed = next;
     vm->roots_hw = next;
+    vm->ctop = next;
     vm->stack_limit = GI_VM_ROOTS;
 
     V v;
@@ -1524,42 +2080,101 @@ static bool init_roots(struct gi_vm *vm, char **argv, uint32_t argc, struct gi_c
     NEW(vm->r_true, vm_alloc_instance(vm, vm->gr_class[K_BOOL]));
     fields(v)[0] = 1;
     NEW(vm->r_false, vm_alloc_instance(vm, vm->gr_class[K_BOOL]));
-    NEW(vm->r_empty_str, vm_new_str(vm, "", 0));
-    NEW(vm->r_scratch + 7, vm_new_exc(vm, B_MEMORYERROR, 0)); /* raised when the heap is exhausted */
+    NEW(vm->r_dummy, vm_alloc_instance(vm, vm->gr_class[K_NONE]));
     for (int64_t i = SMALL_INT_MIN; i <= SMALL_INT_MAX; i++) {
         NEW(vm->r_small_ints + (uint32_t)(i - SMALL_INT_MIN), vm_alloc_instance(vm, vm->gr_class[K_INT]));
         fields(v)[0] = (V)i;
     }
-    for (int b = 0; b < B_COUNT; b++) {
-        NEW(vm->r_builtins + (uint32_t)b, vm_alloc_instance(vm, vm->gr_class[K_BUILTIN]));
+    NEW(vm->r_empty_str, vm_new_str(vm, "", 0));
+    for (uint32_t b = 0; b < N_COUNT; b++) {
+        NEW(vm->r_builtins + b, vm_alloc_instance(vm, vm->gr_class[K_BUILTIN]));
         fields(v)[BUILTIN_ID] = (V)b;
     }
+    vm->roots[vm->r_notimpl] = vm->roots[vm->r_builtins + B_NOTIMPLEMENTED];
+    vm->roots[vm->r_ellipsis] = vm->roots[vm->r_builtins + B_ELLIPSIS];
+    NEW(vm->r_memerr, vm_new_exc(vm, B_MEMORYERROR, 0)); /* raised when the heap is exhausted */
+    NEW(vm->r_stdout, vm_alloc_instance(vm, vm->gr_class[K_FILE]));
+    fields(v)[FILE_FD] = 1;
+    NEW(vm->r_stderr, vm_alloc_instance(vm, vm->gr_class[K_FILE]));
+    fields(v)[FILE_FD] = 2;
+    /* constants (tuples of constants built depth first through a temporary) */
     for (uint32_t i = 0; i < vm->ncodes; i++)
         for (uint32_t j = 0; j < vm->codes[i].nconsts; j++) {
-            struct gi_const *c = &consts[i][j];
-            uint32_t slot = vm->codes[i].const_base + j;
-            switch (c->tag) {
-            case 0: vm->roots[slot] = vm_none(vm); break;
-            case 1: vm->roots[slot] = vm_bool(vm, true); break;
-            case 2: vm->roots[slot] = vm_bool(vm, false); break;
-            case 3: NEW(slot, vm_new_int(vm, c->i)); break;
-            case 4: NEW(slot, vm_new_float(vm, c->f)); break;
-            default: NEW(slot, vm_new_str(vm, c->s ? c->s : "", c->slen)); break;
-            }
+            extern bool vm_make_const(struct gi_vm *vm, struct gi_const *c, uint32_t out);
+            if (!vm_make_const(vm, &consts[i][j], vm->codes[i].const_base + j))
+                return false;
         }
     NEW(vm->r_argv, vm_new_list(vm, argc));
-    uint32_t tmp = vm->r_scratch + 4;
+    uint32_t tmp = vm_reserve(vm, 1);
     for (uint32_t i = 0; i < argc; i++) {
         NEW(tmp, vm_new_str(vm, argv[i] ? argv[i] : "", argv[i] ? strlen(argv[i]) : 0));
         if (!list_append(vm, vm->r_argv, tmp))
             return false;
     }
-    vm->roots[tmp] = 0;
+    vm_release(vm, tmp);
+    /* module objects */
+    for (uint32_t m = 0; m < vm->nmodules; m++) {
+        V name = vm_new_str(vm, vm->modules[m].name, strlen(vm->modules[m].name));
+        if (!name)
+            return false;
+        tmp = vm_reserve(vm, 1);
+        vm->roots[tmp] = name;
+        V mo = vm_alloc_instance(vm, vm->gr_class[K_MODULE]);
+        if (!mo)
+            return false;
+        vm_store_ref(vm, mo, &fields(mo)[MODULE_NAME], vm->roots[tmp]);
+        fields(mo)[MODULE_INDEX] = m;
+        vm->module_objs[m] = mo;
+        vm_release(vm, tmp);
+    }
+    /* native modules' attributes */
+    for (uint32_t g = 0; g < vm->nglobals; g++) {
+        if (gnative[g] >= 0)
+            vm->roots[vm->global_base + g] = vm->roots[vm->r_builtins + gnative[g]];
+        else if (gattr[g] >= 0 && !native_attr_value(vm, gattr[g], vm->global_base + g))
+            return false;
+    }
+    /* interned names as str objects: class dicts are keyed by them */
+    for (uint32_t i = 0; i < vm->nnames; i++)
+        if (!vm_str_from_name(vm, i))
+            return false;
 #undef NEW
     return true;
 }
 
-/* The runtime's root provider for this VM: every slot in use. World stopped. */
+bool vm_make_const(struct gi_vm *vm, struct gi_const *c, uint32_t out)
+{
+    V v;
+    switch (c->tag) {
+    case 0: vm->roots[out] = vm_none(vm); return true;
+    case 1: vm->roots[out] = vm_bool(vm, true); return true;
+    case 2: vm->roots[out] = vm_bool(vm, false); return true;
+    case 3: v = vm_new_int(vm, c->i); break;
+    case 4: v = vm_new_float(vm, c->f); break;
+    case 5: v = vm_new_str(vm, c->s ? c->s : "", c->slen); break;
+    case 7: v = vm->roots[vm->r_ellipsis]; break;
+    default: {
+        uint32_t t = vm_reserve(vm, c->n + 1);
+        for (uint32_t i = 0; i < c->n; i++)
+            if (!vm_make_const(vm, &c->items[i], t + 1 + i)) {
+                vm_release(vm, t);
+                return false;
+            }
+        v = vm_new_tuple(vm, c->n);
+        if (v)
+            vm_copy_refs(vm, v, arr_items(v), &vm->roots[t + 1], c->n);
+        vm_release(vm, t);
+        break;
+    }
+    }
+    if (!v)
+        return false;
+    vm->roots[out] = v;
+    return true;
+}
+
+/* The runtime's root provider for this VM: every slot in use, and the C-side
+ * tables holding heap references. World stopped. */
 static void visit_vm_roots(struct gr_root_provider *p, gr_root_visitor fn, void *arg)
 {
     struct gi_vm *vm = (struct gi_vm *)((char *)p - offsetof(struct gi_vm, provider));
@@ -1567,6 +2182,78 @@ static void visit_vm_roots(struct gr_root_provider *p, gr_root_visitor fn, void 
     for (uint32_t i = GI_ROOT_BASE; i < vm->roots_hw; i++)
         if (roots[i])
             fn(&roots[i], arg);
+    for (uint32_t i = 0; i < vm->nclasses; i++)
+        if (vm->class_objs[i])
+            fn(&vm->class_objs[i], arg);
+    for (uint32_t i = 0; i < vm->nmodules; i++)
+        if (vm->module_objs && vm->module_objs[i])
+            fn(&vm->module_objs[i], arg);
+    for (uint32_t i = 0; i < vm->nresolved; i++)
+        if (vm->resolved[i])
+            fn(&vm->resolved[i], arg);
+    for (uint32_t i = 0; i < vm->nnames; i++)
+        if (vm->name_strs[i])
+            fn(&vm->name_strs[i], arg);
+}
+
+/* Everything that needs the names: interning the specials and the builtins,
+ * the method map, the globals' built-in fallbacks, native module globals. */
+static bool prepare(struct gi_vm *vm, int32_t **gnative_out, int32_t **gattr_out)
+{
+    for (int s = 0; s < S_COUNT; s++)
+        vm->special_ids[s] = vm_intern(vm, gi_special_names[s]);
+    for (uint32_t b = 0; b < B_COUNT; b++) {
+        uint32_t id = vm_intern(vm, gi_natives[b].name);
+        vm->name_builtin[id] = (int32_t)b;
+    }
+    build_method_map(vm);
+    /* native modules: their globals */
+    uint32_t extra = 0;
+    for (uint32_t m = 0; m < vm->nmodules; m++)
+        if (vm->modules[m].native == 1)
+            native_module_attrs(vm->modules[m].name, count_attr, &extra);
+    char **names = realloc(vm->global_names, (vm->nglobals + extra + 1) * sizeof(char *));
+    int32_t *gn = calloc(vm->nglobals + extra + 1, sizeof(int32_t));
+    int32_t *ga = calloc(vm->nglobals + extra + 1, sizeof(int32_t));
+    if (!names || !gn || !ga) {
+        free(gn);
+        free(ga);
+        if (names)
+            vm->global_names = names;
+        return false;
+    }
+    vm->global_names = names;
+    for (uint32_t g = 0; g < vm->nglobals; g++)
+        gn[g] = ga[g] = -1;
+    for (uint32_t m = 0; m < vm->nmodules; m++) {
+        if (vm->modules[m].native != 1)
+            continue;
+        struct layout_ctx c = {vm, m, gn, ga};
+        vm->modules[m].global_start = vm->nglobals;
+        native_module_attrs(vm->modules[m].name, add_attr, &c);
+        vm->modules[m].nglobals = vm->nglobals - vm->modules[m].global_start;
+    }
+    vm->global_builtin = malloc((vm->nglobals + 1) * sizeof(int32_t));
+    if (!vm->global_builtin) {
+        free(gn);
+        free(ga);
+        return false;
+    }
+    for (uint32_t g = 0; g < vm->nglobals; g++) {
+        vm->global_builtin[g] = -1;
+        for (uint32_t b = 0; b < B_COUNT; b++)
+            if (!strcmp(vm->global_names[g], gi_natives[b].name))
+                vm->global_builtin[g] = (int32_t)b;
+    }
+    vm->module_objs = calloc(vm->nmodules + 1, sizeof(V));
+    if (!vm->module_objs) {
+        free(gn);
+        free(ga);
+        return false;
+    }
+    *gnative_out = gn;
+    *gattr_out = ga;
+    return true;
 }
 
 int gi_run(struct gr_runtime *rt, const char *image, uint64_t image_len, int out_fd, int err_fd, int options,
@@ -1584,24 +2271,40 @@ int gi_run(struct gr_runtime *rt, const char *image, uint64_t image_len, int out
     vm->err_fd = err_fd;
     vm->options = options;
     vm->result = result;
-    vm->budget = (options & GI_OPT_BUDGET) ? GI_BUDGET_INSTRUCTIONS : UINT64_MAX;
+    vm->budget = (options & GI_OPT_BUDGET) ? GI_BUDGET_INSTRUCTIONS / 16 : UINT64_MAX;
     vm->outcap = 1 << 16;
     vm->out = malloc(vm->outcap);
-    vm->frames = calloc(GI_MAX_FRAMES + 1, sizeof *vm->frames);
+    vm->frames = calloc(GI_MAX_FRAMES + 2, sizeof *vm->frames);
     vm->roots = calloc(GI_VM_ROOTS, sizeof *vm->roots);
+    vm->recursion_limit = GI_MAX_FRAMES;
+    vm->gc_enabled = true;
     vm->provider = (struct gr_root_provider){.name = "interpreter", .visit = visit_vm_roots, .is_program = 1};
     volatile bool registered = false, sigint_held = false;
     char **argv = NULL;
     uint32_t argc = 0;
     struct gi_const **consts = NULL;
+    int32_t *volatile gnative = NULL, *volatile gattr = NULL;
     volatile int rc = 0;
     if (!vm->out || !vm->frames || !vm->roots) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (setjmp(vm->fatal_jmp)) {
+        /* a failure before the program could start (out of C memory) */
         rc = -ENOMEM;
         goto out;
     }
     rc = vm_load(vm, image, image_len, &argv, &argc, &consts);
     if (rc < 0)
         goto out;
+    int32_t *gn = NULL, *ga = NULL;
+    bool prepared = prepare(vm, &gn, &ga);
+    gnative = gn;
+    gattr = ga;
+    if (!prepared) {
+        rc = -ENOMEM;
+        goto out;
+    }
     if ((rc = gr_roots_add_provider(rt, &vm->provider)) < 0)  /* -ESHUTDOWN: closed */
         goto out;
     registered = true;
@@ -1624,35 +2327,28 @@ int gi_run(struct gr_runtime *rt, const char *image, uint64_t image_len, int out
         vm_flush_out(vm);
         goto leave;
     }
-    if (!init_roots(vm, argv, argc, consts)) {
+    if (!init_roots(vm, argv, argc, consts, gnative, gattr)) {
         result->status = GI_STATUS_FATAL;
         result->fatal_errno = -ENOMEM;
-        snprintf(result->message, sizeof result->message, "heap too small to start the program");
+        snprintf(result->message, sizeof result->message, "heap or root table too small to start the program");
         goto leave;
     }
-    /* the module frame: locals (hidden handler slots) start above the fixed roots */
-    struct gi_code *module = &vm->codes[0];
-    if ((uint64_t)vm->nroots_fixed + module->nlocals + module->max_stack + 2 > vm->stack_limit) {
-        /* the module's operand stack would run past the root table */
+    /* the main module's frame */
+    struct gi_module *main = &vm->modules[0];
+    main->state = 1;
+    if (!push_code_frame(vm, &vm->codes[main->code], vm->ctop + 1, vm->ctop, F_CENTRY | F_MODULE)) {
         result->status = GI_STATUS_FATAL;
         result->fatal_errno = -E2BIG;
-        snprintf(result->message, sizeof result->message,
-                 "program too large for the root table (%u fixed roots + %u locals + %u stack > %u)",
-                 vm->nroots_fixed, module->nlocals, module->max_stack, vm->stack_limit);
+        snprintf(result->message, sizeof result->message, "program too large for the root table");
         goto leave;
     }
-    vm->frames[0] = (struct gi_frame){.code = module, .pc = 0, .base = vm->nroots_fixed,
-                                      .stack = vm->nroots_fixed + module->nlocals,
-                                      .sp = vm->nroots_fixed + module->nlocals,
-                                      .ret_slot = vm->nroots_fixed + module->nlocals};
-    vm->nframes = 1;
-    vm->roots_hw = vm->nroots_fixed + module->nlocals + module->max_stack + 2;
-    if (run_loop(vm)) {
+    if (run_loop(vm, false) == RUN_RETURNED) {
         result->status = GI_STATUS_OK;
         vm_flush_out(vm);
     } else {
         result->status = GI_STATUS_EXCEPTION;
         print_traceback(vm);
+        vm_flush_out(vm);
     }
 leave:
     gr_leave(vm->m);
@@ -1668,14 +2364,9 @@ out:
             free(argv[i]);
         free(argv);
     }
-    if (consts) {
-        for (uint32_t i = 0; i < vm->ncodes; i++) {
-            for (uint32_t j = 0; consts[i] && j < vm->codes[i].nconsts; j++)
-                free(consts[i][j].s);
-            free(consts[i]);
-        }
-        free(consts);
-    }
+    vm_free_consts(vm, consts);
+    free(gnative);
+    free(gattr);
     vm_unload(vm);
     free(vm->out);
     free(vm->frames);

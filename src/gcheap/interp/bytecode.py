@@ -2,17 +2,17 @@
 
     insn = op | arg << 8          (arg: 0 .. 2**24 - 1)
 
-A stack machine. Two-part arguments pack a 16-bit index with an 8-bit count:
-arg = index | count << 16. The numbering is shared with the C VM
-(csrc/interp_opcodes.h); tests/interp/test_bytecode.py checks the two agree.
+A stack machine. Two-part arguments pack a 16-bit index with an 8-bit count or flag
+set: arg = index | count << 16. The numbering is shared with the C VM
+(csrc/interp/opcodes.h); tests/interp/test_bytecode.py checks the two agree, and
+the stack effects below with the C verifier (csrc/interp/load.c).
 
-Stack effects are written `before -- after`, top of stack on the right.
+Stack effects are written `before -- after`, top of stack on the right. NULL is
+an empty operand (the method-call convention: `callable self|NULL args...`).
 """
 from __future__ import annotations
 
 import dataclasses
-
-from gcheap.interp.subset import BUILTIN_EXCEPTIONS, BUILTIN_FUNCTIONS
 
 OPCODES = [
     # name,           stack effect / meaning
@@ -20,20 +20,32 @@ OPCODES = [
     ("LOAD_CONST",    "-- consts[arg]"),
     ("LOAD_LOCAL",    "-- locals[arg]            UnboundLocalError if unset"),
     ("STORE_LOCAL",   "v --"),
-    ("LOAD_GLOBAL",   "-- globals[arg]           NameError if unset"),
+    ("DELETE_LOCAL",  "--                        UnboundLocalError if unset"),
+    ("LOAD_GLOBAL",   "-- globals[arg]           else the built-in of that name, else NameError"),
     ("STORE_GLOBAL",  "v --"),
-    ("LOAD_BUILTIN",  "-- builtin[arg]           a built-in function or class"),
-    ("LOAD_ARGV",     "-- sys.argv"),
+    ("DELETE_GLOBAL", "--"),
+    ("LOAD_BUILTIN",  "-- builtin[arg]"),
+    ("LOAD_DEREF",    "-- cell(locals[arg]).value"),
+    ("STORE_DEREF",   "v --"),
+    ("DELETE_DEREF",  "--"),
+    ("LOAD_CLOSURE",  "-- locals[arg]            the cell itself"),
+    ("MAKE_CELL",     "--                        locals[arg] = cell(locals[arg])"),
+    ("LOAD_NAME",     "-- v                      class body: namespace[names[arg]], else global/builtin"),
+    ("STORE_NAME",    "v --                      class body: namespace[names[arg]] = v"),
+    ("PUSH_NULL",     "-- NULL"),
     ("POP",           "v --"),
     ("DUP",           "v -- v v"),
     ("DUP2",          "a b -- a b a b"),
     ("ROT2",          "a b -- b a"),
     ("ROT3",          "a b c -- c a b"),
-    # binary operators: a b -- a<op>b
+    ("ROT4",          "a b c d -- d a b c"),
+    # binary operators: a b -- a<op>b (ADD..XOR contiguous, then the in-place forms)
     ("ADD", ""), ("SUB", ""), ("MUL", ""), ("TRUEDIV", ""), ("FLOORDIV", ""), ("MOD", ""),
     ("POW", ""), ("LSHIFT", ""), ("RSHIFT", ""), ("AND", ""), ("OR", ""), ("XOR", ""),
-    ("INPLACE_ADD", "a b -- a+=b   lists extend in place"),
-    ("INPLACE_MUL", "a b -- a*=b   lists repeat in place"),
+    ("INPLACE_ADD", ""), ("INPLACE_SUB", ""), ("INPLACE_MUL", ""), ("INPLACE_TRUEDIV", ""),
+    ("INPLACE_FLOORDIV", ""), ("INPLACE_MOD", ""), ("INPLACE_POW", ""),
+    ("INPLACE_LSHIFT", ""), ("INPLACE_RSHIFT", ""), ("INPLACE_AND", ""), ("INPLACE_OR", ""),
+    ("INPLACE_XOR", ""),
     # unary: v -- op v
     ("NEG", ""), ("POS", ""), ("NOT", ""), ("INVERT", ""),
     # comparisons: a b -- bool
@@ -52,32 +64,49 @@ OPCODES = [
     ("BUILD_LIST",      "x1..xn -- list"),
     ("BUILD_TUPLE",     "x1..xn -- tuple"),
     ("BUILD_DICT",      "k1 v1..kn vn -- dict"),
+    ("BUILD_SET",       "x1..xn -- set"),
     ("BUILD_STRING",    "s1..sn -- str       concatenation (f-strings)"),
-    ("FORMAT",          "v [spec] -- str     arg 1: a spec string is on the stack"),
+    ("BUILD_SLICE",     "lo hi [step] -- slice   arg 2 or 3"),
+    ("LIST_APPEND",     "list ..(arg-1).. v -- list ..   comprehensions"),
+    ("SET_ADD",         "set ..(arg-1).. v -- set .."),
+    ("DICT_SET",        "dict ..(arg-1).. k v -- dict .."),
+    ("LIST_EXTEND",     "list it -- list      [*it]"),
+    ("SET_UPDATE",      "set it -- set"),
+    ("DICT_UPDATE",     "dict m -- dict       {**m}"),
+    ("LIST_TO_TUPLE",   "list -- tuple"),
+    ("FORMAT",          "v [spec] -- str     arg: 1 spec on the stack, 2 !s, 4 !r, 8 !a"),
     ("UNPACK_SEQUENCE", "seq -- xn..x1       x1 on top"),
+    ("UNPACK_EX",       "seq -- (after)..list..(before)   arg = before | after << 8"),
     ("LOAD_SUBSCR",     "obj key -- obj[key]"),
     ("STORE_SUBSCR",    "v obj key --"),
     ("DELETE_SUBSCR",   "obj key --"),
-    ("SLICE",           "obj lo hi -- obj[lo:hi]    lo/hi may be None"),
     # attributes and calls (inline-cached by class at each instruction)
     ("LOAD_ATTR",       "obj -- obj.names[arg]"),
     ("STORE_ATTR",      "v obj --"),
+    ("DELETE_ATTR",     "obj --"),
+    ("LOAD_METHOD",     "obj -- callable self|NULL   looks obj.names[arg] up before the arguments"),
     ("CALL",            "f a1..an -- result          arg = n"),
-    ("CALL_METHOD",     "obj a1..an -- result        arg = name | n << 16"),
+    ("CALL_METHOD",     "f self|NULL a1..an -- result    arg = n"),
+    ("CALL_KW",         "f self|NULL a1..an kwnames -- result   arg = n (positional + keyword values)"),
+    ("CALL_EX",         "f self|NULL args [kwargs] -- result    arg 1: a kwargs dict is on the stack"),
     ("CALL_BUILTIN",    "a1..an -- result            arg = builtin | n << 16"),
-    ("CALL_PRINT",      "a1..an [sep] [end] --       arg = n | flags << 16 (1 sep, 2 end)"),
     ("RETURN_VALUE",    "v --"),
-    ("MAKE_FUNCTION",   "d1..dn -- function          arg = code | n << 16 (n defaults)"),
-    ("BUILD_CLASS",     "m1..mn -- class             arg = class | n << 16; methods in order"),
+    ("YIELD_VALUE",     "v -- sent"),
+    ("MAKE_FUNCTION",   "[defaults] [kwdefaults] [closure] -- function   arg = code | flags << 16 (1, 2, 4)"),
+    ("BUILD_CLASS",     "name b1..bn namespace -- class   arg = n"),
     # exceptions
     ("SETUP_EXCEPT",    "--     push a handler block (handler pc = arg, current depth)"),
     ("POP_BLOCK",       "--     leave the innermost handler block"),
     ("EXC_MATCH",       "exc type -- bool            type may be a tuple of types"),
     ("RAISE",           "v --   v an exception instance or class; fresh traceback"),
+    ("RAISE_FROM",      "v cause --"),
     ("RERAISE",         "exc -- keeps the exception's traceback"),
     ("RAISE_ASSERT",    "[msg] --                    arg 1: a message is on the stack"),
-    ("CHECK_METHOD",    "obj -- obj   AttributeError now if obj has no method names[arg]\n"
-                        "             (Python looks the method up before evaluating arguments)"),
+    ("IMPORT_NAME",     "-- module                   arg = module index; runs its body once"),
+    ("IMPORT_FROM",     "module -- module v          v = module.names[arg] (ImportError if absent)"),
+    ("WITH_ENTER",      "mgr -- exit enter_result"),
+    ("WITH_EXIT",       "exit --                     exit(None, None, None)"),
+    ("WITH_EXIT_EXC",   "exit exc --                 exit(type, exc, None); re-raises unless true"),
 ]
 
 OP = {name: i for i, (name, _) in enumerate(OPCODES)}
@@ -91,11 +120,34 @@ UNARY_OPS = {"USub": "NEG", "UAdd": "POS", "Not": "NOT", "Invert": "INVERT"}
 COMPARE_OPS = {"Eq": "EQ", "NotEq": "NE", "Lt": "LT", "LtE": "LE", "Gt": "GT", "GtE": "GE",
                "Is": "IS", "IsNot": "IS_NOT", "In": "IN", "NotIn": "NOT_IN"}
 
-# Built-in ids (LOAD_BUILTIN / CALL_BUILTIN): the subset's functions and types, the
-# exception classes, then module functions reached as time.perf_counter() etc.
-MODULE_FUNCTIONS = ("time.perf_counter", "gc.collect", "gc.heap_stats")
-BUILTINS = BUILTIN_FUNCTIONS + BUILTIN_EXCEPTIONS + MODULE_FUNCTIONS
+# MAKE_FUNCTION flags
+MF_DEFAULTS, MF_KWDEFAULTS, MF_CLOSURE = 1, 2, 4
+# code flags (csrc/interp/interp_impl.h CO_*)
+CO_VARARGS, CO_VARKW, CO_GENERATOR, CO_CLASSBODY = 1, 2, 4, 8
+
+# The built-in namespace: names a program may use without defining them, in the
+# order of the C table (csrc/interp/builtins.c gi_natives; checked by a test).
+# Exception classes are contiguous, BaseException first.
+BUILTIN_FUNCTIONS = (
+    "print", "len", "range", "abs", "min", "max", "isinstance", "issubclass", "str", "int",
+    "float", "bool", "list", "dict", "tuple", "set", "frozenset", "object", "type", "super",
+    "staticmethod", "classmethod", "property", "enumerate", "zip", "map", "filter",
+    "reversed", "sorted", "sum", "any", "all", "iter", "next", "hash", "id", "repr", "chr",
+    "ord", "round", "divmod", "pow", "callable", "getattr", "setattr", "hasattr", "delattr",
+    "hex", "oct", "bin", "format", "slice", "vars", "NotImplemented", "Ellipsis",
+)
+BUILTIN_EXCEPTIONS = (
+    "BaseException", "Exception", "ArithmeticError", "LookupError", "ZeroDivisionError",
+    "OverflowError", "FloatingPointError", "IndexError", "KeyError", "ValueError",
+    "TypeError", "AttributeError", "RuntimeError", "RecursionError", "NotImplementedError",
+    "AssertionError", "NameError", "UnboundLocalError", "MemoryError", "KeyboardInterrupt",
+    "StopIteration", "GeneratorExit", "SystemExit", "ImportError", "ModuleNotFoundError",
+    "OSError", "EOFError", "UnicodeError", "Warning", "UserWarning", "DeprecationWarning",
+    "RuntimeWarning",
+)
+BUILTINS = BUILTIN_FUNCTIONS + BUILTIN_EXCEPTIONS
 BUILTIN_ID = {name: i for i, name in enumerate(BUILTINS)}
+BUILTIN_NAMES = frozenset(BUILTINS)
 
 ARG_LIMIT = 1 << 24
 
@@ -112,31 +164,38 @@ def decode(insn: int) -> tuple[int, int]:
 
 @dataclasses.dataclass
 class Code:
-    """One function's (or the module's) compiled body."""
-    name: str
+    """One function's (or a module's, or a class body's) compiled body."""
+    name: str                        # co_name: what tracebacks print
+    qualname: str = ""
+    flags: int = 0                   # CO_*
     argcount: int = 0
-    nlocals: int = 0                 # parameters first, then locals, then hidden slots
+    kwonlycount: int = 0
+    nlocals: int = 0                 # parameters first, then locals, hidden slots, free variables
+    nfree: int = 0                   # the last nfree locals: cells from the closure
     local_names: list[str] = dataclasses.field(default_factory=list)
     code: list[int] = dataclasses.field(default_factory=list)
     lines: list[int] = dataclasses.field(default_factory=list)   # per instruction
-    consts: list = dataclasses.field(default_factory=list)       # None/bool/int/float/str
-    names: list[str] = dataclasses.field(default_factory=list)   # attribute names
+    consts: list = dataclasses.field(default_factory=list)       # None/bool/int/float/str/tuple
+    names: list[str] = dataclasses.field(default_factory=list)   # attribute and namespace names
     max_stack: int = 0
+    module: int = 0                  # index into Program.modules
 
 
 @dataclasses.dataclass
-class ClassInfo:
+class ModuleInfo:
     name: str
-    slots: list[str]
-    methods: list[str]               # names, in the order BUILD_CLASS pops them
+    kind: str                        # "python", "native" or "missing"
+    code: int = -1                   # body (python)
+    global_start: int = 0
+    nglobals: int = 0
 
 
 @dataclasses.dataclass
 class Program:
     filename: str
-    codes: list[Code]                # codes[0] is the module body
-    classes: list[ClassInfo]
-    global_names: list[str]
+    codes: list[Code]                # codes[0] is the main module's body
+    modules: list[ModuleInfo]        # modules[0] is __main__
+    global_names: list[str]          # every Python module's globals, module by module
 
 
 def disassemble(code: Code) -> str:
@@ -147,15 +206,15 @@ def disassemble(code: Code) -> str:
         note = ""
         if name == "LOAD_CONST":
             note = repr(code.consts[arg])
-        elif name in ("LOAD_ATTR", "STORE_ATTR"):
+        elif name in ("LOAD_ATTR", "STORE_ATTR", "DELETE_ATTR", "LOAD_METHOD", "LOAD_NAME",
+                      "STORE_NAME", "IMPORT_FROM"):
             note = code.names[arg]
-        elif name == "CALL_METHOD":
-            note = f"{code.names[arg & 0xFFFF]} argc={arg >> 16}"
         elif name in ("LOAD_BUILTIN",):
             note = BUILTINS[arg]
         elif name == "CALL_BUILTIN":
             note = f"{BUILTINS[arg & 0xFFFF]} argc={arg >> 16}"
-        elif name in ("LOAD_LOCAL", "STORE_LOCAL"):
+        elif name in ("LOAD_LOCAL", "STORE_LOCAL", "DELETE_LOCAL", "LOAD_DEREF", "STORE_DEREF",
+                      "LOAD_CLOSURE", "MAKE_CELL", "DELETE_DEREF"):
             note = code.local_names[arg]
         out.append(f"{code.lines[pc]:5d} {pc:5d} {name:<22} {arg:<8} {note}")
     return "\n".join(out)

@@ -1,7 +1,11 @@
 """`gcheap run PROGRAM.py [ARGS...]`: run a subset program on the managed heap.
 
+Everything after PROGRAM.py is the program's (sys.argv[1:]), except gcheap's own
+options (--heap, --collector, ...), which may also follow the program's arguments;
+after a `--` everything is the program's.
+
 Exit status: the program's (0, or 1 after an uncaught exception, whose traceback is
-on stderr); 1 for a program outside the subset (`file:line:col: what` on stderr);
+on stderr; SystemExit's code); 1 for a program outside the subset (`file:line:col: what` on stderr);
 2 for bad options; 3 when the runtime itself failed under the program; 130 after
 Ctrl-C (SIGINT raises KeyboardInterrupt in the program at its next safepoint poll;
 a program may catch it, as under CPython).
@@ -22,7 +26,8 @@ EXIT_INTERRUPTED = 130
 
 def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("program", help="a .py file in the gcheap Python subset")
-    p.add_argument("args", nargs="*", help="arguments for the program (sys.argv[1:]); put them after -- if they start with -")
+    p.add_argument("args", nargs=argparse.REMAINDER,
+                   help="arguments for the program (sys.argv[1:]); after -- all of them are the program's")
     p.add_argument("--heap", default="64M", help="heap size, e.g. 32M, 1G (default 64M)")
     p.add_argument("--collector", default="stw", help="stw or cmc (default stw)")
     p.add_argument("--fault-mode", default=None, help="cmc: how faults are served")
@@ -63,11 +68,53 @@ def format_summary(collector: str, s: dict, result) -> str:
             f"{result.allocations} allocations")
 
 
+# gcheap's options that may follow the program's arguments: name -> takes a value
+_OWN = {"--heap": True, "--collector": True, "--fault-mode": True, "--install": True,
+        "--gc-threads": True, "--stress": False, "--verify": False, "--stats": False,
+        "--stats-json": True}
+
+
+def _split_args(args: argparse.Namespace) -> None:
+    """Moves gcheap's own options out of the program's arguments (up to a `--`)."""
+    rest = list(args.args)
+    prog: list[str] = []
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        if a == "--":
+            prog.extend(rest[i + 1:])
+            break
+        name, eq, value = a.partition("=")
+        if name in _OWN:
+            dest = name[2:].replace("-", "_")
+            if _OWN[name]:
+                if not eq:
+                    if i + 1 >= len(rest):
+                        raise ValueError(f"{name} needs a value")
+                    value = rest[i + 1]
+                    i += 1
+                if dest == "gc_threads":
+                    value = int(value)
+                setattr(args, dest, value)
+            else:
+                setattr(args, dest, True)
+            i += 1
+            continue
+        prog.append(a)
+        i += 1
+    args.args = prog
+
+
 @command("run", "run a Python-subset program on the managed heap", _configure)
 def run(args: argparse.Namespace) -> int:
     from gcheap.errors import GCHeapError, InvalidOption, SubsetError
     from gcheap.interp.run import run_file
 
+    try:
+        _split_args(args)
+    except ValueError as e:
+        print(f"gcheap run: {e}", file=sys.stderr)
+        return EXIT_BAD_OPTIONS
     options = {"heap_size": args.heap, "collector": args.collector}
     if args.stress:
         options["stress"] = True

@@ -1,34 +1,40 @@
 """Compiler from a checked ast to the bytecode of bytecode.py.
 
-compile_source(source, filename) -> Program: parse, check the subset (subset.py),
-then generate code. Scoping follows Python's: in a function every name assigned
-anywhere in its body (or a parameter) is local unless declared global; other names
-are module globals, then built-ins. Names are resolved here, once: the VM indexes
-locals and globals by slot and never looks a variable name up at run time.
+compile_file(path) / compile_source(source, filename) -> Program: parse and check
+(subset.py), resolve every name once (symtable.py: locals, cells and globals
+become slot numbers, built-ins ids), emit code for the main module and for every
+library module it imports (src/gcheap/interp/lib/*.py, compiled the same way),
+and verify each code object's stack depth. Native modules (math, time, ...) are
+resolved by the VM at import time; a module found nowhere raises
+ModuleNotFoundError when its import runs, as under CPython.
 """
 from __future__ import annotations
 
 import ast
+import os
 import sys
 
 from gcheap.errors import SubsetError
 from gcheap.interp import bytecode as bc
-from gcheap.interp.bytecode import OP, ClassInfo, Code, Program
-from gcheap.interp.subset import BUILTIN_NAMES, MODULE_ATTRS, parse_and_check
+from gcheap.interp.bytecode import OP, Code, ModuleInfo, Program
+from gcheap.interp.subset import parse_and_check
+from gcheap.interp.symtable import CELL, FREE, GLOBAL, LOCAL, NAME, Scope, SymbolTable
 
-
-# Deeply nested expressions (a + a + ... thousands of times) recurse once per level
-# in the checker and the code generator; Python 3.11's pure-Python calls do not use
-# the C stack, so a higher limit is safe, and beyond it the program is rejected.
+# Deeply nested expressions recurse once per level in the checker and the code
+# generator; Python 3.11's pure-Python calls do not use the C stack, so a higher
+# limit is safe, and beyond it the program is rejected.
 _COMPILE_RECURSION_LIMIT = 8000
+
+LIB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
+# Modules implemented in C (csrc/interp/modules.c; a test checks the two lists).
+NATIVE_MODULES = ("math", "_random", "array", "gc", "time", "sys", "_pyperf_native")
 
 
 def compile_source(source: str, filename: str = "<program>") -> Program:
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, _COMPILE_RECURSION_LIMIT))
     try:
-        tree = parse_and_check(source, filename)
-        return _ModuleCompiler(filename).compile(tree)
+        return _ProgramCompiler(filename).compile_main(source)
     except RecursionError:
         raise SubsetError(filename, 1, 1, "program nested too deeply to compile") from None
     finally:
@@ -41,131 +47,172 @@ def compile_file(path: str) -> Program:
     return compile_source(source, path)
 
 
-def _assigned_names(stmts: list[ast.stmt]) -> tuple[set[str], set[str]]:
-    """(names bound by these statements, names declared global), not descending into
-    nested definitions (the checker allows none inside functions)."""
-    bound: set[str] = set()
-    declared: set[str] = set()
-
-    def targets(t: ast.expr) -> None:
-        if isinstance(t, ast.Name):
-            bound.add(t.id)
-        elif isinstance(t, (ast.Tuple, ast.List)):
-            for e in t.elts:
-                targets(e)
-
-    for stmt in stmts:
-        for n in _walk_scope(stmt):
-            if isinstance(n, ast.Assign):
-                for t in n.targets:
-                    targets(t)
-            elif isinstance(n, (ast.AugAssign, ast.For)):
-                targets(n.target)
-            elif isinstance(n, ast.ExceptHandler) and n.name:
-                bound.add(n.name)
-            elif isinstance(n, (ast.FunctionDef, ast.ClassDef)):
-                bound.add(n.name)
-            elif isinstance(n, ast.Global):
-                declared.update(n.names)
-    return bound, declared
+def library_source(name: str) -> str | None:
+    path = os.path.join(LIB_DIR, name.replace(".", os.sep) + ".py")
+    if os.path.isfile(path):
+        return path
+    return None
 
 
-def _walk_scope(node: ast.AST):
-    """ast.walk that does not enter the bodies of function and class definitions
-    (their names and default values belong to the enclosing scope)."""
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        yield n
-        if isinstance(n, (ast.FunctionDef, ast.ClassDef)):
-            if isinstance(n, ast.FunctionDef):
-                todo.extend(n.args.defaults)
-            continue
-        todo.extend(ast.iter_child_nodes(n))
-
-
-class _ModuleCompiler:
+class _ProgramCompiler:
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.codes: list[Code] = []
-        self.classes: list[ClassInfo] = []
+        self.modules: list[ModuleInfo] = []
+        self.module_index: dict[str, int] = {}
         self.global_names: list[str] = []
-        self.global_index: dict[str, int] = {}
-        self.modules: set[str] = set()
+        self.pending: list[tuple[int, str, str]] = []
 
-    def global_slot(self, name: str) -> int:
-        if name not in self.global_index:
-            self.global_index[name] = len(self.global_names)
-            self.global_names.append(name)
-        return self.global_index[name]
+    def compile_main(self, source: str) -> Program:
+        self.modules.append(ModuleInfo("__main__", "python"))
+        self.module_index["__main__"] = 0
+        self._compile_module(0, source, self.filename)
+        while self.pending:
+            index, path, name = self.pending.pop(0)
+            with open(path, encoding="utf-8") as f:
+                src = f.read()
+            self._compile_module(index, src, path)
+        return Program(self.filename, self.codes, self.modules, self.global_names)
 
-    def compile(self, tree: ast.Module) -> Program:
-        for stmt in tree.body:
-            if isinstance(stmt, ast.Import):
-                self.modules.update(a.name for a in stmt.names)
-        bound, _ = _assigned_names(tree.body)
-        for stmt in tree.body:  # globals declared in functions are module globals too
-            defs = [stmt] if isinstance(stmt, ast.FunctionDef) else \
-                [s for s in stmt.body if isinstance(s, ast.FunctionDef)] \
-                if isinstance(stmt, ast.ClassDef) else []
-            for d in defs:
-                bound |= _assigned_names(d.body)[1]
-        for name in sorted(bound):
-            self.global_slot(name)
-        module = Code(name="<module>")
-        self.codes.append(module)
-        fc = _CodeCompiler(self, module, is_module=True, local_names=[], global_decls=set())
-        fc.block(tree.body)
-        fc.emit_const(None, 0)
-        fc.emit("RETURN_VALUE", 0, 0)
-        fc.finish()
-        return Program(self.filename, self.codes, self.classes, self.global_names)
-
-    def function(self, node: ast.FunctionDef, qualname: str) -> int:
-        params = [a.arg for a in node.args.args]
-        bound, declared = _assigned_names(node.body)
-        local_names = params + sorted(n for n in bound - declared if n not in params)
-        code = Code(name=qualname, argcount=len(params))
-        index = len(self.codes)
-        self.codes.append(code)
-        fc = _CodeCompiler(self, code, is_module=False, local_names=local_names,
-                           global_decls=declared)
-        body = node.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
-            body = body[1:]
-        fc.block(body)
-        fc.emit_const(None, node.end_lineno or node.lineno)
-        fc.emit("RETURN_VALUE", 0, node.end_lineno or node.lineno)
-        fc.finish()
+    def module_ref(self, name: str) -> int:
+        """Index of module `name` in the program (compiled on first reference)."""
+        if name in self.module_index:
+            return self.module_index[name]
+        index = len(self.modules)
+        path = library_source(name)
+        if path is not None:
+            self.modules.append(ModuleInfo(name, "python"))
+            self.pending.append((index, path, name))
+        elif name in NATIVE_MODULES:
+            self.modules.append(ModuleInfo(name, "native"))
+        else:
+            self.modules.append(ModuleInfo(name, "missing"))
+        self.module_index[name] = index
         return index
 
+    def _compile_module(self, index: int, source: str, filename: str) -> None:
+        tree = parse_and_check(source, filename)
+        table = SymbolTable(tree)
+        info = self.modules[index]
+        info.global_start = len(self.global_names)
+        gmap: dict[str, int] = {}
+        for name in sorted(table.module_bound):
+            gmap[name] = len(self.global_names)
+            self.global_names.append(name)
+        info.nglobals = len(gmap)
+        mod = _ModuleContext(self, index, info.name, filename, table, gmap)
+        code = Code(name="<module>", qualname="<module>", module=index)
+        info.code = len(self.codes)
+        self.codes.append(code)
+        cg = _CodeGen(mod, code, table.module, tree)
+        cg.block(tree.body)
+        cg.emit_const(None, 0)
+        cg.emit("RETURN_VALUE", 0, 0)
+        cg.finish()
 
+
+class _ModuleContext:
+    def __init__(self, prog: _ProgramCompiler, index: int, name: str, filename: str,
+                 table: SymbolTable, gmap: dict[str, int]) -> None:
+        self.prog = prog
+        self.index = index
+        self.name = name
+        self.filename = filename
+        self.table = table
+        self.gmap = gmap
+
+    def fail(self, node: ast.AST, what: str) -> None:
+        raise SubsetError(self.filename, getattr(node, "lineno", 1),
+                          getattr(node, "col_offset", 0) + 1, what)
+
+    def unsupported(self, node: ast.AST, what: str) -> None:
+        self.fail(node, f"{what} is not supported in the gcheap subset")
+
+
+class _Label:
+    __slots__ = ("pc", "refs")
+
+    def __init__(self) -> None:
+        self.pc = -1
+        self.refs: list[int] = []
+
+
+# Contexts a break/continue/return may have to leave (innermost last).
 class _Loop:
-    def __init__(self, is_for: bool) -> None:
-        self.is_for = is_for
-        self.start = 0
-        self.breaks: list[int] = []
+    def __init__(self, start: _Label, end: _Label, is_for: bool) -> None:
+        self.start, self.end, self.is_for = start, end, is_for
 
 
-class _Try:
-    """A try body is active: break/continue/return crossing it pops its block."""
+class _TryBlock:
+    """A SETUP_EXCEPT block is active (try body with handlers)."""
 
 
-class _CodeCompiler:
-    def __init__(self, mod: _ModuleCompiler, code: Code, is_module: bool,
-                 local_names: list[str], global_decls: set[str]) -> None:
+class _Finally:
+    def __init__(self, body: list[ast.stmt]) -> None:
+        self.body = body
+
+
+class _With:
+    """A with body: a handler block and the exit callable on the stack."""
+
+
+class _CodeGen:
+    def __init__(self, mod: _ModuleContext, code: Code, scope: Scope, node: ast.AST,
+                 qual_prefix: str = "") -> None:
         self.mod = mod
         self.code = code
-        self.is_module = is_module
-        self.local_index = {n: i for i, n in enumerate(local_names)}
-        code.local_names = list(local_names)
-        self.global_decls = global_decls
+        self.scope = scope
+        self.node = node
+        self.qual_prefix = qual_prefix
         self.consts: dict = {}
         self.names: dict[str, int] = {}
-        self.contexts: list = []          # _Loop / _Try, innermost last
-        self.handler_slots: list[int] = []  # hidden local holding the exception being handled
-        self.line = 1
+        self.contexts: list = []
+        self.handler_slots: list[int] = []
+        self.line = getattr(node, "lineno", 1) if not isinstance(node, ast.Module) else 1
+        self.local_index: dict[str, int] = {}
+        self.free_names: list[str] = []
+        self._layout()
+
+    # ---- frame layout: parameters, locals and cells, hidden slots, free variables
+
+    def _layout(self) -> None:
+        s = self.scope
+        names: list[str] = []
+        if s.kind == "function":
+            names = list(s.params)
+            rest = sorted(n for n, k in s.kinds.items() if k in (LOCAL, CELL) and n not in s.params)
+            names += rest
+        elif s.kind == "class":
+            names = ["$ns"] + sorted(n for n, k in s.kinds.items() if k == CELL)
+        for n in names:
+            self.local_index[n] = len(self.code.local_names)
+            self.code.local_names.append(n)
+        self.free_names = sorted(s.free)
+
+    def hidden_slot(self, tag: str = "tmp") -> int:
+        slot = len(self.code.local_names)
+        self.code.local_names.append(f"${tag}{slot}")
+        return slot
+
+    def finish(self) -> None:
+        # free variables go last: the VM fills them from the closure at each call
+        for n in self.free_names:
+            self.local_index[n] = len(self.code.local_names)
+            self.code.local_names.append(n)
+        self.code.nfree = len(self.free_names)
+        self.code.nlocals = len(self.code.local_names)
+        self._resolve_free_slots()
+        self.code.max_stack = _max_stack(self.code)
+
+    def _resolve_free_slots(self) -> None:
+        # instructions naming a free variable were emitted with a placeholder
+        # (0x800000 | index into free_names): patch the real slot now
+        base = self.code.nlocals - self.code.nfree
+        for pc, insn in enumerate(self.code.code):
+            op, arg = bc.decode(insn)
+            if bc.NAMES[op] in ("LOAD_DEREF", "STORE_DEREF", "DELETE_DEREF", "LOAD_CLOSURE") \
+                    and arg & 0x800000:
+                self.code.code[pc] = bc.encode(op, base + (arg & 0x7FFFFF))
 
     # ---- emission
 
@@ -174,15 +221,25 @@ class _CodeCompiler:
         self.code.lines.append(self.line if line is None else line)
         return len(self.code.code) - 1
 
-    def here(self) -> int:
-        return len(self.code.code)
+    def emit_jump(self, op: str, label: _Label, line: int | None = None) -> None:
+        pc = self.emit(op, 0, line)
+        if label.pc >= 0:
+            self.patch(pc, label.pc)
+        else:
+            label.refs.append(pc)
+
+    def bind(self, label: _Label) -> None:
+        label.pc = len(self.code.code)
+        for pc in label.refs:
+            self.patch(pc, label.pc)
+        label.refs = []
 
     def patch(self, pc: int, target: int) -> None:
         op, _ = bc.decode(self.code.code[pc])
         self.code.code[pc] = bc.encode(op, target)
 
     def const(self, value) -> int:
-        key = (type(value), value if not isinstance(value, float) else repr(value))
+        key = _const_key(value)
         if key not in self.consts:
             self.consts[key] = len(self.code.consts)
             self.code.consts.append(value)
@@ -197,14 +254,88 @@ class _CodeCompiler:
             self.code.names.append(name)
         return self.names[name]
 
-    def hidden_slot(self) -> int:
-        slot = len(self.code.local_names)
-        self.code.local_names.append(f"$exc{slot}")
-        return slot
+    # ---- names
 
-    def finish(self) -> None:
-        self.code.nlocals = len(self.code.local_names)
-        self.code.max_stack = _max_stack(self.code)
+    def _deref_arg(self, name: str) -> int:
+        if name in self.local_index:
+            return self.local_index[name]
+        return 0x800000 | self.free_names.index(name)
+
+    def _scope_kind(self, name: str) -> str:
+        s = self.scope
+        k = s.kinds.get(name)
+        if k is None:
+            return NAME if s.kind == "class" else GLOBAL
+        if s.kind == "class" and k == FREE and name in s.bound:
+            return NAME
+        return k
+
+    def _global_op(self, name: str) -> tuple[str, int]:
+        g = self.mod.gmap.get(name)
+        if g is None:
+            if name in bc.BUILTIN_ID:
+                return "LOAD_BUILTIN", bc.BUILTIN_ID[name]
+            g = self._add_global(name)
+        return "LOAD_GLOBAL", g
+
+    def _add_global(self, name: str) -> int:
+        # a name read but bound nowhere in the module: a global slot that stays
+        # unset (NameError when read). The module being compiled is always the
+        # last one laid out, so its globals stay contiguous.
+        g = len(self.mod.prog.global_names)
+        self.mod.prog.global_names.append(name)
+        info = self.mod.prog.modules[self.mod.index]
+        assert info.global_start + info.nglobals == g
+        info.nglobals += 1
+        self.mod.gmap[name] = g
+        return g
+
+    def load_name(self, name: str) -> None:
+        if name in ("__name__", "__file__") and name not in self.mod.table.module_bound:
+            self.emit_const(self.mod.name if name == "__name__" else self.mod.filename)
+            return
+        k = self._scope_kind(name)
+        if k == LOCAL:
+            self.emit("LOAD_LOCAL", self.local_index[name])
+        elif k in (CELL, FREE):
+            self.emit("LOAD_DEREF", self._deref_arg(name))
+        elif k == NAME:
+            self.emit("LOAD_NAME", self.name_index(name))
+        else:
+            op, arg = self._global_op(name)
+            self.emit(op, arg)
+
+    def store_name(self, name: str) -> None:
+        k = self._scope_kind(name)
+        if k == LOCAL:
+            self.emit("STORE_LOCAL", self.local_index[name])
+        elif k in (CELL, FREE):
+            self.emit("STORE_DEREF", self._deref_arg(name))
+        elif k == NAME:
+            self.emit("STORE_NAME", self.name_index(name))
+        else:
+            g = self.mod.gmap.get(name)
+            if g is None:
+                g = self._add_global(name)
+            self.emit("STORE_GLOBAL", g)
+
+    def delete_name(self, name: str) -> None:
+        k = self._scope_kind(name)
+        if k == LOCAL:
+            self.emit("DELETE_LOCAL", self.local_index[name])
+        elif k in (CELL, FREE):
+            self.emit("DELETE_DEREF", self._deref_arg(name))
+        elif k == NAME:
+            self.mod.unsupported(self.node, "del of a class attribute name in the class body")
+        else:
+            g = self.mod.gmap.get(name)
+            if g is None:
+                g = self._add_global(name)
+            self.emit("DELETE_GLOBAL", g)
+
+    def is_builtin_ref(self, name: str) -> bool:
+        return (self._scope_kind(name) == GLOBAL and name not in self.mod.gmap
+                and name in bc.BUILTIN_ID)
 
     # ---- statements
 
@@ -214,21 +345,22 @@ class _CodeCompiler:
 
     def stmt(self, node: ast.stmt) -> None:
         self.line = node.lineno
-        method = getattr(self, "stmt_" + type(node).__name__)
+        method = getattr(self, "stmt_" + type(node).__name__, None)
+        if method is None:
+            self.mod.unsupported(node, f"statement '{type(node).__name__}'")
         method(node)
 
     def stmt_Pass(self, node: ast.Pass) -> None:
         pass
 
-    def stmt_Import(self, node: ast.Import) -> None:
-        pass  # modules are resolved statically: time.perf_counter() is a built-in call
-
     def stmt_Global(self, node: ast.Global) -> None:
         pass
 
+    stmt_Nonlocal = stmt_Global
+
     def stmt_Expr(self, node: ast.Expr) -> None:
-        if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            return  # docstring-like statement: no effect
+        if isinstance(node.value, ast.Constant):
+            return  # docstrings and other constant statements: no effect
         self.expr(node.value)
         self.emit("POP")
 
@@ -239,14 +371,18 @@ class _CodeCompiler:
                 self.emit("DUP")
             self.store(tgt)
 
+    def stmt_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.expr(node.value)
+            self.store(node.target)
+
     def stmt_AugAssign(self, node: ast.AugAssign) -> None:
-        opname = bc.BINARY_OPS[type(node.op).__name__]
-        if opname in ("ADD", "MUL"):
-            opname = "INPLACE_" + opname
+        opname = "INPLACE_" + bc.BINARY_OPS[type(node.op).__name__]
         t = node.target
         if isinstance(t, ast.Name):
             self.load_name(t.id)
             self.expr(node.value)
+            self.line = node.lineno
             self.emit(opname)
             self.store_name(t.id)
         elif isinstance(t, ast.Attribute):
@@ -260,7 +396,7 @@ class _CodeCompiler:
             self.emit("STORE_ATTR", self.name_index(t.attr))
         else:
             self.expr(t.value)
-            self.expr(t.slice)
+            self.subscript_key(t.slice)
             self.emit("DUP2")
             self.emit("LOAD_SUBSCR")
             self.expr(node.value)
@@ -271,74 +407,126 @@ class _CodeCompiler:
 
     def stmt_Delete(self, node: ast.Delete) -> None:
         for t in node.targets:
+            self.delete(t)
+
+    def delete(self, t: ast.expr) -> None:
+        if isinstance(t, ast.Name):
+            self.delete_name(t.id)
+        elif isinstance(t, ast.Attribute):
             self.expr(t.value)
-            self.expr(t.slice)
-            self.line = node.lineno
-            self.emit("DELETE_SUBSCR")
+            self.emit("DELETE_ATTR", self.name_index(t.attr), t.lineno)
+        elif isinstance(t, ast.Subscript):
+            self.expr(t.value)
+            self.subscript_key(t.slice)
+            self.emit("DELETE_SUBSCR", 0, t.lineno)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            for e in t.elts:
+                self.delete(e)
+        else:
+            self.mod.fail(t, "cannot delete this expression")
 
     def stmt_If(self, node: ast.If) -> None:
-        self.expr(node.test)
-        jf = self.emit("POP_JUMP_IF_FALSE")
+        end = _Label()
+        orelse = _Label()
+        self.cond_jump(node.test, False, orelse)
         self.block(node.body)
         if node.orelse:
-            jend = self.emit("JUMP")
-            self.patch(jf, self.here())
+            self.emit_jump("JUMP", end)
+            self.bind(orelse)
             self.block(node.orelse)
-            self.patch(jend, self.here())
         else:
-            self.patch(jf, self.here())
+            self.bind(orelse)
+        self.bind(end)
+
+    def cond_jump(self, test: ast.expr, when: bool, label: _Label) -> None:
+        """Jump to label when bool(test) == when; fall through otherwise."""
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            self.cond_jump(test.operand, not when, label)
+            return
+        if isinstance(test, ast.BoolOp):
+            is_and = isinstance(test.op, ast.And)
+            if is_and != when:
+                # and + jump-if-false / or + jump-if-true: any operand decides
+                for v in test.values:
+                    self.cond_jump(v, when, label)
+            else:
+                skip = _Label()
+                for v in test.values[:-1]:
+                    self.cond_jump(v, not when, skip)
+                self.cond_jump(test.values[-1], when, label)
+                self.bind(skip)
+            return
+        self.expr(test)
+        self.emit_jump("POP_JUMP_IF_TRUE" if when else "POP_JUMP_IF_FALSE", label)
 
     def stmt_While(self, node: ast.While) -> None:
-        loop = _Loop(is_for=False)
-        loop.start = self.here()
-        exit_jump = None
+        start, end, orelse = _Label(), _Label(), _Label()
+        self.bind(start)
         infinite = isinstance(node.test, ast.Constant) and bool(node.test.value)
         if not infinite:
-            self.expr(node.test)
-            exit_jump = self.emit("POP_JUMP_IF_FALSE")
-        self.contexts.append(loop)
+            self.cond_jump(node.test, False, orelse)
+        self.contexts.append(_Loop(start, end, is_for=False))
         self.block(node.body)
         self.contexts.pop()
-        self.emit("LOOP", loop.start, node.lineno)
-        end = self.here()
-        if exit_jump is not None:
-            self.patch(exit_jump, end)
-        for pc in loop.breaks:
-            self.patch(pc, end)
+        self.emit_jump("LOOP", start, node.lineno)
+        self.bind(orelse)
+        self.block(node.orelse)
+        self.bind(end)
 
     def stmt_For(self, node: ast.For) -> None:
         self.expr(node.iter)
         self.line = node.lineno
         self.emit("GET_ITER")
-        loop = _Loop(is_for=True)
-        loop.start = self.emit("FOR_ITER")
+        start, end, orelse = _Label(), _Label(), _Label()
+        self.bind(start)
+        self.emit_jump("FOR_ITER", orelse)
         self.store(node.target)
-        self.contexts.append(loop)
+        self.contexts.append(_Loop(start, end, is_for=True))
         self.block(node.body)
         self.contexts.pop()
-        self.emit("LOOP", loop.start, node.lineno)
-        end = self.here()
-        self.patch(loop.start, end)
-        for pc in loop.breaks:
-            self.patch(pc, end)
+        self.emit_jump("LOOP", start, node.lineno)
+        self.bind(orelse)
+        self.block(node.orelse)
+        self.bind(end)
 
-    def _unwind_to_loop(self) -> _Loop:
-        """Pop the handler blocks of try bodies between here and the innermost loop."""
-        for ctx in reversed(self.contexts):
-            if isinstance(ctx, _Loop):
-                return ctx
-            self.emit("POP_BLOCK")
-        raise AssertionError("checker guarantees an enclosing loop")
+    def _unwind(self, upto_loop: bool, keep_top: bool = False) -> _Loop | None:
+        """Code that leaves the contexts between here and the innermost loop (or all
+        of them), innermost first. With keep_top a value (a return value) sits on
+        top of the stack: it is moved out of the way first."""
+        saved = list(self.contexts)
+        loop = None
+        try:
+            for ctx in reversed(saved):
+                if isinstance(ctx, _Loop):
+                    if upto_loop:
+                        loop = ctx
+                        break
+                    if ctx.is_for:
+                        self.emit("POP")
+                elif isinstance(ctx, _TryBlock):
+                    self.emit("POP_BLOCK")
+                elif isinstance(ctx, _Finally):
+                    self.emit("POP_BLOCK")
+                    # the finally body runs outside of its own try
+                    self.contexts = saved[:saved.index(ctx)]
+                    self.block(ctx.body)
+                    self.contexts = saved
+                elif isinstance(ctx, _With):
+                    self.emit("POP_BLOCK")
+                    self.emit("WITH_EXIT")
+        finally:
+            self.contexts = saved
+        return loop
 
     def stmt_Break(self, node: ast.Break) -> None:
-        loop = self._unwind_to_loop()
+        loop = self._unwind(upto_loop=True)
         if loop.is_for:
-            self.emit("POP")  # the iterator; FOR_ITER's exit target expects it gone
-        loop.breaks.append(self.emit("JUMP"))
+            self.emit("POP")  # the iterator
+        self.emit_jump("JUMP", loop.end)
 
     def stmt_Continue(self, node: ast.Continue) -> None:
-        loop = self._unwind_to_loop()
-        self.emit("LOOP", loop.start)
+        loop = self._unwind(upto_loop=True)
+        self.emit_jump("LOOP", loop.start)
 
     def stmt_Return(self, node: ast.Return) -> None:
         if node.value is None:
@@ -346,36 +534,85 @@ class _CodeCompiler:
         else:
             self.expr(node.value)
         self.line = node.lineno
-        self.emit("RETURN_VALUE")  # leaving the frame drops its handler blocks
+        if any(isinstance(c, (_Finally, _With)) for c in self.contexts):
+            slot = self.hidden_slot("ret")
+            self.emit("STORE_LOCAL", slot)
+            self._unwind(upto_loop=False)
+            self.line = node.lineno
+            self.emit("LOAD_LOCAL", slot)
+        self.emit("RETURN_VALUE")
 
     def stmt_Raise(self, node: ast.Raise) -> None:
         if node.exc is None:
+            if not self.handler_slots:
+                self.emit("LOAD_BUILTIN", bc.BUILTIN_ID["RuntimeError"])
+                self.emit_const("No active exception to reraise")
+                self.emit("CALL", 1)
+                self.emit("RAISE")
+                return
             self.emit("LOAD_LOCAL", self.handler_slots[-1])
             self.emit("RERAISE")
+            return
+        self.expr(node.exc)
+        if node.cause is not None:
+            self.expr(node.cause)
+            self.line = node.lineno
+            self.emit("RAISE_FROM")
         else:
-            self.expr(node.exc)
             self.line = node.lineno
             self.emit("RAISE")
 
     def stmt_Assert(self, node: ast.Assert) -> None:
-        self.expr(node.test)
-        jt = self.emit("POP_JUMP_IF_TRUE")
+        ok = _Label()
+        self.cond_jump(node.test, True, ok)
         if node.msg is not None:
             self.expr(node.msg)
         self.line = node.lineno
         self.emit("RAISE_ASSERT", 1 if node.msg is not None else 0)
-        self.patch(jt, self.here())
+        self.bind(ok)
 
     def stmt_Try(self, node: ast.Try) -> None:
-        setup = self.emit("SETUP_EXCEPT")
-        self.contexts.append(_Try())
+        if node.finalbody:
+            fin_handler = _Label()
+            self.emit_jump("SETUP_EXCEPT", fin_handler)
+            self.contexts.append(_Finally(node.finalbody))
+            self._try_except(node)
+            self.contexts.pop()
+            self.emit("POP_BLOCK")
+            self.block(node.finalbody)
+            end = _Label()
+            self.emit_jump("JUMP", end)
+            self.bind(fin_handler)
+            # entered with the exception pushed and the block popped
+            slot = self.hidden_slot("exc")
+            self.line = node.finalbody[0].lineno
+            self.emit("STORE_LOCAL", slot)
+            self.handler_slots.append(slot)
+            self.block(node.finalbody)
+            self.handler_slots.pop()
+            self.emit("LOAD_LOCAL", slot)
+            self.emit("RERAISE")
+            self.bind(end)
+        else:
+            self._try_except(node)
+
+    def _try_except(self, node: ast.Try) -> None:
+        if not node.handlers:
+            self.block(node.body)
+            self.block(node.orelse)
+            return
+        handler = _Label()
+        end = _Label()
+        self.emit_jump("SETUP_EXCEPT", handler)
+        self.contexts.append(_TryBlock())
         self.block(node.body)
         self.contexts.pop()
         self.emit("POP_BLOCK")
-        ends = [self.emit("JUMP")]
-        self.patch(setup, self.here())
+        self.block(node.orelse)
+        self.emit_jump("JUMP", end)
+        self.bind(handler)
         # The VM enters here with the exception pushed and the block already popped.
-        slot = self.hidden_slot()
+        slot = self.hidden_slot("exc")
         self.line = node.handlers[0].lineno
         self.emit("STORE_LOCAL", slot)
         self.handler_slots.append(slot)
@@ -384,84 +621,188 @@ class _CodeCompiler:
             nxt = None
             if h.type is not None:
                 self.emit("LOAD_LOCAL", slot)
-                if isinstance(h.type, ast.Tuple):
-                    for t in h.type.elts:
-                        self.emit("LOAD_BUILTIN", bc.BUILTIN_ID[t.id])
-                    self.emit("BUILD_TUPLE", len(h.type.elts))
-                else:
-                    self.emit("LOAD_BUILTIN", bc.BUILTIN_ID[h.type.id])
+                self.expr(h.type)
+                self.line = h.lineno
                 self.emit("EXC_MATCH")
-                nxt = self.emit("POP_JUMP_IF_FALSE")
+                nxt = _Label()
+                self.emit_jump("POP_JUMP_IF_FALSE", nxt)
             if h.name is not None:
                 self.emit("LOAD_LOCAL", slot)
                 self.store_name(h.name)
             self.block(h.body)
-            ends.append(self.emit("JUMP"))
+            if h.name is not None:
+                self.emit_const(None)
+                self.store_name(h.name)
+                self.delete_name(h.name)
+            self.emit_jump("JUMP", end)
             if nxt is not None:
-                self.patch(nxt, self.here())
+                self.bind(nxt)
         self.handler_slots.pop()
         if node.handlers[-1].type is not None:
             self.emit("LOAD_LOCAL", slot)
             self.emit("RERAISE")
-        for pc in ends:
-            self.patch(pc, self.here())
+        self.bind(end)
+
+    def stmt_With(self, node: ast.With) -> None:
+        self._with(node, 0)
+
+    def _with(self, node: ast.With, i: int) -> None:
+        item = node.items[i]
+        self.expr(item.context_expr)
+        self.line = node.lineno
+        self.emit("WITH_ENTER")
+        if item.optional_vars is not None:
+            self.store(item.optional_vars)
+        else:
+            self.emit("POP")
+        handler, end = _Label(), _Label()
+        self.emit_jump("SETUP_EXCEPT", handler)
+        self.contexts.append(_With())
+        if i + 1 < len(node.items):
+            self._with(node, i + 1)
+        else:
+            self.block(node.body)
+        self.contexts.pop()
+        self.line = node.lineno
+        self.emit("POP_BLOCK")
+        self.emit("WITH_EXIT")
+        self.emit_jump("JUMP", end)
+        self.bind(handler)
+        self.emit("WITH_EXIT_EXC")
+        self.bind(end)
+
+    def stmt_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            index = self.mod.prog.module_ref(alias.name)
+            self.emit("IMPORT_NAME", index)
+            if alias.asname is not None:
+                self.store_name(alias.asname)
+            else:
+                top = alias.name.split(".")[0]
+                if top != alias.name:
+                    self.emit("POP")
+                    self.emit("IMPORT_NAME", self.mod.prog.module_ref(top))
+                self.store_name(top)
+
+    def stmt_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.module == "__future__":
+            return
+        index = self.mod.prog.module_ref(node.module)
+        self.emit("IMPORT_NAME", index)
+        for alias in node.names:
+            self.emit("IMPORT_FROM", self.name_index(alias.name))
+            self.store_name(alias.asname or alias.name)
+        self.emit("POP")
 
     def stmt_FunctionDef(self, node: ast.FunctionDef) -> None:
-        index = self.mod.function(node, node.name)
-        for d in node.args.defaults:
+        for d in node.decorator_list:
             self.expr(d)
+        self.make_function(node, node.name)
         self.line = node.lineno
-        self.emit("MAKE_FUNCTION", index | len(node.args.defaults) << 16)
+        for _ in node.decorator_list:
+            self.emit("CALL", 1)
         self.store_name(node.name)
 
     def stmt_ClassDef(self, node: ast.ClassDef) -> None:
-        slots: list[str] = []
-        methods: list[str] = []
-        for stmt in node.body:
-            if isinstance(stmt, ast.Assign):
-                slots = [e.value for e in stmt.value.elts]
-        for stmt in node.body:
-            if isinstance(stmt, ast.FunctionDef):
-                index = self.mod.function(stmt, f"{node.name}.{stmt.name}")
-                for d in stmt.args.defaults:
-                    self.expr(d)
-                self.line = stmt.lineno
-                self.emit("MAKE_FUNCTION", index | len(stmt.args.defaults) << 16)
-                methods.append(stmt.name)
-        self.mod.classes.append(ClassInfo(node.name, slots, methods))
+        for d in node.decorator_list:
+            self.expr(d)
+        self.emit_const(node.name)
+        for b in node.bases:
+            self.expr(b)
+        scope = self.mod.table.scope(node)
+        qual = self.qual_prefix + node.name
+        code = Code(name=node.name, qualname=qual, flags=bc.CO_CLASSBODY, module=self.mod.index)
+        index = self._new_code(code)
+        cg = _CodeGen(self.mod, code, scope, node, qual + ".")
+        cg.line = node.lineno
+        cg.emit("BUILD_DICT", 0)
+        cg.emit("STORE_LOCAL", 0)
+        cg.emit_const(self.mod.name)
+        cg.emit("STORE_NAME", cg.name_index("__module__"))
+        cg.emit_const(qual)
+        cg.emit("STORE_NAME", cg.name_index("__qualname__"))
+        for n, k in sorted(scope.kinds.items()):
+            if k == CELL:
+                cg.emit("MAKE_CELL", cg.local_index[n])
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            cg.emit_const(body[0].value.value)
+            cg.emit("STORE_NAME", cg.name_index("__doc__"))
+        cg.block(body)
+        if "__class__" in scope.cells:
+            cg.emit("LOAD_CLOSURE", cg.local_index["__class__"])
+            cg.emit("STORE_NAME", cg.name_index("__classcell__"))
+        cg.emit("LOAD_LOCAL", 0)
+        cg.emit("RETURN_VALUE")
+        cg.finish()
         self.line = node.lineno
-        self.emit("BUILD_CLASS", len(self.mod.classes) - 1 | len(methods) << 16)
+        self._emit_make_function(index, cg, 0)
+        self.emit("CALL", 0)
+        self.emit("BUILD_CLASS", len(node.bases))
+        for _ in node.decorator_list:
+            self.emit("CALL", 1)
         self.store_name(node.name)
 
-    # ---- names and stores
+    def _new_code(self, code: Code) -> int:
+        self.mod.prog.codes.append(code)
+        return len(self.mod.prog.codes) - 1
 
-    def scope_of(self, name: str) -> str:
-        if not self.is_module:
-            if name in self.global_decls:
-                return "global"
-            if name in self.local_index:
-                return "local"
-        if name in BUILTIN_NAMES and name not in self.mod.global_index:
-            return "builtin"
-        return "global"
+    def _emit_make_function(self, index: int, cg: "_CodeGen", flags: int) -> None:
+        if cg.free_names:
+            for n in cg.free_names:
+                self.emit("LOAD_CLOSURE", self._deref_arg(n))
+            self.emit("BUILD_TUPLE", len(cg.free_names))
+            flags |= bc.MF_CLOSURE
+        self.emit("MAKE_FUNCTION", index | flags << 16)
 
-    def load_name(self, name: str) -> None:
-        if name == "__name__":
-            self.emit_const("__main__")
-            return
-        scope = self.scope_of(name)
-        if scope == "local":
-            self.emit("LOAD_LOCAL", self.local_index[name])
-        elif scope == "builtin":
-            self.emit("LOAD_BUILTIN", bc.BUILTIN_ID[name])
+    def make_function(self, node: ast.FunctionDef | ast.Lambda, name: str) -> None:
+        a = node.args
+        flags = 0
+        if a.defaults:
+            for d in a.defaults:
+                self.expr(d)
+            self.emit("BUILD_TUPLE", len(a.defaults))
+            flags |= bc.MF_DEFAULTS
+        kwd = [(p.arg, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+        if kwd:
+            for k, d in kwd:
+                self.emit_const(k)
+                self.expr(d)
+            self.emit("BUILD_DICT", len(kwd))
+            flags |= bc.MF_KWDEFAULTS
+        scope = self.mod.table.scope(node)
+        qual = self.qual_prefix + name
+        code = Code(name=name, qualname=qual, module=self.mod.index,
+                    argcount=len(a.args), kwonlycount=len(a.kwonlyargs))
+        if a.vararg:
+            code.flags |= bc.CO_VARARGS
+        if a.kwarg:
+            code.flags |= bc.CO_VARKW
+        if scope.is_generator:
+            code.flags |= bc.CO_GENERATOR
+        index = self._new_code(code)
+        cg = _CodeGen(self.mod, code, scope, node, qual + ".<locals>.")
+        cg.line = node.lineno
+        cg.emit_cells()
+        if isinstance(node, ast.Lambda):
+            cg.expr(node.body)
+            cg.emit("RETURN_VALUE")
         else:
-            self.emit("LOAD_GLOBAL", self.mod.global_slot(name))
+            cg.block(node.body)
+            end = node.end_lineno or node.lineno
+            cg.emit_const(None, end)
+            cg.emit("RETURN_VALUE", 0, end)
+        cg.finish()
+        self.line = node.lineno
+        self._emit_make_function(index, cg, flags)
 
-    def store_name(self, name: str) -> None:
-        if self.scope_of(name) == "local":
-            self.emit("STORE_LOCAL", self.local_index[name])
-        else:
-            self.emit("STORE_GLOBAL", self.mod.global_slot(name))
+    def emit_cells(self) -> None:
+        for n in sorted(self.scope.kinds):
+            if self.scope.kinds[n] == CELL:
+                self.emit("MAKE_CELL", self.local_index[n])
+
+    # ---- stores
 
     def store(self, t: ast.expr) -> None:
         if isinstance(t, ast.Name):
@@ -471,19 +812,38 @@ class _CodeCompiler:
             self.emit("STORE_ATTR", self.name_index(t.attr), t.lineno)
         elif isinstance(t, ast.Subscript):
             self.expr(t.value)
-            self.expr(t.slice)
+            self.subscript_key(t.slice)
             self.emit("STORE_SUBSCR", 0, t.lineno)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            star = [i for i, e in enumerate(t.elts) if isinstance(e, ast.Starred)]
+            if len(star) > 1:
+                self.mod.fail(t, "multiple starred expressions in assignment")
+            if star:
+                before = star[0]
+                after = len(t.elts) - before - 1
+                if before > 255 or after > 255:
+                    self.mod.fail(t, "too many expressions in star-unpacking assignment")
+                self.emit("UNPACK_EX", before | after << 8, t.lineno)
+                for e in t.elts:
+                    self.store(e.value if isinstance(e, ast.Starred) else e)
+            else:
+                self.emit("UNPACK_SEQUENCE", len(t.elts), t.lineno)
+                for e in t.elts:
+                    self.store(e)
+        elif isinstance(t, ast.Starred):
+            self.mod.fail(t, "starred assignment target must be in a list or tuple")
         else:
-            self.emit("UNPACK_SEQUENCE", len(t.elts), t.lineno)
-            for e in t.elts:
-                self.store(e)
+            self.mod.fail(t, f"cannot assign to {type(t).__name__}")
 
     # ---- expressions
 
     def expr(self, node: ast.expr) -> None:
         saved = self.line
         self.line = node.lineno
-        getattr(self, "expr_" + type(node).__name__)(node)
+        method = getattr(self, "expr_" + type(node).__name__, None)
+        if method is None:
+            self.mod.unsupported(node, f"expression '{type(node).__name__}'")
+        method(node)
         self.line = saved
 
     def expr_Constant(self, node: ast.Constant) -> None:
@@ -492,89 +852,141 @@ class _CodeCompiler:
     def expr_Name(self, node: ast.Name) -> None:
         self.load_name(node.id)
 
-    def expr_Attribute(self, node: ast.Attribute) -> None:
-        if isinstance(node.value, ast.Name) and node.value.id in self.mod.modules:
-            self.emit("LOAD_ARGV")  # sys.argv is the one module attribute that is loaded
-            return
+    def expr_NamedExpr(self, node: ast.NamedExpr) -> None:
         self.expr(node.value)
+        self.emit("DUP")
+        self.store_name(node.target.id)
+
+    def expr_Attribute(self, node: ast.Attribute) -> None:
+        self.expr(node.value)
+        self.line = node.lineno
         self.emit("LOAD_ATTR", self.name_index(node.attr))
 
-    def expr_Subscript(self, node: ast.Subscript) -> None:
-        self.expr(node.value)
-        if isinstance(node.slice, ast.Slice):
-            for part in (node.slice.lower, node.slice.upper):
+    def subscript_key(self, s: ast.expr) -> None:
+        if isinstance(s, ast.Slice):
+            for part in (s.lower, s.upper):
                 if part is None:
                     self.emit_const(None)
                 else:
                     self.expr(part)
-            self.emit("SLICE")
+            if s.step is not None:
+                self.expr(s.step)
+                self.emit("BUILD_SLICE", 3)
+            else:
+                self.emit("BUILD_SLICE", 2)
         else:
-            self.expr(node.slice)
-            self.emit("LOAD_SUBSCR")
+            self.expr(s)
+
+    def expr_Subscript(self, node: ast.Subscript) -> None:
+        self.expr(node.value)
+        self.subscript_key(node.slice)
+        self.line = node.lineno
+        self.emit("LOAD_SUBSCR")
+
+    def expr_Slice(self, node: ast.Slice) -> None:
+        self.subscript_key(node)
 
     def expr_BinOp(self, node: ast.BinOp) -> None:
         self.expr(node.left)
         self.expr(node.right)
+        self.line = node.lineno
         self.emit(bc.BINARY_OPS[type(node.op).__name__])
 
     def expr_UnaryOp(self, node: ast.UnaryOp) -> None:
+        if isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
+                and type(node.operand.value) in (int, float) and node.operand.value != 0:
+            self.emit_const(-node.operand.value)
+            return
         self.expr(node.operand)
         self.emit(bc.UNARY_OPS[type(node.op).__name__])
 
     def expr_BoolOp(self, node: ast.BoolOp) -> None:
         op = "JUMP_IF_FALSE_OR_POP" if isinstance(node.op, ast.And) else "JUMP_IF_TRUE_OR_POP"
-        jumps = []
+        end = _Label()
         for v in node.values[:-1]:
             self.expr(v)
-            jumps.append(self.emit(op))
+            self.emit_jump(op, end)
         self.expr(node.values[-1])
-        for pc in jumps:
-            self.patch(pc, self.here())
+        self.bind(end)
 
     def expr_Compare(self, node: ast.Compare) -> None:
         self.expr(node.left)
         n = len(node.ops)
-        cleanups = []
+        cleanup = _Label()
         for i, (op, right) in enumerate(zip(node.ops, node.comparators)):
             self.expr(right)
             if i < n - 1:
                 self.emit("DUP")
                 self.emit("ROT3")
+            self.line = node.lineno
             self.emit(bc.COMPARE_OPS[type(op).__name__])
             if i < n - 1:
-                cleanups.append(self.emit("JUMP_IF_FALSE_OR_POP"))
-        if cleanups:
-            jend = self.emit("JUMP")
-            for pc in cleanups:
-                self.patch(pc, self.here())
+                self.emit_jump("JUMP_IF_FALSE_OR_POP", cleanup)
+        if n > 1:
+            end = _Label()
+            self.emit_jump("JUMP", end)
+            self.bind(cleanup)
             self.emit("ROT2")
             self.emit("POP")
-            self.patch(jend, self.here())
+            self.bind(end)
 
     def expr_IfExp(self, node: ast.IfExp) -> None:
-        self.expr(node.test)
-        jf = self.emit("POP_JUMP_IF_FALSE")
+        orelse, end = _Label(), _Label()
+        self.cond_jump(node.test, False, orelse)
         self.expr(node.body)
-        jend = self.emit("JUMP")
-        self.patch(jf, self.here())
+        self.emit_jump("JUMP", end)
+        self.bind(orelse)
         self.expr(node.orelse)
-        self.patch(jend, self.here())
+        self.bind(end)
+
+    def _sequence(self, elts: list[ast.expr], build: str, extend: str) -> None:
+        """Builds a list/tuple/set display; starred items extend it."""
+        if not any(isinstance(e, ast.Starred) for e in elts):
+            for e in elts:
+                self.expr(e)
+            self.emit(build, len(elts))
+            return
+        is_set = build == "BUILD_SET"
+        self.emit("BUILD_SET" if is_set else "BUILD_LIST", 0)
+        for e in elts:
+            if isinstance(e, ast.Starred):
+                self.expr(e.value)
+                self.emit(extend)
+            else:
+                self.expr(e)
+                self.emit("SET_ADD" if is_set else "LIST_APPEND", 1)
+        if build == "BUILD_TUPLE":
+            self.emit("LIST_TO_TUPLE")
 
     def expr_List(self, node: ast.List) -> None:
-        for e in node.elts:
-            self.expr(e)
-        self.emit("BUILD_LIST", len(node.elts))
+        self._sequence(node.elts, "BUILD_LIST", "LIST_EXTEND")
 
     def expr_Tuple(self, node: ast.Tuple) -> None:
-        for e in node.elts:
-            self.expr(e)
-        self.emit("BUILD_TUPLE", len(node.elts))
+        if all(isinstance(e, ast.Constant) for e in node.elts) and node.elts:
+            self.emit_const(tuple(e.value for e in node.elts))
+            return
+        self._sequence(node.elts, "BUILD_TUPLE", "LIST_EXTEND")
+
+    def expr_Set(self, node: ast.Set) -> None:
+        self._sequence(node.elts, "BUILD_SET", "SET_UPDATE")
 
     def expr_Dict(self, node: ast.Dict) -> None:
+        if not any(k is None for k in node.keys):
+            for k, v in zip(node.keys, node.values):
+                self.expr(k)
+                self.expr(v)
+            self.emit("BUILD_DICT", len(node.keys))
+            return
+        self.emit("BUILD_DICT", 0)
         for k, v in zip(node.keys, node.values):
-            self.expr(k)
-            self.expr(v)
-        self.emit("BUILD_DICT", len(node.keys))
+            if k is None:
+                self.expr(v)
+                self.emit("DICT_UPDATE")
+            else:
+                self.expr(k)
+                self.expr(v)
+                self.emit("BUILD_DICT", 1)
+                self.emit("DICT_UPDATE")
 
     def expr_JoinedStr(self, node: ast.JoinedStr) -> None:
         for v in node.values:
@@ -582,79 +994,195 @@ class _CodeCompiler:
                 self.emit_const(v.value)
             else:
                 self.expr_FormattedValue(v)
-        self.emit("BUILD_STRING", len(node.values))
+        if len(node.values) != 1 or not isinstance(node.values[0], ast.FormattedValue):
+            self.emit("BUILD_STRING", len(node.values))
 
     def expr_FormattedValue(self, node: ast.FormattedValue) -> None:
         self.expr(node.value)
+        flags = {-1: 0, ord("s"): 2, ord("r"): 4, ord("a"): 8}[node.conversion]
         if node.format_spec is not None:
-            self.emit_const("".join(c.value for c in node.format_spec.values))
-            self.emit("FORMAT", 1)
+            self.expr_JoinedStr(node.format_spec)
+            flags |= 1
+        self.emit("FORMAT", flags)
+
+    def expr_Lambda(self, node: ast.Lambda) -> None:
+        self.make_function(node, "<lambda>")
+
+    def expr_Yield(self, node: ast.Yield) -> None:
+        if node.value is None:
+            self.emit_const(None)
         else:
-            self.emit("FORMAT", 0)
+            self.expr(node.value)
+        self.line = node.lineno
+        self.emit("YIELD_VALUE")
+
+    def _comprehension(self, node, kind: str) -> None:
+        scope = self.mod.table.scope(node)
+        name = scope.name
+        qual = self.qual_prefix + name
+        code = Code(name=name, qualname=qual, module=self.mod.index, argcount=1)
+        if kind == "gen":
+            code.flags |= bc.CO_GENERATOR
+        index = self._new_code(code)
+        cg = _CodeGen(self.mod, code, scope, node, qual + ".<locals>.")
+        cg.line = node.lineno
+        cg.emit_cells()
+        if kind != "gen":
+            cg.emit({"list": "BUILD_LIST", "set": "BUILD_SET", "dict": "BUILD_DICT"}[kind], 0)
+        cg._comp_loops(node, kind, 0, 1 if kind != "gen" else 0)
+        if kind == "gen":
+            cg.emit_const(None)
+        cg.emit("RETURN_VALUE")
+        cg.finish()
+        self.line = node.lineno
+        self._emit_make_function(index, cg, 0)
+        self.expr(node.generators[0].iter)
+        self.line = node.lineno
+        self.emit("GET_ITER")
+        self.emit("CALL", 1)
+
+    def _comp_loops(self, node, kind: str, i: int, depth: int) -> None:
+        g = node.generators[i]
+        if i == 0:
+            self.emit("LOAD_LOCAL", 0)
+        else:
+            self.expr(g.iter)
+            self.emit("GET_ITER")
+        start, cont, end = _Label(), _Label(), _Label()
+        self.bind(start)
+        self.emit_jump("FOR_ITER", end)
+        self.store(g.target)
+        for c in g.ifs:
+            self.cond_jump(c, False, cont)
+        if i + 1 < len(node.generators):
+            self._comp_loops(node, kind, i + 1, depth + 1)
+        elif kind == "gen":
+            self.expr(node.elt)
+            self.emit("YIELD_VALUE")
+            self.emit("POP")
+        elif kind == "dict":
+            self.expr(node.key)
+            self.expr(node.value)
+            self.emit("DICT_SET", depth + 1)
+        else:
+            self.expr(node.elt)
+            self.emit("LIST_APPEND" if kind == "list" else "SET_ADD", depth + 1)
+        self.bind(cont)
+        self.emit_jump("LOOP", start)
+        self.bind(end)
+
+    def expr_ListComp(self, node: ast.ListComp) -> None:
+        self._comprehension(node, "list")
+
+    def expr_SetComp(self, node: ast.SetComp) -> None:
+        self._comprehension(node, "set")
+
+    def expr_DictComp(self, node: ast.DictComp) -> None:
+        self._comprehension(node, "dict")
+
+    def expr_GeneratorExp(self, node: ast.GeneratorExp) -> None:
+        self._comprehension(node, "gen")
+
+    def expr_Starred(self, node: ast.Starred) -> None:
+        self.mod.fail(node, "can't use starred expression here")
 
     def expr_Call(self, node: ast.Call) -> None:
         f = node.func
-        argc = len(node.args)
-        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) \
-                and f.value.id in self.mod.modules:
+        star = any(isinstance(a, ast.Starred) for a in node.args) or \
+            any(kw.arg is None for kw in node.keywords)
+        # zero-argument super(): the class cell and the first argument
+        if isinstance(f, ast.Name) and f.id == "super" and not node.args and not node.keywords \
+                and self.is_builtin_ref("super") and self.scope.kind == "function" \
+                and "__class__" in self.scope.free and self.scope.params:
+            self.emit("LOAD_BUILTIN", bc.BUILTIN_ID["super"])
+            self.emit("LOAD_DEREF", self._deref_arg("__class__"))
+            self.load_name(self.scope.params[0])
+            self.line = node.lineno
+            self.emit("CALL", 2)
+            return
+        if isinstance(f, ast.Name) and self.is_builtin_ref(f.id) and not node.keywords and not star:
             for a in node.args:
                 self.expr(a)
             self.line = node.lineno
-            self.emit("CALL_BUILTIN", bc.BUILTIN_ID[f"{f.value.id}.{f.attr}"] | argc << 16)
+            self.emit("CALL_BUILTIN", bc.BUILTIN_ID[f.id] | len(node.args) << 16)
             return
-        if isinstance(f, ast.Name) and self.scope_of(f.id) == "builtin":
-            for a in node.args:
-                self.expr(a)
-            if f.id == "print":
-                flags = 0
-                kws = {kw.arg: kw.value for kw in node.keywords}
-                for bit, key in ((1, "sep"), (2, "end")):
-                    if key in kws:
-                        self.expr(kws[key])
-                        flags |= bit
-                self.line = node.lineno
-                self.emit("CALL_PRINT", argc | flags << 16)
-            else:
-                self.line = node.lineno
-                self.emit("CALL_BUILTIN", bc.BUILTIN_ID[f.id] | argc << 16)
-            return
-        if isinstance(f, ast.Attribute):
+        method = isinstance(f, ast.Attribute)
+        if method:
             self.expr(f.value)
-            if any(not isinstance(a, ast.Constant) for a in node.args):
-                self.emit("CHECK_METHOD", self.name_index(f.attr))
-            for a in node.args:
-                self.expr(a)
-            self.line = node.lineno
-            self.emit("CALL_METHOD", self.name_index(f.attr) | argc << 16)
+            self.line = f.lineno
+            self.emit("LOAD_METHOD", self.name_index(f.attr))
+        else:
+            self.expr(f)
+            if node.keywords or star:
+                self.emit("PUSH_NULL")
+        if star:
+            self._star_call(node)
             return
-        self.expr(f)
         for a in node.args:
             self.expr(a)
+        for kw in node.keywords:
+            self.expr(kw.value)
         self.line = node.lineno
-        self.emit("CALL", argc)
+        n = len(node.args) + len(node.keywords)
+        if node.keywords:
+            self.emit_const(tuple(kw.arg for kw in node.keywords))
+            self.emit("CALL_KW", n)
+        elif method:
+            self.emit("CALL_METHOD", n)
+        else:
+            self.emit("CALL", n)
+
+    def _star_call(self, node: ast.Call) -> None:
+        self._sequence(node.args, "BUILD_TUPLE", "LIST_EXTEND")
+        flag = 0
+        if node.keywords:
+            self.emit("BUILD_DICT", 0)
+            for kw in node.keywords:
+                if kw.arg is None:
+                    self.expr(kw.value)
+                else:
+                    self.emit_const(kw.arg)
+                    self.expr(kw.value)
+                    self.emit("BUILD_DICT", 1)
+                self.emit("DICT_UPDATE")
+            flag = 1
+        self.line = node.lineno
+        self.emit("CALL_EX", flag)
 
 
-# ---- stack depth verification
+def _const_key(value):
+    if isinstance(value, tuple):
+        return ("tuple", tuple(_const_key(v) for v in value))
+    if isinstance(value, float):
+        return (float, repr(value))
+    return (type(value), value)
+
+
+# ---- stack depth verification (mirrors csrc/interp/load.c effects())
+
+_SIMPLE = {
+    "NOP": 0, "LOAD_CONST": 1, "LOAD_LOCAL": 1, "STORE_LOCAL": -1, "DELETE_LOCAL": 0,
+    "LOAD_GLOBAL": 1, "STORE_GLOBAL": -1, "DELETE_GLOBAL": 0, "LOAD_BUILTIN": 1,
+    "LOAD_DEREF": 1, "STORE_DEREF": -1, "DELETE_DEREF": 0, "LOAD_CLOSURE": 1, "MAKE_CELL": 0,
+    "LOAD_NAME": 1, "STORE_NAME": -1, "PUSH_NULL": 1, "POP": -1, "DUP": 1, "DUP2": 2,
+    "ROT2": 0, "ROT3": 0, "ROT4": 0, "NEG": 0, "POS": 0, "NOT": 0, "INVERT": 0,
+    "GET_ITER": 0, "LIST_APPEND": -1, "SET_ADD": -1, "DICT_SET": -2, "LIST_EXTEND": -1,
+    "SET_UPDATE": -1, "DICT_UPDATE": -1, "LIST_TO_TUPLE": 0, "LOAD_SUBSCR": -1,
+    "STORE_SUBSCR": -3, "DELETE_SUBSCR": -2, "LOAD_ATTR": 0, "STORE_ATTR": -2,
+    "DELETE_ATTR": -1, "LOAD_METHOD": 1, "YIELD_VALUE": 0, "POP_BLOCK": 0, "EXC_MATCH": -1,
+    "IMPORT_NAME": 1, "IMPORT_FROM": 1, "WITH_ENTER": 1, "WITH_EXIT": -1,
+    "WITH_EXIT_EXC": -2,
+}
+_BINARY = {n for n, _ in bc.OPCODES[bc.OP["ADD"]:bc.OP["INPLACE_XOR"] + 1]}
+_COMPARE = {"EQ", "NE", "LT", "LE", "GT", "GE", "IS", "IS_NOT", "IN", "NOT_IN"}
+
 
 def _effects(op: str, arg: int) -> list[tuple[int | None, int]]:
     """(successor pc or None for the next instruction, stack delta) pairs."""
     n16 = arg >> 16
-    simple = {
-        "NOP": 0, "LOAD_CONST": 1, "LOAD_LOCAL": 1, "STORE_LOCAL": -1, "LOAD_GLOBAL": 1,
-        "STORE_GLOBAL": -1, "LOAD_BUILTIN": 1, "LOAD_ARGV": 1, "POP": -1, "DUP": 1,
-        "DUP2": 2, "ROT2": 0, "ROT3": 0, "GET_ITER": 0, "LOAD_SUBSCR": -1,
-        "STORE_SUBSCR": -3, "DELETE_SUBSCR": -2, "SLICE": -2, "LOAD_ATTR": 0,
-        "STORE_ATTR": -2, "EXC_MATCH": -1, "POP_BLOCK": 0, "NEG": 0, "POS": 0, "NOT": 0,
-        "INVERT": 0,
-        "BUILD_LIST": 1 - arg, "BUILD_TUPLE": 1 - arg, "BUILD_DICT": 1 - 2 * arg,
-        "BUILD_STRING": 1 - arg, "FORMAT": -arg, "UNPACK_SEQUENCE": arg - 1,
-        "CALL": -arg, "CALL_METHOD": -n16, "CALL_BUILTIN": 1 - n16,
-        "CALL_PRINT": -(arg & 0xFFFF) - bin(n16).count("1") + 1,
-        "MAKE_FUNCTION": 1 - n16, "RAISE_ASSERT": None, "CHECK_METHOD": 0,
-    }
-    if op in ("ADD", "SUB", "MUL", "TRUEDIV", "FLOORDIV", "MOD", "POW", "LSHIFT", "RSHIFT",
-              "AND", "OR", "XOR", "INPLACE_ADD", "INPLACE_MUL", "EQ", "NE", "LT", "LE",
-              "GT", "GE", "IS", "IS_NOT", "IN", "NOT_IN"):
+    if op in _SIMPLE:
+        return [(None, _SIMPLE[op])]
+    if op in _BINARY or op in _COMPARE:
         return [(None, -1)]
     if op in ("JUMP", "LOOP"):
         return [(arg, 0)]
@@ -664,13 +1192,35 @@ def _effects(op: str, arg: int) -> list[tuple[int | None, int]]:
         return [(None, -1), (arg, 0)]
     if op == "FOR_ITER":
         return [(None, 1), (arg, -1)]
-    if op in ("RETURN_VALUE", "RAISE", "RERAISE", "RAISE_ASSERT"):
+    if op in ("RETURN_VALUE", "RAISE", "RAISE_FROM", "RERAISE", "RAISE_ASSERT"):
         return []
     if op == "SETUP_EXCEPT":
         return [(None, 0), (arg, 1)]
-    if op == "BUILD_CLASS":
+    if op in ("BUILD_LIST", "BUILD_TUPLE", "BUILD_SET", "BUILD_STRING", "BUILD_SLICE"):
+        return [(None, 1 - arg)]
+    if op == "BUILD_DICT":
+        return [(None, 1 - 2 * arg)]
+    if op == "FORMAT":
+        return [(None, -(arg & 1))]
+    if op == "UNPACK_SEQUENCE":
+        return [(None, arg - 1)]
+    if op == "UNPACK_EX":
+        return [(None, (arg & 0xFF) + (arg >> 8))]
+    if op == "CALL":
+        return [(None, -arg)]
+    if op == "CALL_METHOD":
+        return [(None, -arg - 1)]
+    if op == "CALL_KW":
+        return [(None, -arg - 2)]
+    if op == "CALL_EX":
+        return [(None, -2 - (arg & 1))]
+    if op == "CALL_BUILTIN":
         return [(None, 1 - n16)]
-    return [(None, simple[op])]
+    if op == "MAKE_FUNCTION":
+        return [(None, 1 - bin(n16 & 7).count("1"))]
+    if op == "BUILD_CLASS":
+        return [(None, -arg - 1)]
+    raise AssertionError(f"no stack effect for {op}")
 
 
 def _max_stack(code: Code) -> int:
@@ -687,14 +1237,14 @@ def _max_stack(code: Code) -> int:
             nd = d + delta
             target = pc + 1 if succ is None else succ
             if nd < 0:
-                raise AssertionError(f"{code.name}: stack underflow at pc {pc}")
+                raise AssertionError(f"{code.qualname}: stack underflow at pc {pc}")
             if target >= len(code.code):
-                raise AssertionError(f"{code.name}: falls off the end at pc {pc}")
+                raise AssertionError(f"{code.qualname}: falls off the end at pc {pc}")
             if target in depth:
                 if depth[target] != nd:
-                    raise AssertionError(f"{code.name}: inconsistent stack depth at pc {target}")
+                    raise AssertionError(f"{code.qualname}: inconsistent stack depth at pc {target}")
             else:
                 depth[target] = nd
                 work.append(target)
             best = max(best, nd)
-    return best + 1
+    return best + 2

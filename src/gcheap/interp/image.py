@@ -1,17 +1,24 @@
-"""Serialises a compiled Program into the image the C VM loads (csrc/interp_load.c).
+"""Serialises a compiled Program into the image the C VM loads (csrc/interp/load.c).
 
-    "GCI1" str filename  u32 nargv {str}  u32 nglobals {str}
-    u32 nclasses { str name  u32 nslots {str}  u32 nmethods {str} }
-    u32 ncodes { str name  u32 argcount nlocals max_stack ncode  u32 code[ncode]
-                 u32 lines[ncode]  u32 nconsts {u8 tag payload}  u32 nnames {str}
+    "GCI2" str filename  u32 nargv {str}
+    u32 nmodules { str name  u8 kind (0 python, 1 native, 2 missing)  u32 code
+                   u32 global_start  u32 nglobals }
+    u32 nglobals {str}
+    u32 ncodes { str name  str qualname
+                 u32 flags argcount kwonlycount nlocals nfree max_stack module ncode
+                 u32 code[ncode]  u32 lines[ncode]  u32 nconsts {const}  u32 nnames {str}
                  u32 nlocal_names {str} }
-    str = u32 length + UTF-8 bytes; const tags 0 None 1 True 2 False 3 i64 4 f64 5 str
+    str = u32 length + UTF-8 bytes
+    const = u8 tag + payload: 0 None, 1 True, 2 False, 3 i64, 4 f64, 5 str,
+            6 tuple (u32 n, n consts), 7 Ellipsis
 """
 from __future__ import annotations
 
 import struct
 
 from gcheap.interp.bytecode import Program
+
+MODULE_KINDS = {"python": 0, "native": 1, "missing": 2}
 
 
 def _str(out: list, s: str) -> None:
@@ -20,8 +27,9 @@ def _str(out: list, s: str) -> None:
     out.append(b)
 
 
-def _u32(out: list, v: int) -> None:
-    out.append(struct.pack("<I", v))
+def _u32(out: list, *vs: int) -> None:
+    for v in vs:
+        out.append(struct.pack("<I", v))
 
 
 def _strs(out: list, items) -> None:
@@ -31,38 +39,52 @@ def _strs(out: list, items) -> None:
         _str(out, s)
 
 
+def _const(out: list, k) -> None:
+    if k is None:
+        out.append(b"\x00")
+    elif k is True:
+        out.append(b"\x01")
+    elif k is False:
+        out.append(b"\x02")
+    elif k is Ellipsis:
+        out.append(b"\x07")
+    elif isinstance(k, int):
+        out.append(b"\x03" + struct.pack("<q", k))
+    elif isinstance(k, float):
+        out.append(b"\x04" + struct.pack("<d", k))
+    elif isinstance(k, str):
+        out.append(b"\x05")
+        _str(out, k)
+    elif isinstance(k, tuple):
+        out.append(b"\x06")
+        _u32(out, len(k))
+        for item in k:
+            _const(out, item)
+    else:
+        raise TypeError(f"constant of type {type(k).__name__}")
+
+
 def encode(program: Program, argv: list[str]) -> bytes:
-    out: list[bytes] = [b"GCI1"]
+    out: list[bytes] = [b"GCI2"]
     _str(out, program.filename)
     _strs(out, argv)
+    _u32(out, len(program.modules))
+    for m in program.modules:
+        _str(out, m.name)
+        out.append(bytes([MODULE_KINDS[m.kind]]))
+        _u32(out, max(m.code, 0), m.global_start, m.nglobals)
     _strs(out, program.global_names)
-    _u32(out, len(program.classes))
-    for c in program.classes:
-        _str(out, c.name)
-        _strs(out, c.slots)
-        _strs(out, c.methods)
     _u32(out, len(program.codes))
     for code in program.codes:
         _str(out, code.name)
-        for v in (code.argcount, code.nlocals, code.max_stack, len(code.code)):
-            _u32(out, v)
+        _str(out, code.qualname or code.name)
+        _u32(out, code.flags, code.argcount, code.kwonlycount, code.nlocals, code.nfree,
+             code.max_stack, code.module, len(code.code))
         out.append(struct.pack(f"<{len(code.code)}I", *code.code))
         out.append(struct.pack(f"<{len(code.lines)}I", *code.lines))
         _u32(out, len(code.consts))
         for k in code.consts:
-            if k is None:
-                out.append(b"\x00")
-            elif k is True:
-                out.append(b"\x01")
-            elif k is False:
-                out.append(b"\x02")
-            elif isinstance(k, int):
-                out.append(b"\x03" + struct.pack("<q", k))
-            elif isinstance(k, float):
-                out.append(b"\x04" + struct.pack("<d", k))
-            else:
-                out.append(b"\x05")
-                _str(out, k)
+            _const(out, k)
         _strs(out, code.names)
         _strs(out, code.local_names)
     return b"".join(out)

@@ -15,7 +15,7 @@ from gcheap.interp.image import encode
 class RunResult:
     """How a run ended. status: "ok", "exception" (an uncaught program exception,
     traceback already printed to stderr) or "fatal" (the runtime failed)."""
-    status: str
+    status: str                       # "ok", "exception", "exit" (SystemExit) or "fatal"
     exc_type: str | None
     exc_line: int | None
     message: str
@@ -26,9 +26,12 @@ class RunResult:
     # cmc: pages built over every cycle of the run (cycles, pages_by_gc,
     # pages_by_mutator, zero_pages); None when pages are built in the pause
     cmc_pages: dict | None = None
+    exit_code: int = 0                # SystemExit's code (status "exit")
 
     @property
     def exit_status(self) -> int:
+        if self.status == "exit":
+            return self.exit_code
         return 0 if self.status == "ok" else 1
 
 
@@ -81,13 +84,22 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
         if own:
             runtime.close()
     status = {_ll.GI_STATUS_OK: "ok", _ll.GI_STATUS_EXCEPTION: "exception"}.get(res["status"], "fatal")
-    exc = bytecode.BUILTINS[res["exc_builtin"]] if res["exc_builtin"] >= 0 else None
+    exc = None
+    exit_code = 0
+    if status == "exception":
+        # the message is the traceback's last line: `Type: text` (Type qualified
+        # by its module unless __main__ or a built-in)
+        exc = res["message"].split(":", 1)[0].strip() or None
+        if res["exc_builtin"] == bytecode.BUILTIN_ID["SystemExit"]:
+            status = "exit"
+            exit_code = int(res["message"].split(":", 1)[1])
+            exc = None
     result = RunResult(status, exc, res["exc_line"] if exc else None, res["message"],
-                       res["instructions"], res["allocations"], pauses, wall, cmc_pages)
+                       res["instructions"], res["allocations"], pauses, wall, cmc_pages, exit_code)
     if exc == "KeyboardInterrupt":
         # SIGINT during the run, not caught by the program (its traceback is on stderr)
         raise KeyboardInterrupt
-    if check and status != "ok":
+    if check and status not in ("ok", "exit"):
         raise ProgramError(exc or "fatal", res["message"], "")
     return result
 
