@@ -1006,7 +1006,14 @@ NATIVE(b_next)
     if (k != K_ITER && k != K_GEN && !has_special(vm, it, S_NEXT))
         return vm_raise(vm, B_TYPEERROR, "'%s' object is not an iterator", vm_type_name(vm, it));
     uint32_t t = vm_reserve(vm, 1);
-    int r = vm_next(vm, args, t);
+    int r;
+    if (k == K_GEN) {
+        /* a generator's return value is StopIteration's */
+        int g = gen_resume(vm, args, 0, t);
+        r = g == RUN_YIELDED ? 1 : g == RUN_RETURNED ? 0 : -1;
+    } else {
+        r = vm_next(vm, args, t);
+    }
     bool ok = r >= 0;
     if (r == 1) {
         R[out] = R[t];
@@ -1014,7 +1021,7 @@ NATIVE(b_next)
         if (argc == 2)
             R[out] = ARG(1);
         else
-            ok = vm_raise_value(vm, B_STOPITERATION, 0);
+            ok = vm_raise_value(vm, B_STOPITERATION, k == K_GEN && R[t] && vm_kind(vm, R[t]) != K_NONE ? t : 0);
     }
     vm_release(vm, t);
     return ok;

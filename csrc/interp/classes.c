@@ -1453,8 +1453,8 @@ bool vm_build_class(struct gi_vm *vm, uint32_t first, uint32_t nbases, uint32_t 
     vm->roots[t] = bases;
     nb = arr_len(bases);
     for (uint32_t i = 0; i < nb; i++) {
-        int bk, be;
-        bool bs;
+        int bk = K_INST, be = -1;
+        bool bs = false;
         if (!base_info(vm, arr_items(vm->roots[t])[i], &bk, &be, &bs))
             goto out;
         if (bk != K_INST) {
@@ -1636,6 +1636,16 @@ bool vm_build_class(struct gi_vm *vm, uint32_t first, uint32_t nbases, uint32_t 
             goto out;
         vm->roots[t + 3] = s;
         if (dict_delete(vm, ns, t + 3) < 0)
+            goto out;
+    }
+    /* as CPython: a class that defines __eq__ but not __hash__ gets __hash__ = None */
+    if (dict_find_name(vm, vm->roots[ns], vm->special_ids[S_EQ]) >= 0 &&
+        dict_find_name(vm, vm->roots[ns], vm->special_ids[S_HASH]) < 0) {
+        V s = vm_str_from_name(vm, vm->special_ids[S_HASH]);
+        if (!s)
+            goto out;
+        vm->roots[t + 3] = s;
+        if (!dict_set(vm, ns, t + 3, vm->r_none))
             goto out;
     }
     vm->classes[ci].specials = compute_specials(vm, vm->roots[t + 2]);

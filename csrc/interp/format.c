@@ -924,6 +924,7 @@ bool vm_percent_format(struct gi_vm *vm, uint32_t fmt_slot, uint32_t args_slot, 
         int k = vm_kind(vm, item);
         char body[700];
         const char *sign = "";
+        char signbuf[4];
         struct gi_buf sb = {0};
         const char *text_p = body;
         size_t text_n;
@@ -967,16 +968,20 @@ bool vm_percent_format(struct gi_vm *vm, uint32_t fmt_slot, uint32_t args_slot, 
             }
             uint64_t mag = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
             if (c == 'x' || c == 'X' || c == 'o')
-                snprintf(body, sizeof body, c == 'x' ? (alt ? "0x%" PRIx64 : "%" PRIx64) : c == 'X' ? (alt ? "0X%" PRIX64 : "%" PRIX64)
-                                                                                      : (alt ? "0o%" PRIo64 : "%" PRIo64), mag);
+                snprintf(body, sizeof body, c == 'x' ? "%" PRIx64 : c == 'X' ? "%" PRIX64 : "%" PRIo64, mag);
             else
                 snprintf(body, sizeof body, "%" PRIu64, mag);
             if (prec > 0 && strlen(body) < (size_t)prec) {
-                char z[700];
-                snprintf(z, sizeof z, "%0*d%s", (int)(prec - strlen(body)), 0, body);
-                snprintf(body, sizeof body, "%s", z);
+                size_t n = strlen(body), pad = (size_t)prec - n;
+                if (pad + n >= sizeof body)
+                    pad = sizeof body - 1 - n;
+                memmove(body + pad, body, n + 1);
+                memset(body, '0', pad);
             }
-            sign = x < 0 ? "-" : signc == '+' ? "+" : signc == ' ' ? " " : "";
+            /* the sign, then the alternate form's prefix: both go before zero padding */
+            snprintf(signbuf, sizeof signbuf, "%s%s", x < 0 ? "-" : signc == '+' ? "+" : signc == ' ' ? " " : "",
+                     !alt ? "" : c == 'x' ? "0x" : c == 'X' ? "0X" : c == 'o' ? "0o" : "");
+            sign = signbuf;
             text_n = strlen(body);
             break;
         }

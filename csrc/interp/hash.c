@@ -186,6 +186,12 @@ bool vm_hash(struct gi_vm *vm, V v, uint64_t *out)
         break;
     case K_SLICE:
         break;
+    case K_VIEW:
+        /* keys and items views compare as sets: unhashable; values by identity */
+        if (fields(v)[VIEW_WHICH] != 1)
+            break;
+        *out = 0x5bd1e995u;
+        return true;
     default: {
         bool done;
         if (vm_user_class(vm, v) >= 0) {

@@ -572,7 +572,7 @@ bool vm_native_module_attr(struct gi_vm *vm, const char *module, const char *att
 
 /* ---- loading */
 struct gi_const {
-    uint8_t tag;                    /* 0 None 1 True 2 False 3 int 4 float 5 str 6 tuple 7 Ellipsis */
+    uint8_t tag;                    /* 0 None 1 True 2 False 3 int 4 float 5 str 6 tuple 7 Ellipsis 8 frozenset */
     int64_t i;
     double f;
     char *s;

@@ -112,7 +112,7 @@ static bool rd_const(struct reader *r, struct gi_const *k, int depth)
     case 5:
         k->s = rd_str(r, &k->slen);
         return !r->bad;
-    case 6:
+    case 6: case 8:
         k->n = rd_count(r, 1);
         if (r->bad || k->n > 65535)
             return false;

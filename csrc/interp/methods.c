@@ -649,31 +649,97 @@ NATIVE(m_str_count)
     return set_out(vm, out, vm_new_int(vm, c));
 }
 
+/* Code point at s[*i] (UTF-8, already validated), advancing *i. */
+static uint32_t next_cp(const unsigned char *s, size_t n, size_t *i)
+{
+    unsigned char c = s[*i];
+    uint32_t cp;
+    size_t len;
+    if (c < 0x80) { cp = c; len = 1; }
+    else if (c < 0xE0) { cp = c & 0x1F; len = 2; }
+    else if (c < 0xF0) { cp = c & 0x0F; len = 3; }
+    else { cp = c & 0x07; len = 4; }
+    for (size_t k = 1; k < len && *i + k < n; k++)
+        cp = cp << 6 | (s[*i + k] & 0x3F);
+    *i += len;
+    return cp;
+}
+
+static void put_cp(struct gi_buf *b, uint32_t cp)
+{
+    char e[4];
+    size_t n;
+    if (cp < 0x80) { e[0] = (char)cp; n = 1; }
+    else if (cp < 0x800) { e[0] = (char)(0xC0 | cp >> 6); e[1] = (char)(0x80 | (cp & 0x3F)); n = 2; }
+    else if (cp < 0x10000) { e[0] = (char)(0xE0 | cp >> 12); e[1] = (char)(0x80 | (cp >> 6 & 0x3F)); e[2] = (char)(0x80 | (cp & 0x3F)); n = 3; }
+    else { e[0] = (char)(0xF0 | cp >> 18); e[1] = (char)(0x80 | (cp >> 12 & 0x3F)); e[2] = (char)(0x80 | (cp >> 6 & 0x3F)); e[3] = (char)(0x80 | (cp & 0x3F)); n = 4; }
+    buf_put(b, e, n);
+}
+
+#include <wctype.h>
+#include <locale.h>
+
+/* Unicode case and classes through the C library's UTF-8 locale (ASCII when
+ * it has none). */
+static locale_t utf8_locale(void)
+{
+    static locale_t loc;
+    static int tried;
+    if (!tried) {
+        tried = 1;
+        loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    }
+    return loc;
+}
+
+static uint32_t cp_upper(uint32_t c)
+{
+    locale_t l = utf8_locale();
+    if (c < 0x80 || !l)
+        return (uint32_t)toupper((int)(c < 0x80 ? c : 0)) | (c >= 0x80 ? c : 0);
+    return (uint32_t)towupper_l((wint_t)c, l);
+}
+
+static uint32_t cp_lower(uint32_t c)
+{
+    locale_t l = utf8_locale();
+    if (c < 0x80 || !l)
+        return c < 0x80 ? (uint32_t)tolower((int)c) : c;
+    return (uint32_t)towlower_l((wint_t)c, l);
+}
+
+static bool cp_alpha(uint32_t c)
+{
+    locale_t l = utf8_locale();
+    return c < 0x80 ? isalpha((int)c) != 0 : (l && iswalpha_l((wint_t)c, l));
+}
+
 static bool map_chars(struct gi_vm *vm, uint32_t args, uint32_t out, int mode)
 {
     V s = ARG(0);
-    uint64_t n = str_nbytes(s);
-    char *buf = malloc(n + 1);
-    if (!buf)
+    size_t n = str_nbytes(s), i = 0;
+    char *copy = malloc(n + 1);
+    if (!copy)
         return vm_raise(vm, B_MEMORYERROR, "out of memory");
-    const char *p = str_ptr(s);
-    bool start = true;
-    for (uint64_t i = 0; i < n; i++) {
-        char c = p[i];
+    memcpy(copy, str_ptr(s), n);
+    const unsigned char *p = (const unsigned char *)copy;
+    struct gi_buf b = {0};
+    bool start = true, first = true;
+    while (i < n) {
+        uint32_t c = next_cp(p, n, &i), r;
         switch (mode) {
-        case 0: buf[i] = (char)toupper((unsigned char)c); break;
-        case 1: buf[i] = (char)tolower((unsigned char)c); break;
-        case 2: buf[i] = start ? (char)toupper((unsigned char)c) : (char)tolower((unsigned char)c); break;
-        case 3: buf[i] = i == 0 ? (char)toupper((unsigned char)c) : (char)tolower((unsigned char)c); break;
-        default: buf[i] = isupper((unsigned char)c) ? (char)tolower((unsigned char)c) : (char)toupper((unsigned char)c); break;
+        case 0: r = cp_upper(c); break;
+        case 1: r = cp_lower(c); break;
+        case 2: r = start ? cp_upper(c) : cp_lower(c); break;
+        case 3: r = first ? cp_upper(c) : cp_lower(c); break;
+        default: r = cp_upper(c) != c ? cp_upper(c) : cp_lower(c); break;
         }
-        if ((unsigned char)c >= 0x80)
-            buf[i] = c;
-        start = !isalpha((unsigned char)c);
+        put_cp(&b, r);
+        start = !cp_alpha(c);
+        first = false;
     }
-    bool ok = vm_set_out_str(vm, out, buf, n);
-    free(buf);
-    return ok;
+    free(copy);
+    return new_str_out(vm, out, &b);
 }
 
 NATIVE(m_str_upper) { return map_chars(vm, args, out, 0); }
@@ -682,37 +748,45 @@ NATIVE(m_str_title) { return map_chars(vm, args, out, 2); }
 NATIVE(m_str_capitalize) { return map_chars(vm, args, out, 3); }
 NATIVE(m_str_swapcase) { return map_chars(vm, args, out, 4); }
 
-static bool char_class(struct gi_vm *vm, uint32_t args, uint32_t out, int (*pred)(int), int cased)
+/* cls: 0 digit, 1 alpha, 2 alnum, 3 space, 4 upper, 5 lower */
+static bool char_class(struct gi_vm *vm, uint32_t args, uint32_t out, int cls)
 {
     V s = ARG(0);
-    uint64_t n = str_nbytes(s);
-    const char *p = str_ptr(s);
+    size_t n = str_nbytes(s), i = 0;
+    const unsigned char *p = (const unsigned char *)str_ptr(s);
     bool res = n > 0, any_cased = false;
-    for (uint64_t i = 0; i < n && res; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (cased) {
-            if (isalpha(c)) {
+    locale_t l = utf8_locale();
+    while (i < n && res) {
+        uint32_t c = next_cp(p, n, &i);
+        bool digit = c < 0x80 ? isdigit((int)c) != 0 : (l && iswdigit_l((wint_t)c, l));
+        bool alpha = cp_alpha(c);
+        switch (cls) {
+        case 0: res = digit; break;
+        case 1: res = alpha; break;
+        case 2: res = alpha || digit; break;
+        case 3: res = c < 0x80 ? is_ws((char)c) || (c >= 0x1c && c <= 0x1f) : (l && iswspace_l((wint_t)c, l)); break;
+        default: {
+            bool up = cp_lower(c) != c, low = cp_upper(c) != c;
+            if (up || low) {
                 any_cased = true;
-                if (!pred(c))
+                if (cls == 4 ? low : up)
                     res = false;
             }
-        } else if (!pred(c)) {
-            res = false;
+        }
         }
     }
-    if (cased)
+    if (cls >= 4)
         res = res && any_cased;
     R[out] = vm_bool(vm, res);
     return true;
 }
 
-static int is_space(int c) { return is_ws((char)c); }
-NATIVE(m_str_isdigit) { return char_class(vm, args, out, isdigit, 0); }
-NATIVE(m_str_isalpha) { return char_class(vm, args, out, isalpha, 0); }
-NATIVE(m_str_isalnum) { return char_class(vm, args, out, isalnum, 0); }
-NATIVE(m_str_isspace) { return char_class(vm, args, out, is_space, 0); }
-NATIVE(m_str_isupper) { return char_class(vm, args, out, isupper, 1); }
-NATIVE(m_str_islower) { return char_class(vm, args, out, islower, 1); }
+NATIVE(m_str_isdigit) { return char_class(vm, args, out, 0); }
+NATIVE(m_str_isalpha) { return char_class(vm, args, out, 1); }
+NATIVE(m_str_isalnum) { return char_class(vm, args, out, 2); }
+NATIVE(m_str_isspace) { return char_class(vm, args, out, 3); }
+NATIVE(m_str_isupper) { return char_class(vm, args, out, 4); }
+NATIVE(m_str_islower) { return char_class(vm, args, out, 5); }
 
 NATIVE(m_str_isidentifier)
 {

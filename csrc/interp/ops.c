@@ -152,7 +152,7 @@ int vm_equal_slots(struct gi_vm *vm, uint32_t a, uint32_t b)
         return -1;
     }
     nesting++;
-    r = rich_compare(vm, OP_EQ, a, b);
+    r = rich_compare(vm, 0, a, b);
     nesting--;
     return r;
 }

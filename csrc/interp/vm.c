@@ -2160,9 +2160,38 @@ bool vm_make_const(struct gi_vm *vm, struct gi_const *c, uint32_t out)
                 vm_release(vm, t);
                 return false;
             }
-        v = vm_new_tuple(vm, c->n);
-        if (v)
-            vm_copy_refs(vm, v, arr_items(v), &vm->roots[t + 1], c->n);
+        if (c->tag == 8) {
+            /* a frozenset built as CPython's compiler leaves it: from the items in
+             * the source's order, then again from that set's iteration order (its
+             * constant merging rebuilds it), which fixes the iteration order */
+            v = vm_new_set(vm, true);
+            if (v) {
+                vm->roots[t] = v;
+                for (uint32_t i = 0; i < c->n && v; i++)
+                    if (!set_add(vm, t, t + 1 + i))
+                        v = 0;
+            }
+            if (v) {
+                uint64_t pos = 0;
+                uint32_t n = 0;     /* equal items (1, 1.0, True) leave fewer than c->n */
+                V key;
+                while (n < c->n && set_next(vm, vm->roots[t], &pos, &key))
+                    vm->roots[t + 1 + n++] = key;
+                v = vm_new_set(vm, true);
+                if (v) {
+                    vm->roots[t] = v;
+                    for (uint32_t i = 0; i < n && v; i++)
+                        if (!set_add(vm, t, t + 1 + i))
+                            v = 0;
+                }
+            }
+            if (v)
+                v = vm->roots[t];
+        } else {
+            v = vm_new_tuple(vm, c->n);
+            if (v)
+                vm_copy_refs(vm, v, arr_items(v), &vm->roots[t + 1], c->n);
+        }
         vm_release(vm, t);
         break;
     }

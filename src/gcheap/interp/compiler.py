@@ -27,7 +27,13 @@ _COMPILE_RECURSION_LIMIT = 8000
 
 LIB_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib")
 # Modules implemented in C (csrc/interp/modules.c; a test checks the two lists).
-NATIVE_MODULES = ("math", "_random", "array", "gc", "time", "sys", "_pyperf_native")
+NATIVE_MODULES = ("math", "_random", "array", "gc", "time", "sys")
+
+# The loader's bounds (load.c): globals, code objects and each code's locals,
+# constants, names and stack depth; instructions per code object; modules.
+LIMIT = 60000
+CODE_LIMIT = 1 << 24
+MODULE_LIMIT = 1000
 
 
 def compile_source(source: str, filename: str = "<program>") -> Program:
@@ -48,9 +54,11 @@ def compile_file(path: str) -> Program:
 
 
 def library_source(name: str) -> str | None:
-    path = os.path.join(LIB_DIR, name.replace(".", os.sep) + ".py")
-    if os.path.isfile(path):
-        return path
+    """The source of library module `name` in lib/ (a package: its __init__.py)."""
+    base = os.path.join(LIB_DIR, name.replace(".", os.sep))
+    for path in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(path):
+            return path
     return None
 
 
@@ -72,6 +80,12 @@ class _ProgramCompiler:
             with open(path, encoding="utf-8") as f:
                 src = f.read()
             self._compile_module(index, src, path)
+        for what, n, limit in (("global names", len(self.global_names), LIMIT),
+                               ("functions and classes", len(self.codes), LIMIT),
+                               ("modules", len(self.modules), MODULE_LIMIT)):
+            if n > limit:
+                raise SubsetError(self.filename, 1, 1,
+                                  f"program too large: {n} {what} (the limit is {limit})")
         return Program(self.filename, self.codes, self.modules, self.global_names)
 
     def module_ref(self, name: str) -> int:
@@ -203,6 +217,13 @@ class _CodeGen:
         self.code.nlocals = len(self.code.local_names)
         self._resolve_free_slots()
         self.code.max_stack = _max_stack(self.code)
+        c = self.code
+        for what, n in (("local variables", c.nlocals), ("constants", len(c.consts)),
+                        ("attribute names", len(c.names)), ("operand stack slots", c.max_stack)):
+            if n > LIMIT:
+                self.mod.fail(self.node, f"{c.qualname} is too large: {n} {what} (the limit is {LIMIT})")
+        if len(c.code) > CODE_LIMIT:
+            self.mod.fail(self.node, f"{c.qualname} is too large: {len(c.code)} instructions")
 
     def _resolve_free_slots(self) -> None:
         # instructions naming a free variable were emitted with a placeholder
@@ -887,15 +908,19 @@ class _CodeGen:
         self.subscript_key(node)
 
     def expr_BinOp(self, node: ast.BinOp) -> None:
+        folded = _fold(node)
+        if isinstance(folded, ast.Constant):
+            self.emit_const(folded.value)
+            return
         self.expr(node.left)
         self.expr(node.right)
         self.line = node.lineno
         self.emit(bc.BINARY_OPS[type(node.op).__name__])
 
     def expr_UnaryOp(self, node: ast.UnaryOp) -> None:
-        if isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
-                and type(node.operand.value) in (int, float) and node.operand.value != 0:
-            self.emit_const(-node.operand.value)
+        folded = _fold(node)
+        if isinstance(folded, ast.Constant):
+            self.emit_const(folded.value)
             return
         self.expr(node.operand)
         self.emit(bc.UNARY_OPS[type(node.op).__name__])
@@ -968,6 +993,14 @@ class _CodeGen:
         self._sequence(node.elts, "BUILD_TUPLE", "LIST_EXTEND")
 
     def expr_Set(self, node: ast.Set) -> None:
+        elts = [_fold(e) for e in node.elts]
+        if len(elts) > 2 and all(isinstance(e, ast.Constant) for e in elts):
+            # as CPython: BUILD_SET 0 + a frozenset constant, so the set's table
+            # (and its iteration order) is the one CPython builds
+            self.emit("BUILD_SET", 0)
+            self.emit_const(_FrozenConst(tuple(e.value for e in elts)))
+            self.emit("SET_UPDATE")
+            return
         self._sequence(node.elts, "BUILD_SET", "SET_UPDATE")
 
     def expr_Dict(self, node: ast.Dict) -> None:
@@ -1015,6 +1048,21 @@ class _CodeGen:
             self.expr(node.value)
         self.line = node.lineno
         self.emit("YIELD_VALUE")
+
+    def expr_YieldFrom(self, node: ast.YieldFrom) -> None:
+        # gcheap: the inner iterator is resumed with next() (a value sent to the
+        # outer generator is not forwarded) and the expression's value is None
+        self.expr(node.value)
+        self.line = node.lineno
+        self.emit("GET_ITER")
+        start, end = _Label(), _Label()
+        self.bind(start)
+        self.emit_jump("FOR_ITER", end)
+        self.emit("YIELD_VALUE")
+        self.emit("POP")
+        self.emit_jump("LOOP", start)
+        self.bind(end)
+        self.emit_const(None)
 
     def _comprehension(self, node, kind: str) -> None:
         scope = self.mod.table.scope(node)
@@ -1150,7 +1198,55 @@ class _CodeGen:
         self.emit("CALL_EX", flag)
 
 
+class _FrozenConst:
+    """A frozenset constant: its items in the order the source lists them (the
+    VM inserts them in that order, as CPython's compiler does)."""
+
+    def __init__(self, items: tuple) -> None:
+        self.items = items
+
+
+_FOLD_LIMIT = 1 << 63
+
+
+def _fold(node: ast.expr) -> ast.expr:
+    """CPython's constant folding of arithmetic on number constants (the part that
+    can change what a program observes, e.g. the order of a set display), when the
+    result is a 64-bit int or a float and computing it raises nothing."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Invert)):
+        v = _fold(node.operand)
+        if isinstance(v, ast.Constant) and type(v.value) in (int, float) and \
+                not (isinstance(node.op, ast.Invert) and type(v.value) is float):
+            r = -v.value if isinstance(node.op, ast.USub) else +v.value if isinstance(node.op, ast.UAdd) else ~v.value
+            if type(r) is float or -_FOLD_LIMIT <= r < _FOLD_LIMIT:
+                return ast.copy_location(ast.Constant(r), node)
+        return node
+    if isinstance(node, ast.BinOp) and not isinstance(node.op, ast.MatMult):
+        a, b = _fold(node.left), _fold(node.right)
+        if isinstance(a, ast.Constant) and isinstance(b, ast.Constant) and \
+                type(a.value) in (int, float) and type(b.value) in (int, float):
+            x, y = a.value, b.value
+            try:
+                if isinstance(node.op, ast.Pow) and type(x) is int and type(y) is int and (y > 64 or y < 0):
+                    return node
+                if isinstance(node.op, ast.LShift) and type(y) is int and y > 64:
+                    return node
+                r = {ast.Add: lambda: x + y, ast.Sub: lambda: x - y, ast.Mult: lambda: x * y,
+                     ast.Div: lambda: x / y, ast.FloorDiv: lambda: x // y, ast.Mod: lambda: x % y,
+                     ast.Pow: lambda: x ** y, ast.LShift: lambda: x << y, ast.RShift: lambda: x >> y,
+                     ast.BitAnd: lambda: x & y, ast.BitOr: lambda: x | y,
+                     ast.BitXor: lambda: x ^ y}[type(node.op)]()
+            except (ArithmeticError, ValueError, TypeError):
+                return node
+            if type(r) is float or (type(r) is int and -_FOLD_LIMIT <= r < _FOLD_LIMIT):
+                return ast.copy_location(ast.Constant(r), node)
+        return node
+    return node
+
+
 def _const_key(value):
+    if isinstance(value, _FrozenConst):
+        return ("frozenset", tuple(_const_key(v) for v in value.items))
     if isinstance(value, tuple):
         return ("tuple", tuple(_const_key(v) for v in value))
     if isinstance(value, float):

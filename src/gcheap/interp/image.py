@@ -10,7 +10,7 @@
                  u32 nlocal_names {str} }
     str = u32 length + UTF-8 bytes
     const = u8 tag + payload: 0 None, 1 True, 2 False, 3 i64, 4 f64, 5 str,
-            6 tuple (u32 n, n consts), 7 Ellipsis
+            6 tuple (u32 n, n consts), 7 Ellipsis, 8 frozenset (u32 n, n consts in insertion order)
 """
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ def _const(out: list, k) -> None:
     elif isinstance(k, str):
         out.append(b"\x05")
         _str(out, k)
+    elif type(k).__name__ == "_FrozenConst":
+        out.append(b"\x08")
+        _u32(out, len(k.items))
+        for item in k.items:
+            _const(out, item)
     elif isinstance(k, tuple):
         out.append(b"\x06")
         _u32(out, len(k))

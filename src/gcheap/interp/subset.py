@@ -17,7 +17,7 @@ INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 
 _EXPR_NAMES = {
-    ast.Await: "await", ast.YieldFrom: "yield from",
+    ast.Await: "await",
 }
 _STMT_NAMES = {
     ast.AsyncWith: "async with", ast.AsyncFor: "async for",

@@ -1,6 +1,0 @@
-# expect: compile-error 5:1 decorator
-def d(f):
-    return f
-@d
-def g():
-    pass

@@ -1,2 +1,0 @@
-# expect: compile-error 2:5 set
-s = {1, 2}

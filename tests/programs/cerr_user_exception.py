@@ -1,5 +1,0 @@
-# expect: compile-error 4:8 MyError
-try:
-    pass
-except MyError:
-    pass

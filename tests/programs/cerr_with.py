@@ -1,3 +1,0 @@
-# expect: compile-error 2:1 with
-with open('f') as fh:
-    pass
