@@ -75,8 +75,16 @@ _OWN = {"--heap": True, "--collector": True, "--fault-mode": True, "--install": 
 
 
 def _split_args(args: argparse.Namespace) -> None:
-    """Moves gcheap's own options out of the program's arguments (up to a `--`)."""
+    """Moves gcheap's own options out of the program's arguments (up to a `--`).
+
+    argparse drops the first `--` after the program: when the command line had
+    one there, every argument is the program's."""
     rest = list(args.args)
+    argv = sys.argv
+    if args.program in argv:
+        at = argv.index(args.program)
+        if at + 1 < len(argv) and argv[at + 1] == "--":
+            return
     prog: list[str] = []
     i = 0
     while i < len(rest):

@@ -8,7 +8,9 @@ sys.path as `pyperf`), so both print the same lines:
     NAME: repr(result)     for bench_func (the function called once)
     NAME: done             for bench_time_func (time_func(1, *args): loops=1)
 
-on stdout; the time each took goes to stderr. Runner(add_cmdline_args=...),
+on stdout; the time each took goes to stderr. `--loops N` (pyperf's option) runs
+the function N times (bench_func) or passes loops=N (bench_time_func): longer
+runs for timing, the same output. Runner(add_cmdline_args=...),
 metadata, argparser.add_argument, parse_args(), bench_func, bench_time_func and
 perf_counter are supported; the program's arguments are parsed by a small
 argparse-like parser (options with type/default/choices/action, positionals
@@ -186,7 +188,8 @@ class Runner:
         for flag in ("--fast", "--rigorous", "--debug-single-value", "--quiet", "--verbose",
                      "--worker", "--tracemalloc", "--track-memory", "--no-locale", "--profile"):
             parser.add_argument(flag, action="store_true")
-        for opt in ("--processes", "--values", "--loops", "--warmups", "--min-time",
+        parser.add_argument("--loops", "-l", type=int, default=1)
+        for opt in ("--processes", "--values", "--warmups", "--min-time",
                     "--output", "--append", "--affinity", "--inherit-environ", "--pipe",
                     "--timeout", "--worker-task", "--calibrate-loops", "--recalibrate-loops",
                     "--calibrate-warmups", "--recalibrate-warmups", "--hook"):
@@ -198,19 +201,13 @@ class Runner:
             self.args = self.argparser.parse_args(args)
         return self.args
 
-    def _run(self, name, call):
-        if self.args is None:
-            self.parse_args()
-        t0 = perf_counter()
-        result = call()
-        wall = perf_counter() - t0
-        return result, wall
-
     def bench_func(self, name, func, *args, inner_loops=None, metadata=None):
         if self.args is None:
             self.parse_args()
+        loops = max(1, getattr(self.args, "loops", 1) or 1)
         t0 = perf_counter()
-        result = func(*args)
+        for _ in range(loops):
+            result = func(*args)
         wall = perf_counter() - t0
         print("%s: %r" % (name, result))
         sys.stdout.flush()
@@ -220,8 +217,9 @@ class Runner:
     def bench_time_func(self, name, time_func, *args, inner_loops=None, metadata=None):
         if self.args is None:
             self.parse_args()
+        loops = max(1, getattr(self.args, "loops", 1) or 1)
         t0 = perf_counter()
-        dt = time_func(1, *args)
+        dt = time_func(loops, *args)
         wall = perf_counter() - t0
         print("%s: done" % name)
         sys.stdout.flush()
