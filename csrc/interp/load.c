@@ -251,13 +251,43 @@ static int32_t operands_read(uint32_t op, uint32_t arg)
     }
 }
 
+/* NULL operands: PUSH_NULL and LOAD_METHOD leave an empty slot (the method-call
+ * convention) that only the call reading it as `self|NULL` may touch; any other
+ * instruction reading it would dereference NULL. The verifier follows, with the
+ * depth, the positions holding such slots (a list, newest first: they are
+ * consumed in the order calls nest) and requires it equal where paths join. */
+#define NULL_LIMIT 64
+
+struct null_node {
+    int32_t pos, next, len;
+};
+
+static bool null_lists_equal(const struct null_node *pool, int32_t a, int32_t b)
+{
+    while (a >= 0 && b >= 0 && a != b) {
+        if (pool[a].pos != pool[b].pos)
+            return false;
+        a = pool[a].next;
+        b = pool[b].next;
+    }
+    return a == b;
+}
+
+static bool pushes_null(uint32_t op) { return op == OP_PUSH_NULL || op == OP_LOAD_METHOD; }
+static bool reads_null(uint32_t op) { return op == OP_CALL_METHOD || op == OP_CALL_KW || op == OP_CALL_EX; }
+
 static bool check_stack(struct gi_code *c)
 {
     int32_t *depth = malloc(sizeof(int32_t) * c->ncode);
+    int32_t *nulls = malloc(sizeof(int32_t) * c->ncode);
     uint32_t *work = malloc(sizeof(uint32_t) * c->ncode);
-    if (!depth || !work) {
+    struct null_node *pool = malloc(sizeof(struct null_node) * c->ncode);
+    uint32_t npool = 0;
+    if (!depth || !nulls || !work || !pool) {
         free(depth);
+        free(nulls);
         free(work);
+        free(pool);
         return false;
     }
     for (uint32_t i = 0; i < c->ncode; i++)
@@ -265,35 +295,57 @@ static bool check_stack(struct gi_code *c)
     uint32_t nwork = 0;
     bool ok = c->max_stack >= 2;
     depth[0] = 0;
+    nulls[0] = -1;
     work[nwork++] = 0;
     while (nwork && ok) {
         uint32_t pc = work[--nwork];
         uint32_t op = c->code[pc] & 0xFF, arg = c->code[pc] >> 8;
-        int32_t d = depth[pc];
-        if (d < operands_read(op, arg)) {
+        int32_t d = depth[pc], k = operands_read(op, arg);
+        if (d < k) {
             ok = false;
             break;
+        }
+        /* the operands read hold no NULL but the one a call reads as self|NULL */
+        int32_t nl = nulls[pc];
+        if (nl >= 0 && reads_null(op) && pool[nl].pos == d - k + 1)
+            nl = pool[nl].next;
+        if (nl >= 0 && pool[nl].pos >= d - k) {
+            ok = false;
+            break;
+        }
+        if (pushes_null(op)) {
+            int32_t len = nl >= 0 ? pool[nl].len + 1 : 1;
+            if (len > NULL_LIMIT) {
+                ok = false;
+                break;
+            }
+            pool[npool] = (struct null_node){d, nl, len};   /* once per pc: npool < ncode */
+            nl = (int32_t)npool++;
         }
         struct succ s;
         effects(pc, op, arg, &s);
         for (int i = 0; i < s.n; i++) {
             int32_t nd = d + s.delta[i];
             /* two spare slots above: calls may shift their arguments up */
-            if (nd < 0 || nd + 2 > (int32_t)c->max_stack || s.pc[i] >= c->ncode) {
+            if (nd < 0 || nd + 2 > (int32_t)c->max_stack || s.pc[i] >= c->ncode ||
+                (nl >= 0 && pool[nl].pos >= nd)) {
                 ok = false;
                 break;
             }
             if (depth[s.pc[i]] < 0) {
                 depth[s.pc[i]] = nd;
+                nulls[s.pc[i]] = nl;
                 work[nwork++] = s.pc[i];
-            } else if (depth[s.pc[i]] != nd) {
+            } else if (depth[s.pc[i]] != nd || !null_lists_equal(pool, nulls[s.pc[i]], nl)) {
                 ok = false;
                 break;
             }
         }
     }
     free(depth);
+    free(nulls);
     free(work);
+    free(pool);
     return ok;
 }
 
@@ -330,9 +382,12 @@ static bool check_code(struct gi_vm *vm, struct gi_code *c, bool *is_body)
         case OP_FORMAT: if (arg > 15) return false; break;
         case OP_YIELD_VALUE: if (!(c->flags & CO_GENERATOR)) return false; break;
         case OP_LIST_APPEND: case OP_SET_ADD: case OP_DICT_SET: if (arg == 0 || arg > 255) return false; break;
-        case OP_JUMP: case OP_LOOP: case OP_POP_JUMP_IF_FALSE: case OP_POP_JUMP_IF_TRUE:
+        case OP_LOOP:   /* the one backward jump: it polls the safepoint (and the budget) */
+            if (arg > pc) return false;
+            break;
+        case OP_JUMP: case OP_POP_JUMP_IF_FALSE: case OP_POP_JUMP_IF_TRUE:
         case OP_JUMP_IF_FALSE_OR_POP: case OP_JUMP_IF_TRUE_OR_POP: case OP_FOR_ITER: case OP_SETUP_EXCEPT:
-            if (arg >= c->ncode) return false;
+            if (arg >= c->ncode || arg <= pc) return false;
             break;
         default:
             break;

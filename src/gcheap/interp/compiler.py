@@ -216,7 +216,11 @@ class _CodeGen:
         self.code.nfree = len(self.free_names)
         self.code.nlocals = len(self.code.local_names)
         self._resolve_free_slots()
-        self.code.max_stack = _max_stack(self.code)
+        try:
+            self.code.max_stack = _max_stack(self.code)
+        except _TooManyNulls:
+            self.mod.fail(self.node, f"{self.code.qualname} nests more than {NULL_LIMIT} calls "
+                          "inside one another's arguments")
         c = self.code
         for what, n in (("local variables", c.nlocals), ("constants", len(c.consts)),
                         ("attribute names", len(c.names)), ("operand stack slots", c.max_stack)):
@@ -1319,28 +1323,84 @@ def _effects(op: str, arg: int) -> list[tuple[int | None, int]]:
     raise AssertionError(f"no stack effect for {op}")
 
 
+_READ0 = {"NOP", "LOAD_CONST", "LOAD_LOCAL", "DELETE_LOCAL", "LOAD_GLOBAL", "DELETE_GLOBAL",
+          "LOAD_BUILTIN", "LOAD_DEREF", "DELETE_DEREF", "LOAD_CLOSURE", "MAKE_CELL", "LOAD_NAME",
+          "PUSH_NULL", "JUMP", "LOOP", "SETUP_EXCEPT", "POP_BLOCK", "IMPORT_NAME"}
+_READ2 = {"DUP2", "ROT2", "LIST_EXTEND", "SET_UPDATE", "DICT_UPDATE", "LOAD_SUBSCR",
+          "DELETE_SUBSCR", "STORE_ATTR", "EXC_MATCH", "RAISE_FROM", "WITH_EXIT_EXC"}
+
+
+def _operands_read(op: str, arg: int) -> int:
+    """How many operands an instruction reads (mirrors load.c operands_read())."""
+    n16 = arg >> 16
+    if op in _BINARY or op in _COMPARE or op in _READ2:
+        return 2
+    if op in _READ0:
+        return 0
+    return {
+        "ROT3": lambda: 3, "STORE_SUBSCR": lambda: 3, "ROT4": lambda: 4,
+        "BUILD_LIST": lambda: arg, "BUILD_TUPLE": lambda: arg, "BUILD_SET": lambda: arg,
+        "BUILD_STRING": lambda: arg, "BUILD_SLICE": lambda: arg, "BUILD_DICT": lambda: 2 * arg,
+        "LIST_APPEND": lambda: arg + 1, "SET_ADD": lambda: arg + 1, "DICT_SET": lambda: arg + 2,
+        "FORMAT": lambda: 1 + (arg & 1), "CALL": lambda: arg + 1, "CALL_METHOD": lambda: arg + 2,
+        "CALL_KW": lambda: arg + 3, "CALL_EX": lambda: 3 + (arg & 1), "CALL_BUILTIN": lambda: n16,
+        "MAKE_FUNCTION": lambda: bin(n16 & 7).count("1"), "BUILD_CLASS": lambda: arg + 2,
+        "RAISE_ASSERT": lambda: 1 if arg else 0,
+    }.get(op, lambda: 1)()
+
+
+# NULL operands (PUSH_NULL, LOAD_METHOD's self|NULL) may only be read by the call
+# that takes them as self|NULL: the verifier follows their positions (mirrors
+# load.c check_stack()); this many may be pending at once.
+NULL_LIMIT = 64
+
+
+_JUMPS = {"JUMP", "LOOP", "POP_JUMP_IF_FALSE", "POP_JUMP_IF_TRUE", "JUMP_IF_FALSE_OR_POP",
+          "JUMP_IF_TRUE_OR_POP", "FOR_ITER", "SETUP_EXCEPT"}
+
+
+class _TooManyNulls(Exception):
+    pass
+
+
 def _max_stack(code: Code) -> int:
-    """Depth of the operand stack at every reachable instruction, checked consistent."""
-    depth: dict[int, int] = {0: 0}
+    """Depth of the operand stack at every reachable instruction, checked consistent,
+    and the positions of NULL operands (newest first), checked only read by a call."""
+    state: dict[int, tuple[int, tuple[int, ...]]] = {0: (0, ())}
     work = [0]
     best = 0
     while work:
         pc = work.pop()
-        d = depth[pc]
+        d, nulls = state[pc]
         op, arg = bc.decode(code.code[pc])
         name = bc.NAMES[op]
+        k = _operands_read(name, arg)
+        if d < k:
+            raise AssertionError(f"{code.qualname}: {name} reads below the stack at pc {pc}")
+        if nulls and name in ("CALL_METHOD", "CALL_KW", "CALL_EX") and nulls[0] == d - k + 1:
+            nulls = nulls[1:]
+        if nulls and nulls[0] >= d - k:
+            raise AssertionError(f"{code.qualname}: {name} reads a NULL operand at pc {pc}")
+        if (name == "LOOP") != (name in _JUMPS and arg <= pc):
+            raise AssertionError(f"{code.qualname}: {name} jumps backward at pc {pc} (only LOOP may)")
+        if name in ("PUSH_NULL", "LOAD_METHOD"):
+            if len(nulls) >= NULL_LIMIT:
+                raise _TooManyNulls()
+            nulls = (d,) + nulls
         for succ, delta in _effects(name, arg):
             nd = d + delta
             target = pc + 1 if succ is None else succ
             if nd < 0:
                 raise AssertionError(f"{code.qualname}: stack underflow at pc {pc}")
+            if nulls and nulls[0] >= nd:
+                raise AssertionError(f"{code.qualname}: {name} drops a NULL operand at pc {pc}")
             if target >= len(code.code):
                 raise AssertionError(f"{code.qualname}: falls off the end at pc {pc}")
-            if target in depth:
-                if depth[target] != nd:
-                    raise AssertionError(f"{code.qualname}: inconsistent stack depth at pc {target}")
+            if target in state:
+                if state[target] != (nd, nulls):
+                    raise AssertionError(f"{code.qualname}: inconsistent stack at pc {target}")
             else:
-                depth[target] = nd
+                state[target] = (nd, nulls)
                 work.append(target)
             best = max(best, nd)
     return best + 2
