@@ -851,6 +851,7 @@ NATIVE(b_reversed)
         if (ok) {
             V s = R[t];
             fields(it)[ITER_END] = vm_kind(vm, s) == K_LIST ? fields(s)[LIST_LEN] : arr_len(s);
+            fields(it)[ITER_STEP] = k == K_LIST && vm_user_class(vm, ARG(0)) < 0;  /* names the type */
             R[out] = it;
         }
     }

@@ -580,6 +580,11 @@ const char *vm_type_name(struct gi_vm *vm, V v)
                                          "list_reverseiterator", "arrayiterator", "iterator", "callable_iterator",
                                          "iterator"};
         uint64_t t = fields(v)[ITER_TYPE];
+        if (t == IT_REVERSED && !fields(v)[ITER_STEP])
+            return "reversed";
+        if (t == IT_STR && vm_kind(vm, fields(v)[ITER_SEQ]) == K_STR &&
+            fields(fields(v)[ITER_SEQ])[STR_CPLEN] == str_nbytes(fields(v)[ITER_SEQ]))
+            return "str_ascii_iterator";
         return t < sizeof it / sizeof *it ? it[t] : "iterator";
     }
     default:
