@@ -4,6 +4,8 @@ Programs are built from a small grammar over a few variables, literals of every 
 and every operator, so most are valid subset code that terminates (loops are bounded
 `for` over small ranges); many raise at run time, which is part of the point.
 """
+import functools
+
 from hypothesis import strategies as st
 
 NAMES = ["a", "b", "c", "xs", "d"]
@@ -13,6 +15,7 @@ BINOPS = ["+", "-", "*", "/", "//", "%", "**", "<<", ">>", "&", "|", "^"]
 CMPOPS = ["==", "!=", "<", "<=", ">", ">=", "is", "is not", "in", "not in"]
 
 
+@functools.lru_cache(maxsize=None)
 def expressions(depth=3):
     leaf = st.one_of(st.sampled_from(LITERALS), st.sampled_from(NAMES))
     if depth == 0:
@@ -29,6 +32,18 @@ def expressions(depth=3):
         st.builds(lambda a, b, c: f"({a} if {b} else {c})", sub, sub, sub),
         st.builds(lambda a, b: f"{a}[{b}]", sub, sub),
         st.builds(lambda a, b, c: f"{a}[{b}:{c}]", sub, sub, sub),
+        st.builds(lambda a, b, c, d: f"{a}[{b}:{c}:{d}]", sub, sub, sub, sub),
+        st.builds(lambda a, b: f"{{{a}, {b}}}", sub, sub),
+        st.builds(lambda a, b: f"[q * 2 for q in ({a}, {b}) if q]", sub, sub),
+        st.builds(lambda a: f"{{q: q for q in {a}}}", sub),
+        st.builds(lambda a: f"sum(q for q in {a})", sub),
+        st.builds(lambda a, b: f"f({a}, w={b})", sub, sub),
+        st.builds(lambda a: f"(lambda q, *r: (q, r))({a}, 1)", sub),
+        st.builds(lambda g, a: f"{g}({a})",
+                  st.sampled_from(["sorted", "reversed", "set", "frozenset", "enumerate", "any",
+                                   "all", "hash", "repr", "round", "chr", "ord", "iter", "next"]), sub),
+        st.builds(lambda a, b: f"'%s-%r' % ({a}, {b})", sub, sub),
+        st.builds(lambda a, b: f"'{{}}:{{!r}}'.format({a}, {b})", sub, sub),
         st.builds(lambda f, a: f"{f}({a})",
                   st.sampled_from(["len", "str", "abs", "int", "float", "min", "max", "bool",
                                    "list", "tuple", "f"]), sub),
@@ -36,10 +51,13 @@ def expressions(depth=3):
         st.builds(lambda a, b: f"{{{a}: {b}}}", sub, sub),
         st.builds(lambda a: f'f"<{{{a}}}>"', sub),
         st.builds(lambda a, m: f"{a}.{m}", sub, st.sampled_from(["x", "get(1)", "pop()",
-                                                                 "append(2)", "keys()"])),
+                                                                 "append(2)", "keys()", "items()",
+                                                                 "split()", "upper()", "add(1)",
+                                                                 "count(1)", "index(1)", "copy()"])),
     )
 
 
+@functools.lru_cache(maxsize=None)
 def statements(depth=2):
     e = expressions(2)
     simple = st.one_of(
@@ -53,6 +71,13 @@ def statements(depth=2):
         st.builds(lambda v: f"a, b = {v}", e),
         st.builds(lambda v: f"raise ValueError({v})", e),
         st.builds(lambda v: f"assert {v}", e),
+        st.builds(lambda v: f"del xs[{v}]", e),
+        st.builds(lambda v, w: f"xs[{v}:{w}] = [1, 2]", e, e),
+        st.builds(lambda v: f"xs[::2] = {v}", e),
+        st.builds(lambda v: f"a, *b = {v}", e),
+        st.builds(lambda v: f"o.attr = {v}", e),
+        st.builds(lambda v: f"print(o.method({v}), o.attr)", e),
+        st.builds(lambda v: f"print(list(g({v})))", e),
     )
     if depth == 0:
         return simple
@@ -65,6 +90,9 @@ def statements(depth=2):
         simple,
         st.builds(lambda c, b, o: f"if {c}:\n{indent(b)}\nelse:\n{indent(o)}", e, body, body),
         st.builds(lambda n, b: f"for i in range({n}):\n{indent(b)}", st.integers(0, 4), body),
+        st.builds(lambda b, h: f"try:\n{indent(b)}\nfinally:\n{indent(h)}", body, body),
+        st.builds(lambda n, b: f"while {n}:\n{indent(b)}\n    break\nelse:\n    print('else')",
+                  e, body),
         st.builds(lambda b, x, h: f"try:\n{indent(b)}\nexcept {x} as err:\n{indent(h)}",
                   body, st.sampled_from(["ValueError", "Exception", "(TypeError, KeyError)",
                                          "ZeroDivisionError"]), body),
@@ -72,7 +100,11 @@ def statements(depth=2):
 
 
 PRELUDE = ("a = 1\nb = 2.5\nc = 'str'\nxs = [1, 2, 3]\nd = {'k': 1}\n"
-           "def f(v, w=3):\n    return v\n")
+           "def f(v, w=3):\n    return v\n"
+           "class K:\n    def __init__(self):\n        self.attr = 0\n"
+           "    def method(self, v):\n        self.attr = v\n        return [v]\n"
+           "o = K()\n"
+           "def g(v):\n    for q in (v, v):\n        yield q\n")
 
 
 def programs():

@@ -69,6 +69,24 @@ def subset_examples() -> list[pathlib.Path]:
     return [EXAMPLES / name for name in EXAMPLE_PROGRAMS]
 
 
+def pyperformance_dir() -> pathlib.Path | None:
+    """The benchmark files of the installed pyperformance package (a test extra)."""
+    try:
+        import pyperformance
+    except ImportError:
+        return None
+    d = pathlib.Path(pyperformance.__file__).parent / "data-files" / "benchmarks"
+    return d if d.is_dir() else None
+
+
+def pyperformance_benchmarks(names=None) -> list[pathlib.Path]:
+    from gcheap.interp.pyperformance import BENCHMARKS
+    d = pyperformance_dir()
+    if d is None:
+        return []
+    return [d / f"bm_{name}" / "run_benchmark.py" for name in (names or BENCHMARKS)]
+
+
 def deterministic_lines(out: str) -> list[str]:
     """stdout without the lines that depend on time or on the implementation."""
     return [ln for ln in out.splitlines() if not ln.startswith(("#time", "#heap"))]

@@ -1,0 +1,5 @@
+# expect: compile-error 3:1 match statement
+x = 1
+match x:
+    case 1:
+        print(1)

@@ -1,0 +1,2 @@
+# expect: compile-error 2:1 relative import
+from . import sibling

@@ -1,0 +1,2 @@
+# expect: compile-error 2:1 from-import of *
+from math import *
