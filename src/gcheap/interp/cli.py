@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 
@@ -116,6 +117,9 @@ def _split_args(args: argparse.Namespace) -> None:
 @command("run", "run a Python-subset program on the managed heap", _configure)
 def run(args: argparse.Namespace) -> int:
     from gcheap.errors import GCHeapError, InvalidOption, SubsetError
+    # The runtime's Python side imports numpy, whose OpenBLAS starts a thread per
+    # core that spins after start-up; a program run uses no BLAS: one thread.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from gcheap.interp.run import run_file
 
     try:
