@@ -196,6 +196,7 @@ class Program:
     codes: list[Code]                # codes[0] is the main module's body
     modules: list[ModuleInfo]        # modules[0] is __main__
     global_names: list[str]          # every Python module's globals, module by module
+    library_paths: list[str] = dataclasses.field(default_factory=list)  # lib/ sources compiled
 
 
 def disassemble(code: Code) -> str:

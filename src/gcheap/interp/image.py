@@ -70,9 +70,24 @@ def _const(out: list, k) -> None:
 
 
 def encode(program: Program, argv: list[str]) -> bytes:
+    prefix, body = encode_parts(program)
+    return assemble(prefix, argv, body)
+
+
+def assemble(prefix: bytes, argv: list[str], body: bytes) -> bytes:
+    """The image of encode_parts' (prefix, body) with this argv."""
+    out: list[bytes] = [prefix]
+    _strs(out, argv)
+    out.append(body)
+    return b"".join(out)
+
+
+def encode_parts(program: Program) -> tuple[bytes, bytes]:
+    """The image but its argv: what comes before it and what comes after."""
     out: list[bytes] = [b"GCI2"]
     _str(out, program.filename)
-    _strs(out, argv)
+    prefix = b"".join(out)
+    out = []
     _u32(out, len(program.modules))
     for m in program.modules:
         _str(out, m.name)
@@ -92,4 +107,4 @@ def encode(program: Program, argv: list[str]) -> bytes:
             _const(out, k)
         _strs(out, code.names)
         _strs(out, code.local_names)
-    return b"".join(out)
+    return prefix, b"".join(out)

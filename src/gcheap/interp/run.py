@@ -6,9 +6,6 @@ import errno
 import sys
 
 from gcheap.errors import InvalidOption, ProgramError
-from gcheap.interp import bytecode
-from gcheap.interp.compiler import compile_file
-from gcheap.interp.image import encode
 
 
 @dataclasses.dataclass
@@ -35,6 +32,33 @@ class RunResult:
         return 0 if self.status == "ok" else 1
 
 
+def _builtin_id(name: str) -> int:
+    from gcheap.interp import bytecode
+    return bytecode.BUILTIN_ID[name]
+
+
+def program_image(path: str, argv: list[str]) -> bytes:
+    """The image of the program at `path` (compiled, or from the image cache)."""
+    from gcheap.interp import cache
+    from gcheap.interp.image import assemble
+    with open(path, "rb") as f:
+        source = f.read()
+    hit = cache.lookup(path, source)
+    if hit is not None:
+        return assemble(hit[0], argv, hit[1])
+    from gcheap.interp.compiler import compile_source
+    from gcheap.interp.image import encode_parts
+    try:
+        text = source.decode("utf-8")
+    except UnicodeDecodeError as e:
+        from gcheap.errors import SubsetError
+        raise SubsetError(path, 1, 1, f"source is not UTF-8 ({e.reason})") from None
+    program = compile_source(text, path)
+    prefix, body = encode_parts(program)
+    cache.store(path, source, program.library_paths, prefix, body)
+    return assemble(prefix, argv, body)
+
+
 def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
              stderr_fd: int | None = None, check: bool = False, **runtime_options) -> RunResult:
     """Run the program at `path` with sys.argv = [path, *argv] under the gcheap VM.
@@ -50,8 +74,7 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
     from gcheap import _lowlevel as _ll
     from gcheap.runtime import Runtime
 
-    program = compile_file(path)
-    image = encode(program, [path, *map(str, argv)])
+    image = program_image(path, [path, *map(str, argv)])
     own = runtime is None
     if own:
         runtime = Runtime(**runtime_options)
@@ -90,7 +113,7 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
         # the message is the traceback's last line: `Type: text` (Type qualified
         # by its module unless __main__ or a built-in)
         exc = res["message"].split(":", 1)[0].strip() or None
-        if res["exc_builtin"] == bytecode.BUILTIN_ID["SystemExit"]:
+        if res["exc_builtin"] == _builtin_id("SystemExit"):
             status = "exit"
             exit_code = int(res["message"].split(":", 1)[1])
             exc = None
