@@ -347,12 +347,39 @@ bool call_object(struct gi_vm *vm, uint32_t fslot, uint32_t argbase, uint32_t ar
             return vm_raise(vm, B_TYPEERROR, "a class that failed to build cannot be called");
         /* the instance goes into the slot before the arguments (self of __init__) */
         uint32_t t = vm_reserve(vm, 1);
-        if (!vm_alloc_user_instance(vm, c, t)) {
+        V newf;
+        bool custom_new = false;
+        if ((vm->classes[c].specials >> S_NEW & 1) &&
+            vm_class_lookup(vm, f, vm->special_ids[S_NEW], &newf) == 1 &&
+            !(vm_kind(vm, newf) == K_BUILTIN && fields(newf)[BUILTIN_ID] == M_OBJECT_NEW)) {
+            /* a user __new__(cls, *args, **kwargs) makes the object; __init__ runs
+             * only when it is an instance of the class */
+            if (vm_kind(vm, newf) == K_WRAP && fields(newf)[WRAP_WHICH] == W_STATIC)
+                newf = fields(newf)[WRAP_A];
+            custom_new = true;
+            uint32_t m = vm_reserve(vm, argc + 3);
+            R[m] = newf;
+            R[m + 1] = R[fslot];
+            memcpy(&R[m + 2], &R[argbase], (size_t)argc * sizeof(V));
+            if (kwn)
+                R[m + 2 + argc] = R[kwn];
+            bool ok = vm_call(vm, m, argc + 1, kwn ? m + 2 + argc : 0, t);
+            vm_release(vm, m);
+            int is = 0;
+            if (ok)
+                ok = vm_isinstance(vm, R[t], R[fslot], &is);
+            if (!ok || !is) {
+                if (ok)
+                    R[ret] = R[t];
+                vm_release(vm, t);
+                return ok;
+            }
+        } else if (!vm_alloc_user_instance(vm, c, t)) {
             vm_release(vm, t);
             return FAIL;
         }
         V inst = R[t];
-        if (vm->classes[c].kind == K_EXC) {
+        if (vm->classes[c].kind == K_EXC && vm_kind(vm, inst) == K_EXC && !fields(inst)[EXC_ARGS]) {
             /* BaseException.__new__ keeps the call's arguments as args */
             uint32_t nkw = kwn ? arr_len(R[kwn]) : 0;
             V args = vm_new_tuple(vm, argc - nkw);
@@ -370,7 +397,7 @@ bool call_object(struct gi_vm *vm, uint32_t fslot, uint32_t argbase, uint32_t ar
         int found = vm_class_lookup(vm, f, vm->special_ids[S_INIT], &init);
         vm_release(vm, t);
         if (found && vm_kind(vm, init) == K_BUILTIN && fields(init)[BUILTIN_ID] == M_OBJECT_INIT) {
-            if (argc)
+            if (argc && !custom_new)
                 return vm_raise(vm, B_TYPEERROR, "%s() takes no arguments", vm->classes[c].name);
             R[ret] = inst;
             return true;

@@ -836,6 +836,8 @@ static int special_attr(struct gi_vm *vm, uint32_t obj_slot, uint32_t name_id, u
             vm->roots[out] = arr_len(args) ? arr_items(args)[0] : vm_none(vm);
             return 1;
         }
+        if (!strcmp(name, "__cause__") && fields(obj)[EXC_CAUSE])
+            return vm->roots[out] = fields(obj)[EXC_CAUSE], 1;
         if (!strcmp(name, "__traceback__") || !strcmp(name, "__cause__") || !strcmp(name, "__context__"))
             return vm->roots[out] = vm_none(vm), 1;
     }

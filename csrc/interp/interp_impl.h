@@ -91,7 +91,7 @@ enum gi_kind {
 #define EXC_ARGS 0      /* ref: tuple */
 #define EXC_TB 1        /* ref: i64 array of (code, line) pairs, innermost first; or 0 */
 #define EXC_ATTRS 2
-#define EXC_VALUE 3     /* ref: StopIteration's value / SystemExit's code (or 0) */
+#define EXC_CAUSE 3     /* ref: __cause__ (raise ... from ...), or 0 */
 #define EXC_TYPE 4      /* builtin id of its nearest built-in exception class */
 #define EXC_TBLEN 5     /* pairs used in EXC_TB */
 #define EXC_IDHASH 6

@@ -1743,9 +1743,29 @@ NATIVE(m_gen_close)
     V g = ARG(0);
     if (fields(g)[GEN_STATE] == GS_RUNNING)
         return vm_raise(vm, B_VALUEERROR, "generator already executing");
-    fields(g)[GEN_STATE] = GS_DONE;
-    vm_store_ref(vm, g, &fields(g)[GEN_SAVED], 0);
-    return ret_none(vm, out);
+    if (fields(g)[GEN_STATE] != GS_SUSPENDED) {
+        fields(g)[GEN_STATE] = GS_DONE;
+        vm_store_ref(vm, g, &fields(g)[GEN_SAVED], 0);
+        return ret_none(vm, out);
+    }
+    /* GeneratorExit raised at the yield: finally blocks and handlers run */
+    uint32_t t = vm_reserve(vm, 1);
+    V e = vm_new_exc(vm, B_GENERATOREXIT, 0);
+    bool ok = e != 0;
+    if (ok) {
+        R[t] = e;
+        int r = gen_throw(vm, args, t, t);
+        if (r == RUN_YIELDED) {
+            ok = vm_raise(vm, B_RUNTIMEERROR, "generator ignored GeneratorExit");
+        } else if (r != RUN_RETURNED) {
+            V x = R[vm->r_exc];
+            ok = vm_exc_matches(vm, x, B_GENERATOREXIT) || vm_exc_matches(vm, x, B_STOPITERATION);
+            if (ok)
+                vm_clear_exc(vm);
+        }
+    }
+    vm_release(vm, t);
+    return ok && ret_none(vm, out);
 }
 
 NATIVE(m_gen_throw)

@@ -1865,6 +1865,22 @@ L_RAISE_FROM: {
         goto error;
     }
     raise_value(vm, sp - 2);
+    if (R[vm->r_exc] && KIND(R[vm->r_exc]) == K_EXC) {
+        /* the exception's __cause__ (an instance: a class given is called) */
+        uint32_t t = vm_reserve(vm, 2);
+        R[t] = R[vm->r_exc];
+        R[vm->r_exc] = 0;
+        bool ok = true;
+        if (KIND(R[sp - 1]) == K_NONE || KIND(R[sp - 1]) == K_EXC)
+            R[t + 1] = R[sp - 1];
+        else
+            ok = vm_call_value(vm, R[sp - 1], t, 0, t + 1);
+        if (ok) {
+            vm_store_ref(vm, R[t], &fields(R[t])[EXC_CAUSE], R[t + 1]);
+            R[vm->r_exc] = R[t];
+        }
+        vm_release(vm, t);
+    }
     goto error;
 }
 L_RERAISE:
