@@ -379,7 +379,7 @@ bool call_object(struct gi_vm *vm, uint32_t fslot, uint32_t argbase, uint32_t ar
             return FAIL;
         }
         V inst = R[t];
-        if (vm->classes[c].kind == K_EXC && vm_kind(vm, inst) == K_EXC && !fields(inst)[EXC_ARGS]) {
+        if (vm->classes[c].kind == K_EXC && !custom_new) {
             /* BaseException.__new__ keeps the call's arguments as args */
             uint32_t nkw = kwn ? arr_len(R[kwn]) : 0;
             V args = vm_new_tuple(vm, argc - nkw);

@@ -365,6 +365,7 @@ struct gi_vm {
     uint64_t instructions, allocations;
     uint64_t budget;                /* stop after this many loops and calls (tests) */
     uint64_t polls;
+    uint32_t native_steps;          /* vm_native_step's counter */
     bool gc_enabled;
     uint64_t allocs_at_last_collect, live_at_last_collect;
     int recursion_limit;
@@ -585,5 +586,15 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
             struct gi_const ***consts_out);
 void vm_unload(struct gi_vm *vm);
 void vm_free_consts(struct gi_vm *vm, struct gi_const **consts);
+
+/* Native loops (iteration, comparisons) reach a safepoint every 1024 steps; as
+ * any allocation, it may move objects: only at points where the caller holds its
+ * values in root slots. */
+void vm_native_poll(struct gi_vm *vm);
+static inline void vm_native_step(struct gi_vm *vm)
+{
+    if (__builtin_expect((++vm->native_steps & 1023) == 0, 0))
+        vm_native_poll(vm);
+}
 
 #endif

@@ -111,6 +111,7 @@ V vm_array_item(struct gi_vm *vm, V a, uint64_t i) { return box_array_item(vm, a
 /* next() of the iterator in it_slot into out: 1 item, 0 exhausted, -1 raised. */
 int vm_next(struct gi_vm *vm, uint32_t it_slot, uint32_t out)
 {
+    vm_native_step(vm);   /* callers hold values in slots: vm_next may run code */
     V it = R[it_slot];
     int k = vm_kind(vm, it);
     if (k == K_GEN) {

@@ -2,7 +2,7 @@
  * tuple, dict, set, generators, exceptions, range, property, the standard
  * streams. args[0] is self. Strings are UTF-8: positions given to and returned
  * by the str methods are code points; case mappings and character classes
- * cover ASCII only (documented). */
+ * are the C library's (C.UTF-8 locale), one code point at a time. */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <inttypes.h>

@@ -141,6 +141,7 @@ static int rich_compare(struct gi_vm *vm, int op, uint32_t a, uint32_t b);
 /* == with the identity shortcut of containers: 1, 0, -1 raised. */
 int vm_equal_slots(struct gi_vm *vm, uint32_t a, uint32_t b)
 {
+    vm_native_step(vm);   /* callers hold values in slots: __eq__ may run */
     V x = R[a], y = R[b];
     if (x == y)
         return 1;

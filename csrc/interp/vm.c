@@ -174,6 +174,15 @@ static inline bool poll_safepoint(struct gi_vm *vm)
     return true;
 }
 
+/* A native loop's safepoint (vm_native_step, every 1024 steps): parks at a
+ * requested pause. A SIGINT waits for the next LOOP or call. */
+void vm_native_poll(struct gi_vm *vm)
+{
+    if (atomic_load_explicit(&vm->rt->pause_requested, memory_order_relaxed) &&
+        gr_safepoint_poll(vm->rt, vm->m) < 0)
+        vm_fatal(vm, ESHUTDOWN, "the runtime was closed under the program");
+}
+
 /* ---- tracebacks */
 
 static void tb_append(struct gi_vm *vm, uint32_t code, uint32_t line)
