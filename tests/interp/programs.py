@@ -10,9 +10,19 @@ Three kinds, told apart by name and by a first-line header:
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import os
 import pathlib
 import re
+import shutil
+import tempfile
+
+# The interpreter's tests keep compiled program images in a temporary cache
+# directory (never the user's ~/.cache), shared by the processes they start.
+if "GCHEAP_CACHE_DIR" not in os.environ:
+    os.environ["GCHEAP_CACHE_DIR"] = tempfile.mkdtemp(prefix="gcheap-test-images-")
+    atexit.register(shutil.rmtree, os.environ["GCHEAP_CACHE_DIR"], ignore_errors=True)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROGRAMS = ROOT / "tests" / "programs"

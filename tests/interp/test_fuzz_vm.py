@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import programs as _programs  # noqa: F401  (a temporary image cache directory)
 from fuzzgen import programs
 from gcheap.errors import SubsetError
 from test_fuzz_frontend import run_cpython_inline
