@@ -366,6 +366,8 @@ struct gi_vm {
     uint64_t budget;                /* stop after this many loops and calls (tests) */
     uint64_t polls;
     uint32_t native_steps;          /* vm_native_step's counter */
+    bool alloc_inline;              /* vm_alloc_small may bump the TLAB itself */
+    uint64_t int_size, int_hdr, float_size, float_hdr;   /* boxed ints and floats */
     bool gc_enabled;
     uint64_t allocs_at_last_collect, live_at_last_collect;
     int recursion_limit;
@@ -406,8 +408,45 @@ void vm_clear_exc(struct gi_vm *vm);
 /* ---- allocation (may collect: see the invariant above) */
 V vm_alloc_instance(struct gi_vm *vm, uint32_t gr_class);
 V vm_alloc_array(struct gi_vm *vm, uint32_t gr_class, uint64_t length);
-V vm_new_int(struct gi_vm *vm, int64_t v);
-V vm_new_float(struct gi_vm *vm, double d);
+V vm_alloc_slow(struct gi_vm *vm, uint64_t size, uint64_t hdr);   /* gr_alloc, the choke point */
+
+/* The allocation of small objects: gr_alloc's own fast path (a bump in the
+ * mutator's TLAB, its counters) inlined, taken only when gr_alloc would take it:
+ * no --stress (vm->alloc_inline), no collector alloc hook; everything else goes
+ * through gr_alloc. */
+static inline V vm_alloc_small(struct gi_vm *vm, uint64_t size, uint64_t hdr)
+{
+    struct gr_mutator *m = vm->m;
+    if (__builtin_expect(vm->alloc_inline && (uint64_t)(m->tlab_end - m->tlab_top) >= size &&
+                         !atomic_load_explicit(&vm->rt->alloc_hook_on, memory_order_relaxed), 1)) {
+        V p = (V)m->tlab_top;
+        m->tlab_top += size;
+        m->bytes_allocated += size;
+        m->objects_allocated++;
+        *(uint64_t *)p = hdr;
+        vm->allocations++;
+        return p;
+    }
+    return vm_alloc_slow(vm, size, hdr);
+}
+
+static inline V vm_new_int(struct gi_vm *vm, int64_t v)
+{
+    if (v >= SMALL_INT_MIN && v <= SMALL_INT_MAX)
+        return vm->roots[vm->r_small_ints + (v - SMALL_INT_MIN)];
+    V o = vm_alloc_small(vm, vm->int_size, vm->int_hdr);
+    if (o)
+        fields(o)[0] = (V)v;
+    return o;
+}
+
+static inline V vm_new_float(struct gi_vm *vm, double d)
+{
+    V o = vm_alloc_small(vm, vm->float_size, vm->float_hdr);
+    if (o)
+        memcpy(&fields(o)[0], &d, 8);
+    return o;
+}
 V vm_new_str(struct gi_vm *vm, const char *bytes, size_t n);
 V vm_new_list(struct gi_vm *vm, uint64_t capacity);   /* empty list */
 V vm_new_tuple(struct gi_vm *vm, uint64_t n);         /* n zero items: fill them before use */

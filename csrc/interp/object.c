@@ -48,7 +48,7 @@ void vm_release(struct gi_vm *vm, uint32_t mark)
 /* THE allocation point of the interpreter: the runtime's choke point (which may
  * collect). Heap exhaustion becomes the program's MemoryError (preallocated, so
  * raising it needs no memory); any other runtime failure is fatal. */
-static V alloc_raw(struct gi_vm *vm, uint64_t size, uint64_t hdr)
+V vm_alloc_slow(struct gi_vm *vm, uint64_t size, uint64_t hdr)
 {
     if (size > vm->rt->capacity)
         goto oom;
@@ -71,7 +71,7 @@ oom:
 
 V vm_alloc_instance(struct gi_vm *vm, uint32_t cls)
 {
-    return alloc_raw(vm, vm->rt->classes[cls].size, gr_make_hdr(cls, 0));
+    return vm_alloc_small(vm, vm->rt->classes[cls].size, gr_make_hdr(cls, 0));
 }
 
 V vm_alloc_array(struct gi_vm *vm, uint32_t cls, uint64_t length)
@@ -81,7 +81,7 @@ V vm_alloc_array(struct gi_vm *vm, uint32_t cls, uint64_t length)
         return 0;
     }
     uint64_t size = gr_size_of(&vm->rt->classes[cls], (uint32_t)length);
-    return alloc_raw(vm, size, gr_make_hdr(cls, (uint32_t)length));
+    return vm_alloc_small(vm, size, gr_make_hdr(cls, (uint32_t)length));
 }
 
 void vm_store_ref(struct gi_vm *vm, V obj, V *slot, V value)
@@ -99,24 +99,6 @@ void vm_copy_refs(struct gi_vm *vm, V holder, V *dst, const V *src, uint64_t n)
     }
     for (uint64_t i = 0; i < n; i++)
         gr_store_ref(vm->rt, vm->m, holder, &dst[i], src[i]);
-}
-
-V vm_new_int(struct gi_vm *vm, int64_t v)
-{
-    if (v >= SMALL_INT_MIN && v <= SMALL_INT_MAX)
-        return vm->roots[vm->r_small_ints + (v - SMALL_INT_MIN)];
-    V o = vm_alloc_instance(vm, vm->gr_class[K_INT]);
-    if (o)
-        fields(o)[0] = (V)v;
-    return o;
-}
-
-V vm_new_float(struct gi_vm *vm, double d)
-{
-    V o = vm_alloc_instance(vm, vm->gr_class[K_FLOAT]);
-    if (o)
-        memcpy(&fields(o)[0], &d, 8);
-    return o;
 }
 
 static uint64_t count_code_points(const char *s, size_t n)
