@@ -362,7 +362,7 @@ struct gi_vm {
     uint32_t nframes;
     uint32_t cdepth;                /* nested runs */
     uint32_t native_id;             /* the native being called (natives shared by several ids) */
-    uint64_t instructions, allocations;
+    uint64_t instructions, allocs_base;   /* allocations: vm->m->objects_allocated - allocs_base */
     uint64_t budget;                /* stop after this many loops and calls (tests) */
     uint64_t polls;
     uint32_t native_steps;          /* vm_native_step's counter */
@@ -424,7 +424,6 @@ static inline V vm_alloc_small(struct gi_vm *vm, uint64_t size, uint64_t hdr)
         m->bytes_allocated += size;
         m->objects_allocated++;
         *(uint64_t *)p = hdr;
-        vm->allocations++;
         return p;
     }
     return vm_alloc_slow(vm, size, hdr);
@@ -634,6 +633,11 @@ static inline void vm_native_step(struct gi_vm *vm)
 {
     if (__builtin_expect((++vm->native_steps & 1023) == 0, 0))
         vm_native_poll(vm);
+}
+
+static inline uint64_t vm_allocations(struct gi_vm *vm)
+{
+    return vm->m->objects_allocated - vm->allocs_base;
 }
 
 #endif

@@ -1040,7 +1040,7 @@ NATIVE(f_gc_collect)
      * here returns how many objects were freed since the previous gc.collect()
      * (alive then, plus allocated since, minus alive now): 0 when nothing died */
     uint64_t live_before = vm->live_at_last_collect;
-    uint64_t allocated_since = vm->allocations - vm->allocs_at_last_collect;
+    uint64_t allocated_since = vm_allocations(vm) - vm->allocs_at_last_collect;
     if (!vm_collect(vm))
         return FAIL;
     struct gr_pause now = {0};
@@ -1053,7 +1053,7 @@ NATIVE(f_gc_collect)
         freed = 0;
     bool ok = set_out(vm, out, vm_new_int(vm, freed));
     /* the result itself is not counted by the next gc.collect() */
-    vm->allocs_at_last_collect = vm->allocations;
+    vm->allocs_at_last_collect = vm_allocations(vm);
     return ok;
 }
 

@@ -60,7 +60,6 @@ V vm_alloc_slow(struct gi_vm *vm, uint64_t size, uint64_t hdr)
         vm_fatal(vm, err, "allocation");
     }
     *(uint64_t *)p = hdr;
-    vm->allocations++;
     return p;
 oom:
     vm->roots[vm->r_exc] = vm->roots[vm->r_memerr]; /* the preallocated MemoryError */

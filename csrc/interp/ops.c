@@ -663,6 +663,33 @@ bool float_divmod(struct gi_vm *vm, double x, double y, double *div, double *mod
     return true;
 }
 
+/* x / y for ints (y != 0), correctly rounded as CPython's: direct when both are
+ * exact doubles, else a quotient of at least 55 bits with a sticky bit for the
+ * remainder, converted once (so rounded once) and scaled back. */
+static double int_true_divide(int64_t x, int64_t y)
+{
+    const int64_t exact = INT64_C(1) << 53;
+    if (x >= -exact && x <= exact && y >= -exact && y <= exact)
+        return (double)x / (double)y;
+    bool neg = (x < 0) != (y < 0);
+    uint64_t ux = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+    uint64_t uy = y < 0 ? (uint64_t)0 - (uint64_t)y : (uint64_t)y;
+    if (ux == 0)
+        return neg ? -0.0 : 0.0;
+    int nx = 64 - __builtin_clzll(ux), ny = 64 - __builtin_clzll(uy);
+    int shift = ny - nx + 55;        /* the quotient gets 55 or 56 bits */
+    unsigned __int128 num = ux, den = uy;
+    if (shift >= 0)
+        num <<= shift;
+    else
+        den <<= -shift;
+    unsigned __int128 q = num / den;
+    if (num % den)
+        q |= 1;                      /* sticky: below the rounding position */
+    double r = ldexp((double)(uint64_t)q, -shift);
+    return neg ? -r : r;
+}
+
 static bool float_op(struct gi_vm *vm, int op, double x, double y, uint32_t out)
 {
     switch (op) {
@@ -713,7 +740,7 @@ static int builtin_binary(struct gi_vm *vm, int op, bool inplace, uint32_t a_slo
         case 3:
             if (y == 0)
                 return vm_raise(vm, B_ZERODIVISIONERROR, "division by zero");
-            return set_float(vm, out, (double)x / (double)y);
+            return set_float(vm, out, int_true_divide(x, y));
         case 4:
         case 5: {
             if (y == 0)

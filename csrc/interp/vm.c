@@ -101,6 +101,7 @@ bool vm_collect(struct gi_vm *vm)
 {
     struct gr_runtime *rt = vm->rt;
     struct gr_pause rep;
+    uint64_t allocs = vm_allocations(vm);
     gr_leave(vm->m);
     int rc = gr_gc(rt, &rep);
     /* gc.collect() means "a full collection now": with a concurrent collector,
@@ -110,6 +111,7 @@ bool vm_collect(struct gi_vm *vm)
     vm->m = gr_enter(rt);
     if (!vm->m)
         vm_fatal(vm, gr_enter_err, "re-entering the runtime after gc.collect()");
+    vm->allocs_base = vm->m->objects_allocated - allocs;   /* perhaps another mutator slot */
     if (rc < 0)
         vm_fatal(vm, rc, "gc.collect()");
     return true;
@@ -181,6 +183,23 @@ void vm_native_poll(struct gi_vm *vm)
     if (atomic_load_explicit(&vm->rt->pause_requested, memory_order_relaxed) &&
         gr_safepoint_poll(vm->rt, vm->m) < 0)
         vm_fatal(vm, ESHUTDOWN, "the runtime was closed under the program");
+}
+
+/* Binary arithmetic fast paths: two floats, or a float and an int (converted as
+ * CPython converts it: correctly rounded). */
+static inline bool mixed_floats(int ka, int kb)
+{
+    return (ka == K_FLOAT && (kb == K_FLOAT || kb == K_INT)) || (kb == K_FLOAT && ka == K_INT);
+}
+
+static inline double num_as_double(V v, int k)
+{
+    return k == K_FLOAT ? float_val(v) : (double)int_val(v);
+}
+
+static inline bool exact_double(int64_t i)
+{
+    return i >= -(INT64_C(1) << 53) && i <= (INT64_C(1) << 53);
 }
 
 /* ---- tracebacks */
@@ -873,10 +892,12 @@ int run_loop(struct gi_vm *vm, bool throw_first)
     uint64_t icount = 0;
     V *R = vm->roots;
     const int8_t *kind_of = vm->kind_of_class;
+    V *locals = R + fr->base;       /* the frame's locals (R never moves; LOAD() follows frames) */
 #define PUSH(v) (R[sp++] = (v))
 #define TOP R[sp - 1]
 #define SAVE() (fr->pc = pc, fr->sp = sp)
-#define LOAD() (fr = &vm->frames[vm->nframes - 1], code = fr->code, pc = fr->pc, sp = fr->sp)
+#define LOAD() (fr = &vm->frames[vm->nframes - 1], code = fr->code, pc = fr->pc, sp = fr->sp, \
+                locals = R + fr->base)
 #define CHECK(expr) do { SAVE(); if (!(expr)) goto error; } while (0)
 #define DISPATCH() do { insn = code->code[pc++]; arg = insn >> 8; icount++; goto *labels[insn & 0xFF]; } while (0)
 #define KIND(v) (kind_of[cls_of(v)])
@@ -890,7 +911,7 @@ L_LOAD_CONST:
     PUSH(R[code->const_base + arg]);
     DISPATCH();
 L_LOAD_LOCAL: {
-    V v = R[fr->base + arg];
+    V v = locals[arg];
     if (__builtin_expect(!v, 0)) {
         SAVE();
         vm_raise(vm, B_UNBOUNDLOCALERROR, "cannot access local variable '%s' where it is not associated with a value",
@@ -901,16 +922,16 @@ L_LOAD_LOCAL: {
     DISPATCH();
 }
 L_STORE_LOCAL:
-    R[fr->base + arg] = R[--sp];
+    locals[arg] = R[--sp];
     DISPATCH();
 L_DELETE_LOCAL:
-    if (!R[fr->base + arg]) {
+    if (!locals[arg]) {
         SAVE();
         vm_raise(vm, B_UNBOUNDLOCALERROR, "cannot access local variable '%s' where it is not associated with a value",
                  code->local_names[arg]);
         goto error;
     }
-    R[fr->base + arg] = 0;
+    locals[arg] = 0;
     DISPATCH();
 L_LOAD_GLOBAL: {
     V v = R[vm->global_base + arg];
@@ -941,7 +962,7 @@ L_LOAD_BUILTIN:
     PUSH(R[vm->r_builtins + arg]);
     DISPATCH();
 L_LOAD_DEREF: {
-    V c = R[fr->base + arg];
+    V c = locals[arg];
     if (__builtin_expect(!c || KIND(c) != K_CELL || !fields(c)[CELL_VALUE], 0)) {
         SAVE();
         if (!c || KIND(c) != K_CELL)
@@ -955,7 +976,7 @@ L_LOAD_DEREF: {
     DISPATCH();
 }
 L_STORE_DEREF: {
-    V c = R[fr->base + arg];
+    V c = locals[arg];
     if (__builtin_expect(!c || KIND(c) != K_CELL, 0)) {
         SAVE();
         vm_raise(vm, B_TYPEERROR, "STORE_DEREF of a slot without a cell");
@@ -965,7 +986,7 @@ L_STORE_DEREF: {
     DISPATCH();
 }
 L_DELETE_DEREF: {
-    V c = R[fr->base + arg];
+    V c = locals[arg];
     if (!c || KIND(c) != K_CELL || !fields(c)[CELL_VALUE]) {
         SAVE();
         vm_raise(vm, B_NAMEERROR, "cannot access free variable '%s'", code->local_names[arg]);
@@ -975,7 +996,7 @@ L_DELETE_DEREF: {
     DISPATCH();
 }
 L_LOAD_CLOSURE: {
-    V c = R[fr->base + arg];
+    V c = locals[arg];
     if (!c || KIND(c) != K_CELL) {
         SAVE();
         vm_raise(vm, B_TYPEERROR, "LOAD_CLOSURE of a slot without a cell");
@@ -989,7 +1010,7 @@ L_MAKE_CELL: {
     V c = vm_new_cell(vm, fr->base + arg);
     if (!c)
         goto error;
-    R[fr->base + arg] = c;
+    locals[arg] = c;
     DISPATCH();
 }
 L_LOAD_NAME:
@@ -1053,9 +1074,9 @@ L_ADD: L_INPLACE_ADD: {
             R[--sp - 1] = v;
             DISPATCH();
         }
-    } else if (ka == K_FLOAT && kb == K_FLOAT) {
+    } else if (mixed_floats(ka, kb)) {
         SAVE();
-        V v = vm_new_float(vm, float_val(a) + float_val(b));
+        V v = vm_new_float(vm, num_as_double(a, ka) + num_as_double(b, kb));
         if (!v)
             goto error;
         R[--sp - 1] = v;
@@ -1078,9 +1099,9 @@ L_SUB: L_INPLACE_SUB: {
             R[--sp - 1] = v;
             DISPATCH();
         }
-    } else if (ka == K_FLOAT && kb == K_FLOAT) {
+    } else if (mixed_floats(ka, kb)) {
         SAVE();
-        V v = vm_new_float(vm, float_val(a) - float_val(b));
+        V v = vm_new_float(vm, num_as_double(a, ka) - num_as_double(b, kb));
         if (!v)
             goto error;
         R[--sp - 1] = v;
@@ -1093,9 +1114,9 @@ L_SUB: L_INPLACE_SUB: {
 L_MUL: L_INPLACE_MUL: {
     V a = R[sp - 2], b = R[sp - 1];
     int ka = KIND(a), kb = KIND(b);
-    if (ka == K_FLOAT && kb == K_FLOAT) {
+    if (mixed_floats(ka, kb)) {
         SAVE();
-        V v = vm_new_float(vm, float_val(a) * float_val(b));
+        V v = vm_new_float(vm, num_as_double(a, ka) * num_as_double(b, kb));
         if (!v)
             goto error;
         R[--sp - 1] = v;
@@ -1121,9 +1142,13 @@ L_INPLACE_TRUEDIV: L_INPLACE_FLOORDIV: L_INPLACE_MOD: L_INPLACE_POW: L_INPLACE_L
 L_INPLACE_RSHIFT: L_INPLACE_AND: L_INPLACE_OR: L_INPLACE_XOR: {
     int op = (int)(insn & 0xFF) - OP_ADD;
     V a = R[sp - 2], b = R[sp - 1];
-    if ((op == 3 || op == 15) && KIND(a) == K_FLOAT && KIND(b) == K_FLOAT && float_val(b) != 0) {
+    int ka = KIND(a), kb = KIND(b);
+    /* true division: floats, or ints within +-2**53 (exactly representable: the
+     * quotient of the doubles is CPython's correctly rounded one) */
+    if ((op == 3 || op == 15) && (mixed_floats(ka, kb) || (ka == K_INT && kb == K_INT &&
+        exact_double(int_val(a)) && exact_double(int_val(b)))) && num_as_double(b, kb) != 0) {
         SAVE();
-        V v = vm_new_float(vm, float_val(a) / float_val(b));
+        V v = vm_new_float(vm, num_as_double(a, ka) / num_as_double(b, kb));
         if (!v)
             goto error;
         R[--sp - 1] = v;
@@ -2379,6 +2404,7 @@ int gi_run(struct gr_runtime *rt, const char *image, uint64_t image_len, int out
         rc = gr_enter_err;
         goto out;
     }
+    vm->allocs_base = vm->m->objects_allocated;
     if (setjmp(vm->fatal_jmp)) {
         result->status = GI_STATUS_FATAL;
         result->fatal_errno = vm->fatal_errno;
@@ -2417,7 +2443,7 @@ out:
     if (registered)
         gr_roots_remove_provider(rt, &vm->provider);   /* the program's objects become garbage */
     result->instructions = vm->instructions;
-    result->allocations = vm->allocations;
+    result->allocations = vm->m ? vm_allocations(vm) : 0;
     if (argv) {
         for (uint32_t i = 0; i < argc; i++)
             free(argv[i]);
