@@ -169,11 +169,15 @@ struct gi_code {
     char **local_names;             /* parameters first (positional, keyword-only, *args, **kw) */
     uint32_t *local_ids;            /* interned ids of the local names */
     uint32_t *name_ids;             /* interned attribute name ids (vm->names) */
-    struct gi_cache *cache;         /* one inline cache per instruction */
+    struct gi_cache *cache;         /* GI_CACHE_WAYS entries per instruction */
 };
 
 /* Inline cache of an attribute instruction: for receivers of runtime class `cls`
  * at class-table version `version`, the answer is (kind, index) (CA_* in classes.c). */
+/* An attribute instruction's inline cache: GI_CACHE_WAYS entries (receivers of
+ * different classes at one site: a polymorphic cache), most recently filled first;
+ * an entry is valid while vm->class_version is its version. */
+#define GI_CACHE_WAYS 4
 struct gi_cache {
     uint32_t cls;
     uint32_t version;

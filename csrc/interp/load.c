@@ -477,7 +477,7 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
             return -EINVAL;
         c->code = malloc(4ull * c->ncode + 4);
         c->lines = malloc(4ull * c->ncode + 4);
-        c->cache = calloc(c->ncode + 1, sizeof *c->cache);
+        c->cache = calloc((size_t)(c->ncode + 1) * GI_CACHE_WAYS, sizeof *c->cache);
         if (!c->code || !c->lines || !c->cache)
             return -ENOMEM;
         memcpy(c->code, r.p, 4ull * c->ncode);

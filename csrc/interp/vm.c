@@ -643,8 +643,29 @@ static bool call_ex(struct gi_vm *vm, uint32_t s, bool has_kw, bool *pushed)
 }
 
 /* Attribute instructions outside the caches: full lookup, then the cache. */
+/* The valid entry of the instruction's cache ic for receivers keyed key, or NULL. */
+static struct gi_cache *cache_find(struct gi_vm *vm, struct gi_cache *ic, uint32_t key)
+{
+    for (int w = 0; w < GI_CACHE_WAYS; w++)
+        if (ic[w].cls == key && ic[w].version == vm->class_version && ic[w].kind != CA_NONE)
+            return &ic[w];
+    return NULL;
+}
+
+/* The entry to fill: the first stale one, else the least recently filled (the
+ * others move down one: most recent first). */
+static struct gi_cache *cache_victim(struct gi_vm *vm, struct gi_cache *ic)
+{
+    for (int w = 0; w < GI_CACHE_WAYS; w++)
+        if (ic[w].version != vm->class_version || ic[w].kind == CA_NONE)
+            return &ic[w];
+    memmove(&ic[1], &ic[0], (GI_CACHE_WAYS - 1) * sizeof *ic);
+    return &ic[0];
+}
+
 static void fill_cache(struct gi_vm *vm, struct gi_cache *ic, V obj, uint32_t key, struct gi_attr a)
 {
+    ic = cache_victim(vm, ic);
     ic->cls = key;
     ic->version = vm->class_version;
     ic->kind = a.kind;
@@ -726,10 +747,12 @@ static bool load_attr_slow(struct gi_vm *vm, struct gi_cache *ic, uint32_t slot,
     if (vm_kind(vm, obj) == K_SUPER)
         return super_lookup(vm, slot, name_id, slot, 0);
     uint32_t key = attr_key(vm, obj);
-    if (ic->cls == key && ic->version == vm->class_version && ic->kind != CA_NONE) {
-        if (attr_produce(vm, (struct gi_attr){ic->kind, ic->index}, slot, slot))
+    struct gi_cache *e = cache_find(vm, ic, key);
+    if (e) {
+        int kind = e->kind;
+        if (attr_produce(vm, (struct gi_attr){e->kind, e->index}, slot, slot))
             return true;
-        if (SLOT(vm->r_exc) && ic->kind == CA_PROPERTY)
+        if (SLOT(vm->r_exc) && kind == CA_PROPERTY)
             return FAIL;
     }
     struct gi_attr a;
@@ -749,10 +772,11 @@ static bool load_method_slow(struct gi_vm *vm, struct gi_cache *ic, uint32_t slo
         return super_lookup(vm, slot, name_id, slot, slot + 1);
     uint32_t key = attr_key(vm, obj);
     struct gi_attr a;
-    bool have = ic->cls == key && ic->version == vm->class_version && ic->kind != CA_NONE;
+    struct gi_cache *e = cache_find(vm, ic, key);
+    bool have = e != NULL;
     if (have) {
-        a.kind = ic->kind;
-        a.index = ic->index;
+        a.kind = e->kind;
+        a.index = e->index;
     } else if (attr_resolve(vm, obj, key, name_id, &a)) {
         fill_cache(vm, ic, obj, key, a);
         have = true;
@@ -798,6 +822,7 @@ static bool store_attr_slow(struct gi_vm *vm, struct gi_cache *ic, uint32_t obj_
             return true;
         int idx = class_key_index(vm, c, name_id);
         if (idx >= 0 && (uint32_t)idx < vm->classes[c].inline_cap) {
+            ic = cache_victim(vm, ic);
             ic->cls = cls_of(obj);
             ic->version = vm->class_version;
             ic->kind = CA_SLOT;
@@ -1579,8 +1604,13 @@ L_DELETE_SUBSCR:
     DISPATCH();
 L_LOAD_ATTR: {
     V obj = TOP;
-    struct gi_cache *ic = &code->cache[pc - 1];
-    if (ic->cls == cls_of(obj) && ic->version == vm->class_version) {
+    struct gi_cache *ic0 = &code->cache[(size_t)(pc - 1) * GI_CACHE_WAYS], *ic = ic0;
+    uint32_t cls = cls_of(obj);
+    for (int w = 0; w < GI_CACHE_WAYS; w++, ic++) {
+        if (ic->cls != cls)
+            continue;
+        if (ic->version != vm->class_version)
+            break;
         if (ic->kind == CA_SLOT && ic->aux) {
             V v = fields(obj)[INST_INLINE + ic->index];
             if (v) {
@@ -1591,19 +1621,26 @@ L_LOAD_ATTR: {
             TOP = vm->resolved[ic->index];
             DISPATCH();
         }
+        break;
     }
-    CHECK(load_attr_slow(vm, ic, sp - 1, code->name_ids[arg]));
+    CHECK(load_attr_slow(vm, ic0, sp - 1, code->name_ids[arg]));
     DISPATCH();
 }
 L_STORE_ATTR: {
     V obj = R[sp - 1];
-    struct gi_cache *ic = &code->cache[pc - 1];
-    if (ic->cls == cls_of(obj) && ic->version == vm->class_version && ic->kind == CA_SLOT && ic->aux) {
-        vm_store_ref(vm, obj, &fields(obj)[INST_INLINE + ic->index], R[sp - 2]);
-        sp -= 2;
-        DISPATCH();
+    struct gi_cache *ic0 = &code->cache[(size_t)(pc - 1) * GI_CACHE_WAYS], *ic = ic0;
+    uint32_t cls = cls_of(obj);
+    for (int w = 0; w < GI_CACHE_WAYS; w++, ic++) {
+        if (ic->cls != cls)
+            continue;
+        if (ic->version == vm->class_version && ic->kind == CA_SLOT && ic->aux) {
+            vm_store_ref(vm, obj, &fields(obj)[INST_INLINE + ic->index], R[sp - 2]);
+            sp -= 2;
+            DISPATCH();
+        }
+        break;
     }
-    CHECK(store_attr_slow(vm, ic, sp - 1, sp - 2, code->name_ids[arg]));
+    CHECK(store_attr_slow(vm, ic0, sp - 1, sp - 2, code->name_ids[arg]));
     sp -= 2;
     DISPATCH();
 }
@@ -1613,8 +1650,13 @@ L_DELETE_ATTR:
     DISPATCH();
 L_LOAD_METHOD: {
     V obj = TOP;
-    struct gi_cache *ic = &code->cache[pc - 1];
-    if (ic->cls == cls_of(obj) && ic->version == vm->class_version) {
+    struct gi_cache *ic0 = &code->cache[(size_t)(pc - 1) * GI_CACHE_WAYS], *ic = ic0;
+    uint32_t cls = cls_of(obj);
+    for (int w = 0; w < GI_CACHE_WAYS; w++, ic++) {
+        if (ic->cls != cls)
+            continue;
+        if (ic->version != vm->class_version)
+            break;
         if (ic->kind == CA_METHOD) {
             R[sp] = obj;
             R[sp - 1] = vm->resolved[ic->index];
@@ -1627,9 +1669,10 @@ L_LOAD_METHOD: {
             sp++;
             DISPATCH();
         }
+        break;
     }
     SAVE();
-    if (!load_method_slow(vm, ic, sp - 1, code->name_ids[arg]))
+    if (!load_method_slow(vm, ic0, sp - 1, code->name_ids[arg]))
         goto error;
     sp++;
     DISPATCH();
