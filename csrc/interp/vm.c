@@ -1279,6 +1279,13 @@ L_POP_JUMP_IF_FALSE: L_POP_JUMP_IF_TRUE: {
         t = 1;
     else if (v == R[vm->r_false] || v == R[vm->r_none])
         t = 0;
+    else if (KIND(v) == K_INT)
+        t = int_val(v) != 0;
+    else if (KIND(v) == K_LIST)
+        t = fields(v)[LIST_LEN] != 0;
+    else if (KIND(v) == K_INST && (vm_user_class(vm, v) < 0 ||
+             !(vm->classes[vm_user_class(vm, v)].specials & (1ull << S_BOOL | 1ull << S_LEN))))
+        t = 1;   /* an instance without __bool__ or __len__ */
     else {
         SAVE();
         fr->sp = sp + 1;

@@ -13,6 +13,7 @@ a program may catch it, as under CPython).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -120,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     # The runtime's Python side imports numpy, whose OpenBLAS starts a thread per
     # core that spins after start-up; a program run uses no BLAS: one thread.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # The process only starts the VM and reports: CPython's cycle collector would
+    # rescan the modules it imports (numpy's among them) for nothing.
+    gc.disable()
     from gcheap.interp.run import run_file
 
     try:
