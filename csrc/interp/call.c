@@ -40,30 +40,6 @@ static bool frame_room(struct gi_vm *vm, uint32_t base, struct gi_code *code)
     return true;
 }
 
-/* Pushes the frame struct of code at base (locals already in place). */
-static struct gi_frame *push_frame_struct(struct gi_vm *vm, struct gi_code *code, uint32_t base, uint32_t ret,
-                                          uint16_t flags, uint32_t saved_ctop)
-{
-    uint32_t end = base + code->nlocals + code->max_stack;
-    struct gi_frame *fr = &vm->frames[vm->nframes++];
-    fr->code = code;
-    fr->pc = 0;
-    fr->base = base;
-    fr->stack = base + code->nlocals;
-    fr->sp = fr->stack;
-    fr->ret_slot = ret;
-    fr->saved_ctop = saved_ctop;
-    fr->gen_slot = 0;
-    fr->module_slot = 0;
-    fr->nblocks = 0;
-    fr->flags = flags;
-    if (end > vm->ctop)
-        vm->ctop = end;
-    if (vm->ctop > vm->roots_hw)
-        vm->roots_hw = vm->ctop;
-    return fr;
-}
-
 /* ---- argument binding */
 
 static int param_index(struct gi_vm *vm, struct gi_code *code, V name)
@@ -274,7 +250,7 @@ bool push_function_frame(struct gi_vm *vm, uint32_t fslot, uint32_t base, uint32
         for (uint32_t i = 0; i < code->nfree; i++)
             R[base + code->nlocals - code->nfree + i] = arr_items(cl)[i];
     }
-    push_frame_struct(vm, code, base, ret, flags, saved_ctop);
+    vm_push_frame_struct(vm, code, base, ret, flags, saved_ctop);
     if (code->flags & CO_GENERATOR)
         return make_generator_from(vm, fslot);
     *pushed = true;
@@ -289,7 +265,7 @@ bool push_code_frame(struct gi_vm *vm, struct gi_code *code, uint32_t base, uint
     uint32_t saved = vm->ctop;
     for (uint32_t i = 0; i < code->nlocals; i++)
         R[base + i] = 0;
-    push_frame_struct(vm, code, base, ret, flags, saved);
+    vm_push_frame_struct(vm, code, base, ret, flags, saved);
     return true;
 }
 
@@ -573,7 +549,7 @@ bool gen_push_frame(struct gi_vm *vm, uint32_t gen_slot, uint32_t base, uint32_t
     V saved = fields(g)[GEN_SAVED];
     uint32_t depth = (uint32_t)fields(g)[GEN_DEPTH];
     memcpy(&R[base], arr_items(saved), ((size_t)code->nlocals + depth) * sizeof(V));
-    struct gi_frame *fr = push_frame_struct(vm, code, base, ret, flags, saved_ctop);
+    struct gi_frame *fr = vm_push_frame_struct(vm, code, base, ret, flags, saved_ctop);
     fr->pc = (uint32_t)fields(g)[GEN_PC];
     fr->sp = fr->stack + depth;
     fr->gen_slot = gen_slot;

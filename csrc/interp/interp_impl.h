@@ -160,6 +160,8 @@ struct gi_code {
     char *qualname;
     uint32_t flags;                 /* CO_* */
     uint32_t argcount, kwonlycount, nlocals, nfree, max_stack, ncode;
+    bool simple;                    /* positional parameters only, no cells from outside,
+                                       not a generator: the loop's own call path */
     uint32_t module;                /* vm->modules[] it belongs to */
     uint32_t *code;
     uint32_t *lines;
@@ -642,6 +644,30 @@ static inline void vm_native_step(struct gi_vm *vm)
 static inline uint64_t vm_allocations(struct gi_vm *vm)
 {
     return vm->m->objects_allocated - vm->allocs_base;
+}
+
+/* Pushes the frame struct of code at base (locals already in place). */
+static inline struct gi_frame *vm_push_frame_struct(struct gi_vm *vm, struct gi_code *code, uint32_t base,
+                                                    uint32_t ret, uint16_t flags, uint32_t saved_ctop)
+{
+    uint32_t end = base + code->nlocals + code->max_stack;
+    struct gi_frame *fr = &vm->frames[vm->nframes++];
+    fr->code = code;
+    fr->pc = 0;
+    fr->base = base;
+    fr->stack = base + code->nlocals;
+    fr->sp = fr->stack;
+    fr->ret_slot = ret;
+    fr->saved_ctop = saved_ctop;
+    fr->gen_slot = 0;
+    fr->module_slot = 0;
+    fr->nblocks = 0;
+    fr->flags = flags;
+    if (end > vm->ctop)
+        vm->ctop = end;
+    if (vm->ctop > vm->roots_hw)
+        vm->roots_hw = vm->ctop;
+    return fr;
 }
 
 #endif

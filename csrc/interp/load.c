@@ -478,6 +478,8 @@ int vm_load(struct gi_vm *vm, const char *image, uint64_t len, char ***argv_out,
         c->code = malloc(4ull * c->ncode + 4);
         c->lines = malloc(4ull * c->ncode + 4);
         c->cache = calloc((size_t)(c->ncode + 1) * GI_CACHE_WAYS, sizeof *c->cache);
+        c->simple = !(c->flags & (CO_VARARGS | CO_VARKW | CO_GENERATOR | CO_CLASSBODY)) && !c->kwonlycount &&
+                    !c->nfree;
         if (!c->code || !c->lines || !c->cache)
             return -ENOMEM;
         memcpy(c->code, r.p, 4ull * c->ncode);

@@ -202,6 +202,22 @@ static inline bool exact_double(int64_t i)
     return i >= -(INT64_C(1) << 53) && i <= (INT64_C(1) << 53);
 }
 
+/* The call of a function with positional parameters only (gi_code.simple) and
+ * exactly as many arguments, already at base: its frame, in the loop. false: the
+ * general path (call_object) decides, and raises what must be raised. */
+static inline bool simple_frame(struct gi_vm *vm, V f, uint32_t base, uint32_t argc, uint32_t ret)
+{
+    struct gi_code *code = &vm->codes[fields(f)[FUNC_CODE]];
+    if (!code->simple || argc != code->argcount || vm->nframes >= (uint32_t)vm->recursion_limit ||
+        vm->nframes >= GI_MAX_FRAMES || (uint64_t)base + code->nlocals + code->max_stack + 256 > vm->stack_limit)
+        return false;
+    V *R = vm->roots;
+    for (uint32_t i = argc; i < code->nlocals; i++)
+        R[base + i] = 0;
+    vm_push_frame_struct(vm, code, base, ret, 0, vm->ctop);
+    return true;
+}
+
 /* ---- tracebacks */
 
 static void tb_append(struct gi_vm *vm, uint32_t code, uint32_t line)
@@ -1689,6 +1705,13 @@ L_CALL: {
     bool pushed;
     fr->pc = pc;
     fr->sp = s + 1; /* the caller's stack after the call: the result in slot s */
+    if (KIND(R[s]) == K_FUNC && simple_frame(vm, R[s], s + 1, arg, s)) {
+        bool ok = poll_safepoint(vm);
+        LOAD();
+        if (!ok)
+            goto error;
+        DISPATCH();
+    }
     if (!call_object(vm, s, s + 1, arg, 0, s, 0, &pushed)) {
         fr->sp = sp;
         goto error;
@@ -1709,6 +1732,13 @@ L_CALL_METHOD: {
     fr->pc = pc;
     fr->sp = s + 1;
     V f = R[s];
+    if (KIND(f) == K_FUNC && (R[s + 1] ? simple_frame(vm, f, s + 1, arg + 1, s) : simple_frame(vm, f, s + 2, arg, s))) {
+        ok = poll_safepoint(vm);
+        LOAD();
+        if (!ok)
+            goto error;
+        DISPATCH();
+    }
     if (R[s + 1]) {
         if (KIND(f) == K_BUILTIN) {
             uint32_t id = (uint32_t)fields(f)[BUILTIN_ID];
