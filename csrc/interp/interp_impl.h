@@ -368,7 +368,7 @@ struct gi_vm {
     uint32_t nframes;
     uint32_t cdepth;                /* nested runs */
     uint32_t native_id;             /* the native being called (natives shared by several ids) */
-    uint64_t instructions, allocs_base;   /* allocations: vm->m->objects_allocated - allocs_base */
+    uint64_t allocs_base;           /* allocations: vm->m->objects_allocated - allocs_base */
     uint64_t budget;                /* stop after this many loops and calls (tests) */
     uint64_t polls;
     uint32_t native_steps;          /* vm_native_step's counter */

@@ -930,7 +930,6 @@ int run_loop(struct gi_vm *vm, bool throw_first)
     struct gi_frame *fr = &vm->frames[vm->nframes - 1];
     struct gi_code *code = fr->code;
     uint32_t pc = fr->pc, sp = fr->sp, insn, arg;
-    uint64_t icount = 0;
     V *R = vm->roots;
     const int8_t *kind_of = vm->kind_of_class;
     V *locals = R + fr->base;       /* the frame's locals (R never moves; LOAD() follows frames) */
@@ -940,7 +939,7 @@ int run_loop(struct gi_vm *vm, bool throw_first)
 #define LOAD() (fr = &vm->frames[vm->nframes - 1], code = fr->code, pc = fr->pc, sp = fr->sp, \
                 locals = R + fr->base)
 #define CHECK(expr) do { SAVE(); if (!(expr)) goto error; } while (0)
-#define DISPATCH() do { insn = code->code[pc++]; arg = insn >> 8; icount++; goto *labels[insn & 0xFF]; } while (0)
+#define DISPATCH() do { insn = code->code[pc++]; arg = insn >> 8; goto *labels[insn & 0xFF]; } while (0)
 #define KIND(v) (kind_of[cls_of(v)])
     if (throw_first)
         goto error;
@@ -1580,6 +1579,13 @@ L_UNPACK_SEQUENCE: {
         sp += arg - 1;
         DISPATCH();
     }
+    if (KIND(v) == K_LIST && fields(v)[LIST_LEN] == arg) {
+        V items = fields(v)[LIST_ITEMS];
+        for (uint32_t i = 0; i < arg; i++)
+            R[sp - 1 + i] = arr_items(items)[arg - 1 - i];
+        sp += arg - 1;
+        DISPATCH();
+    }
     CHECK(unpack(vm, sp - 1, arg));
     sp += arg - 1;
     DISPATCH();
@@ -1877,8 +1883,6 @@ L_RETURN_VALUE: {
         v = vm->module_objs[code->module];
     }
     pop_frame(vm);
-    vm->instructions += icount;
-    icount = 0;
     if (init_error) {
         vm_raise(vm, B_TYPEERROR, "__init__() should return None, not '%s'", init_type);
         if (flags & F_CENTRY)
@@ -1917,8 +1921,6 @@ L_YIELD_VALUE: {
     uint16_t flags = fr->flags;
     pop_frame(vm);
     R[ret] = v;
-    vm->instructions += icount;
-    icount = 0;
     if (flags & F_CENTRY)
         return RUN_YIELDED;
     LOAD();
@@ -2074,8 +2076,6 @@ error:
     fr = &vm->frames[vm->nframes - 1];
     tb_append(vm, (uint32_t)(fr->code - vm->codes), fr->code->lines[fr->pc - 1]);
 unwind:
-    vm->instructions += icount;
-    icount = 0;
     for (;;) {
         fr = &vm->frames[vm->nframes - 1];
         if (fr->nblocks) {
@@ -2522,7 +2522,7 @@ out:
         sigint_release();
     if (registered)
         gr_roots_remove_provider(rt, &vm->provider);   /* the program's objects become garbage */
-    result->instructions = vm->instructions;
+    result->instructions = vm->polls;   /* loop iterations and calls (no per-instruction count: it cost a memory increment per instruction) */
     result->allocations = vm->m ? vm_allocations(vm) : 0;
     if (argv) {
         for (uint32_t i = 0; i < argc; i++)

@@ -29,7 +29,7 @@ def test_stats_line_names_the_collector_and_pause_figures():
     assert g.returncode == 0
     line = g.stderr.strip().splitlines()[-1]
     assert line.startswith("gcheap run [stw]: ")
-    for word in ("pauses", "p50", "p99", "max", "total", "pages", "bytecodes"):
+    for word in ("pauses", "p50", "p99", "max", "total", "pages", "loop iterations and calls"):
         assert word in line
 
 

@@ -20,7 +20,7 @@ struct gi_result {
     int32_t exc_builtin;        /* builtin id of the uncaught exception's class, -1 none */
     int32_t exc_line;           /* innermost traceback line */
     int32_t fatal_errno;        /* GI_STATUS_FATAL: the runtime's -errno */
-    uint64_t instructions;      /* bytecodes executed */
+    uint64_t instructions;      /* safepoint polls: loop iterations and calls */
     uint64_t allocations;       /* objects the interpreter allocated */
     char message[256];          /* exception type and message, or the fatal error */
 };

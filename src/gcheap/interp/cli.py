@@ -66,7 +66,7 @@ def format_summary(collector: str, s: dict, result) -> str:
         f"{c['cycles']} cycles, {c['pages_by_gc']} built by GC, {c['pages_by_mutator']} by mutators"
     return (f"gcheap run [{collector}]: {s['count']} pauses, p50 {s['p50_ms']:.3f} ms, "
             f"p99 {s['p99_ms']:.3f} ms, max {s['max_ms']:.3f} ms, total {s['total_ms']:.3f} ms; "
-            f"pages: {pages}; wall {result.wall_s:.3f} s, {result.instructions} bytecodes, "
+            f"pages: {pages}; wall {result.wall_s:.3f} s, {result.polls} loop iterations and calls, "
             f"{result.allocations} allocations")
 
 
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         with open(args.stats_json, "w") as f:
             json.dump({"program": args.program, "args": args.args, "collector": args.collector,
                        "heap": args.heap, "status": result.status, "wall_s": result.wall_s,
-                       "instructions": result.instructions, "allocations": result.allocations,
+                       "polls": result.polls, "allocations": result.allocations,
                        "pauses": summary,
                        "pause_log": [p.as_dict() for p in result.pauses]}, f, indent=2)
     if result.status == "fatal":

@@ -16,7 +16,7 @@ class RunResult:
     exc_type: str | None
     exc_line: int | None
     message: str
-    instructions: int
+    polls: int                        # loop iterations and calls (safepoint polls)
     allocations: int
     pauses: list                      # GCReport of every collection during the run
     wall_s: float = 0.0
