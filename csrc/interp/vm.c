@@ -218,6 +218,27 @@ static inline bool simple_frame(struct gi_vm *vm, V f, uint32_t base, uint32_t a
     return true;
 }
 
+/* The truth of v when no program code can decide it (bool, None, int, list, an
+ * instance without __bool__ or __len__); -1: ask vm_truthy. */
+static inline int quick_truth(struct gi_vm *vm, V v)
+{
+    if (v == vm->roots[vm->r_true])
+        return 1;
+    if (v == vm->roots[vm->r_false] || v == vm->roots[vm->r_none])
+        return 0;
+    int k = vm->kind_of_class[cls_of(v)];
+    if (k == K_INT)
+        return int_val(v) != 0;
+    if (k == K_LIST)
+        return fields(v)[LIST_LEN] != 0;
+    if (k == K_INST) {
+        int c = vm_user_class(vm, v);
+        if (c < 0 || !(vm->classes[c].specials & (1ull << S_BOOL | 1ull << S_LEN)))
+            return 1;
+    }
+    return -1;
+}
+
 /* ---- tracebacks */
 
 static void tb_append(struct gi_vm *vm, uint32_t code, uint32_t line)
@@ -1289,19 +1310,8 @@ L_LOOP:
     DISPATCH();
 L_POP_JUMP_IF_FALSE: L_POP_JUMP_IF_TRUE: {
     V v = R[--sp];
-    int t;
-    if (v == R[vm->r_true])
-        t = 1;
-    else if (v == R[vm->r_false] || v == R[vm->r_none])
-        t = 0;
-    else if (KIND(v) == K_INT)
-        t = int_val(v) != 0;
-    else if (KIND(v) == K_LIST)
-        t = fields(v)[LIST_LEN] != 0;
-    else if (KIND(v) == K_INST && (vm_user_class(vm, v) < 0 ||
-             !(vm->classes[vm_user_class(vm, v)].specials & (1ull << S_BOOL | 1ull << S_LEN))))
-        t = 1;   /* an instance without __bool__ or __len__ */
-    else {
+    int t = quick_truth(vm, v);
+    if (t < 0) {
         SAVE();
         fr->sp = sp + 1;
         t = vm_truthy(vm, v);
@@ -1313,8 +1323,11 @@ L_POP_JUMP_IF_FALSE: L_POP_JUMP_IF_TRUE: {
     DISPATCH();
 }
 L_JUMP_IF_FALSE_OR_POP: L_JUMP_IF_TRUE_OR_POP: {
-    SAVE();
-    int t = vm_truthy(vm, TOP);
+    int t = quick_truth(vm, TOP);
+    if (t < 0) {
+        SAVE();
+        t = vm_truthy(vm, TOP);
+    }
     if (t < 0)
         goto error;
     if (t == ((insn & 0xFF) == OP_JUMP_IF_TRUE_OR_POP))
