@@ -25,11 +25,7 @@ static const char *qual(struct gi_code *c) { return c->qualname ? c->qualname : 
 
 void pop_frame(struct gi_vm *vm)
 {
-    struct gi_frame *fr = &vm->frames[vm->nframes - 1];
-    uint32_t end = fr->base + fr->code->nlocals + fr->code->max_stack;
-    memset(&R[fr->base], 0, (size_t)(end - fr->base) * sizeof(V));
-    vm->ctop = fr->saved_ctop;
-    vm->nframes--;
+    vm_pop_frame(vm);
 }
 
 static bool frame_room(struct gi_vm *vm, uint32_t base, struct gi_code *code)
@@ -548,7 +544,9 @@ bool gen_push_frame(struct gi_vm *vm, uint32_t gen_slot, uint32_t base, uint32_t
     uint32_t saved_ctop = vm->ctop;
     V saved = fields(g)[GEN_SAVED];
     uint32_t depth = (uint32_t)fields(g)[GEN_DEPTH];
-    memcpy(&R[base], arr_items(saved), ((size_t)code->nlocals + depth) * sizeof(V));
+    const V *from = arr_items(saved);
+    for (uint32_t i = 0, n = code->nlocals + depth; i < n; i++)   /* a few slots: no memcpy call */
+        R[base + i] = from[i];
     struct gi_frame *fr = vm_push_frame_struct(vm, code, base, ret, flags, saved_ctop);
     fr->pc = (uint32_t)fields(g)[GEN_PC];
     fr->sp = fr->stack + depth;

@@ -670,4 +670,16 @@ static inline struct gi_frame *vm_push_frame_struct(struct gi_vm *vm, struct gi_
     return fr;
 }
 
+/* Pops the top frame, clearing its slots (dead locals keep nothing alive); a
+ * plain loop: frames are a few dozen slots, a memset call costs more. */
+static inline void vm_pop_frame(struct gi_vm *vm)
+{
+    struct gi_frame *fr = &vm->frames[vm->nframes - 1];
+    V *p = &vm->roots[fr->base];
+    for (uint32_t i = 0, n = fr->code->nlocals + fr->code->max_stack; i < n; i++)
+        p[i] = 0;
+    vm->ctop = fr->saved_ctop;
+    vm->nframes--;
+}
+
 #endif

@@ -1895,7 +1895,7 @@ L_RETURN_VALUE: {
         vm->modules[code->module].state = 2;
         v = vm->module_objs[code->module];
     }
-    pop_frame(vm);
+    vm_pop_frame(vm);
     if (init_error) {
         vm_raise(vm, B_TYPEERROR, "__init__() should return None, not '%s'", init_type);
         if (flags & F_CENTRY)
@@ -1932,7 +1932,7 @@ L_YIELD_VALUE: {
     V v = R[sp];
     uint32_t ret = fr->ret_slot;
     uint16_t flags = fr->flags;
-    pop_frame(vm);
+    vm_pop_frame(vm);
     R[ret] = v;
     if (flags & F_CENTRY)
         return RUN_YIELDED;
@@ -2107,7 +2107,7 @@ unwind:
         }
         if (flags & F_MODULE)
             vm->modules[fr->code->module].state = 0;
-        pop_frame(vm);
+        vm_pop_frame(vm);
         if (flags & F_CENTRY)
             return RUN_EXC;
         fr = &vm->frames[vm->nframes - 1];
