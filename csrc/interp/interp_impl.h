@@ -461,8 +461,24 @@ V vm_new_set(struct gi_vm *vm, bool frozen);
 V vm_new_cell(struct gi_vm *vm, uint32_t value_slot);
 V vm_new_iter(struct gi_vm *vm, int type, uint32_t seq_slot);
 V vm_new_builtin(struct gi_vm *vm, uint32_t id);
-void vm_store_ref(struct gi_vm *vm, V obj, V *slot, V value);
-void vm_copy_refs(struct gi_vm *vm, V holder, V *dst, const V *src, uint64_t n);
+/* THE reference store into a heap object: the runtime's write barrier, then the store. */
+static inline void vm_store_ref(struct gi_vm *vm, V obj, V *slot, V value)
+{
+    gr_store_ref(vm->rt, vm->m, obj, slot, value);
+}
+
+/* n reference stores into holder (bulk copies: growing a list, concatenation),
+ * each through the barrier. */
+static inline void vm_copy_refs(struct gi_vm *vm, V holder, V *dst, const V *src, uint64_t n)
+{
+    if (dst > src && dst < src + n) {   /* overlapping, copying upward */
+        for (uint64_t i = n; i-- > 0;)
+            gr_store_ref(vm->rt, vm->m, holder, &dst[i], src[i]);
+        return;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        gr_store_ref(vm->rt, vm->m, holder, &dst[i], src[i]);
+}
 V vm_str_from_name(struct gi_vm *vm, uint32_t name_id);      /* interned str object */
 bool vm_set_out_str(struct gi_vm *vm, uint32_t out, const char *s, size_t n);
 

@@ -83,23 +83,6 @@ V vm_alloc_array(struct gi_vm *vm, uint32_t cls, uint64_t length)
     return vm_alloc_small(vm, size, gr_make_hdr(cls, (uint32_t)length));
 }
 
-void vm_store_ref(struct gi_vm *vm, V obj, V *slot, V value)
-{
-    gr_store_ref(vm->rt, vm->m, obj, slot, value);
-}
-
-/* n reference stores into holder (bulk copies: growing a list, concatenation). */
-void vm_copy_refs(struct gi_vm *vm, V holder, V *dst, const V *src, uint64_t n)
-{
-    if (dst > src && dst < src + n) {   /* overlapping, copying upward */
-        for (uint64_t i = n; i-- > 0;)
-            gr_store_ref(vm->rt, vm->m, holder, &dst[i], src[i]);
-        return;
-    }
-    for (uint64_t i = 0; i < n; i++)
-        gr_store_ref(vm->rt, vm->m, holder, &dst[i], src[i]);
-}
-
 static uint64_t count_code_points(const char *s, size_t n)
 {
     uint64_t c = 0;
