@@ -10,7 +10,7 @@
   4. peak RSS during a cycle vs RSS before it;        target: <= 1.1 x before + 8 MiB
 
 Usage: .venv/bin/python bench/cmc_bench.py [--sizes 64M,128M,256M,512M,1G] [--json out.json] [--quick]
-Raw costs: gcheap.rawcost.measure() of the kernel layer (timing loops in C),
+Raw costs: gcheap.kernel.rawcost.measure() of the kernel layer (timing loops in C),
 run before and after the cmc measurements; ratios use the mean of the two.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 import gcheap  # noqa: E402
-from gcheap import rawcost  # noqa: E402  (raw costs of the kernel primitives, kernel layer)
+from gcheap.kernel import rawcost  # noqa: E402  (raw costs of the kernel primitives, kernel layer)
 from gcheap import _lowlevel as ll  # noqa: E402
 from gcheap.runtime import parse_size  # noqa: E402
 
@@ -77,7 +77,7 @@ def flip_vs_stw(sizes: list[int], threads: int = 1) -> list[dict]:
 
 
 def raw_costs(scale: float = 0.5) -> dict:
-    """The kernel layer's raw-cost measurement (gcheap.rawcost, timing loops in C)."""
+    """The kernel layer's raw-cost measurement (gcheap.kernel.rawcost, timing loops in C)."""
     return rawcost.measure(scale=scale)["results"]
 
 

@@ -1,7 +1,7 @@
 """Raw costs of the kernel primitives on this machine: `make bench`.
 
 Prints a table and writes bench/results/raw_costs.json. The timing loops are C
-(csrc/bench_raw.c); see gcheap.rawcost. GCHEAP_BENCH_SCALE=0.25 shrinks sizes.
+(csrc/bench_raw.c); see gcheap.kernel.rawcost. GCHEAP_BENCH_SCALE=0.25 shrinks sizes.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from gcheap import rawcost
+from gcheap.kernel import rawcost
 
 
 def main() -> int:

@@ -15,6 +15,6 @@ def __getattr__(name: str):
     # The runtime needs the compiled core; import it lazily so that
     # `import gcheap` (errors, doctor) works before the extension is built.
     if name in ("Runtime", "Ref", "GCReport"):
-        from gcheap import report, runtime
-        return {"Runtime": runtime.Runtime, "Ref": runtime.Ref, "GCReport": report.GCReport}[name]
+        from gcheap import runtime
+        return getattr(runtime, name)
     raise AttributeError(f"module 'gcheap' has no attribute {name!r}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
 import threading
 import time
 import warnings
@@ -17,14 +16,13 @@ from hypothesis.stateful import rule
 
 import gcheap
 from gcheap import _lowlevel as ll
-from gcheap import cmc_runtime
+from gcheap.runtime import cmc as cmc_runtime
 from gcheap.errors import AddressRangeStolen, InvalidOption, UffdUnavailable
 
-from .maps import assert_one_mapping, rss_of
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "runtime"))
-from runtime_model import make_model_machine  # noqa: E402
-from test_threads import run_mutators_and_collector  # noqa: E402
+from tests.support.cmc import build_fragmented
+from tests.support.maps import assert_one_mapping, rss_of
+from tests.support.runtime_model import make_model_machine
+from tests.support.threads import run_mutators_and_collector
 
 pytestmark = pytest.mark.uffd
 STRESS = os.environ.get("GCHEAP_STRESS") == "1"
@@ -69,32 +67,12 @@ def test_threads_allocation_triggered_collections_small_heap(mode):
 
 # ---- mutators across the heap right after gc(wait=False) ---------------------------------
 
-def _build(rt, n):
-    Node = rt.define_class("Node", refs=["next", "peer"], scalars=["v", ("w", "f64")])
-    nodes, arrays = [], []
-    head = None
-    for i in range(n):
-        node = rt.new(Node, v=i, w=i / 7)
-        rt.new_array("u8", 300)                    # garbage between live objects
-        if i % 3 == 0:
-            node.next = head
-            head = node
-        nodes.append(node)
-        if i % 50 == 0:
-            a = rt.new_array("i64", 100)
-            for k in range(0, 100, 9):
-                a[k] = i * 1000 + k
-            arrays.append((i, a))
-    for i in range(0, n, 2):                        # drop half: fragmentation
-        nodes[i] = None
-    return Node, head, nodes, arrays
-
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 def test_mutators_build_pages_after_gc_without_waiting(mode):
     n = 6000
     with gcheap.Runtime("32M", collector="cmc", require_concurrent=True, worker_delay_us=20000, **mode) as rt:
-        Node, head, nodes, arrays = _build(rt, n)
+        Node, head, nodes, arrays = build_fragmented(rt, n)
         heap = rt.heap_info()["address"]
         for cycle in range(2):
             rep = rt.gc(wait=False)
@@ -140,7 +118,7 @@ def test_mutators_build_pages_after_gc_without_waiting(mode):
 
 def test_report_fields_and_rss_after_cycles():
     with gcheap.Runtime("64M", collector="cmc", require_concurrent=True) as rt:
-        Node, head, nodes, arrays = _build(rt, 20000)
+        Node, head, nodes, arrays = build_fragmented(rt, 20000)
         info = rt.heap_info()
         for _ in range(3):
             rep = rt.gc()
@@ -158,7 +136,7 @@ def test_report_fields_and_rss_after_cycles():
 
 def test_gc_wait_false_then_gc_waits_for_the_cycle():
     with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, worker_delay_us=5000) as rt:
-        Node, head, nodes, arrays = _build(rt, 3000)
+        Node, head, nodes, arrays = build_fragmented(rt, 3000)
         rt.gc(wait=False)
         rep = rt.gc()                                # must first finish the running cycle
         assert rep.complete
@@ -195,7 +173,7 @@ def test_fallback_to_stw_warns_once_or_raises(point):
         ll.cmc_clear_global_injection()
     with rt:
         assert not rt.concurrent
-        Node, head, nodes, arrays = _build(rt, 2000)
+        Node, head, nodes, arrays = build_fragmented(rt, 2000)
         rep = rt.gc()
         assert rep.collector == "cmc" and not rep.concurrent and rep.error
         rt.verify()
@@ -222,7 +200,7 @@ def test_fallback_to_stw_warns_once_or_raises(point):
                                         ("remap_mmap", "remap")])
 def test_injected_flip_failure_falls_back_to_stw(point, flip):
     with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, flip=flip) as rt:
-        Node, head, nodes, arrays = _build(rt, 4000)
+        Node, head, nodes, arrays = build_fragmented(rt, 4000)
         heap, cap = rt.heap_info()["address"], rt.heap_info()["capacity"]
         rt._cmc.inject(point, 1, errno.ENOMEM)
         rep = rt.gc()
@@ -240,7 +218,7 @@ def test_injected_flip_failure_falls_back_to_stw(point, flip):
 @pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
 def test_injected_failure_during_compaction_is_recovered(point, fault_mode):
     with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, fault_mode=fault_mode) as rt:
-        Node, head, nodes, arrays = _build(rt, 4000)
+        Node, head, nodes, arrays = build_fragmented(rt, 4000)
         rt._cmc.inject(point, 2 if point == "ioctl" else 1, errno.EIO)
         rt.gc(wait=False)
         assert all(nodes[i].v == i for i in range(1, 4000, 2))      # mutators fault meanwhile
@@ -256,7 +234,7 @@ def test_injected_failure_during_compaction_is_recovered(point, fault_mode):
 
 def _collect_under_hammer(flip: str, seconds: float, enough: int = 1 << 30):
     with gcheap.Runtime("2M", collector="cmc", require_concurrent=True, flip=flip) as rt:
-        Node, head, nodes, arrays = _build(rt, 300)
+        Node, head, nodes, arrays = build_fragmented(rt, 300)
         heap = rt.heap_info()["address"]
         stop = ll.ffi.new("int *", 0)
         stolen = []
@@ -290,7 +268,7 @@ def test_range_theft_experiment_on_the_runtime():
 
 def test_stats_cmc_totals_sum_the_cycle_reports():
     with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, worker_delay_us=20000) as rt:
-        Node, head, nodes, arrays = _build(rt, 3000)
+        Node, head, nodes, arrays = build_fragmented(rt, 3000)
         assert rt.stats()["cmc"]["cycles"] == 0
         reps = []
         for _ in range(3):

@@ -263,7 +263,7 @@ def test_threads_attach_automatically(rt, Node):
 
 
 def test_pause_summary_percentiles():
-    from gcheap.report import pause_summary
+    from gcheap.runtime.report import pause_summary
     s = pause_summary([float(i) for i in range(1, 101)])
     assert (s["count"], s["p50"], s["p90"], s["p99"], s["p99.9"], s["max"], s["total"]) == \
         (100, 50.0, 90.0, 99.0, 100.0, 100.0, 5050.0)

@@ -1,9 +1,6 @@
-"""The concurrent compactor's machinery, usable on its own (tests, benchmarks).
-
-``Compactor`` drives the C layer (csrc/cmc_*.c) over any page-aligned region
-with a built-in page builder; the runtime's collector="cmc" uses the same layer
-with gr_compact_page as the builder (see gcheap.runtime integration).
-"""
+"""``Compactor``: the C layer (csrc/cmc) over any page-aligned region with a
+built-in page builder; ``CmcOptions``: the options of the machinery, which the
+runtime's collector "cmc" (gcheap.runtime.cmc) takes too."""
 from __future__ import annotations
 
 import errno

@@ -12,41 +12,13 @@ from gcheap import _lowlevel as ll
 from gcheap.cmc import PAGE, CmcOptions, Compactor
 from gcheap.errors import AddressRangeStolen, InvalidArgument, KernelError, UffdUnavailable
 
-from .maps import assert_one_mapping, covering, mappings
+from tests.support.cmc import SEED, eventually, mutate_concurrently, region, undo_mutations  # noqa: F401
+from tests.support.maps import assert_one_mapping, covering, mappings
 
 pytestmark = pytest.mark.uffd
 
-SEED = 12345
 STRESS = __import__("os").environ.get("GCHEAP_STRESS") == "1"
 MODES = [(f, i, t) for f in ("sigbus", "thread") for i in ("copy", "move") for t in (1, 2)]
-
-
-@pytest.fixture
-def region():
-    size = 8 << 20
-    addr = ll.map_anon(size, 2 << 20)
-    ll.cmc_test_fill(addr, size, SEED)
-    yield addr, size
-    ll.unmap(addr, size)
-
-
-def mutate_concurrently(addr, size, nthreads=2, val=0xABCDEF):
-    """Threads touching pages across the heap (GIL released in C), each xoring
-    val into word 0 of its pages: a page built twice or installed after the
-    write would lose or double the xor."""
-    npages = size // PAGE
-    def work(k):
-        ll.cmc_test_touch(addr + k * PAGE, npages // (nthreads * 3), nthreads * 3, True, val)
-    ts = [threading.Thread(target=work, args=(k,)) for k in range(nthreads)]
-    for t in ts:
-        t.start()
-    return ts
-
-
-def undo_mutations(addr, size, nthreads=2, val=0xABCDEF):
-    npages = size // PAGE
-    for k in range(nthreads):
-        ll.cmc_test_touch(addr + k * PAGE, npages // (nthreads * 3), nthreads * 3, True, val)
 
 
 @pytest.mark.parametrize("fault_mode,install,gc_threads", MODES)
@@ -353,17 +325,6 @@ def test_back_to_back_cycles_never_end_the_next_one(region, fault_mode, install)
 
 # ---- totals over every cycle --------------------------------------------------------
 
-def _eventually(read, ok, timeout=10.0):
-    """read() until ok(value) (counters the fault thread updates just after waking
-    the faulting thread), at most timeout seconds; returns the last value."""
-    import time
-    end = time.monotonic() + timeout
-    value = read()
-    while not ok(value) and time.monotonic() < end:
-        time.sleep(0.001)
-        value = read()
-    return value
-
 
 @pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
 def test_totals_sum_every_cycle_and_count_the_running_one(region, fault_mode):
@@ -380,7 +341,7 @@ def test_totals_sum_every_cycle_and_count_the_running_one(region, fault_mode):
         cm.flip()
         ll.cmc_test_touch(addr, 10, 3)               # a mutator builds 10 pages
         # Thread mode: the ioctl wakes the mutator before the fault thread counts the page.
-        running = _eventually(cm.totals, lambda t: t["pages_by_mutator"] >= first["pages_by_mutator"] + 10)
+        running = eventually(cm.totals, lambda t: t["pages_by_mutator"] >= first["pages_by_mutator"] + 10)
         assert cm.active
         assert running["cycles"] == 1
         assert running["pages_by_mutator"] == first["pages_by_mutator"] + 10

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_uffd
+from tests.support.uffd import require_uffd
 from gcheap import _lowlevel as ll
 from gcheap.cli import EXIT_OK, EXIT_UNSUPPORTED, doctor_table, main
 from gcheap.kernel import probe

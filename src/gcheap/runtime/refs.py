@@ -18,7 +18,7 @@ from gcheap import _lowlevel as _ll
 from gcheap.errors import BadIndex, StaleRef, UnknownField, ValueOutOfRange, WrongType
 
 if TYPE_CHECKING:
-    from gcheap.runtime import Runtime
+    from gcheap.runtime.runtime import Runtime
 
 __all__ = ["Ref", "DeadRef", "Instance", "RefArray", "I64Array", "F64Array", "U8Array", "Str"]
 

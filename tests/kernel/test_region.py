@@ -6,7 +6,7 @@ import errno
 import os
 import pytest
 
-from conftest import reading, require_uffd, smaps_entry
+from tests.support.uffd import reading, require_uffd, smaps_entry
 from gcheap import _lowlevel as ll
 from gcheap.errors import InvalidArgument, KernelError, RegionClosed
 from gcheap.kernel import (MREMAP_DONTUNMAP, MREMAP_MAYMOVE, PageFault, Region, Userfaultfd,

@@ -15,8 +15,8 @@ from typing import Iterable, Union
 
 from gcheap import _lowlevel as ll
 from gcheap.errors import InvalidArgument, KernelError, RegionClosed, UffdUnavailable
-from gcheap.kprobe import FEATURE_BITS, IOCTL_BITS, _bits, _names, probe
-from gcheap.region import Region
+from gcheap.kernel.probe import FEATURE_BITS, IOCTL_BITS, _bits, _names, probe
+from gcheap.kernel.region import Region
 
 @dataclass(frozen=True)
 class PageFault:

@@ -5,7 +5,7 @@ C core's handle table) that the collector updates when the object moves. Droppin
 the Ref frees the handle. Every Python thread that touches the runtime is a mutator,
 attached automatically by the C core; cffi releases the GIL around every C call.
 
-The Ref classes live in gcheap.refs, global roots and scopes in gcheap.roots.
+The Ref classes live in gcheap.runtime.refs, global roots and scopes in gcheap.runtime.roots.
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from gcheap import _lowlevel as _ll
 from gcheap.errors import (BadIndex, ForeignRef, HeapCorruption, HeapExhausted, InvalidOption,
                            RuntimeClosed, StaleRef, TableFull, UnknownField, ValueOutOfRange,
                            WrongType)
-from gcheap.refs import (_F64, _I64, _MASK, _REF, F64Array, I64Array,  # noqa: F401
+from gcheap.runtime.refs import (_F64, _I64, _MASK, _REF, F64Array, I64Array,  # noqa: F401
                          Instance, Ref, RefArray, Str, U8Array, _Array, _f64_getter, _i64_getter,
                          _new_obj, _ref_getter, _set_h, _set_rt)
-from gcheap.report import GCReport, pause_summary
-from gcheap.roots import GlobalRoots, Scope
+from gcheap.runtime.report import GCReport, pause_summary
+from gcheap.runtime.roots import GlobalRoots, Scope
 
 __all__ = ["Runtime", "Ref", "Instance", "RefArray", "I64Array", "F64Array", "U8Array", "Str",
            "parse_size", "COLLECTORS"]
@@ -75,7 +75,7 @@ class Runtime:
         size = parse_size(heap_size)
         if not isinstance(collector, str) or collector not in COLLECTORS:
             raise InvalidOption(f"collector: unknown collector {collector!r} (available: {', '.join(COLLECTORS)})")
-        from gcheap.cmc_runtime import CmcState, split_options
+        from gcheap.runtime.cmc import CmcState, split_options
         cmc_options = split_options(collector, collector_options)
         for name, v in (("verify", verify), ("stress", stress)):
             if not isinstance(v, bool):

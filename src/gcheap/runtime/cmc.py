@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gcheap import _lowlevel as _ll
-from gcheap.cmc import CmcOptions, unavailable_reason
+from gcheap.cmc.compactor import CmcOptions, unavailable_reason
 from gcheap.errors import AddressRangeStolen, HeapCorruption, InvalidOption, KernelError
-from gcheap.report import GCReport
+from gcheap.runtime.report import GCReport
 
 OPTION_NAMES = ("fault_mode", "install", "gc_threads", "flip", "require_concurrent",
                 "run_pages", "release_batch_pages", "worker_delay_us", "end_delay_us",

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Iterator
 
 from gcheap import _lowlevel as _ll
 from gcheap.errors import TableFull, WrongType
-from gcheap.refs import DeadRef, Ref, _obj_setattr, _set_h
+from gcheap.runtime.refs import DeadRef, Ref, _obj_setattr, _set_h
 
 if TYPE_CHECKING:
-    from gcheap.runtime import Runtime
+    from gcheap.runtime.runtime import Runtime
 
 __all__ = ["GlobalRoots", "Scope"]
 

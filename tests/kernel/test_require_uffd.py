@@ -1,19 +1,20 @@
-"""The conftest helper itself: where userfaultfd is really blocked (a seccomp
+"""The require_uffd helper itself (tests/support/uffd.py): where userfaultfd is really blocked (a seccomp
 filter denying the syscall and /dev/userfaultfd, as in a container), a test
 calling require_uffd() skips, and FAILS under GCHEAP_REQUIRE_UFFD=1."""
 from __future__ import annotations
 
 import errno
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import require_uffd
+from tests.support.uffd import require_uffd
 from gcheap import _lowlevel as ll
 
+REPO = Path(__file__).resolve().parents[2]
+
 TEST = '''
-from conftest import require_uffd
+from tests.support.uffd import require_uffd
 
 def test_needs_uffd():
     require_uffd()
@@ -21,9 +22,8 @@ def test_needs_uffd():
 
 
 def run_blocked(tmp_path: Path, strict: bool) -> subprocess.CompletedProcess:
-    shutil.copy(Path(__file__).resolve().parent.parent / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_needs.py").write_text(TEST)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
     if strict:
         env["GCHEAP_REQUIRE_UFFD"] = "1"
     return subprocess.run(

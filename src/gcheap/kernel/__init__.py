@@ -11,10 +11,10 @@
 Every access to mapped memory (``Region.read``/``write``) runs in C with the GIL
 released, so a Python thread can serve the faults of another blocked thread.
 """
-from gcheap.kprobe import FEATURE_BITS, IOCTL_BITS, Capabilities, probe
-from gcheap.region import (MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MREMAP_DONTUNMAP,
+from gcheap.kernel.probe import FEATURE_BITS, IOCTL_BITS, Capabilities, probe
+from gcheap.kernel.region import (MADV_DONTNEED, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MREMAP_DONTUNMAP,
                            MREMAP_FIXED, MREMAP_MAYMOVE, Region, mremap_dontunmap)
-from gcheap.uffd import (Event, Fork, PageFault, Remap, Remove, SigbusService, Unmap, UnknownEvent,
+from gcheap.kernel.uffd import (Event, Fork, PageFault, Remap, Remove, SigbusService, Unmap, UnknownEvent,
                          Userfaultfd, sigbus_handler_installed)
 
 __all__ = [

@@ -1,9 +1,9 @@
-"""gcheap.rawcost runs every raw-cost benchmark (tiny sizes here) and reports
+"""gcheap.kernel.rawcost runs every raw-cost benchmark (tiny sizes here) and reports
 each figure; the benchmark C code fails loudly rather than report nonsense."""
 from __future__ import annotations
 
-from conftest import require_uffd
-from gcheap import rawcost
+from tests.support.uffd import require_uffd
+from gcheap.kernel import rawcost
 
 
 def test_measure_reports_every_primitive():

@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-from conftest import require_uffd
+from tests.support.uffd import require_uffd
 from gcheap import _lowlevel as ll
 from gcheap.errors import UffdPageExists
 from gcheap.kernel import MADV_DONTNEED, PageFault, Region, Userfaultfd

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import reading, require_uffd, smaps_entry
+from tests.support.uffd import reading, require_uffd, smaps_entry
 from gcheap import _lowlevel as ll
 from gcheap.errors import InvalidArgument, KernelError, RegionClosed, UffdPageExists, UffdPartial
 from gcheap.kernel import (MADV_DONTNEED, MADV_HUGEPAGE, MREMAP_FIXED, MREMAP_MAYMOVE, Fork,
