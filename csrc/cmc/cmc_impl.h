@@ -89,7 +89,8 @@ struct cmc {
     int statm_fd;
     cmc_build_fn build;
     void *build_ctx;
-    uint32_t *state;            /* heap_pages futex words */
+    uint32_t *state;            /* heap_pages futex words; EMPTY at and above state_hw */
+    uint64_t state_hw;          /* atomic: 1 + the highest page whose state left EMPTY */
     uint32_t *src_first;        /* heap_pages entries */
     double *stall_log;          /* heap_pages entries */
     char *mut_pool;             /* CMC_MUT_SLOTS scratch pages */
@@ -134,6 +135,16 @@ struct cmc {
     struct cmc_stats st;        /* this cycle's counters, updated atomically */
     struct cmc_totals totals;   /* completed cycles' sums (under mu, at each cycle's end) */
 };
+
+/* Page p's state left EMPTY: the next flip resets states below state_hw only,
+ * so a flip costs what the last cycle touched, not the size of the reservation. */
+static inline void cmc_note_touched(struct cmc *c, uint64_t p)
+{
+    uint64_t hw = __atomic_load_n(&c->state_hw, __ATOMIC_RELAXED);
+    while (hw < p + 1 && !__atomic_compare_exchange_n(&c->state_hw, &hw, p + 1, 1, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED))
+        ;
+}
 
 /* cmc_pages.c */
 /* op (may be NULL): set to the CMC_OP_* that failed when the result is < 0. */

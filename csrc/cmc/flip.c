@@ -201,7 +201,8 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const
     /* Prepare the cycle; nothing irreversible yet. */
     if (n_build)
         memcpy(c->src_first, src_first, n_build * sizeof(uint32_t));
-    memset(c->state, 0, used_pages * sizeof(uint32_t));
+    memset(c->state, 0, LOAD(&c->state_hw) * sizeof(uint32_t));
+    STORE(&c->state_hw, 0);
     uint64_t cycles = c->st.cycles;
     int install = c->install, move_fallback = c->move_fallback;
     memset(&c->st, 0, sizeof(c->st));

@@ -284,8 +284,10 @@ int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait, int *
         if (s == PG_INSTALLED)
             return 0;
         if (s == PG_EMPTY) {
-            if (CAS(&c->state[p], &s, PG_CLAIMED))
+            if (CAS(&c->state[p], &s, PG_CLAIMED)) {
+                cmc_note_touched(c, p);
                 return build_and_install_claimed(c, p, buf, by, op);
+            }
             continue;
         }
         if (!wait)
@@ -371,6 +373,7 @@ int cmc_drive(struct cmc *c, char *buf, int run_pages)
                 uint32_t expect = PG_EMPTY;
                 if (!CAS(&c->state[q], &expect, PG_CLAIMED))
                     break;
+                cmc_note_touched(c, q);
                 int rc = c->build(c->build_ctx, q, (const char *)c->from, rbuf + (q - p) * c->psize);
                 if (rc < 0) {
                     cmc_note_error(c, rc, CMC_INJ_NONE);

@@ -17,6 +17,7 @@
 #include "cmc/cmc_impl.h"
 
 #define HUGE_ALIGN (2ull << 20)
+#define GIANT_ALIGN (1ull << 30)    /* like the heap (csrc/runtime/heap.c): page tables move by PUD */
 
 /* ---- GC workers ---- */
 static void *worker_main(void *arg)
@@ -229,15 +230,24 @@ static uint64_t round_page(uint64_t n)
     return (n + ps - 1) & ~(ps - 1);
 }
 
+/* Per-page arrays are sized for the whole reservation but committed on first
+ * touch: a cycle touches the entries of the pages in use, and the memory they
+ * take follows the heap's use, not its reservation. */
 static int map_array(uint64_t bytes, void **out)
 {
     uintptr_t a;
-    bytes = round_page(bytes);
-    int rc = gk_map_anon(bytes, 0, &a);
-    if (rc == 0) {
-        memset((void *)a, 0, bytes);    /* populate now, not in the first flip pause */
+    int rc = gk_map_anon(round_page(bytes), 0, &a);
+    if (rc == 0)
         *out = (void *)a;
-    }
+    return rc;
+}
+
+/* Small buffers that the first cycle must not fault on: populated now. */
+static int map_buffer(uint64_t bytes, void **out)
+{
+    int rc = map_array(bytes, out);
+    if (rc == 0)
+        memset(*out, 0, round_page(bytes));
     return rc;
 }
 
@@ -284,7 +294,8 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
     if (rc == 0)
         rc = cmc_injected_global(CMC_INJ_RESERVE);
     if (rc == 0)
-        rc = gk_reserve(heap_size, heap_size >= HUGE_ALIGN ? HUGE_ALIGN : 0, &c->from);
+        rc = gk_reserve(heap_size, heap_size >= GIANT_ALIGN ? GIANT_ALIGN : heap_size >= HUGE_ALIGN ? HUGE_ALIGN : 0,
+                        &c->from);
     if (rc == 0)
         rc = open_uffd(c);
     if (rc == 0)
@@ -294,9 +305,9 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
     if (rc == 0)
         rc = map_array(c->heap_pages * sizeof(double), (void **)&c->stall_log);
     if (rc == 0)
-        rc = map_array(CMC_MUT_SLOTS * ps, (void **)&c->mut_pool);
+        rc = map_buffer(CMC_MUT_SLOTS * ps, (void **)&c->mut_pool);
     if (rc == 0)
-        rc = map_array(2 * ps, (void **)&c->server_buf);
+        rc = map_buffer(2 * ps, (void **)&c->server_buf);
     if (rc == 0 && cfg->fault_mode == CMC_FAULT_SIGBUS) {
         rc = cmc_sigbus_ensure();
         if (rc == 0)

@@ -182,6 +182,7 @@ int gr_heap_info(gr_runtime *rt, struct gr_heap_info *out)
         out->address = (uintptr_t)rt->heap;
         out->capacity = rt->capacity;
         out->soft_limit = atomic_load(&rt->soft_limit);
+        out->resident = gr_heap_resident(rt);
         out->used = atomic_load(&rt->top) - (uintptr_t)rt->heap;
         out->live = rt->last_live;
         out->page_size = GR_PAGE;

@@ -9,9 +9,11 @@ BT = EXAMPLES / "binarytrees.py"
 
 @pytest.mark.parametrize("options,message", [
     (["--heap", "foo"], "heap_size: cannot parse 'foo'"),
-    (["--collector", "xyz"], "unknown collector 'xyz'"),
+    (["--collector", "xyz"], "invalid choice: 'xyz'"),
     (["--fault-mode", "sigbus"], "--fault-mode needs --collector cmc"),
-    (["--collector", "cmc", "--fault-mode", "bogus"], "fault_mode must be one of"),
+    (["--collector", "cmc", "--fault-mode", "bogus"], "invalid choice: 'bogus'"),
+    (["--heap-initial", "1G", "--heap", "64M"], "heap_initial: 1073741824 bytes is more than heap_size"),
+    (["--target-utilization", "1.5"], "target_utilization: a number in (0, 1]"),
 ])
 def test_bad_options_exit_2_with_a_message(options, message):
     g = gcheap(BT, ["6"], options)

@@ -104,6 +104,7 @@ struct gr_heap_info {
     uint64_t address;
     uint64_t capacity;            /* the reservation (heap_max) */
     uint64_t soft_limit;          /* allocation stays below address + soft_limit */
+    uint64_t resident;            /* bytes of the heap mapping in memory now (mincore) */
     uint64_t used;            /* top - start (includes unused TLAB space) */
     uint64_t live;            /* live bytes after the last collection */
     uint64_t page_size;

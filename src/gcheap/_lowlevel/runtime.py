@@ -134,7 +134,8 @@ def last_verify_message(rt) -> str:
 def heap_info(rt):
     p = ffi.new("struct gr_heap_info *")
     rc = lib.gr_heap_info(rt, p)
-    return rc, {"address": p.address, "capacity": p.capacity, "soft_limit": p.soft_limit,
+    return rc, {"address": p.address, "capacity": p.capacity, "reservation": p.capacity,
+                "soft_limit": p.soft_limit, "resident": p.resident,
                 "used": p.used, "live": p.live,
                 "page_size": p.page_size, "tlab_bytes": p.tlab_bytes}
 

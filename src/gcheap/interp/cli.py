@@ -13,25 +13,52 @@ import json
 import statistics
 import sys
 
-from gcheap.cli import command
+HELP = "run a Python program (the CPython-compatible subset of docs/subset.md) on the managed heap"
+DESCRIPTION = """\
+Compile PROGRAM (a .py file in the subset of Python that docs/subset.md
+describes; the same file runs under CPython) and run it on a gcheap runtime:
+every object it creates lives on the managed heap, moved by the collector.
+Arguments after PROGRAM are the program's sys.argv[1:] (put -- before them if
+they start with -).
+
+The heap grows and shrinks with the live data up to --heap (default: a quarter
+of physical memory, at most 16 GiB), so programs need no heap option.
+
+exit status: the program's (0, or 1 after an uncaught exception, whose
+traceback is on stderr); 1 for a program outside the subset (file:line:col:
+what, on stderr); 2 for bad options; 3 when the runtime failed under the
+program; 130 after Ctrl-C (KeyboardInterrupt in the program, which may catch
+it, as under CPython)."""
 
 EXIT_BAD_OPTIONS = 2
 EXIT_FATAL = 3
 EXIT_INTERRUPTED = 130
 
 
-def _configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("program", help="a .py file in the gcheap Python subset")
-    p.add_argument("args", nargs="*", help="arguments for the program (sys.argv[1:]); put them after -- if they start with -")
-    p.add_argument("--heap", default="64M", help="heap size, e.g. 32M, 1G (default 64M)")
-    p.add_argument("--collector", default="stw", help="stw or cmc (default stw)")
-    p.add_argument("--fault-mode", default=None, help="cmc: how faults are served")
-    p.add_argument("--install", default=None, help="cmc: how pages are installed")
-    p.add_argument("--gc-threads", type=int, default=None, help="cmc: collector threads")
-    p.add_argument("--stress", action="store_true", help="collect at every allocation")
-    p.add_argument("--verify", action="store_true", help="verify the heap around every collection")
-    p.add_argument("--stats", action="store_true", help="print a pause summary to stderr after the run")
-    p.add_argument("--stats-json", metavar="FILE", help="write the run's statistics as JSON")
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("program", help="the program: a .py file in the gcheap Python subset")
+    p.add_argument("args", nargs="*", help="the program's arguments (its sys.argv[1:])")
+    heap = p.add_argument_group("heap")
+    heap.add_argument("--heap", metavar="SIZE", default=None,
+                      help="maximum heap, e.g. 512M, 2G (default: a quarter of physical memory, at most 16G)")
+    heap.add_argument("--heap-initial", metavar="SIZE", default=None,
+                      help="the heap's first soft limit (default 8M); it then follows the live data")
+    heap.add_argument("--target-utilization", metavar="U", type=float, default=None,
+                      help="live / heap aimed at after each collection, 0 < U <= 1 (default 0.5)")
+    gc = p.add_argument_group("collector")
+    gc.add_argument("--collector", default="stw", choices=["stw", "cmc"],
+                    help="stw: stop-the-world mark-compact; cmc: concurrent compaction (default stw)")
+    gc.add_argument("--fault-mode", default=None, choices=["sigbus", "thread"],
+                    help="cmc: who serves a mutator's fault on a page not yet compacted (default sigbus)")
+    gc.add_argument("--install", default=None, choices=["copy", "move"],
+                    help="cmc: how a compacted page is installed (default copy)")
+    gc.add_argument("--gc-threads", metavar="N", type=int, default=None,
+                    help="cmc: compaction threads (default 1)")
+    dbg = p.add_argument_group("checking and reporting")
+    dbg.add_argument("--stress", action="store_true", help="collect at every allocation (slow; finds GC bugs)")
+    dbg.add_argument("--verify", action="store_true", help="verify the whole heap before and after every collection")
+    dbg.add_argument("--stats", action="store_true", help="print a pause summary to stderr after the run")
+    dbg.add_argument("--stats-json", metavar="FILE", help="write the run's statistics and pause log as JSON")
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -63,12 +90,14 @@ def format_summary(collector: str, s: dict, result) -> str:
             f"{result.allocations} allocations")
 
 
-@command("run", "run a Python-subset program on the managed heap", _configure)
-def run(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     from gcheap.errors import GCHeapError, InvalidOption, SubsetError
     from gcheap.interp.run import run_file
 
     options = {"heap_size": args.heap, "collector": args.collector}
+    for name in ("heap_initial", "target_utilization"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
     if args.stress:
         options["stress"] = True
     if args.verify:

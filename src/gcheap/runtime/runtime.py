@@ -10,6 +10,7 @@ The Ref classes live in gcheap.runtime.refs, global roots and scopes in gcheap.r
 from __future__ import annotations
 
 import errno
+import os
 import re
 import threading
 from typing import Any, Iterable
@@ -25,7 +26,7 @@ from gcheap.runtime.report import GCReport, pause_summary
 from gcheap.runtime.roots import GlobalRoots, Scope
 
 __all__ = ["Runtime", "Ref", "Instance", "RefArray", "I64Array", "F64Array", "U8Array", "Str",
-           "parse_size", "COLLECTORS"]
+           "parse_size", "default_heap_max", "COLLECTORS"]
 
 _new_instance = _ll.new_instance
 
@@ -61,18 +62,63 @@ def parse_size(value: Any, option: str = "heap_size") -> int:
 
 # ---------------------------------------------------------------- the runtime
 
+DEFAULT_HEAP_CAP = 16 << 30
+
+
+def default_heap_max() -> int:
+    """The default maximum heap: a quarter of physical memory, at most 16 GiB (at
+    least 64 MiB). It is only reserved: memory is used as the live data needs it."""
+    try:
+        phys = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        phys = 4 << 30
+    size = min(max(phys // 4, 64 << 20), DEFAULT_HEAP_CAP)
+    return size & ~((2 << 20) - 1)
+
+
+def _sizing(heap_initial, target_utilization, min_free, max_free, heap_max: int) -> dict:
+    """The C core's struct gr_heap_sizing from the keyword arguments (validated)."""
+    sizing: dict = {}
+    if heap_initial is not None:
+        sizing["initial"] = parse_size(heap_initial, "heap_initial")
+        if sizing["initial"] > heap_max:
+            raise InvalidOption(f"heap_initial: {sizing['initial']} bytes is more than heap_size ({heap_max})")
+    for name, v in (("min_free", min_free), ("max_free", max_free)):
+        if v is not None:
+            sizing[name] = parse_size(v, name)
+    if "min_free" in sizing and "max_free" in sizing and sizing["max_free"] < sizing["min_free"]:
+        raise InvalidOption("max_free must be at least min_free")
+    if target_utilization is not None:
+        if isinstance(target_utilization, bool) or not isinstance(target_utilization, (int, float)) \
+                or not 0 < target_utilization <= 1:
+            raise InvalidOption(f"target_utilization: a number in (0, 1], got {target_utilization!r}")
+        sizing["target_utilization"] = float(target_utilization)
+    return sizing
+
+
 class Runtime:
     """A managed heap with its own classes, handles, global roots and collector.
 
-    ``Runtime(heap_size="64M", collector="stw", verify=False, stress=False)``;
+    ``Runtime(heap_size=None, collector="stw", verify=False, stress=False)``;
     also a context manager (close() at exit).
+
+    heap_size is the MAXIMUM heap: reserved once (address space, not memory) and
+    never exceeded. The runtime allocates below a soft limit that starts at
+    heap_initial (default 8 MiB) and follows the live data after each collection:
+    live / target_utilization (default 0.5), with min_free..max_free (default
+    2 MiB..64 MiB) free above live, as ART and the JVM size their heaps. So RSS
+    follows what is live, and the default maximum (``default_heap_max()``: a
+    quarter of physical memory, at most 16 GiB) serves programs of any size.
     """
 
-    def __init__(self, heap_size: "int | str" = "64M", collector: str = "stw", *,
-                 verify: bool = False, stress: bool = False, **collector_options: Any) -> None:
+    def __init__(self, heap_size: "int | str | None" = None, collector: str = "stw", *,
+                 verify: bool = False, stress: bool = False, heap_initial: "int | str | None" = None,
+                 target_utilization: float | None = None, min_free: "int | str | None" = None,
+                 max_free: "int | str | None" = None, **collector_options: Any) -> None:
         self._closed = True
         self._cmc = None
-        size = parse_size(heap_size)
+        size = default_heap_max() if heap_size is None else parse_size(heap_size)
+        sizing = _sizing(heap_initial, target_utilization, min_free, max_free, size)
         if not isinstance(collector, str) or collector not in COLLECTORS:
             raise InvalidOption(f"collector: unknown collector {collector!r} (available: {', '.join(COLLECTORS)})")
         from gcheap.runtime.cmc import CmcState, split_options
@@ -83,13 +129,13 @@ class Runtime:
         options = (_ll.GR_OPT_VERIFY if verify else 0) | (_ll.GR_OPT_STRESS if stress else 0)
         fallback_rc = 0
         if cmc_options is not None:
-            rc, c = _ll.runtime_new(size, COLLECTORS[collector], options, None, cmc_options.c_config())
+            rc, c = _ll.runtime_new(size, COLLECTORS[collector], options, sizing, cmc_options.c_config())
             if rc < 0 and rc != -errno.ENOMEM:
                 # the kernel cannot run the concurrent compactor: stop-the-world compaction
                 fallback_rc = rc
-                rc, c = _ll.runtime_new(size, _ll.GR_COLLECTOR_STW, options)
+                rc, c = _ll.runtime_new(size, _ll.GR_COLLECTOR_STW, options, sizing)
         else:
-            rc, c = _ll.runtime_new(size, COLLECTORS[collector], options)
+            rc, c = _ll.runtime_new(size, COLLECTORS[collector], options, sizing)
         if rc == -errno.ENOMEM:
             raise HeapExhausted(f"cannot reserve a heap of {size} bytes")
         if rc == -errno.EINVAL:
@@ -99,7 +145,9 @@ class Runtime:
         self._c = c
         self._closed = False
         self.collector = collector
-        self.options = {"heap_size": size, "collector": collector, "verify": verify, "stress": stress}
+        self.options = {"heap_size": size, "collector": collector, "verify": verify, "stress": stress,
+                         **{k: v for k, v in (("heap_initial", heap_initial), ("target_utilization", target_utilization),
+                                              ("min_free", min_free), ("max_free", max_free)) if v is not None}}
         self._types: list[type] = [Ref] * _ll.GR_FIRST_USER_CLASS
         self._types[_ll.GR_CLASS_REF_ARRAY] = RefArray
         self._types[_ll.GR_CLASS_U8_ARRAY] = U8Array
@@ -334,7 +382,12 @@ class Runtime:
             raise self._error(rc, "verify")
 
     def heap_info(self) -> dict:
-        """address (heap start), capacity, used, live (after the last collection), page_size."""
+        """The heap now: address (its start); reservation (= capacity: the maximum heap,
+        reserved once); soft_limit (allocation stays below address + soft_limit; it
+        follows the live data after each collection); used (bytes below the
+        allocation top, unused TLAB space included); live (after the last
+        collection); resident (bytes of the heap mapping in memory); page_size;
+        tlab_bytes."""
         self._check_open()
         rc, info = _ll.heap_info(self._c)
         if rc:

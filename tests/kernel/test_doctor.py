@@ -15,14 +15,15 @@ import pytest
 
 from tests.support.uffd import require_uffd
 from gcheap import _lowlevel as ll
-from gcheap.cli import EXIT_OK, EXIT_UNSUPPORTED, doctor_table, main
+from gcheap.cli import main
+from gcheap.kernel.doctor import EXIT_OK, EXIT_UNSUPPORTED, doctor_table
 from gcheap.kernel import probe
 
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
 
 
 def doctor_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gcheap.cli", "doctor", *args]
+    return [sys.executable, "-m", "gcheap", "doctor", *args]
 
 
 def run(cmd: list[str], preexec=None, env=None) -> subprocess.CompletedProcess:
