@@ -36,7 +36,6 @@ enum { BY_GC = 0, BY_MUTATOR = 1 };
 enum { CMC_OP_NONE = 0, CMC_OP_BUILD, CMC_OP_COPY, CMC_OP_MOVE, CMC_OP_ZEROPAGE };
 
 #define CMC_MUT_SLOTS 64        /* scratch pages for SIGBUS handlers */
-#define CMC_MAX_INSTANCES 8     /* cmcs the SIGBUS handler knows */
 #define CMC_SERVER_PENDING 64   /* pages the fault thread retries itself */
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)

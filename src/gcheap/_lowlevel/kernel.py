@@ -225,11 +225,17 @@ def sigbus_unserve(slot: int) -> None:
 
 
 def sigbus_installed() -> bool:
-    return bool(check(lib.gk_sigbus_installed(), "sigaction(SIGBUS)"))
+    """True when the process's SIGBUS dispatcher (csrc/kernel/fault.c) is the disposition."""
+    return bool(check(lib.gk_fault_installed(), "sigaction(SIGBUS)"))
 
 
 def sigbus_uninstall() -> None:
-    check(lib.gk_sigbus_uninstall(), "sigbus uninstall")
+    check(lib.gk_fault_uninstall(), "sigbus uninstall")
+
+
+def sigbus_chained() -> int:
+    """Foreign SIGBUS signals the dispatcher passed to the previous handler so far."""
+    return int(lib.gk_fault_chained())
 
 
 def sigbus_stats(slot: int) -> dict:
