@@ -24,8 +24,8 @@
 #ifndef GCHEAP_CMC_IMPL_H
 #define GCHEAP_CMC_IMPL_H
 
-#include "gcheap/kernel.h"
 #include "gcheap/cmc.h"
+#include "kernel/kernel_impl.h"
 
 #include <pthread.h>
 #include <signal.h>

@@ -215,7 +215,7 @@ int gk_fault_uninstall(void)
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void after_fork_child(void);
-static void install_atfork(void) { pthread_atfork(NULL, NULL, after_fork_child); }
+static void install_atfork(void) { gk_atfork(GK_FORK_KERNEL, NULL, NULL, after_fork_child); }
 
 int gk_fault_register(uintptr_t start, uint64_t len, gk_fault_fn fn, void *ctx)
 {

@@ -51,6 +51,13 @@ int gr_runtime_create(const struct gr_config *cfg, const struct gr_collector_ops
         free(rt);
         return rc;
     }
+    if ((rc = gr_fork_register(rt)) < 0) {     /* last: from now on a fork holds our locks */
+        if (ops->fini)
+            ops->fini(rt);
+        free_tables(rt);
+        free(rt);
+        return rc;
+    }
     *out = rt;
     return 0;
 }

@@ -30,8 +30,8 @@
 #ifndef GCHEAP_RUNTIME_IMPL_H
 #define GCHEAP_RUNTIME_IMPL_H
 
-#include "gcheap/kernel.h"
 #include "gcheap/runtime.h"
+#include "kernel/kernel_impl.h"
 
 /* forward() and the bitmap walks are popcount-heavy: without this, gcc calls
  * libgcc's software __popcountdi2. gr_runtime_create refuses (-ENOTSUP) to run
@@ -221,6 +221,9 @@ struct gr_runtime {
     _Atomic int nmutators;        /* slots in use high-water */
     struct gr_mutator mutators[GR_MAX_MUTATORS];
 
+    struct gr_runtime *fork_next; /* fork.c's registry (runtimes are never freed) */
+    int fork_held;                /* fork.c: its locks are held across a fork */
+
     /* stats */
     pthread_mutex_t stats_lock;
     struct gr_pause *pauses;
@@ -242,6 +245,9 @@ static inline uint64_t gr_object_size(const struct gr_runtime *rt, uintptr_t obj
 /* lifecycle.c: creates a runtime whose collector is ops (collector_config is
  * passed to ops->init). */
 int gr_runtime_create(const struct gr_config *cfg, const struct gr_collector_ops *ops, gr_runtime **out);
+
+/* fork.c: every open runtime, for fork(); registers the fork hooks on first use. */
+int gr_fork_register(struct gr_runtime *rt);
 
 /* heap.c */
 int gr_heap_init(struct gr_runtime *rt, const struct gr_config *cfg);
@@ -284,6 +290,8 @@ struct gr_mutator *gr_enter(struct gr_runtime *rt);
 static inline void gr_leave(struct gr_mutator *m) { atomic_store_explicit(&m->in_core, 0, memory_order_release); }
 int gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m);  /* -ESHUTDOWN if closed */
 void gr_stop_world_locked(struct gr_runtime *rt);   /* gc_lock held by the caller */
+/* Fork child: releases every mutator slot but the calling thread's. */
+void gr_mutators_after_fork(struct gr_runtime *rt);
 void gr_resume_world_locked(struct gr_runtime *rt);
 
 /* pause.c: the one way to run a pause. gc_lock held, caller out of core.

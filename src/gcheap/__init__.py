@@ -1,11 +1,11 @@
 """gcheap: concurrent heap compaction on userfaultfd and mremap(MREMAP_DONTUNMAP)."""
 from gcheap.errors import (AddressRangeStolen, BadIndex, ForeignRef, GCHeapError, HeapCorruption,
-                           HeapExhausted, InvalidOption, KernelError, RuntimeClosed, StaleRef, TableFull,
+                           HeapExhausted, InvalidOption, KernelError, RuntimeBusy, RuntimeClosed, StaleRef, TableFull,
                            UffdPageExists, UffdPartial, UffdUnavailable, UnknownField, ValueOutOfRange,
                            WrongType)
 
 __all__ = ["GCHeapError", "KernelError", "UffdPageExists", "UffdPartial", "UffdUnavailable",
-           "Runtime", "Ref", "GCReport", "RuntimeClosed", "HeapExhausted", "HeapCorruption",
+           "Runtime", "Ref", "GCReport", "RuntimeBusy", "RuntimeClosed", "HeapExhausted", "HeapCorruption",
            "TableFull", "UnknownField", "WrongType", "BadIndex", "ForeignRef", "StaleRef",
            "ValueOutOfRange", "InvalidOption", "AddressRangeStolen"]
 __version__ = "0.1.0"

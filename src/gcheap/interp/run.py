@@ -5,7 +5,7 @@ import dataclasses
 import errno
 import sys
 
-from gcheap.errors import InvalidOption, ProgramError
+from gcheap.errors import RuntimeClosed, InvalidOption, ProgramError
 from gcheap.interp import bytecode
 from gcheap.interp.compiler import compile_file
 from gcheap.interp.image import encode
@@ -56,6 +56,7 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
         raise InvalidOption("runtime options are given to the runtime you pass, not to run_file")
     cmc = getattr(runtime, "_cmc", None)
     concurrent = cmc is not None and cmc.concurrent_capable
+    runtime._program_started()            # close() raises RuntimeBusy until _program_ended
     try:
         before = len(runtime.stats()["pauses"])
         totals_before = cmc.totals() if concurrent else None
@@ -68,6 +69,8 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
         wall = time.perf_counter() - t0
         if rc == -errno.EINVAL:
             raise ValueError("the C VM rejected the program image (a compiler/loader mismatch)")
+        if rc == -errno.ESHUTDOWN:
+            raise RuntimeClosed("the runtime was closed before the program could start")
         if rc < 0:
             raise _ll.kernel_error(-rc, "gi_run")
         cmc_pages = None
@@ -78,6 +81,7 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
                          for k in ("cycles", "pages_by_gc", "pages_by_mutator", "zero_pages")}
         pauses = runtime.stats()["pauses"][before:]
     finally:
+        runtime._program_ended()
         if own:
             runtime.close()
     status = {_ll.GI_STATUS_OK: "ok", _ll.GI_STATUS_EXCEPTION: "exception"}.get(res["status"], "fatal")

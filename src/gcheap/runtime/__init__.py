@@ -7,7 +7,7 @@
 """
 from gcheap.runtime.refs import F64Array, I64Array, Instance, Ref, RefArray, Str, U8Array
 from gcheap.runtime.report import GCReport
-from gcheap.runtime.runtime import COLLECTORS, Runtime, parse_size
+from gcheap.runtime.runtime import COLLECTORS, Runtime, default_heap_max, parse_size
 
 __all__ = ["Runtime", "Ref", "Instance", "RefArray", "I64Array", "F64Array", "U8Array", "Str",
-           "GCReport", "parse_size", "COLLECTORS"]
+           "GCReport", "parse_size", "default_heap_max", "COLLECTORS"]

@@ -13,11 +13,12 @@ import errno
 import os
 import re
 import threading
+import weakref
 from typing import Any, Iterable
 
 from gcheap import _lowlevel as _ll
 from gcheap.errors import (BadIndex, ForeignRef, HeapCorruption, HeapExhausted, InvalidOption,
-                           RuntimeClosed, StaleRef, TableFull, UnknownField, ValueOutOfRange,
+                           RuntimeBusy, RuntimeClosed, StaleRef, TableFull, UnknownField, ValueOutOfRange,
                            WrongType)
 from gcheap.runtime.refs import (_F64, _I64, _MASK, _REF, F64Array, I64Array,  # noqa: F401
                          Instance, Ref, RefArray, Str, U8Array, _Array, _f64_getter, _i64_getter,
@@ -96,6 +97,22 @@ def _sizing(heap_initial, target_utilization, min_free, max_free, heap_max: int)
     return sizing
 
 
+_RUNTIMES: "weakref.WeakSet[Runtime]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """Python-level locks another thread may have held at the fork; the C core
+    repairs its own (csrc/runtime/fork.c)."""
+    for rt in list(_RUNTIMES):
+        rt._programs_lock = threading.Lock()
+        rt._class_lock = threading.Lock()
+        rt._scope_lock = threading.Lock()
+        rt._programs, rt._programs_pid = 0, os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Runtime:
     """A managed heap with its own classes, handles, global roots and collector.
 
@@ -117,6 +134,9 @@ class Runtime:
                  max_free: "int | str | None" = None, **collector_options: Any) -> None:
         self._closed = True
         self._cmc = None
+        self._programs = 0                # run_file calls in progress (in process _programs_pid)
+        self._programs_pid = os.getpid()
+        self._programs_lock = threading.Lock()
         size = default_heap_max() if heap_size is None else parse_size(heap_size)
         sizing = _sizing(heap_initial, target_utilization, min_free, max_free, size)
         if not isinstance(collector, str) or collector not in COLLECTORS:
@@ -160,6 +180,7 @@ class Runtime:
         self._scope_lock = threading.Lock()
         self._nscopes = 0
         self.globals = GlobalRoots(self)
+        _RUNTIMES.add(self)
         if cmc_options is not None:
             self.options.update(collector_options)
             try:
@@ -427,11 +448,31 @@ class Runtime:
         return self._closed
 
     def close(self) -> None:
-        """Releases the heap; every later use raises RuntimeClosed. Idempotent."""
+        """Releases the heap; every later use raises RuntimeClosed. Idempotent.
+        Raises RuntimeBusy (and stays open) while an interpreter program runs on it."""
         if self._closed:
             return
+        with self._programs_lock:
+            if self._programs and self._programs_pid == os.getpid():   # a fork child runs none of them
+                raise RuntimeBusy(f"{self._programs} interpreter program(s) running on this runtime: "
+                                  "close it when run_file returns")
+            rc = _ll.runtime_close(self._c)
+        if rc == -errno.EBUSY:
+            raise RuntimeBusy("an interpreter program is running on this runtime: close it when run_file returns")
         self._closed = True
-        _ll.runtime_close(self._c)
+
+    def _program_started(self) -> None:
+        """run_file: a program is about to run (close() refuses until _program_ended)."""
+        with self._programs_lock:
+            self._check_open()
+            if self._programs_pid != os.getpid():
+                self._programs, self._programs_pid = 0, os.getpid()
+            self._programs += 1
+
+    def _program_ended(self) -> None:
+        with self._programs_lock:
+            if self._programs_pid == os.getpid():
+                self._programs -= 1
 
     def __enter__(self) -> "Runtime":
         self._check_open()

@@ -1,0 +1,122 @@
+"""fork() while other threads allocate, collect and run interpreter programs on
+a runtime: the fork waits for them to reach a safepoint (csrc/runtime/fork.c),
+and the child can use its runtime: the data built before the fork is intact,
+it allocates, collects (stop-the-world when the collector's threads stayed with
+the parent), verifies and closes."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import gcheap
+from gcheap.interp.run import run_file
+
+PROGRAM = """
+n = 0
+total = 0
+while n < 400:
+    xs = []
+    for i in range(300):
+        xs.append([i, str(i)])
+    total += len(xs)
+    n += 1
+print(total)
+"""
+
+
+def child_checks(rt, head_len: int) -> int:
+    """Runs in the child: 0 when the runtime works there."""
+    try:
+        head = rt.globals["head"]
+        n = 0
+        while head is not None:
+            assert head.seq == head_len - 1 - n
+            head = head.next
+            n += 1
+        assert n == head_len
+        Node = rt._classes["Node"]
+        keep = rt.new_array("ref", 1000)
+        for i in range(20000):
+            x = rt.new(Node, seq=i)
+            if i % 20 == 0:
+                keep[i // 20] = x
+        rt.gc()
+        rt.verify()
+        assert all(keep[i].seq == i * 20 for i in range(1000))
+        rt.close()
+        return 0
+    except BaseException as e:  # reported through the exit status
+        os.write(2, f"child: {type(e).__name__}: {e}\n".encode())
+        return 1
+
+
+@pytest.mark.parametrize("collector", ["stw", pytest.param("cmc", marks=pytest.mark.uffd)])
+def test_child_forked_amid_allocation_collection_and_a_program_can_use_its_runtime(tmp_path, collector):
+    prog = tmp_path / "prog.py"
+    prog.write_text(PROGRAM)
+    with gcheap.Runtime(heap_size="256M", collector=collector) as rt:
+        Node = rt.define_class("Node", refs=["next"], scalars=["seq"])
+        head = None
+        for i in range(500):
+            head = rt.new(Node, next=head, seq=i)
+        rt.globals["head"] = head
+        del head
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def allocate():
+            try:
+                while not stop.is_set():
+                    chain = None
+                    for i in range(200):
+                        chain = rt.new(Node, next=chain, seq=i)
+                    rt.new_array("u8", 4000)
+            except BaseException as e:
+                errors.append(e)
+
+        def collect():
+            try:
+                while not stop.is_set():
+                    rt.gc()
+                    time.sleep(0.002)
+            except BaseException as e:
+                errors.append(e)
+
+        def program():
+            try:
+                while not stop.is_set():
+                    with open(os.devnull, "w") as out:
+                        run_file(str(prog), runtime=rt, stdout_fd=out.fileno())
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=f) for f in (allocate, allocate, collect, program)]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(4):
+                time.sleep(0.05)
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(child_checks(rt, 500))
+                deadline = time.monotonic() + 60
+                while True:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        break
+                    if time.monotonic() > deadline:
+                        os.kill(pid, signal.SIGKILL)
+                        os.waitpid(pid, 0)
+                        pytest.fail("the forked child hung")
+                    time.sleep(0.01)
+                assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+        assert not errors, errors
+        rt.verify()
