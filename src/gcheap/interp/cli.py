@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 
 from gcheap.cli import command
@@ -31,19 +30,12 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats-json", metavar="FILE", help="write the run's statistics as JSON")
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    k = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
-    return sorted_values[k]
-
-
 def pause_summary(pauses, cmc_pages: dict | None = None) -> dict:
-    ms = sorted(p.pause_s * 1000.0 for p in pauses)
+    from gcheap.metrics import summary
+    s = summary(p.pause_s * 1000.0 for p in pauses)
     return {
-        "count": len(ms), "p50_ms": _percentile(ms, 0.50), "p90_ms": _percentile(ms, 0.90),
-        "p99_ms": _percentile(ms, 0.99), "max_ms": ms[-1] if ms else 0.0,
-        "total_ms": sum(ms), "mean_ms": statistics.fmean(ms) if ms else 0.0,
+        "count": s["count"], "p50_ms": s["p50"], "p90_ms": s["p90"], "p99_ms": s["p99"],
+        "p99.9_ms": s["p99.9"], "max_ms": s["max"], "total_ms": s["total"], "mean_ms": s["mean"],
         # stw builds every page inside the pause; cmc builds pages concurrently, by GC
         # threads or by mutators that fault on them: totals over every cycle of the run.
         "cmc_pages": cmc_pages,
