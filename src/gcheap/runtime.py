@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import re
 import threading
+import time
 from typing import Any, Iterable
 
 from gcheap import _lowlevel as _ll
@@ -73,6 +74,7 @@ class Runtime:
                  verify: bool = False, stress: bool = False, **collector_options: Any) -> None:
         self._closed = True
         self._cmc = None
+        self._created_ns = time.monotonic_ns()         # the timeline's t0 (gcheap.timeline)
         size = parse_size(heap_size)
         if not isinstance(collector, str) or collector not in COLLECTORS:
             raise InvalidOption(f"collector: unknown collector {collector!r} (available: {', '.join(COLLECTORS)})")
@@ -352,6 +354,14 @@ class Runtime:
             out["cmc"] = self._cmc.totals()
         return out
 
+    def trace(self, path) -> None:
+        """Writes this runtime's timeline so far (every pause with its phases; with a
+        gcheap.timeline.Recorder running: concurrent compaction, RSS, allocation) as
+        Chrome trace-event JSON, which Perfetto UI opens."""
+        self._check_open()
+        from gcheap.timeline import write_trace
+        write_trace(self, path)
+
     def debug_compact_image(self) -> bytes:
         """The compacted heap that gr_compact_page builds from a copy of the heap
         (the heap itself is left as it is). For tests of the shared page routine."""
@@ -370,6 +380,9 @@ class Runtime:
         """Releases the heap; every later use raises RuntimeClosed. Idempotent."""
         if self._closed:
             return
+        recorder = getattr(self, "_timeline_recorder", None)
+        if recorder is not None:
+            recorder.stop()                           # its thread reads the C statistics
         self._closed = True
         _ll.runtime_close(self._c)
 

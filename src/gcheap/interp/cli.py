@@ -28,6 +28,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify", action="store_true", help="verify the heap around every collection")
     p.add_argument("--stats", action="store_true", help="print a pause summary to stderr after the run")
     p.add_argument("--stats-json", metavar="FILE", help="write the run's statistics as JSON")
+    p.add_argument("--trace", metavar="FILE",
+                   help="write the run's timeline (pauses, GC threads, RSS) as Chrome trace-event JSON for Perfetto UI")
 
 
 def pause_summary(pauses, cmc_pages: dict | None = None) -> dict:
@@ -70,7 +72,11 @@ def run(args: argparse.Namespace) -> int:
                 return EXIT_BAD_OPTIONS
             options[name] = value
     try:
-        result = run_file(args.program, args.args, **options)
+        if args.trace:
+            from gcheap.timeline import traced_run_file
+            result = traced_run_file(args.trace, args.program, args.args, **options)
+        else:
+            result = run_file(args.program, args.args, **options)
     except SubsetError as e:
         print(str(e), file=sys.stderr)
         return 1
