@@ -77,6 +77,7 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 import gcheap.interp.cli  # noqa: E402,F401  (registers `gcheap run`)
+import gcheap.bench.cli  # noqa: E402,F401  (registers `gcheap bench`)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,7 +118,8 @@ class PauseLog:
         cand = np.concatenate((self.starts, self.ends - w, [0.0, T - w]))
         cand = np.clip(cand, 0.0, T - w)
         worst = float(self.paused_in(cand, w).max())
-        return float(min(1.0, max(0.0, 1.0 - worst / w)))
+        # rounded so that float noise of the prefix sums does not show (1e-15 for 0)
+        return round(min(1.0, max(0.0, 1.0 - worst / w)), 12)
 
     def utilisation(self) -> float:
         return float(1.0 - self.cum[-1] / self.total_s) if self.starts.size else 1.0
