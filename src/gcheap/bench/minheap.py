@@ -4,9 +4,10 @@ A probe is one run of the workload (no trace) in a heap of the size tried. It
 "fits" when the run ends with status ok within the probe timeout: near the
 minimum a collector can thrash, and a run more than SLOWDOWN times slower than
 in a roomy heap counts as not fitting (so the minimum is a practical one).
-Growth doubles from START until a probe fits (a failure other than running out
-of memory or time stops the search: the workload is broken, not the heap); then
-bisection narrows [lo, hi] to within TOLERANCE of hi. Results are cached in a
+First a reference run in a roomy heap (ROOMY, at most a quarter of the memory)
+gives that time (a failure there stops the search: the workload is broken, not
+the heap); then growth doubles from START until a probe fits, and bisection
+narrows [lo, hi] to within TOLERANCE of hi. Results are cached in a
 JSON file, keyed by workload, arguments, program contents, collector and gcheap
 version, so a sweep run again uses the same heaps.
 """
@@ -20,10 +21,10 @@ import time
 from gcheap.bench.executors import execute_run
 
 START = 8 << 20
+ROOMY = 4 << 30
 GRANULE = 256 << 10             # heap sizes are multiples of this
 TOLERANCE = 1 / 32
-SLOWDOWN = 10.0
-_OUT_OF_MEMORY = ("MemoryError", "HeapExhausted", "heap exhausted", "ENOMEM")
+SLOWDOWN = 3.0
 
 
 def round_up(n: float, granule: int = GRANULE) -> int:
@@ -74,18 +75,16 @@ def find_min_heap(task: dict) -> dict:
         probes.append({"heap_bytes": heap, "status": r["status"], "seconds": round(time.perf_counter() - t, 3)})
         return r
 
+    roomy = round_up(min(ROOMY, limit // 4))
+    r = probe(roomy, task["first_timeout_s"])
+    if r["status"] != "ok":
+        return {"status": "error", "probes": probes,
+                "error": f"fails in a roomy heap of {roomy >> 20} MiB: {r.get('error') or r['status']}"}
+    timeout = 1.0 + SLOWDOWN * r["wall_s"]        # 1 s: process start-up, not in wall_s
     lo, hi = 0, START
-    while True:
-        r = probe(hi, task["first_timeout_s"])
-        if r["status"] == "ok":
-            break
-        err = r.get("error") or ""
-        if r["status"] == "error" and not any(s in err for s in _OUT_OF_MEMORY):
-            return {"status": "error", "error": f"fails for another reason than heap size: {err}", "probes": probes}
+    while hi < roomy and probe(hi, timeout)["status"] != "ok":
         lo, hi = hi, hi * 2
-        if hi > limit:
-            return {"status": "error", "error": f"does not complete in {lo} bytes", "probes": probes}
-    timeout = max(10.0, SLOWDOWN * r["wall_s"])
+    hi = min(hi, roomy)
     while hi - lo > max(GRANULE, hi * TOLERANCE):
         mid = round_up((lo + hi) / 2)
         if mid >= hi:
