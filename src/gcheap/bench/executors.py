@@ -119,13 +119,18 @@ class DaskExecutor:
                               f"workers with `dask worker {address} --nthreads 1 --resources {RESOURCE}=1`")
 
     def map(self, fn: Callable[[dict], dict], specs: list[dict]) -> Iterator[tuple[int, dict]]:
+        with self.client.as_current():
+            yield from self._map(fn, specs)
+
+    def _map(self, fn: Callable[[dict], dict], specs: list[dict]) -> Iterator[tuple[int, dict]]:
         from distributed import as_completed
 
-        futures = [self.client.submit(fn, spec, resources={RESOURCE: 1}, pure=False, key=f"gcheap-{fn.__name__}-{i}-"
-                                      f"{time.monotonic_ns()}") for i, spec in enumerate(specs)]
+        stamp = time.monotonic_ns()
+        futures = [self.client.submit(fn, spec, resources={RESOURCE: 1}, pure=False,
+                                      key=f"gcheap-{fn.__name__}-{stamp}-{i}") for i, spec in enumerate(specs)]
         index = {f.key: i for i, f in enumerate(futures)}
         try:
-            for fut in as_completed(futures):
+            for fut in as_completed(futures, with_results=False):
                 try:
                     result = fut.result()
                 except Exception as e:  # noqa: BLE001 - the task failed on the worker: record it
