@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import shutil
 
 from gcheap import metrics
 
@@ -117,6 +118,8 @@ def write_report(doc: dict, out: pathlib.Path) -> pathlib.Path:
                   f"{r.get('error') or ''}".rstrip() for r in bad]
         lines.append("")
     lines += ["## Plots", ""]
+    if (out / "plots").is_dir():
+        shutil.rmtree(out / "plots")             # no stale figures from an earlier sweep
     figs, why = plots.make_all(doc, out / "plots")
     if why:
         lines += [f"Plots skipped: {why}.", ""]

@@ -61,7 +61,7 @@ def _cmc(args, out):
 
 
 def _interp(args, out):
-    names = ("gcbench:5", "binarytrees:8", "splay:2,500") if args.small else ("gcbench:0", "binarytrees:16", "splay")
+    names = ("gcbench:5", "binarytrees:8", "splay:2,500") if args.small else ("gcbench:0", "binarytrees:16", "splay:50,8000")
     return [Sweep(workloads=_w(*names, small=args.small), configs=parse_configs("stw,cmc,cpython", []),
                   heaps=parse_heaps("3x"), repeat=args.repeat, **_common(args, out / "interp"))]
 

@@ -64,7 +64,8 @@ def _program(name: str, args: tuple[str, ...], small: tuple[str, ...], descripti
 GC_WORKLOADS = {
     "gcbench": _program("gcbench", ("0",), ("6",), "GCBench (Ellis, Kovac, Boehm), depths shrunk by SHIFT"),
     "binarytrees": _program("binarytrees", ("16",), ("8",), "binary-trees (Benchmarks Game), max depth N"),
-    "splay": _program("splay", ("50", "8000"), ("2", "500"), "Splay (Octane): RUNS of 80 modifications, TREE_SIZE nodes"),
+    "splay": _program("splay", ("400", "8000"), ("2", "500"),
+                      "Splay (Octane): RUNS of 80 modifications, TREE_SIZE nodes"),
     "message_window": _program("message_window", ("1000000",), ("5000",),
                                "message window: MESSAGES of 1 KiB, MESSAGES // 5 live"),
     "fragmentation": _program("fragmentation", ("32",), ("1",), "fragmentation: MIB per object size, half dropped"),
