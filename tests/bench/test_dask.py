@@ -73,7 +73,9 @@ def test_sweep_on_a_dask_cluster(tmp_path, capsys):
     assert elapsed < 120
 
 
-def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    from gcheap.bench import executors
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 1.0)
     port = _free_port()
     rc = main(["bench", "gcbench:6", "--executor", f"dask://127.0.0.1:{port}", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err

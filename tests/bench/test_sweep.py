@@ -26,7 +26,7 @@ def bench(tmp_path, *args) -> int:
 
 
 def test_tiny_sweep_writes_every_file(tmp_path, capsys):
-    out = tmp_path / "out"
+    out = tmp_path / "bench-out" / "default"
     rc = bench(tmp_path, "gcbench:6", "--collector", "stw,cmc", "--heap", "2x", "--repeat", "1", "--out", str(out))
     assert rc == 0, capsys.readouterr().err
     doc = results.load(out / "results.json")
@@ -52,6 +52,16 @@ def test_tiny_sweep_writes_every_file(tmp_path, capsys):
     # the minimum heap is cached: a second sweep does not search again
     cache = json.loads((tmp_path / "cache.json").read_text())
     assert len(cache) == 2 and all("min_heap_bytes" in v for v in cache.values())
+    # docs/benchmarks.md and the README block are generated from such a directory
+    from gcheap.bench.docs import BEGIN, END, write_docs
+    root = tmp_path / "root"
+    (root / "docs").mkdir(parents=True)
+    (root / "README.md").write_text(f"# x\n{BEGIN}\nold table\n{END}\ntail\n")
+    write_docs(tmp_path / "bench-out", root)
+    md = (root / "docs" / "benchmarks.md").read_text()
+    readme = (root / "README.md").read_text()
+    assert "| gcbench:6 | stw | 2x | 1/1 |" in md and "old table" not in readme and readme.endswith(f"{END}\ntail\n")
+    assert "### GC workloads: stw against cmc" in readme
 
 
 def test_failed_and_timed_out_runs_are_recorded_and_the_sweep_goes_on(tmp_path, capsys):

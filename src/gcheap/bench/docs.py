@@ -37,7 +37,8 @@ def raw_section(out: pathlib.Path) -> list[str]:
     from gcheap.rawcost import LABELS
     rep = json.loads(p.read_text())
     rows = [["operation", "median", "spread", "unit"]]
-    for key, r in rep["results"].items():
+    order = {k: i for i, k in enumerate(LABELS)}
+    for key, r in sorted(rep["results"].items(), key=lambda kv: order.get(kv[0], len(order))):
         spread = f"p99 {r['p99']:.2f}" if "p99" in r else f"{r['min']:.3f}-{r['max']:.3f}"
         rows.append([LABELS.get(key, key), f"{r['median']:.3f}" if r["median"] < 100 else f"{r['median']:.0f}",
                      spread, r["unit"]])
@@ -46,9 +47,15 @@ def raw_section(out: pathlib.Path) -> list[str]:
             markdown_table(rows), ""]
 
 
-def sweep_section(title: str, text: str, doc: dict | None) -> list[str]:
+README_COLUMNS = ("wall s", "pauses", "p99 ms", "max ms", "MMU 10ms", "MMU 100ms", "metered p99 ms")
+
+
+def sweep_section(title: str, text: str, doc: dict | None, compact: bool = False) -> list[str]:
     if doc is None:
         return []
+    if compact:
+        text += " Here: 3x only, a few columns; all of them in docs/benchmarks.md."
+        return [f"### {title}", "", text, "", markdown_table(summary_rows(doc, README_COLUMNS, {"3x"})), ""]
     return [f"### {title}", "", text, "", markdown_table(summary_rows(doc)), ""]
 
 
@@ -136,7 +143,8 @@ def interp_section(doc: dict | None) -> list[str]:
             "minimum heap.", "", markdown_table(rows), ""]
 
 
-def render(out: pathlib.Path) -> str:
+def render(out: pathlib.Path, compact: bool = False) -> str:
+    """The text of docs/benchmarks.md (compact: the README's shorter version)."""
     default = _load(out / "default" / "results.json")
     machine = next((d["machine"] for d in (default, _load(out / "interp" / "results.json")) if d), {})
     head = ["# Benchmarks", "",
@@ -149,7 +157,8 @@ def render(out: pathlib.Path) -> str:
             + sweep_section("GC workloads: stw against cmc",
                             "The five programs of BENCHMARKS.md under `gcheap run` semantics, at 2x, 3x and 6x "
                             "their minimum heap (bisection); each cell: median (min-max) over the repeats. MMU is "
-                            "exact; metered latency is DaCapo-style over the programs' units of work.", default)
+                            "exact; metered latency is DaCapo-style over the programs' units of work.", default,
+                            compact)
             + flip_section(_load(out / "cmc-pause" / "results.json"))
             + throughput_section(_load(out / "cmc-throughput" / "results.json"),
                                  _load(out / "cmc-stalls" / "results.json"), out)
@@ -159,13 +168,12 @@ def render(out: pathlib.Path) -> str:
 
 def write_docs(out: pathlib.Path, root: pathlib.Path = ROOT) -> list[pathlib.Path]:
     """Writes docs/benchmarks.md and replaces the README's generated block."""
-    text = render(out)
     md = root / "docs" / "benchmarks.md"
-    md.write_text(text)
+    md.write_text(render(out))
     readme = root / "README.md"
     r = readme.read_text()
     if BEGIN in r and END in r:
-        body = text.split("\n", 2)[2]       # without the title
+        body = render(out, compact=True).split("\n", 2)[2]       # without the title
         a, rest = r.split(BEGIN, 1)
         _, b = rest.split(END, 1)
         readme.write_text(a + BEGIN + "\n" + body.strip() + "\n" + END + b)

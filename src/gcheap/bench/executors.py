@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 from gcheap.errors import InvalidOption
 
 RESOURCE = "gcheap_run"
+CONNECT_TIMEOUT_S = 10.0
 _DASK_URL = re.compile(r"^dask://(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})$")
 
 
@@ -101,13 +102,13 @@ class LocalExecutor:
 class DaskExecutor:
     """Tasks on a Dask distributed cluster, one per worker at a time."""
 
-    def __init__(self, address: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, address: str, timeout_s: float | None = None) -> None:
         try:
             from distributed import Client
         except ImportError:
             raise BadExecutor("--executor dask://... needs dask.distributed: pip install 'gcheap[dist]'") from None
         try:
-            self.client = Client(address, timeout=timeout_s, set_as_default=False)
+            self.client = Client(address, timeout=timeout_s or CONNECT_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError) as e:
             raise BadExecutor(f"cannot reach the Dask scheduler at {address}: {e}") from None
         self.name = f"dask {address}"

@@ -75,13 +75,17 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def summary_rows(doc: dict) -> list[list[str]]:
-    """Header plus one row per (workload, configuration, heap): median (min-max) over the repeats."""
-    rows = [["workload", "config", "heap", "ok", *[c[0] for c in SUMMARY_COLUMNS]]]
+def summary_rows(doc: dict, columns=None, heaps=None) -> list[list[str]]:
+    """Header plus one row per (workload, configuration, heap): median (min-max) over
+    the repeats. columns: names from SUMMARY_COLUMNS (default all); heaps: only these heap labels."""
+    cols = [c for c in SUMMARY_COLUMNS if columns is None or c[0] in columns]
+    rows = [["workload", "config", "heap", "ok", *[c[0] for c in cols]]]
     for (w, c, h), runs in groups(doc).items():
+        if heaps is not None and h not in heaps:
+            continue
         ok = sum(r["status"] == "ok" for r in runs)
         rows.append([w, c, h, f"{ok}/{len(runs)}",
-                     *[_fmt_spread(metric_values(runs, m), sc, d) for _, m, sc, d in SUMMARY_COLUMNS]])
+                     *[_fmt_spread(metric_values(runs, m), sc, d) for _, m, sc, d in cols]])
     return rows
 
 

@@ -88,10 +88,16 @@ def git_commit() -> str | None:
 
 
 def write_json(path: pathlib.Path, doc: dict) -> None:
+    """Sorted keys; everything but the runs indented, each run on one line (a
+    run's raw arrays run to thousands of numbers: one per line would triple the
+    file), so that two sweeps diff run by run."""
+    head = {k: v for k, v in doc.items() if k != "runs"}
+    text = json.dumps({**head, "runs": []}, indent=1, sort_keys=True)
+    runs = ",\n".join("  " + json.dumps(r, sort_keys=True, separators=(",", ":")) for r in doc.get("runs", []))
+    text = text.replace('"runs": []', '"runs": [\n' + runs + "\n ]" if runs else '"runs": []', 1)
     tmp = path.with_suffix(".json.tmp")
     with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1, sort_keys=True)
-        f.write("\n")
+        f.write(text + "\n")
     os.replace(tmp, path)
 
 

@@ -96,7 +96,7 @@ def run_gcheap(spec: dict) -> dict:
     if spec.get("trace"):
         write_chrome_trace(tl, spec["trace"], name=spec.get("label", "gcheap"))
     t0 = tl["t0_ns"]
-    stalls = [x for c in tl["cycles"] for x in c["stalls_s"]]
+    stalls = [round(x, 9) for c in tl["cycles"] for x in c["stalls_s"]]
     s = tl["samples"]
     return {
         "status": status, "error": error, "wall_s": (tl["t1_ns"] - t0) / 1e9, "cpu_s": cpu_s,
