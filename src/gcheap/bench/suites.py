@@ -6,10 +6,10 @@
               (sigbus/thread, GC workers held back)
     interp    GCBench, binary-trees, Splay under gcheap (stw, cmc) and CPython
     raw       the raw costs of the kernel primitives (gcheap.rawcost)
-    standard  raw, then default, cmc and interp: `make bench`; writes
-              docs/benchmarks.md and the README's table block with --docs
+    standard  raw, then default, cmc and interp: `make bench`; then writes
+              docs/benchmarks.md and the README's table block (gcheap.bench.docs)
 
-Each suite writes into DIR/<suite>/ (the sweep files and report.md).
+Each part writes into DIR/<part>/ (the sweep files and report.md).
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ SUITES = {
     "cmc": Suite("cmc", "flip vs stw pause, stw phases, compaction throughput, fault stalls", _cmc),
     "interp": Suite("interp", "interpreter vs CPython on GCBench, binary-trees, Splay", _interp),
     "raw": Suite("raw", "raw costs of the kernel primitives", _raw),
-    "standard": Suite("standard", "raw, default, cmc and interp (make bench); --docs writes docs/benchmarks.md",
+    "standard": Suite("standard", "raw, default, cmc and interp (make bench); writes docs/benchmarks.md and the README block",
                       lambda a, o: []),
 }
 ORDER = {"standard": ("raw", "default", "cmc", "interp")}
