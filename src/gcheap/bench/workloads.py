@@ -99,6 +99,9 @@ def resolve(spec: str, small: bool = False) -> Workload:
     args = tuple(a for a in argtext.split(",") if a) if sep else None
     if name in BUNDLED:
         w = BUNDLED[name]
+        if w.kind == "program" and not pathlib.Path(w.target).is_file():
+            raise UnknownWorkload(f"workload {name!r} is {w.target}, which is not here: the bundled programs "
+                                  f"live in the gcheap source tree (run from a checkout, or give a program path)")
         if args is None:
             args = w.small_args if small and w.small_args else w.args
         return w.with_args(args)
