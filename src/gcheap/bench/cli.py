@@ -7,6 +7,7 @@ after Ctrl-C (the results gathered so far are written).
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 
@@ -55,6 +56,14 @@ def _bad(msg: str) -> int:
 
 @command("bench", "pause-time benchmarks: sweeps, MMU, latency, traces, plots, cluster runs", _configure)
 def bench(args: argparse.Namespace) -> int:
+    try:
+        return _bench(args)
+    except BrokenPipeError:                     # `gcheap bench --compare A B | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
     from gcheap.bench import results, suites, workloads
     from gcheap.bench.executors import make_executor
     from gcheap.bench.sweep import Sweep, dumps_summary, parse_configs, parse_heaps, run_sweep
