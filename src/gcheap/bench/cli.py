@@ -66,7 +66,7 @@ def bench(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from gcheap.bench import results, suites, workloads
     from gcheap.bench.executors import make_executor
-    from gcheap.bench.sweep import Sweep, dumps_summary, parse_configs, parse_heaps, run_sweep
+    from gcheap.bench.sweep import Sweep, parse_configs, parse_heaps
     from gcheap.errors import InvalidOption
 
     if args.list:

@@ -9,7 +9,7 @@ import pathlib
 import numpy as np
 
 from gcheap import metrics
-from gcheap.bench.report import groups, heap_label, workload_label
+from gcheap.bench.report import groups, heap_label
 
 MMU_PLOT_WINDOWS = np.logspace(-4, 0, 33)
 

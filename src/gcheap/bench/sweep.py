@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import pathlib
 import re
 import shutil
@@ -325,4 +324,4 @@ def dumps_summary(doc: dict) -> str:
     return "\n".join("  ".join(str(c).ljust(wd) for c, wd in zip(r, widths)) for r in rows)
 
 
-__all__ = ["Sweep", "Config", "HeapSize", "parse_heaps", "parse_configs", "run_sweep", "BadSweep", "json"]
+__all__ = ["Sweep", "Config", "HeapSize", "parse_heaps", "parse_configs", "run_sweep", "BadSweep"]
