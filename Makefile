@@ -38,8 +38,11 @@ test: build
 doctor: build
 	$(VENV)/bin/gcheap doctor
 
+# The standard benchmark suite (gcheap bench --suite standard): raw costs, the default
+# sweep, the cmc and interpreter suites; writes bench-out/ and regenerates
+# docs/benchmarks.md and the README's tables. BENCH_ARGS=--small for a smoke run.
 bench: build
-	$(PY) bench/raw_costs.py
+	$(VENV)/bin/gcheap bench --suite standard --out bench-out $(BENCH_ARGS)
 
 clean:
 	rm -rf build $(VENV) src/gcheap/_native* src/*.egg-info

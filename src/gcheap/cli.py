@@ -23,12 +23,14 @@ examples:
   gcheap doctor                        can this machine run the concurrent compactor?
   gcheap run examples/splay.py         run a program (CPython-compatible subset)
   gcheap run --collector cmc --stats examples/gcbench.py
+  gcheap bench splay --collector stw,cmc --out results   pause-time benchmarks
   gcheap NAME --help                   the options of one subcommand"""
 
 # name -> module (in the order --help lists them)
 SUBCOMMANDS: dict[str, str] = {
     "doctor": "gcheap.kernel.doctor",
     "run": "gcheap.interp.cli",
+    "bench": "gcheap.bench.cli",
 }
 
 

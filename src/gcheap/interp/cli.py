@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 
 HELP = "run a Python program (the CPython-compatible subset of docs/subset.md) on the managed heap"
@@ -59,21 +58,16 @@ def configure(p: argparse.ArgumentParser) -> None:
     dbg.add_argument("--verify", action="store_true", help="verify the whole heap before and after every collection")
     dbg.add_argument("--stats", action="store_true", help="print a pause summary to stderr after the run")
     dbg.add_argument("--stats-json", metavar="FILE", help="write the run's statistics and pause log as JSON")
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    k = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
-    return sorted_values[k]
+    dbg.add_argument("--trace", metavar="FILE",
+                     help="write the run's timeline (pauses, GC threads, RSS) as Chrome trace-event JSON for Perfetto UI")
 
 
 def pause_summary(pauses, cmc_pages: dict | None = None) -> dict:
-    ms = sorted(p.pause_s * 1000.0 for p in pauses)
+    from gcheap.metrics import summary
+    s = summary(p.pause_s * 1000.0 for p in pauses)
     return {
-        "count": len(ms), "p50_ms": _percentile(ms, 0.50), "p90_ms": _percentile(ms, 0.90),
-        "p99_ms": _percentile(ms, 0.99), "max_ms": ms[-1] if ms else 0.0,
-        "total_ms": sum(ms), "mean_ms": statistics.fmean(ms) if ms else 0.0,
+        "count": s["count"], "p50_ms": s["p50"], "p90_ms": s["p90"], "p99_ms": s["p99"],
+        "p99.9_ms": s["p99.9"], "max_ms": s["max"], "total_ms": s["total"], "mean_ms": s["mean"],
         # stw builds every page inside the pause; cmc builds pages concurrently, by GC
         # threads or by mutators that fault on them: totals over every cycle of the run.
         "cmc_pages": cmc_pages,
@@ -110,7 +104,11 @@ def main(args: argparse.Namespace) -> int:
                 return EXIT_BAD_OPTIONS
             options[name] = value
     try:
-        result = run_file(args.program, args.args, **options)
+        if args.trace:
+            from gcheap.interp.run import traced_run_file
+            result = traced_run_file(args.trace, args.program, args.args, **options)
+        else:
+            result = run_file(args.program, args.args, **options)
     except KeyboardInterrupt:
         # Ctrl-C not caught by the program (its traceback is printed), or during
         # compilation: the shell's convention for death by SIGINT

@@ -103,3 +103,20 @@ def _sigint_raises_here() -> bool:
     import threading
     return (threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+
+
+def traced_run_file(trace_path, program: str, argv=(), **runtime_options):
+    """gcheap.interp.run_file on a runtime of its own with a Recorder running, then
+    the timeline written to trace_path (`gcheap run --trace FILE`)."""
+    from gcheap.runtime import Runtime
+    from gcheap.runtime.timeline import Recorder, write_trace
+
+    rt = Runtime(**runtime_options)
+    try:
+        rec = Recorder(rt).start()
+        result = run_file(program, argv, runtime=rt)
+        rec.stop()
+        write_trace(rt, trace_path)
+    finally:
+        rt.close()
+    return result

@@ -15,14 +15,9 @@ import time
 
 from gcheap import _lowlevel as ll
 from gcheap.kernel import probe
+from gcheap.metrics import percentile
 
 GIB = 1 << 30
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    s = sorted(samples)
-    k = min(len(s) - 1, max(0, int(round(q / 100 * (len(s) - 1)))))
-    return s[k]
 
 
 def _per_page(name: str, pages: int, reps: int, *args: int) -> dict:
@@ -33,7 +28,7 @@ def _per_page(name: str, pages: int, reps: int, *args: int) -> dict:
 
 def _per_fault(name: str, faults: int) -> dict:
     us = [ns / 1000 for ns in ll.bench_samples(name, faults, faults)]
-    return {"unit": "us/fault", "median": statistics.median(us), "p99": _percentile(us, 99),
+    return {"unit": "us/fault", "median": statistics.median(us), "p99": percentile(us, 99),
             "min": min(us), "max": max(us), "faults": faults}
 
 

@@ -1,7 +1,6 @@
 """GCReport: one stop-the-world pause with its phase breakdown."""
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 from gcheap import _lowlevel as _ll
@@ -48,9 +47,6 @@ class GCReport:
 
 
 def pause_summary(pauses_s: list[float]) -> dict:
-    """count, p50, p90, p99, p99.9, max and total of pause times (nearest-rank percentiles)."""
-    xs = sorted(pauses_s)
-    out = {"count": len(xs), "total": sum(xs), "max": xs[-1] if xs else 0.0}
-    for name, q in (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)):
-        out[name] = xs[max(0, math.ceil(len(xs) * q / 100) - 1)] if xs else 0.0
-    return out
+    """count, p50, p90, p99, p99.9, max and total of pause times (gcheap.metrics)."""
+    from gcheap.metrics import pause_summary as summary
+    return summary(pauses_s)

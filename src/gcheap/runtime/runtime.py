@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import threading
+import time
 import weakref
 from typing import Any, Iterable
 
@@ -134,6 +135,7 @@ class Runtime:
                  max_free: "int | str | None" = None, **collector_options: Any) -> None:
         self._closed = True
         self._cmc = None
+        self._created_ns = time.monotonic_ns()         # the timeline's t0 (gcheap.runtime.timeline)
         self._programs = 0                # run_file calls in progress (in process _programs_pid)
         self._programs_pid = os.getpid()
         self._programs_lock = threading.Lock()
@@ -433,6 +435,14 @@ class Runtime:
             out["cmc"] = self._cmc.totals()
         return out
 
+    def trace(self, path) -> None:
+        """Writes this runtime's timeline so far (every pause with its phases; with a
+        gcheap.runtime.timeline.Recorder running: concurrent compaction, RSS, allocation) as
+        Chrome trace-event JSON, which Perfetto UI opens."""
+        self._check_open()
+        from gcheap.runtime.timeline import write_trace
+        write_trace(self, path)
+
     def debug_compact_image(self) -> bytes:
         """The compacted heap that gr_compact_page builds from a copy of the heap
         (the heap itself is left as it is). For tests of the shared page routine."""
@@ -456,6 +466,9 @@ class Runtime:
             if self._programs and self._programs_pid == os.getpid():   # a fork child runs none of them
                 raise RuntimeBusy(f"{self._programs} interpreter program(s) running on this runtime: "
                                   "close it when run_file returns")
+            recorder = getattr(self, "_timeline_recorder", None)
+            if recorder is not None:
+                recorder.stop()                           # its thread reads the C statistics
             rc = _ll.runtime_close(self._c)
         if rc == -errno.EBUSY:
             raise RuntimeBusy("an interpreter program is running on this runtime: close it when run_file returns")
