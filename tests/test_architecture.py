@@ -22,7 +22,8 @@ from cffi_build import CFLAGS, LAYERS  # noqa: E402
 C_RANK = {layer: i for i, layer in enumerate(LAYERS)}
 C_RANK["testing"] = len(LAYERS)                 # may use every layer; none may use it
 PY_RANK = {"errors": 0, "_native": 0, "_lowlevel": 0, "metrics": 0, "kernel": 1, "cmc": 2, "runtime": 3, "interp": 4,
-           "bench": 5, "snapshot": 4, "cli": 9, "__main__": 9, "__init__": 9}
+           "bench": 5, "snapshot": 4, "cli": 9, "__main__": 9, "__init__": 9,
+           "__version__": 0}     # a constant of the package, not a module
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 import gcheap
-from gcheap import timeline
+from gcheap.runtime import timeline
 from gcheap.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def test_trace_without_recorder_has_every_pause(tmp_path):
             rt.gc()
         rt.trace(tmp_path / "t.json")
     groups = check_trace_shape(json.loads((tmp_path / "t.json").read_text()))
-    assert len(groups["pause"]) == 3 and {e["name"] for e in groups["pause"]} == {"stw"}
+    assert len(groups["pause"]) == 3 and {e["name"] for e in groups["pause"]} == {"full"}
     assert {"mark", "compact"} <= {e["name"] for e in groups["phase"]}
 
 
