@@ -91,6 +91,7 @@ struct cmc {
     uint32_t *state;            /* heap_pages futex words; EMPTY at and above state_hw */
     uint64_t state_hw;          /* atomic: 1 + the highest page whose state left EMPTY */
     uint32_t *src_first;        /* heap_pages entries */
+    uint64_t src_ready;         /* entries [0, src_ready) set by cmc_set_src_first since the last flip */
     double *stall_log;          /* heap_pages entries */
     char *mut_pool;             /* CMC_MUT_SLOTS scratch pages */
     uint64_t mut_free;          /* bit i set: slot i free */
@@ -173,6 +174,9 @@ __attribute__((noreturn)) void cmc_fatal(struct cmc *c, uint64_t p, int op, int 
 /* cmc_setup.c */
 /* totals += the cycle's counts in st (cycles excepted: the caller counts). */
 void cmc_add_cycle_totals(struct cmc_totals *totals, const struct cmc_stats *st);
+
+/* fault.c: SIGBUS handlers or fault threads inside a cmc right now */
+int cmc_handlers_inflight(void);
 
 /* cmc_flip.c */
 /* Ends cycle `cycle_id` if it is still the running one (a late caller of an

@@ -158,9 +158,6 @@ static int flip_remap(struct cmc *c, uint64_t len)
     return 0;
 }
 
-/* Waits until no SIGBUS handler of an earlier cycle is still inside us. */
-extern int cmc_handlers_inflight(void);
-
 static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first);
 
 /* A fork() cannot happen while we flip (cmc_fork.c); a fork child's cmc has
@@ -185,11 +182,15 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const
     if (used_len == 0 || used_len % c->psize || used_len > c->heap_size)
         return -EINVAL;
     uint64_t used_pages = used_len / c->psize;
-    if (n_build > used_pages || (n_build && !src_first))
+    if (n_build > used_pages)
         return -EINVAL;
-    for (uint64_t p = 0; p < n_build; p++)
-        if (src_first[p] >= used_pages || (p && src_first[p] < src_first[p - 1]))
-            return -EINVAL;
+    if (src_first) {
+        for (uint64_t p = 0; p < n_build; p++)
+            if (src_first[p] >= used_pages || (p && src_first[p] < src_first[p - 1]))
+                return -EINVAL;
+    } else if (n_build > c->src_ready || (n_build && c->src_first[n_build - 1] >= used_pages)) {
+        return -EINVAL;         /* set ahead, non-decreasing: the last entry bounds them all */
+    }
     if (c->cfg.fault_mode == CMC_FAULT_SIGBUS) {
         int rc = cmc_sigbus_ensure();   /* someone (faulthandler) may have replaced it */
         if (rc < 0)
@@ -198,11 +199,11 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const
     while (cmc_handlers_inflight())
         sched_yield();
 
-    /* Prepare the cycle; nothing irreversible yet. */
-    if (n_build)
+    /* Prepare the cycle; nothing irreversible yet. (Page states are all EMPTY:
+     * the end of the last cycle reset the ones it touched.) */
+    if (n_build && src_first)
         memcpy(c->src_first, src_first, n_build * sizeof(uint32_t));
-    memset(c->state, 0, LOAD(&c->state_hw) * sizeof(uint32_t));
-    STORE(&c->state_hw, 0);
+    c->src_ready = 0;
     uint64_t cycles = c->st.cycles;
     int install = c->install, move_fallback = c->move_fallback;
     memset(&c->st, 0, sizeof(c->st));
@@ -237,6 +238,20 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const
     c->started = 0;
     c->cycle_id++;
     pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+int cmc_set_src_first(struct cmc *c, uint64_t first, uint64_t count, const uint32_t *values)
+{
+    if (!c || (count && !values) || first > c->src_ready || first + count > c->heap_pages)
+        return -EINVAL;
+    if (LOAD(&c->active))
+        return -EBUSY;
+    for (uint64_t i = 0; i < count; i++)
+        if (values[i] >= c->heap_pages || (first + i && values[i] < (i ? values[i - 1] : c->src_first[first - 1])))
+            return -EINVAL;
+    memcpy(c->src_first + first, values, count * sizeof(uint32_t));
+    c->src_ready = first + count;
     return 0;
 }
 
@@ -277,6 +292,13 @@ void cmc_end_cycle(struct cmc *c, uint64_t cycle_id)
     if (rc < 0)
         cmc_note_error(c, rc, CMC_INJ_REGISTER);
     STORE(&c->registered, 0);
+    /* No handler of this cycle is left inside (they announce themselves before
+     * looking at `registered`): reset the page states it touched, here rather
+     * than in the next flip pause. */
+    while (cmc_handlers_inflight())
+        sched_yield();
+    memset(c->state, 0, LOAD(&c->state_hw) * sizeof(uint32_t));
+    STORE(&c->state_hw, 0);
     rc = rereserve_from_space(c);
     if (rc < 0) {
         cmc_note_error(c, rc, CMC_INJ_RESERVE);

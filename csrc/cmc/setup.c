@@ -40,6 +40,8 @@ static void *worker_main(void *arg)
             struct timespec ts = { c->cfg.worker_delay_us / 1000000, (c->cfg.worker_delay_us % 1000000) * 1000L };
             nanosleep(&ts, NULL);
         }
+        struct timespec cpu0, cpu1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
         int rc = cmc_injected(c, CMC_INJ_WORKER);
         if (rc < 0) {
             ADD(&c->st.worker_failures, 1);
@@ -51,7 +53,9 @@ static void *worker_main(void *arg)
                 cmc_note_error(c, rc, CMC_INJ_WORKER);
             }
         }
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
         pthread_mutex_lock(&c->mu);
+        c->st.gc_cpu_s += (double)(cpu1.tv_sec - cpu0.tv_sec) + (double)(cpu1.tv_nsec - cpu0.tv_nsec) * 1e-9;
         if (rc < 0 && c->cycle_error == 0)
             c->cycle_error = rc;
         int last = --c->workers_running == 0;
@@ -369,6 +373,7 @@ void cmc_add_cycle_totals(struct cmc_totals *t, const struct cmc_stats *st)
     t->stalls += LOAD(&st->stalls);
     t->flip_s += st->flip_s;
     t->compaction_s += st->compaction_s;
+    t->gc_cpu_s += st->gc_cpu_s;
 }
 
 int cmc_get_totals(struct cmc *c, struct cmc_totals *out)

@@ -9,7 +9,7 @@
  *
  *     gc_lock  (no collection or pause in progress; none can start)
  *     stop the world  (every mutator out of the core: no half-made object)
- *     class_lock, handle_lock, stats_lock
+ *     class_lock, handle_lock, roots_lock, stats_lock
  *
  * and the parent hook releases them in reverse. In the child, the locks are
  * re-initialised, every mutator slot but the forking thread's is released (its
@@ -46,6 +46,7 @@ static void prepare(void)
         gr_stop_world_locked(rt);
         pthread_mutex_lock(&rt->class_lock);
         pthread_mutex_lock(&rt->handle_lock);
+        pthread_mutex_lock(&rt->roots_lock);
         pthread_mutex_lock(&rt->stats_lock);
         rt->fork_held = 1;
     }
@@ -58,6 +59,7 @@ static void parent(void)
             continue;
         rt->fork_held = 0;
         pthread_mutex_unlock(&rt->stats_lock);
+        pthread_mutex_unlock(&rt->roots_lock);
         pthread_mutex_unlock(&rt->handle_lock);
         pthread_mutex_unlock(&rt->class_lock);
         gr_resume_world_locked(rt);
@@ -75,6 +77,7 @@ static void child(void)
         pthread_mutex_init(&rt->class_lock, NULL);
         pthread_mutex_init(&rt->handle_lock, NULL);
         pthread_mutex_init(&rt->stats_lock, NULL);
+        pthread_mutex_init(&rt->roots_lock, NULL);
         pthread_mutex_init(&rt->pause_lock, NULL);
         pthread_cond_init(&rt->pause_cond, NULL);
         gr_mutators_after_fork(rt);

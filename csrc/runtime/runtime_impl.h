@@ -156,6 +156,12 @@ struct gr_root_provider {
  *   barrier      the write barrier's slow path, in core: called only while
  *                rt->barrier_on is set, BEFORE *slot = value.
  *   alloc        in core, after a successful allocation while rt->alloc_hook_on.
+ *                While alloc_hook_on is set, TLABs and large objects start on a
+ *                chunk (GR_CHUNK_BYTES) boundary, so that the bitmap words of one
+ *                TLAB belong to its mutator alone.
+ *   trigger      in core, from the allocation slow path, once used bytes reach
+ *                rt->gc_trigger (the collector's pacer sets it; UINT64_MAX: off).
+ *                It must not block; the collector starts a cycle elsewhere.
  */
 struct gr_pause;
 struct gr_collector_ops {
@@ -168,6 +174,7 @@ struct gr_collector_ops {
     int (*wait)(struct gr_runtime *rt, int timeout_ms);
     void (*barrier)(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uintptr_t *slot, uintptr_t value);
     void (*alloc)(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uint64_t size);
+    void (*trigger)(struct gr_runtime *rt);
 };
 
 /* ---- the runtime ---------------------------------------------------------- */
@@ -181,6 +188,10 @@ struct gr_runtime {
     struct gr_gc *gc;             /* owned by the collector */
     _Atomic int barrier_on;       /* the collector's barrier slow path must run */
     _Atomic int alloc_hook_on;    /* the collector's alloc hook must run */
+    _Atomic uint64_t gc_trigger;  /* used bytes at which ops->trigger runs (UINT64_MAX: never) */
+
+    /* allocations that had to wait for a collection: count, total wait */
+    _Atomic uint64_t alloc_stalls, alloc_stall_ns;
 
     /* heap */
     char *heap;
@@ -208,7 +219,8 @@ struct gr_runtime {
     uintptr_t *globals;
     _Atomic uint64_t globals_hw;  /* slots [0, globals_hw) may be nonzero */
 
-    /* root providers (under gc_lock) */
+    /* root providers (under roots_lock; visited with the world stopped) */
+    pthread_mutex_t roots_lock;
     struct gr_root_provider *providers;
     _Atomic int programs;         /* providers with is_program set */
 
@@ -230,7 +242,7 @@ struct gr_runtime {
     uint64_t npauses, pauses_cap;
     uint64_t total_pause_ns, max_pause_ns;
     uint64_t dead_bytes_allocated, dead_objects_allocated; /* from released slots */
-    char verify_msg[256];         /* the last verification failure */
+    char verify_msg[1024];        /* the last verification failure (or checkmark report) */
 };
 
 /* object.c */
@@ -276,7 +288,8 @@ uintptr_t gr_handle_get(struct gr_runtime *rt, int64_t h);
 /* World stopped: fn on every root slot that holds an object (handles, globals,
  * then every provider). */
 void gr_visit_roots(struct gr_runtime *rt, gr_root_visitor fn, void *arg);
-/* Out of core. -ESHUTDOWN if rt is closed. */
+/* Out of core (any time: a provider added during concurrent marking holds only
+ * objects reachable at the snapshot or allocated since). -ESHUTDOWN if rt is closed. */
 int gr_roots_add_provider(struct gr_runtime *rt, struct gr_root_provider *p);
 void gr_roots_remove_provider(struct gr_runtime *rt, struct gr_root_provider *p);
 

@@ -116,16 +116,23 @@ def test_mutators_build_pages_after_gc_without_waiting(mode):
             assert_one_mapping(heap, rt.heap_info()["capacity"])
 
 
-def test_report_fields_and_rss_after_cycles():
-    with gcheap.Runtime("64M", collector="cmc", require_concurrent=True) as rt:
+@pytest.mark.parametrize("marking", ["concurrent", "pause"])
+def test_report_fields_and_rss_after_cycles(marking):
+    with gcheap.Runtime("64M", collector="cmc", require_concurrent=True, marking=marking) as rt:
         Node, head, nodes, arrays = build_fragmented(rt, 20000)
         info = rt.heap_info()
         for _ in range(3):
             rep = rt.gc()
-            assert rep.collector == "cmc" and rep.concurrent and rep.complete
-            assert set(rep.pauses) == {"mark", "flip", "flip.roots", "flip.mremap", "flip.register"}
-            assert rep.pause_s == pytest.approx(rep.pauses["mark"] + rep.pauses["flip"])
+            assert rep.collector == "cmc" and rep.concurrent and rep.complete and rep.marking == marking
+            top = {"start", "remark", "flip"} if marking == "concurrent" else {"mark", "flip"}
+            assert set(rep.pauses) == top | {"flip.roots", "flip.mremap", "flip.register"} | \
+                ({"flip.black"} if marking == "concurrent" else set())
+            assert rep.pause_s == pytest.approx(sum(rep.pauses[k] for k in top))
+            # one pause when marking is in it (split into mark and flip here)
+            longest = rep.pause_s if marking == "pause" else max(rep.pauses[k] for k in top)
+            assert rep.longest_pause_s == pytest.approx(longest)
             assert rep.pauses["flip"] >= rep.pauses["flip.mremap"] + rep.pauses["flip.register"]
+            assert rep.cycle["concurrent"] == (marking == "concurrent") and rep.cycle["failed"] == 0
             assert rep.compaction_s > 0 and rep.peak_rss >= rep.process_rss_before > 0
             assert rep.ioctls["copy"] > 0 and rep.eexist == 0
             assert_one_mapping(info["address"], info["capacity"])

@@ -88,6 +88,7 @@ struct cmc_stats {
     double flip_prepare_s;      /* validation, state reset (part of flip_s) */
     double flip_dontneed_s;     /* dropping what slipped into the heap range */
     double compaction_s;        /* flip end to last page installed */
+    double gc_cpu_s;            /* CPU time of the GC workers in this cycle */
 };
 
 /* Totals over every cycle of a cmc: the completed cycles plus, while one
@@ -108,6 +109,7 @@ struct cmc_totals {
     uint64_t stalls;
     double flip_s;
     double compaction_s;
+    double gc_cpu_s;
 };
 
 struct cmc;
@@ -129,6 +131,12 @@ uintptr_t cmc_from_space(struct cmc *c);
  * src_first[p] (p < n_build): the lowest from-space page page p reads
  * (non-decreasing). On failure the heap is intact and no cycle runs. */
 int cmc_flip(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first);
+/* Stores src_first[first .. first + count) for the next flip ahead of it, outside
+ * any pause (validated: non-decreasing, also against entry first - 1, below the
+ * heap's page count; -EBUSY while a cycle runs). cmc_flip with src_first == NULL
+ * then uses entries [0, n_build), which must all have been set since the last flip:
+ * the flip itself does O(1) work for them. */
+int cmc_set_src_first(struct cmc *c, uint64_t first, uint64_t count, const uint32_t *values);
 /* Lets the GC workers start on the flipped cycle (idempotent; cmc_wait calls it). */
 void cmc_start(struct cmc *c);
 /* 1 while a cycle runs. */

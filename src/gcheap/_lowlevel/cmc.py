@@ -39,6 +39,44 @@ def cmc_config(fault_mode: str, install: str, gc_threads: int, flip: str,
         "release_batch_pages": release_batch_pages, "worker_delay_us": worker_delay_us,
         "end_delay_us": end_delay_us, "install_deadline_ms": install_deadline_ms})
 CMC_INSTALL_DEADLINE_MS = lib.CMC_INSTALL_DEADLINE_MS
+GR_MARKINGS = {"concurrent": lib.GR_MARK_CONCURRENT, "pause": lib.GR_MARK_IN_PAUSE}
+GR_CHECKS = {"checkmark": lib.GR_CHECK_MARK, "barrier": lib.GR_CHECK_SATB}
+
+
+def gr_cmc_config(machinery, marking: str = "concurrent", checks=(), remark_budget_us: int = 0,
+                  remark_attempts: int = 0, pacing: bool = True, stress_delay_us: int = 0,
+                  mark_stack_limit: int = 0):
+    """struct gr_cmc_config: the machinery's struct cmc_config (a cffi pointer) and the cycle's options."""
+    cfg = ffi.new("struct gr_cmc_config *")
+    cfg.machinery = machinery[0]
+    cfg.marking = GR_MARKINGS[marking]
+    mask = 0
+    for c in checks:
+        mask |= GR_CHECKS[c]
+    cfg.checks = mask
+    cfg.remark_budget_us = remark_budget_us
+    cfg.remark_attempts = remark_attempts
+    cfg.pacing = 0 if pacing else 1
+    cfg.stress_delay_us = stress_delay_us
+    cfg.mark_stack_limit = mark_stack_limit
+    return cfg
+
+
+def gr_cycles(rt) -> list[dict]:
+    """Every cycle of collector cmc so far (struct gr_cycle as dicts, times in seconds)."""
+    n = check(int(lib.gr_cycle_count(rt)), "gr_cycle_count")
+    out = []
+    c = ffi.new("struct gr_cycle *")
+    for i in range(n):
+        if lib.gr_cycle_get(rt, i, c) < 0:
+            break
+        d = {name: getattr(c, name) for name, _ in ffi.typeof("struct gr_cycle").fields}
+        d["pause_seq"] = list(c.pause_seq)[:min(c.npauses, len(c.pause_seq))]
+        for k in list(d):
+            if k.endswith("_ns"):
+                d[k[:-3] + "_s"] = d.pop(k) / 1e9
+        out.append(d)
+    return out
 
 
 def cmc_create(heap: int, size: int, cfg):
@@ -83,7 +121,7 @@ def cmc_stats(c) -> dict:
     return {name: getattr(st, name) for name, _ in ffi.typeof("struct cmc_stats").fields}
 
 
-def _totals_dict(t) -> dict:
+def _totals_dict(t) -> dict:  # noqa: D401
     return {n: getattr(t, n) for n, _ in ffi.typeof("struct cmc_totals").fields}
 
 

@@ -23,7 +23,8 @@ GR_NPHASES = lib.GR_NPHASES
 PHASE_NAMES = tuple(ffi.string(lib.gr_phase_name(i)).decode() for i in range(lib.GR_NPHASES))
 PAUSE_KINDS = {lib.GR_PAUSE_FULL: "full", lib.GR_PAUSE_MARK_FLIP: "mark+flip", lib.GR_PAUSE_START: "start",
                lib.GR_PAUSE_REMARK: "remark", lib.GR_PAUSE_FLIP: "flip"}
-CAUSE_NAMES = {lib.GR_CAUSE_EXPLICIT: "explicit", lib.GR_CAUSE_ALLOC: "allocation", lib.GR_CAUSE_STRESS: "stress"}
+CAUSE_NAMES = {lib.GR_CAUSE_EXPLICIT: "explicit", lib.GR_CAUSE_ALLOC: "allocation", lib.GR_CAUSE_STRESS: "stress",
+               lib.GR_CAUSE_PACED: "paced", lib.GR_CAUSE_FULL: "full"}
 
 new_instance = lib.gr_new_instance
 new_array = lib.gr_new_array
@@ -120,14 +121,14 @@ def pauses(rt) -> list:
 
 
 def verify(rt):
-    msg = ffi.new("char[]", 512)
-    rc = lib.gr_verify(rt, msg, 512)
+    msg = ffi.new("char[]", 1024)
+    rc = lib.gr_verify(rt, msg, 1024)
     return rc, ffi.string(msg).decode(errors="replace")
 
 
 def last_verify_message(rt) -> str:
-    msg = ffi.new("char[]", 512)
-    lib.gr_last_verify_message(rt, msg, 512)
+    msg = ffi.new("char[]", 1024)
+    lib.gr_last_verify_message(rt, msg, 1024)
     return ffi.string(msg).decode(errors="replace")
 
 
@@ -146,7 +147,8 @@ def stats(rt):
     return rc, {"collections": p.collections, "total_pause_ns": p.total_pause_ns,
                 "max_pause_ns": p.max_pause_ns, "bytes_allocated": p.bytes_allocated,
                 "objects_allocated": p.objects_allocated, "handles_live": p.handles_live,
-                "mutators": p.mutators, "classes": p.classes}
+                "mutators": p.mutators, "classes": p.classes, "alloc_stalls": p.alloc_stalls,
+                "alloc_stall_ns": p.alloc_stall_ns}
 
 
 def debug_compact_to_buffer(rt, capacity: int):

@@ -106,7 +106,12 @@ def run_gcheap(spec: dict) -> dict:
         "pauses": [{"kind": p["kind"], "start_s": _rel(p["start_ns"], t0), "duration_s": p["pause_ns"] / 1e9,
                     "cause": p["cause"], "phases": {k: v / 1e9 for k, v in p["phases"].items()}}
                    for p in tl["pauses"]],
-        "cycles": [{"seq": c["seq"], "start_s": _rel(c["start_ns"], t0), "duration_s": c["compaction_s"],
+        "cycles": [{"seq": c["seq"], "cause": c["cause"], "marking": c["marking"],
+                    "start_s": _rel(c["start_ns"], t0), "duration_s": (c["end_ns"] - c["start_ns"]) / 1e9,
+                    "compaction_s": c["compaction_s"], "longest_pause_s": c["longest_pause_s"],
+                    "gc_cpu_s": c["gc_cpu_s"], "alloc_stalls": c["alloc_stalls"],
+                    "floating_bytes": c["floating_bytes"],
+                    "phases": [[name, _rel(a, t0), (b - a) / 1e9] for name, a, b in c["phases"]],
                     "pages_by_gc": c["pages_by_gc"], "pages_by_mutator": c["pages_by_mutator"],
                     "fault_stalls": len(c["stalls_s"])} for c in tl["cycles"]],
         "unobserved_cycles": tl["unobserved_cycles"],

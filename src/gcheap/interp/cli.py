@@ -79,7 +79,7 @@ def format_summary(collector: str, s: dict, result) -> str:
     pages = "all built in the pause (stop-the-world)" if c is None else \
         f"{c['cycles']} cycles, {c['pages_by_gc']} built by GC, {c['pages_by_mutator']} by mutators"
     return (f"gcheap run [{collector}]: {s['count']} pauses, p50 {s['p50_ms']:.3f} ms, "
-            f"p99 {s['p99_ms']:.3f} ms, max {s['max_ms']:.3f} ms, total {s['total_ms']:.3f} ms; "
+            f"p99 {s['p99_ms']:.3f} ms, longest {s['max_ms']:.3f} ms, total {s['total_ms']:.3f} ms; "
             f"pages: {pages}; wall {result.wall_s:.3f} s, {result.instructions} bytecodes, "
             f"{result.allocations} allocations")
 
@@ -133,8 +133,9 @@ def main(args: argparse.Namespace) -> int:
             json.dump({"program": args.program, "args": args.args, "collector": args.collector,
                        "heap": args.heap, "status": result.status, "wall_s": result.wall_s,
                        "instructions": result.instructions, "allocations": result.allocations,
-                       "pauses": summary,
-                       "pause_log": [p.as_dict() for p in result.pauses]}, f, indent=2)
+                       "pauses": summary, "longest_pause_ms": summary["max_ms"],
+                       "pause_log": [p.as_dict() for p in result.pauses],
+                       "cycles": result.cycles}, f, indent=2)
     if result.status == "fatal":
         print(f"gcheap run: the runtime failed: {result.message}", file=sys.stderr)
         return EXIT_FATAL

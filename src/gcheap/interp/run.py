@@ -21,11 +21,12 @@ class RunResult:
     message: str
     instructions: int
     allocations: int
-    pauses: list                      # GCReport of every collection during the run
+    pauses: list                      # GCReport of every pause during the run (kind: full, start, ...)
     wall_s: float = 0.0
     # cmc: pages built over every cycle of the run (cycles, pages_by_gc,
     # pages_by_mutator, zero_pages); None when pages are built in the pause
     cmc_pages: dict | None = None
+    cycles: list = dataclasses.field(default_factory=list)   # cmc: the cycles of the run (Runtime.cycles())
 
     @property
     def exit_status(self) -> int:
@@ -80,6 +81,9 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
             cmc_pages = {k: int(after[k] - totals_before[k])
                          for k in ("cycles", "pages_by_gc", "pages_by_mutator", "zero_pages")}
         pauses = runtime.stats()["pauses"][before:]
+        first_seq = pauses[0].seq if pauses else None
+        cycles = [c for c in runtime.cycles() if first_seq is not None and c["pause_seq"]
+                  and c["pause_seq"][0] >= first_seq] if concurrent else []
     finally:
         runtime._program_ended()
         if own:
@@ -87,7 +91,7 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
     status = {_ll.GI_STATUS_OK: "ok", _ll.GI_STATUS_EXCEPTION: "exception"}.get(res["status"], "fatal")
     exc = bytecode.BUILTINS[res["exc_builtin"]] if res["exc_builtin"] >= 0 else None
     result = RunResult(status, exc, res["exc_line"] if exc else None, res["message"],
-                       res["instructions"], res["allocations"], pauses, wall, cmc_pages)
+                       res["instructions"], res["allocations"], pauses, wall, cmc_pages, cycles)
     if exc == "KeyboardInterrupt":
         # SIGINT during the run, not caught by the program (its traceback is on stderr)
         raise KeyboardInterrupt

@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field
 from gcheap import _lowlevel as _ll
 
 _COLLECTOR_NAMES = {_ll.GR_COLLECTOR_STW: "stw", _ll.GR_COLLECTOR_CMC: "cmc"}
-# Phases that only run with an option; reported only when they took time.
-_OPTIONAL = {"verify_before", "verify_after"}
+# The phases of a whole stop-the-world collection, reported even when they took no
+# time; any other phase is reported when it ran.
+_CORE = {"safepoint", "mark", "compute_liveness", "compute_page_metadata", "update_roots", "compact", "release"}
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,16 @@ class GCReport:
     used_before: int = 0
     rss_before: int = 0                 # resident bytes of the heap mapping, just before the pause
     rss_after: int = 0                  # ... just after it
+    kind: str = "full"                  # which pause: full (stw), mark+flip, start, remark, flip
 
     @classmethod
     def from_pause(cls, p: dict) -> "GCReport":
+        whole = p.get("kind", "full") in ("full", "mark+flip")
         phases = {name: ns / 1e9 for name, ns in zip(_ll.PHASE_NAMES, p["phase_ns"])
-                  if name not in _OPTIONAL or ns}
+                  if ns or (whole and name in _CORE)}
         return cls(collector=_COLLECTOR_NAMES.get(p["collector"], str(p["collector"])),
                    cause=_ll.CAUSE_NAMES.get(p["cause"], str(p["cause"])), seq=p["seq"],
+                   kind=p.get("kind", "full"),
                    pause_s=p["pause_ns"] / 1e9, phases=phases, live_bytes=p["live_bytes"],
                    freed_bytes=p["freed_bytes"], moved_bytes=p["moved_bytes"],
                    live_objects=p["live_objects"], used_before=p["used_before"],

@@ -390,6 +390,16 @@ class Runtime:
         self._check_open()
         return self._cmc.wait_gc() if self._cmc is not None else None
 
+    def cycles(self) -> list[dict]:
+        """collector="cmc": every cycle so far, oldest first: its cause, whether it
+        marked concurrently, its pauses (pause_seq into stats()["pauses"]), the
+        durations of its concurrent phases (mark_s, preclean_s, prepare_s,
+        compaction_s), gc_cpu_s, allocation stalls, marked / black / floating bytes
+        (floating_bytes: bytes first marked from a reference the barrier logged, an
+        upper bound of what died during marking), longest_pause_s. [] for stw."""
+        self._check_open()
+        return self._cmc.cycles() if self._cmc is not None else []
+
     @property
     def concurrent(self) -> bool:
         """True when collections compact concurrently (collector="cmc" and no fallback)."""

@@ -7,11 +7,13 @@ time.perf_counter()'s on Linux, so a program's own stamps line up):
   phases laid end to end from the pause start in execution order. The "kind" is
   the log's own field when it has one, else the collector's name; fields this
   module does not know are carried into the event's args unchanged;
-- collector "cmc": each cycle's concurrent compaction (GC threads and faulting
-  mutators) from the end of its pause for compaction_s, with its pages and fault
-  stalls. The C side keeps the statistics of the current cycle only, so a
-  Recorder polls them; a cycle that began and ended between two polls is counted
-  in "unobserved_cycles" (its time is in the totals, not on the timeline);
+- collector "cmc": every cycle from the C cycle log (complete): its concurrent
+  phases on the "gc threads" track, between its pauses: marking (start pause to
+  remark, and between resumed remarks), prepare (remark to flip) and compaction
+  (flip to the last page installed). Pages built and fault stalls per cycle come
+  from the C statistics of the current cycle, which a Recorder polls; a cycle
+  whose statistics were not seen before the next one started is counted in
+  "unobserved_cycles" (it is on the timeline, without pages and stalls);
 - RSS of the process and bytes allocated, sampled by the Recorder;
 - units of work of a workload (start, end), when the caller adds them.
 
@@ -117,9 +119,10 @@ class Recorder:
         code that collects explicitly knows each cycle's end, polling may not."""
         if rep is None or not getattr(rep, "concurrent", False) or not rep.complete:
             return
+        seq = int(rep.cycle.get("seq", 0)) if getattr(rep, "cycle", None) else rep.seq
         with self._lock:
-            self.cycles.setdefault(rep.seq, {
-                "seq": rep.seq, "compaction_s": float(rep.compaction_s), "flip_s": float(rep.pauses.get("flip", 0.0)),
+            self.cycles.setdefault(seq, {
+                "seq": seq, "compaction_s": float(rep.compaction_s), "flip_s": float(rep.pauses.get("flip", 0.0)),
                 "pages_by_gc": int(rep.pages_by_gc), "pages_by_mutator": int(rep.pages_by_mutator),
                 "zero_pages": int(rep.zero_pages), "peak_rss": int(rep.peak_rss),
                 "stalls_s": [float(x) for x in rep.fault_stalls_s]})
@@ -147,7 +150,7 @@ class Recorder:
     def _poll_cycle(self) -> None:
         c = self.rt._c
         info, st = _ll.gr_cmc_info(c)
-        seq = int(info["pause_seq"])
+        seq = int(info["pause_seq"])            # the cycle these statistics belong to
         if st["active"] or not info["concurrent"] or seq in self.cycles or seq == 0:
             return
         stalls = _ll.gr_cmc_stalls(c, max(int(st["stalls"]), 1)) if st["stalls"] else np.zeros(0)
@@ -162,29 +165,54 @@ class Recorder:
 
 # ---------------------------------------------------------------- the timeline
 
+def _cmc_cycles(rt, rec, pauses: list[dict]) -> list[dict]:
+    """The cycles of the C cycle log with their concurrent intervals (ns)."""
+    cmc = getattr(rt, "_cmc", None)
+    if rt.closed or cmc is None or not cmc.concurrent_capable:
+        return []
+    by_seq = {p["seq"]: p for p in pauses}
+    polled = dict(rec.cycles) if rec is not None else {}
+    if rec is None:                                   # without a recorder: the last cycle's statistics
+        cmc._wait()
+        info, st = _ll.gr_cmc_info(rt._c)
+        if info["concurrent"] and info["pause_seq"]:
+            polled[int(info["pause_seq"])] = {
+                "pages_by_gc": int(st["pages_by_gc"]), "pages_by_mutator": int(st["pages_by_mutator"]),
+                "zero_pages": int(st["zero_pages"]), "peak_rss": int(st["peak_rss"]),
+                "stalls_s": [float(x) for x in _ll.gr_cmc_stalls(rt._c, max(int(st["stalls"]), 1))]}
+    out = []
+    for c in cmc.cycles():
+        ps = [by_seq[s] for s in c["pause_seq"] if s in by_seq]
+        if not ps or c["failed"]:
+            continue
+        phases = []
+        for a, b in zip(ps, ps[1:]):                  # between consecutive pauses of the cycle
+            name = "prepare" if b["kind"] == "flip" else "concurrent mark"
+            phases.append((name, a["start_ns"] + a["pause_ns"], b["start_ns"]))
+        last = ps[-1]
+        flip_end = last["start_ns"] + last["pause_ns"]
+        end = int(c["end_s"] * 1e9) if c["end_s"] > c["flip_end_s"] else flip_end
+        if c["compacted"] and end > flip_end:
+            phases.append(("concurrent compaction", flip_end, end))
+        stats = polled.get(c["seq"], {})
+        out.append({"seq": c["seq"], "cause": _ll.CAUSE_NAMES.get(c["cause"], str(c["cause"])),
+                    "marking": "concurrent" if c["concurrent"] else "pause",
+                    "start_ns": ps[0]["start_ns"], "end_ns": max(end, flip_end), "phases": phases,
+                    "compaction_s": c["compaction_s"], "flip_s": last["pause_ns"] / 1e9,
+                    "longest_pause_s": c["longest_pause_s"], "gc_cpu_s": c["gc_cpu_s"],
+                    "alloc_stalls": c["alloc_stalls"], "floating_bytes": c["floating_bytes"],
+                    "pages_by_gc": stats.get("pages_by_gc", 0), "pages_by_mutator": stats.get("pages_by_mutator", 0),
+                    "zero_pages": stats.get("zero_pages", 0), "peak_rss": stats.get("peak_rss", 0),
+                    "stalls_s": stats.get("stalls_s", []), "observed": bool(stats)})
+    return out
+
+
 def timeline(rt, units: "tuple[list[float], list[float]] | None" = None) -> dict:
     """A runtime's timeline as plain data (times in ns, CLOCK_MONOTONIC)."""
     rec: Recorder | None = getattr(rt, "_timeline_recorder", None)
     pauses = [normalize_pause(p) for p in _ll.pauses(rt._c)] if not rt.closed else []
-    cycles: list[dict] = []
-    if rec is not None:
-        cycles = [dict(c) for c in rec.cycles.values()]
-    elif not rt.closed and getattr(rt, "_cmc", None) is not None and rt._cmc.concurrent_capable:
-        rt._cmc._wait()
-        info, st = _ll.gr_cmc_info(rt._c)                 # without a recorder: the last cycle only
-        if info["concurrent"] and info["pause_seq"]:
-            cycles = [{"seq": int(info["pause_seq"]), "compaction_s": float(st["compaction_s"]),
-                       "flip_s": float(st["flip_s"]), "pages_by_gc": int(st["pages_by_gc"]),
-                       "pages_by_mutator": int(st["pages_by_mutator"]), "zero_pages": int(st["zero_pages"]),
-                       "peak_rss": int(st["peak_rss"]),
-                       "stalls_s": [float(x) for x in _ll.gr_cmc_stalls(rt._c, max(int(st["stalls"]), 1))]}]
-    by_seq = {p["seq"]: p for p in pauses}
-    for c in cycles:                                    # compaction starts when its pause ends
-        p = by_seq.get(c["seq"])
-        if p is not None:
-            c["start_ns"] = p["start_ns"] + p["pause_ns"]
-            c["end_ns"] = c["start_ns"] + int(c["compaction_s"] * 1e9)
-    cycles = [c for c in cycles if "start_ns" in c]
+    cycles = _cmc_cycles(rt, rec, pauses)
+    unobserved = sum(1 for c in cycles if not c["observed"] and c["marking"] == "concurrent")
     t0 = getattr(rt, "_created_ns", None)
     if rec is not None:
         t0 = rec.t0_ns
@@ -195,7 +223,7 @@ def timeline(rt, units: "tuple[list[float], list[float]] | None" = None) -> dict
     t1 = max([t1, *ends])
     out = {"t0_ns": int(t0), "t1_ns": int(t1), "collector": getattr(rt, "collector", "?"),
            "pauses": pauses, "cycles": sorted(cycles, key=lambda c: c["seq"]),
-           "unobserved_cycles": rec.unobserved_cycles if rec is not None else None,
+           "unobserved_cycles": unobserved if rec is not None else None,
            "samples": {"t_ns": [s[0] for s in rec.samples] if rec else [],
                        "rss_bytes": [s[1] for s in rec.samples] if rec else [],
                        "allocated_bytes": [s[2] for s in rec.samples] if rec else []}}
@@ -242,12 +270,15 @@ def chrome_trace(tl: dict, name: str = "gcheap") -> dict:
             at += ns
     for c in tl["cycles"]:
         st = np.asarray(c.get("stalls_s", ()), dtype=np.float64)
-        args = {"seq": c["seq"], "pages_by_gc": c["pages_by_gc"], "pages_by_mutator": c["pages_by_mutator"],
-                "fault_stalls": int(st.size)}
-        if st.size:
-            args.update(stall_p50_us=float(np.median(st)) * 1e6, stall_max_us=float(st.max()) * 1e6)
-        ev.append({"name": "concurrent compaction", "cat": "gc", "ph": "X", "ts": us(c["start_ns"]),
-                   "dur": round((c["end_ns"] - c["start_ns"]) / 1e3, 3), "pid": PID, "tid": TID_GC, "args": args})
+        for name, a, b in c.get("phases", ()):
+            args = {"cycle": c["seq"], "cause": c.get("cause")}
+            if name == "concurrent compaction":
+                args.update(pages_by_gc=c["pages_by_gc"], pages_by_mutator=c["pages_by_mutator"],
+                            fault_stalls=int(st.size))
+                if st.size:
+                    args.update(stall_p50_us=float(np.median(st)) * 1e6, stall_max_us=float(st.max()) * 1e6)
+            ev.append({"name": name, "cat": "gc", "ph": "X", "ts": us(a), "dur": round((b - a) / 1e3, 3),
+                       "pid": PID, "tid": TID_GC, "args": args})
     s = tl["samples"]
     for t, rss, alloc in zip(s["t_ns"], s["rss_bytes"], s["allocated_bytes"]):
         ev.append({"name": "rss", "ph": "C", "ts": us(t), "pid": PID, "args": {"MiB": round(rss / 2**20, 3)}})
