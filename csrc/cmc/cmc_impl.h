@@ -116,7 +116,8 @@ struct cmc {
     int registered;             /* atomic: [heap, heap+used) registered */
     int workers_running;        /* atomic */
     int cycle_error;            /* first fatal -errno of the cycle */
-    uint64_t used_pages;
+    uint64_t used_pages;        /* registered this cycle */
+    uint64_t moved_pages;       /* moved to from-space this cycle (>= used_pages) */
     uint64_t n_build;
     uint64_t cursor;            /* atomic: next page a worker sweeps */
     uint64_t installed;         /* atomic: pages < n_build installed */

@@ -76,13 +76,16 @@ static int register_range(struct cmc *c, uint64_t len)
     return 0;
 }
 
-static int flip_dontunmap(struct cmc *c, uint64_t len)
+/* Moves [heap, heap + move_len) and registers [heap, heap + len) (len <= move_len):
+ * pages above len, where the mutators allocate after the flip, then fault as
+ * ordinary anonymous memory instead of through us. */
+static int flip_dontunmap(struct cmc *c, uint64_t len, uint64_t move_len)
 {
     double t = cmc_now();
     uintptr_t got = 0;
     int rc = cmc_injected(c, CMC_INJ_MREMAP);
     if (rc == 0)
-        rc = gk_mremap_dontunmap(c->heap, len, c->from, &got);
+        rc = gk_mremap_dontunmap(c->heap, move_len, c->from, &got);
     c->st.flip_mremap_s = cmc_now() - t;
     if (rc == 0 && got != c->from)
         rc = -EFAULT;           /* MREMAP_FIXED cannot do this; be safe */
@@ -90,12 +93,21 @@ static int flip_dontunmap(struct cmc *c, uint64_t len)
         cmc_note_error(c, rc, CMC_INJ_MREMAP);
         return rc;              /* nothing moved */
     }
+    if (len < move_len) {
+        /* Registering part of the VMA splits it; unregistering at the end of the
+         * cycle merges it back only if both parts share one anon_vma. The moved-
+         * from VMA has none (DONTUNMAP unlinks it), and the part we leave
+         * unregistered would get one of its own at the mutators' first fault
+         * (flags differ then). One write now gives the whole VMA its anon_vma;
+         * the DONTNEED below drops the page. */
+        *(volatile char *)c->heap = 0;
+    }
     t = cmc_now();
     rc = register_range(c, len);
     c->st.flip_register_s = cmc_now() - t;
     if (rc < 0) {
         cmc_note_error(c, rc, CMC_INJ_REGISTER);
-        int rb = move_back(c, len);
+        int rb = move_back(c, move_len);
         return rb < 0 ? -ENOTRECOVERABLE : rc;
     }
     t = cmc_now();
@@ -105,7 +117,7 @@ static int flip_dontunmap(struct cmc *c, uint64_t len)
         cmc_note_error(c, rc, CMC_INJ_MREMAP);
         STORE(&c->registered, 0);
         gk_uffd_unregister(c->uffd, c->heap, len);
-        int rb = move_back(c, len);
+        int rb = move_back(c, move_len);
         return rb < 0 ? -ENOTRECOVERABLE : rc;
     }
     return 0;
@@ -158,37 +170,46 @@ static int flip_remap(struct cmc *c, uint64_t len)
     return 0;
 }
 
-static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first);
+static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t move_len, uint64_t n_build,
+                       const uint32_t *src_first);
 
-/* A fork() cannot happen while we flip (cmc_fork.c); a fork child's cmc has
+/* A fork() cannot happen while we flip (cmc/fork.c); a fork child's cmc has
  * no userfaultfd and no threads of its own: it never flips. */
-int cmc_flip(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first)
+int cmc_flip_moving(struct cmc *c, uint64_t move_len, uint64_t used_len, uint64_t n_build,
+                    const uint32_t *src_first)
 {
     if (!c || !c->build)
         return -EINVAL;
     if (c->forked)
         return -ECHILD;
     cmc_fork_flip_begin();
-    int rc = flip_locked(c, used_len, n_build, src_first);
+    int rc = flip_locked(c, used_len, move_len, n_build, src_first);
     cmc_fork_flip_end();
     return rc;
 }
 
-static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first)
+int cmc_flip(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first)
+{
+    return cmc_flip_moving(c, used_len, used_len, n_build, src_first);
+}
+
+static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t move_len, uint64_t n_build,
+                       const uint32_t *src_first)
 {
     double t0 = cmc_now();
     if (LOAD(&c->active))
         return -EBUSY;
-    if (used_len == 0 || used_len % c->psize || used_len > c->heap_size)
+    if (used_len == 0 || used_len % c->psize || move_len % c->psize || used_len > move_len ||
+        move_len > c->heap_size || (c->cfg.flip == CMC_FLIP_REMAP && move_len != used_len))
         return -EINVAL;
-    uint64_t used_pages = used_len / c->psize;
+    uint64_t used_pages = used_len / c->psize, moved_pages = move_len / c->psize;
     if (n_build > used_pages)
         return -EINVAL;
     if (src_first) {
         for (uint64_t p = 0; p < n_build; p++)
-            if (src_first[p] >= used_pages || (p && src_first[p] < src_first[p - 1]))
+            if (src_first[p] >= moved_pages || (p && src_first[p] < src_first[p - 1]))
                 return -EINVAL;
-    } else if (n_build > c->src_ready || (n_build && c->src_first[n_build - 1] >= used_pages)) {
+    } else if (n_build > c->src_ready || (n_build && c->src_first[n_build - 1] >= moved_pages)) {
         return -EINVAL;         /* set ahead, non-decreasing: the last entry bounds them all */
     }
     if (c->cfg.fault_mode == CMC_FAULT_SIGBUS) {
@@ -213,6 +234,7 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const
     c->st.n_build = n_build;
     c->st.used_pages = used_pages;
     c->used_pages = used_pages;
+    c->moved_pages = moved_pages;
     c->n_build = n_build;
     c->cursor = 0;
     c->installed = 0;
@@ -224,7 +246,7 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const
     c->st.peak_rss = c->st.rss_before;
     c->st.flip_prepare_s = cmc_now() - t0;
 
-    int rc = c->cfg.flip == CMC_FLIP_REMAP ? flip_remap(c, used_len) : flip_dontunmap(c, used_len);
+    int rc = c->cfg.flip == CMC_FLIP_REMAP ? flip_remap(c, used_len) : flip_dontunmap(c, used_len, move_len);
     if (rc < 0) {
         c->st.flip_s = cmc_now() - t0;
         return rc;

@@ -412,9 +412,11 @@ void cmc_maybe_release(struct cmc *c, int force)
     while (P < c->n_build && LOAD(&c->state[P]) == PG_INSTALLED)
         P++;
     c->prefix = P;
-    uint64_t q = P < c->n_build ? c->src_first[P] : c->used_pages;
-    if (q > c->used_pages)
-        q = c->used_pages;
+    /* all installed: from-space up to the last page read can go (what is above
+     * was never read this cycle; cmc_end_cycle re-reserves the whole of it) */
+    uint64_t q = P < c->n_build ? c->src_first[P] : c->n_build ? c->src_first[c->n_build - 1] + 1 : 0;
+    if (q > c->moved_pages)
+        q = c->moved_pages;
     if (c->install == CMC_INSTALL_MOVE && !force) {
         /* keep a pool of consumed pages for recycling; release what is beyond it */
         uint64_t pool = 4ull * (uint64_t)c->cfg.run_pages * (uint64_t)c->cfg.gc_threads;

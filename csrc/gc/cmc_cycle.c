@@ -114,6 +114,10 @@ int gr_cmc_finish_previous(struct gr_runtime *rt)
         cy->compaction_ns = (uint64_t)(st.compaction_s * 1e9);
         cy->end_ns = cy->flip_end_ns + cy->compaction_ns;
         cy->gc_cpu_ns += (uint64_t)(st.gc_cpu_s * 1e9);
+        /* stalls that began during the cycle ended by now: their whole wait */
+        cy->alloc_stall_ns = atomic_load(&rt->alloc_stall_ns) - g->stall_ns_at_start;
+        if (cy->live_bytes)
+            g->compact_per_byte = st.compaction_s / (double)cy->live_bytes;
         g->open_cycle = -1;
     }
     pthread_mutex_unlock(&g->log_mu);
@@ -129,9 +133,14 @@ int gr_cmc_finish_previous(struct gr_runtime *rt)
 
 /* ---- the pacer ---- */
 
-/* After a flip: the next cycle starts when used bytes reach the soft limit
- * less the headroom the last cycle needed (what the mutators allocated while it
- * marked and prepared), with a margin: the cycle then ends before the heap fills. */
+/* The pacer, after a flip. Cycles cannot overlap: the next one marks only
+ * once this one's compaction is over. So the free space must carry the
+ * mutators through this compaction and the next marking, at the allocation
+ * rate seen during the last cycles (with a 50% margin): the soft limit is raised
+ * to live + that headroom when the usual sizing (gr_heap_resize) gives less,
+ * and the next cycle is triggered when the free space left is what its own
+ * marking and preparing needed last time, with the same margin. Until there is
+ * a history, a cycle starts at three quarters of the soft limit. */
 void gr_cmc_arm_trigger(struct gr_runtime *rt)
 {
     struct gr_cmc *g = gr_cmc_of(rt);
@@ -139,13 +148,22 @@ void gr_cmc_arm_trigger(struct gr_runtime *rt)
         atomic_store(&rt->gc_trigger, UINT64_MAX);
         return;
     }
-    uint64_t soft = atomic_load(&rt->soft_limit);
     uint64_t used = atomic_load(&rt->top) - (uintptr_t)rt->heap;
-    uint64_t headroom = g->last_cycle_alloc ? g->last_cycle_alloc + g->last_cycle_alloc / 2 + (256u << 10)
-                                            : soft / 4;
-    if (headroom < soft / 8)
-        headroom = soft / 8;
-    uint64_t trigger = soft > headroom ? soft - headroom : 0;
+    uint64_t live = __atomic_load_n(&rt->last_live, __ATOMIC_RELAXED);
+    uint64_t soft = atomic_load(&rt->soft_limit);
+    uint64_t trigger = soft - soft / 4;
+    if (g->alloc_rate > 0) {
+        double compact_s = g->compact_per_byte * (double)live;
+        uint64_t mark_room = (uint64_t)(1.5 * g->alloc_rate * g->mark_s) + (1u << 20);
+        uint64_t cycle_room = (uint64_t)(1.5 * g->alloc_rate * (g->mark_s + compact_s)) + (2u << 20);
+        if (soft < live + cycle_room) {
+            uint64_t want = live + cycle_room;
+            want = (want + GR_PAGE - 1) & ~(uint64_t)(GR_PAGE - 1);
+            soft = want < rt->capacity ? want : rt->capacity;
+            atomic_store(&rt->soft_limit, soft);
+        }
+        trigger = soft > mark_room ? soft - mark_room : 0;
+    }
     if (trigger < used)
         trigger = used;         /* already due: the next allocation slow path asks */
     atomic_store(&rt->gc_trigger, trigger);
@@ -261,6 +279,19 @@ static void prepare(struct gr_runtime *rt, struct gr_cmc *g)
 
 static void update_root(uintptr_t *slot, void *arg) { *slot = gr_forward(arg, *slot); }
 
+/* The flip moves the WHOLE heap (moving part of the mapping would leave it split
+ * in two VMAs for good: the moved part gets a fresh anon_vma; moving empty page
+ * tables costs next to nothing) but registers only the destination pages: the
+ * mutators allocate above them after the flip, and those first touches are then
+ * ordinary page faults, not zero pages served through the userfaultfd. */
+static int flip(struct gr_cmc *g, struct gr_runtime *rt, uint64_t n_build, const uint32_t *src_first)
+{
+    if (g->cfg.machinery.flip == CMC_FLIP_REMAP)
+        return cmc_flip(g->c, rt->capacity, n_build, src_first);
+    uint64_t reg = (n_build ? n_build : 1) * GR_PAGE;
+    return cmc_flip_moving(g->c, rt->capacity, reg, n_build, src_first);
+}
+
 static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
 {
     struct gr_cmc *g = arg;
@@ -294,7 +325,7 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     t = gr_now_ns();
     rc = cmc_set_src_first(g->c, p0, cx->n_dst_pages - p0, g->src_first + p0);
     if (rc == 0)
-        rc = cmc_flip(g->c, rt->capacity, cx->n_dst_pages, NULL);
+        rc = flip(g, rt, cx->n_dst_pages, NULL);
     g->info.flip_error = rc;
     g->info.concurrent = rc == 0;
     if (rc == -ENOTRECOVERABLE) {
@@ -329,6 +360,7 @@ static void begin_record(struct gr_runtime *rt, struct gr_cmc *g, int cause, int
     g->cur.used_before = atomic_load(&rt->top) - (uintptr_t)rt->heap;
     g->cur.alloc_stalls = atomic_load(&rt->alloc_stalls);       /* deltas at the flip */
     g->cur.alloc_stall_ns = atomic_load(&rt->alloc_stall_ns);
+    g->stall_ns_at_start = g->cur.alloc_stall_ns;
     g->cur.gc_cpu_ns = thread_cpu_ns();
 }
 
@@ -416,8 +448,14 @@ static int concurrent_cycle(struct gr_runtime *rt, int cause, struct gr_pause *o
     stress_delay(g);
     g->cur.prepare_ns = gr_now_ns() - prep0;
     rc = run_pause(rt, cause, GR_PAUSE_FLIP, flip_pause, g, out);
-    /* the pacer: the headroom the next cycle needs is what was allocated during this one */
+    /* the pacer's history: how fast the mutators allocated, how long marking took */
     g->last_cycle_alloc = gr_allocated_bytes(rt) - g->alloc_at_start;
+    double span = (double)(gr_now_ns() - g->cur.start_ns) * 1e-9;
+    if (span > 0) {
+        double rate = (double)g->last_cycle_alloc / span;
+        g->alloc_rate = g->alloc_rate > 0 ? 0.5 * g->alloc_rate + 0.5 * rate : rate;
+        g->mark_s = span;
+    }
     end_record(rt, g, rc, out);
     if (rc == 0)
         gr_cmc_arm_trigger(rt);
@@ -454,7 +492,7 @@ int gr_cmc_in_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
                     ? 0 : rt->capacity;
     for (uint64_t p = 0; p < cx->n_dst_pages; p++)
         g->src_first[p] = (uint32_t)(cx->pages[p].first_obj / GR_PAGE);
-    rc = used ? cmc_flip(g->c, used, cx->n_dst_pages, g->src_first) : -ENODATA;
+    rc = used ? flip(g, rt, cx->n_dst_pages, g->src_first) : -ENODATA;
     g->info.flip_error = rc == -ENODATA ? 0 : rc;
     g->info.concurrent = rc == 0;
     if (rc == -ENOTRECOVERABLE)

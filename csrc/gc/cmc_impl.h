@@ -38,6 +38,9 @@ struct gr_cmc {
     int drv_stop, drv_request;
     uint64_t last_cycle_alloc;    /* bytes allocated between the last cycle's start and flip */
     uint64_t paced_cycles;
+    double alloc_rate;            /* bytes/s the mutators allocated during the last cycles (EWMA) */
+    double mark_s, compact_per_byte; /* the last cycle's start-to-flip time, compaction s per live byte */
+    uint64_t stall_ns_at_start;   /* the open cycle's allocation-stall total when it began */
 };
 
 static inline struct gr_cmc *gr_cmc_of(struct gr_runtime *rt) { return rt->gc->cmc; }

@@ -131,6 +131,11 @@ uintptr_t cmc_from_space(struct cmc *c);
  * src_first[p] (p < n_build): the lowest from-space page page p reads
  * (non-decreasing). On failure the heap is intact and no cycle runs. */
 int cmc_flip(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first);
+/* The same, moving [heap, heap + move_len) (>= used_len) but registering only
+ * [heap, heap + used_len): the mutators' first touches above used_len (where they
+ * allocate after the flip) are then ordinary page faults. flip="dontunmap" only. */
+int cmc_flip_moving(struct cmc *c, uint64_t move_len, uint64_t used_len, uint64_t n_build,
+                    const uint32_t *src_first);
 /* Stores src_first[first .. first + count) for the next flip ahead of it, outside
  * any pause (validated: non-decreasing, also against entry first - 1, below the
  * heap's page count; -EBUSY while a cycle runs). cmc_flip with src_first == NULL
