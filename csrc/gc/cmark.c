@@ -64,6 +64,8 @@ static void free_list(struct gr_satb_buf *b)
 void gr_marker_fini(struct gr_marker *mk)
 {
     free(mk->stack);
+    free(mk->sstack);
+    mk->sstack = NULL;
     free_list(mk->full);
     free_list(mk->spare);
     mk->stack = NULL;
@@ -95,10 +97,11 @@ static inline void set_bits_owned(uint64_t *bm, uint64_t w, uint64_t n)
 
 /* ---- the marker ---- */
 
-/* Marks obj (below TAMS, not yet marked) and pushes it; on a full stack that
- * cannot grow, it stays marked and unscanned (grey in the bitmap). Returns 1
- * when obj was newly marked. */
-static inline int mark_push(struct gr_compact_ctx *cx, struct gr_marker *mk, uintptr_t obj)
+/* Marks obj (below TAMS, not yet marked) and pushes it on the main stack, or
+ * on the SATB stack when it is reached from a logged reference; on a full
+ * stack that cannot grow, it stays marked and unscanned (grey in the bitmap).
+ * Returns 1 when obj was newly marked. */
+static inline int mark_push(struct gr_compact_ctx *cx, struct gr_marker *mk, uintptr_t obj, int satb)
 {
     if (obj >= mk->tams)
         return 0;               /* allocated during marking: black already */
@@ -110,32 +113,35 @@ static inline int mark_push(struct gr_compact_ctx *cx, struct gr_marker *mk, uin
         return 0;
     RELAXED_STORE(word, old | bit);
     __builtin_prefetch((void *)obj);
-    if (mk->sp == mk->cap) {
-        uint64_t cap = mk->cap ? 2 * mk->cap : 4096;
+    uintptr_t **stack = satb ? &mk->sstack : &mk->stack;
+    uint64_t *sp = satb ? &mk->ssp : &mk->sp, *capp = satb ? &mk->scap : &mk->cap;
+    if (*sp == *capp) {
+        uint64_t cap = *capp ? 2 * *capp : 4096;
         if (mk->limit && cap > mk->limit)
             cap = mk->limit;
-        uintptr_t *s = cap > mk->cap ? realloc(mk->stack, cap * sizeof *s) : NULL;
+        uintptr_t *s = cap > *capp ? realloc(*stack, cap * sizeof *s) : NULL;
         if (!s) {
             if (!mk->overflow)
                 mk->overflows++;
             mk->overflow = 1;   /* gr_cmark_rescan finds it in the bitmap */
             return 1;
         }
-        mk->stack = s;
-        mk->cap = cap;
+        *stack = s;
+        *capp = cap;
     }
-    mk->stack[mk->sp++] = obj;
+    (*stack)[(*sp)++] = obj;
     return 1;
 }
 
 static void mark_root(uintptr_t *slot, void *arg)
 {
     void **a = arg;
-    mark_push(a[0], a[1], *slot);
+    mark_push(a[0], a[1], *slot, 0);
 }
 
-/* Sets obj's live words and greys its referents. */
-static inline void scan(struct gr_runtime *rt, struct gr_compact_ctx *cx, struct gr_marker *mk, uintptr_t obj)
+/* Sets obj's live words and greys its referents (onto the stack it came from). */
+static inline void scan(struct gr_runtime *rt, struct gr_compact_ctx *cx, struct gr_marker *mk, uintptr_t obj,
+                        int satb)
 {
     uint64_t hdr = *(const uint64_t *)obj;
     const struct gr_class *c = gr_class_at(rt, gr_hdr_class(hdr));
@@ -144,13 +150,15 @@ static inline void scan(struct gr_runtime *rt, struct gr_compact_ctx *cx, struct
     set_bits_owned(cx->live_words, word_of(cx, obj), size / GR_WORD);
     mk->marked_objects++;
     mk->marked_bytes += size;
+    if (satb)
+        mk->floating_bytes += size;
     uint64_t first, count;
     gr_ref_words(c, len, &first, &count);
     uintptr_t *f = (uintptr_t *)obj + first;
     for (uint64_t i = 0; i < count; i++) {
         uintptr_t v = __atomic_load_n(&f[i], __ATOMIC_ACQUIRE);
         if (v)
-            mark_push(cx, mk, v);
+            mark_push(cx, mk, v, satb);
     }
 }
 
@@ -167,7 +175,7 @@ void gr_cmark_start(struct gr_runtime *rt, struct gr_marker *mk)
     gr_fill(top, tams);
     atomic_store(&rt->top, tams);
     mk->tams = tams;
-    mk->sp = 0;
+    mk->sp = mk->ssp = 0;
     mk->overflow = 0;
     mk->marked_objects = mk->marked_bytes = mk->satb_entries = mk->floating_bytes = 0;
     mk->overflows = mk->rescans = 0;
@@ -179,14 +187,17 @@ void gr_cmark_start(struct gr_runtime *rt, struct gr_marker *mk)
     atomic_store(&rt->barrier_on, 1);
 }
 
-int gr_cmark_drain(struct gr_runtime *rt, struct gr_marker *mk, uint64_t deadline_ns)
+/* Drains one stack (its objects' referents go onto the same stack). */
+static int drain_stack(struct gr_runtime *rt, struct gr_compact_ctx *cx, struct gr_marker *mk, int satb,
+                       uint64_t deadline_ns)
 {
-    struct gr_compact_ctx *cx = gr_cx(rt);
+    uintptr_t *const *stack = satb ? &mk->sstack : &mk->stack;
+    uint64_t *sp = satb ? &mk->ssp : &mk->sp, *cap = satb ? &mk->scap : &mk->cap;
     uintptr_t ring[PREFETCH_RING];
     unsigned head = 0, n = 0, since = 0;
     for (;;) {
-        while (n < PREFETCH_RING && mk->sp) {
-            uintptr_t o = mk->stack[--mk->sp];
+        while (n < PREFETCH_RING && *sp) {
+            uintptr_t o = (*stack)[--*sp];
             __builtin_prefetch((void *)o);
             __builtin_prefetch((void *)(o + 64));
             ring[(head + n) % PREFETCH_RING] = o;
@@ -197,7 +208,7 @@ int gr_cmark_drain(struct gr_runtime *rt, struct gr_marker *mk, uint64_t deadlin
         uintptr_t obj = ring[head];
         head = (head + 1) % PREFETCH_RING;
         n--;
-        scan(rt, cx, mk, obj);
+        scan(rt, cx, mk, obj, satb);
         if (++since == DEADLINE_CHECK) {
             since = 0;
             stress_delay(mk->stress_delay_us);
@@ -205,8 +216,8 @@ int gr_cmark_drain(struct gr_runtime *rt, struct gr_marker *mk, uint64_t deadlin
                 /* put the prefetched ones back: they are marked, still unscanned
                  * (no room: they stay grey in the bitmap, which the rescan finds) */
                 while (n) {
-                    if (mk->sp < mk->cap)
-                        mk->stack[mk->sp++] = ring[head];
+                    if (*sp < *cap)
+                        (*stack)[(*sp)++] = ring[head];
                     else
                         mk->overflow = 1;
                     head = (head + 1) % PREFETCH_RING;
@@ -216,6 +227,15 @@ int gr_cmark_drain(struct gr_runtime *rt, struct gr_marker *mk, uint64_t deadlin
             }
         }
     }
+}
+
+/* The main stack first: what is still reachable from it is then marked from it,
+ * and what the SATB stack marks after is reachable only through references the
+ * mutators deleted while marking (floating garbage, or moved elsewhere). */
+int gr_cmark_drain(struct gr_runtime *rt, struct gr_marker *mk, uint64_t deadline_ns)
+{
+    struct gr_compact_ctx *cx = gr_cx(rt);
+    return drain_stack(rt, cx, mk, 0, deadline_ns) && drain_stack(rt, cx, mk, 1, deadline_ns);
 }
 
 int gr_cmark_rescan(struct gr_runtime *rt, struct gr_marker *mk, uint64_t deadline_ns)
@@ -230,7 +250,7 @@ int gr_cmark_rescan(struct gr_runtime *rt, struct gr_marker *mk, uint64_t deadli
             while (grey) {
                 uint64_t b = (uint64_t)__builtin_ctzll(grey);
                 grey &= grey - 1;
-                scan(rt, cx, mk, cx->heap_start + (i * 64 + b) * GR_WORD);
+                scan(rt, cx, mk, cx->heap_start + (i * 64 + b) * GR_WORD, 0);
                 if (!gr_cmark_drain(rt, mk, deadline_ns)) {
                     mk->overflow = 1;       /* not done: the next call rescans from the start */
                     return 0;
@@ -338,14 +358,8 @@ uint64_t gr_cmark_take_satb(struct gr_runtime *rt, struct gr_marker *mk, int all
     while (list) {
         struct gr_satb_buf *b = list;
         list = b->next;
-        for (uint64_t i = 0; i < b->n; i++) {
-            uintptr_t o = b->e[i];
-            if (mark_push(cx, mk, o)) {
-                /* first marked because a store deleted a reference to it: an
-                 * upper bound of floating garbage (it may be reachable still) */
-                mk->floating_bytes += gr_object_size(rt, o);
-            }
-        }
+        for (uint64_t i = 0; i < b->n; i++)
+            mark_push(cx, mk, b->e[i], 1);     /* its subgraph counts as floating when scanned */
         taken += b->n;
         b->n = 0;
         pthread_mutex_lock(&mk->q_mu);
@@ -365,9 +379,9 @@ int gr_cmark_full_remark(struct gr_runtime *rt, struct gr_marker *mk)
     uint64_t nwords = (mk->tams - cx->heap_start) / GR_WORD / 64;
     memset(cx->obj_starts, 0, nwords * sizeof(uint64_t));
     memset(cx->live_words, 0, nwords * sizeof(uint64_t));
-    mk->sp = 0;
+    mk->sp = mk->ssp = 0;
     mk->overflow = 0;
-    mk->marked_objects = mk->marked_bytes = 0;
+    mk->marked_objects = mk->marked_bytes = mk->floating_bytes = 0;
     void *arg[2] = {cx, mk};
     gr_visit_roots(rt, mark_root, arg);
     /* black objects reference objects below TAMS too: trace from them */
@@ -385,7 +399,7 @@ int gr_cmark_full_remark(struct gr_runtime *rt, struct gr_marker *mk)
             for (uint64_t k = 0; k < count; k++) {
                 uintptr_t v = ((uintptr_t *)obj)[first + k];
                 if (v)
-                    mark_push(cx, mk, v);
+                    mark_push(cx, mk, v, 0);
             }
         }
     }

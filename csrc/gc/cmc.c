@@ -153,6 +153,7 @@ static int cmc_init(struct gr_runtime *rt, const void *config)
         return -EINVAL;
     if ((cfg->checks & ~(GR_CHECK_MARK | GR_CHECK_SATB)) || cfg->remark_budget_us < 0 ||
         cfg->remark_attempts < 0 || cfg->stress_delay_us < 0 || cfg->stress_delay_us > 100000 ||
+        cfg->hold_after_start_ms < 0 || cfg->hold_after_start_ms > 60000 ||
         (cfg->pacing != 0 && cfg->pacing != 1))
         return -EINVAL;
     int rc = gr_gc_state_init(rt);

@@ -215,7 +215,7 @@ static void abandon_marking(struct gr_runtime *rt)
     struct gr_marker *mk = &rt->gc->mk;
     gr_cmark_end(rt, mk);                           /* barrier off, buffers emptied */
     atomic_store(&rt->alloc_hook_on, 0);
-    mk->sp = 0;
+    mk->sp = mk->ssp = 0;
     mk->overflow = 0;
 }
 
@@ -416,6 +416,10 @@ static int concurrent_cycle(struct gr_runtime *rt, int cause, struct gr_pause *o
         end_record(rt, g, rc, NULL);
         return rc;
     }
+    if (g->cfg.hold_after_start_ms > 0) {
+        struct timespec ts = {g->cfg.hold_after_start_ms / 1000, (long)(g->cfg.hold_after_start_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     uint64_t mark0 = p.start_ns + p.pause_ns;
     int attempts = g->cfg.remark_attempts > 0 ? g->cfg.remark_attempts : DEFAULT_REMARK_ATTEMPTS;
     uint64_t remark_begin = mark0;
@@ -428,7 +432,7 @@ static int concurrent_cycle(struct gr_runtime *rt, int cause, struct gr_pause *o
             uint64_t t = gr_now_ns();
             taken = gr_cmark_take_satb(rt, mk, 0);
             g->cur.preclean_ns += gr_now_ns() - t;
-        } while (taken || mk->sp || mk->overflow);
+        } while (taken || mk->sp || mk->ssp || mk->overflow);
         stress_delay(g);
         struct remark_arg ra = {g, remarks + 1 >= attempts, 0};
         remark_begin = gr_now_ns();

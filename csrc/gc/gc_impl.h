@@ -101,8 +101,11 @@ struct gr_satb_buf {
 
 struct gr_marker {
     uintptr_t heap, tams;         /* absolute addresses */
-    uintptr_t *stack;
+    uintptr_t *stack;             /* greys reached from the snapshot's roots */
     uint64_t sp, cap, limit;      /* limit: testing (0 = unlimited) */
+    uintptr_t *sstack;            /* greys reached only from logged (deleted) references so
+                                   * far: drained after the main stack, counted as floating */
+    uint64_t ssp, scap;
     int overflow;                 /* a push found the stack full: rescan the bitmap */
     uint64_t marked_objects, marked_bytes, satb_entries, floating_bytes, overflows, rescans;
     /* the barrier's queue of full buffers (q_mu), and spare buffers */

@@ -283,8 +283,9 @@ uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, i
             rc = collect_for_alloc(rt, m, GR_CAUSE_ALLOC, epoch, false);
         } else if (!grow_for(rt, size)) {
             /* a collection since our failure left too little room and the soft
-             * limit cannot grow: a full collection that starts now */
-            rc = collect_for_alloc(rt, m, GR_CAUSE_ALLOC, epoch, true);
+             * limit cannot grow: a full collection that starts now (a
+             * concurrent collector marks it in the pause: no floating garbage) */
+            rc = collect_for_alloc(rt, m, GR_CAUSE_FULL, epoch, true);
         }
         if (rc < 0) {
             *err = rc;

@@ -61,6 +61,9 @@ struct gr_cmc_config {
     int32_t stress_delay_us;      /* testing: random delays up to this long between phases,
                                    * in the barrier and in the marker */
     uint64_t mark_stack_limit;    /* testing: mark stack entries at most (0: unlimited) */
+    int32_t hold_after_start_ms;  /* testing: the cycle waits this long after its start pause
+                                   * before it marks (the mutators run meanwhile) */
+    int32_t reserved;
 };
 
 /* One collection of collector "cmc": its pauses and its concurrent phases. */

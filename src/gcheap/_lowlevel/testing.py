@@ -29,3 +29,8 @@ def bench_samples(name: str, n_samples: int, *args: int) -> list[int]:
     out = ffi.new("uint64_t[]", n_samples)
     check(getattr(lib, "gkb_" + name)(*args, out), f"bench {name}")
     return [int(out[i]) for i in range(n_samples)]
+
+
+def test_store_ref_unbarriered(rt, h: int, idx: int, value_h: int) -> None:
+    """Test support: a reference store that bypasses the write barrier."""
+    check(lib.gr_test_store_ref_unbarriered(rt, h, idx, value_h), "unbarriered store")

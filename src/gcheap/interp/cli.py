@@ -53,9 +53,19 @@ def configure(p: argparse.ArgumentParser) -> None:
                     help="cmc: how a compacted page is installed (default copy)")
     gc.add_argument("--gc-threads", metavar="N", type=int, default=None,
                     help="cmc: compaction threads (default 1)")
+    gc.add_argument("--marking", default=None, choices=["concurrent", "pause"],
+                    help="cmc: mark concurrently with a write barrier (default) or in the pause")
+    gc.add_argument("--no-pacing", dest="pacing", action="store_false", default=None,
+                    help="cmc: start cycles only when the heap is full, not ahead of it")
     dbg = p.add_argument_group("checking and reporting")
     dbg.add_argument("--stress", action="store_true", help="collect at every allocation (slow; finds GC bugs)")
     dbg.add_argument("--verify", action="store_true", help="verify the whole heap before and after every collection")
+    dbg.add_argument("--gc-checks", metavar="CHECKS", default=None,
+                     help="cmc: verify concurrent marking at each remark: checkmark, barrier, or both "
+                          "(comma-separated; slow)")
+    dbg.add_argument("--gc-stress-delay", metavar="US", type=int, default=None,
+                     help="cmc: inject random delays up to US microseconds between phases, in the "
+                          "barrier and in the marker (finds races)")
     dbg.add_argument("--stats", action="store_true", help="print a pause summary to stderr after the run")
     dbg.add_argument("--stats-json", metavar="FILE", help="write the run's statistics and pause log as JSON")
     dbg.add_argument("--trace", metavar="FILE",
@@ -96,11 +106,18 @@ def main(args: argparse.Namespace) -> int:
         options["stress"] = True
     if args.verify:
         options["verify"] = True
-    for name in ("fault_mode", "install", "gc_threads"):
+    if args.gc_checks is not None:
+        args.checks = tuple(c.strip() for c in args.gc_checks.split(",") if c.strip())
+    else:
+        args.checks = None
+    args.stress_delay_us = args.gc_stress_delay
+    for name in ("fault_mode", "install", "gc_threads", "marking", "pacing", "checks", "stress_delay_us"):
         value = getattr(args, name)
         if value is not None:
             if args.collector != "cmc":
-                print(f"gcheap run: --{name.replace('_', '-')} needs --collector cmc", file=sys.stderr)
+                flag = {"checks": "--gc-checks", "stress_delay_us": "--gc-stress-delay",
+                        "pacing": "--no-pacing"}.get(name, "--" + name.replace("_", "-"))
+                print(f"gcheap run: {flag} needs --collector cmc", file=sys.stderr)
                 return EXIT_BAD_OPTIONS
             options[name] = value
     try:

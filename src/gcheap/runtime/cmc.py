@@ -23,7 +23,7 @@ MACHINERY_OPTIONS = ("fault_mode", "install", "gc_threads", "flip", "require_con
                      "run_pages", "release_batch_pages", "worker_delay_us", "end_delay_us",
                      "install_deadline_ms")
 CYCLE_OPTIONS = ("marking", "checks", "remark_budget_us", "remark_attempts", "pacing", "stress_delay_us",
-                 "mark_stack_limit")
+                 "mark_stack_limit", "hold_after_start_ms")
 OPTION_NAMES = MACHINERY_OPTIONS + CYCLE_OPTIONS
 _warned = False
 FORKED_REASON = ("forked child: the userfaultfd and GC threads belong to the parent process; "
@@ -48,6 +48,8 @@ class CycleOptions:
                       barrier and in the marker
     mark_stack_limit  testing: the mark stack's entries at most (0: unlimited); an
                       overflow falls back to rescanning the bitmap
+    hold_after_start_ms  testing: the cycle waits this long after its start pause
+                      before it marks (the mutators run meanwhile)
     """
 
     marking: str = "concurrent"
@@ -57,6 +59,7 @@ class CycleOptions:
     pacing: bool = True
     stress_delay_us: int = 0
     mark_stack_limit: int = 0
+    hold_after_start_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.marking not in _ll.GR_MARKINGS:
@@ -68,14 +71,15 @@ class CycleOptions:
         if not isinstance(self.pacing, bool):
             raise InvalidOption(f"pacing: expected True or False, got {self.pacing!r}")
         for name, hi in (("remark_budget_us", 10_000_000), ("remark_attempts", 1000), ("stress_delay_us", 100_000),
-                         ("mark_stack_limit", 1 << 40)):
+                         ("mark_stack_limit", 1 << 40), ("hold_after_start_ms", 60_000)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= hi:
                 raise InvalidOption(f"{name} must be an int in [0, {hi}], not {v!r}")
 
     def c_config(self, machinery: CmcOptions):
         return _ll.gr_cmc_config(machinery.c_config(), self.marking, self.checks, self.remark_budget_us,
-                                 self.remark_attempts, self.pacing, self.stress_delay_us, self.mark_stack_limit)
+                                 self.remark_attempts, self.pacing, self.stress_delay_us, self.mark_stack_limit,
+                                 self.hold_after_start_ms)
 
 
 @dataclass(frozen=True)
