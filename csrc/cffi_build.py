@@ -32,6 +32,12 @@ TESTING = "testing"
 
 CFLAGS = ["-O2", "-g", "-std=gnu11", "-pthread", "-fno-strict-aliasing", "-fvisibility=hidden",
           "-Wall", "-Wextra", "-Wno-unused-parameter"]
+LDFLAGS = ["-pthread", "-Wl,--exclude-libs,ALL"]
+# `make tsan`: GCHEAP_SANITIZE=thread builds the core with ThreadSanitizer (a
+# separate build, run with libtsan preloaded: see the Makefile).
+if os.environ.get("GCHEAP_SANITIZE"):
+    CFLAGS += [f"-fsanitize={os.environ['GCHEAP_SANITIZE']}", "-O1", "-fno-omit-frame-pointer"]
+    LDFLAGS += [f"-fsanitize={os.environ['GCHEAP_SANITIZE']}"]
 _CDEF = re.compile(r"/\* cdef-begin[^\n]*\*/\n(.*?)/\* cdef-end \*/", re.S)
 
 
@@ -73,7 +79,7 @@ ffibuilder.set_source(
     include_dirs=[INCLUDE, HERE],
     depends=all_headers(),
     extra_compile_args=CFLAGS,
-    extra_link_args=["-pthread", "-Wl,--exclude-libs,ALL"],
+    extra_link_args=LDFLAGS,
 )
 
 if __name__ == "__main__":

@@ -137,7 +137,9 @@ static int server_serve(struct cmc *c, uint64_t p, uint64_t cycle_id, int *op)
 {
     ADD(&inflight, 1);
     int rc = STALE;
-    if (p < c->used_pages && LOAD(&c->registered) == 1 && LOAD(&c->cycle_id) == cycle_id) {
+    /* registered first: it is stored after used_pages (and the flip's other
+     * writes), so reading it first makes them visible */
+    if (LOAD(&c->registered) == 1 && LOAD(&c->cycle_id) == cycle_id && p < c->used_pages) {
         rc = cmc_serve_page(c, p, c->server_buf, BY_MUTATOR, 0, op);
         if (rc == 0)
             rc = SERVED;

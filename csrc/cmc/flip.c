@@ -183,7 +183,11 @@ int cmc_flip_moving(struct cmc *c, uint64_t move_len, uint64_t used_len, uint64_
     if (c->forked)
         return -ECHILD;
     cmc_fork_flip_begin();
+    /* mu for the whole flip: it writes the cycle's statistics, which readers take
+     * under mu. (No cycle runs: the workers are asleep, they do not contend.) */
+    pthread_mutex_lock(&c->mu);
     int rc = flip_locked(c, used_len, move_len, n_build, src_first);
+    pthread_mutex_unlock(&c->mu);
     cmc_fork_flip_end();
     return rc;
 }
@@ -251,15 +255,13 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t move_len, uint
         c->st.flip_s = cmc_now() - t0;
         return rc;
     }
-    pthread_mutex_lock(&c->mu);
     STORE(&c->active, 1);
     c->st.active = 1;
     c->t_flip_end = cmc_now();
     c->st.flip_s = c->t_flip_end - t0;
     c->workers_running = c->cfg.gc_threads;
     c->started = 0;
-    c->cycle_id++;
-    pthread_mutex_unlock(&c->mu);
+    ADD(&c->cycle_id, 1);       /* the fault thread reads it without mu */
     return 0;
 }
 

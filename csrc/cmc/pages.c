@@ -103,7 +103,7 @@ void cmc_log_stall(struct cmc *c, double seconds)
 {
     uint64_t i = ADD(&c->st.stalls, 1) - 1;
     if (i < c->heap_pages)
-        c->stall_log[i] = seconds;
+        __atomic_store(&c->stall_log[i], &seconds, __ATOMIC_RELAXED);
     else
         ADD(&c->st.stalls_dropped, 1);
 }

@@ -347,13 +347,33 @@ void cmc_destroy(struct cmc *c)
     release_all(c);
 }
 
+/* Under mu, which every plain writer of c->st holds (the flip, the end of a
+ * cycle, the workers' CPU time); the counters that handlers and workers bump
+ * without it are read atomically. */
 int cmc_get_stats(struct cmc *c, struct cmc_stats *out)
 {
     if (!c || !out)
         return -EINVAL;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    *out = c->st;
-    out->active = LOAD(&c->active);
+    pthread_mutex_lock(&c->mu);
+    const struct cmc_stats *st = &c->st;
+    *out = (struct cmc_stats){
+        .cycles = st->cycles, .active = LOAD(&c->active), .install = st->install,
+        .move_fallback = st->move_fallback, .last_error = LOAD(&st->last_error),
+        .last_error_point = LOAD(&st->last_error_point), .worker_failures = LOAD(&st->worker_failures),
+        .n_build = st->n_build, .used_pages = st->used_pages,
+        .pages_by_gc = LOAD(&st->pages_by_gc), .pages_by_mutator = LOAD(&st->pages_by_mutator),
+        .zero_pages = LOAD(&st->zero_pages), .faults = LOAD(&st->faults), .ioctl_copy = LOAD(&st->ioctl_copy),
+        .ioctl_move = LOAD(&st->ioctl_move), .ioctl_zeropage = LOAD(&st->ioctl_zeropage),
+        .ioctl_wake = LOAD(&st->ioctl_wake), .ioctl_errors = LOAD(&st->ioctl_errors), .eexist = LOAD(&st->eexist),
+        .eagain = LOAD(&st->eagain), .moved_bytes = LOAD(&st->moved_bytes),
+        .released_bytes = LOAD(&st->released_bytes), .recycled_pages = LOAD(&st->recycled_pages),
+        .rss_before = st->rss_before, .peak_rss = LOAD(&st->peak_rss), .thefts = LOAD(&st->thefts),
+        .stalls = LOAD(&st->stalls), .stalls_dropped = LOAD(&st->stalls_dropped), .flip_s = st->flip_s,
+        .flip_register_s = st->flip_register_s, .flip_mremap_s = st->flip_mremap_s,
+        .flip_prepare_s = st->flip_prepare_s, .flip_dontneed_s = st->flip_dontneed_s,
+        .compaction_s = st->compaction_s, .gc_cpu_s = st->gc_cpu_s,
+    };
+    pthread_mutex_unlock(&c->mu);
     return 0;
 }
 
@@ -399,6 +419,7 @@ int cmc_get_stalls(struct cmc *c, double *out, int max)
         n = c->heap_pages;
     if (n > (uint64_t)max)
         n = (uint64_t)max;
-    memcpy(out, c->stall_log, n * sizeof(double));
+    for (uint64_t i = 0; i < n; i++)     /* entries are written by faulting threads meanwhile */
+        __atomic_load(&c->stall_log[i], &out[i], __ATOMIC_RELAXED);
     return (int)n;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <time.h>
 
 #include "gc/cmc_impl.h"
@@ -129,7 +130,10 @@ static void cmc_fini(struct gr_runtime *rt)
     if (g) {
         driver_stop(g);
         atomic_store(&rt->gc_trigger, UINT64_MAX);
-        cmc_destroy(g->c);      /* waits for a running cycle first */
+        cmc_wait(g->c, -1);     /* what a gr_cmc_wait caller waits for */
+        while (atomic_load(&g->api_users))      /* closed is set: no new one enters */
+            sched_yield();
+        cmc_destroy(g->c);
         munmap(g->src_first, g->src_first_bytes);
         free(g->snap);
         free(g->log);
@@ -233,36 +237,67 @@ const struct gr_collector_ops gr_cmc_ops = {
 
 /* ---- public entry points (gcheap/gc.h) ---- */
 
+/* The public entry points below may race close() from another thread: each
+ * enters (under stats_lock, which close takes to set `closed`) and counts
+ * itself in api_users; cmc_fini waits for them before it frees anything. */
+static struct gr_cmc *api_enter(gr_runtime *rt)
+{
+    pthread_mutex_lock(&rt->stats_lock);
+    struct gr_cmc *g = !atomic_load(&rt->closed) && is_cmc(rt) ? rt->gc->cmc : NULL;
+    if (g)
+        atomic_fetch_add(&g->api_users, 1);
+    pthread_mutex_unlock(&rt->stats_lock);
+    return g;
+}
+
+static void api_leave(struct gr_cmc *g)
+{
+    atomic_fetch_sub(&g->api_users, 1);
+}
+
 int gr_cmc_wait(gr_runtime *rt, int timeout_ms)
 {
     if (!rt)
         return -EBADF;
-    return is_cmc(rt) ? cmc_wait(rt->gc->cmc->c, timeout_ms) : 0;
+    struct gr_cmc *g = api_enter(rt);
+    if (!g)
+        return 0;
+    int rc = cmc_wait(g->c, timeout_ms);
+    api_leave(g);
+    return rc;
 }
 
 int gr_cmc_active(gr_runtime *rt)
 {
-    return is_cmc(rt) ? cmc_active(rt->gc->cmc->c) : 0;
+    struct gr_cmc *g = rt ? api_enter(rt) : NULL;
+    if (!g)
+        return 0;
+    int rc = cmc_active(g->c);
+    api_leave(g);
+    return rc;
 }
 
 int gr_cmc_info(gr_runtime *rt, struct gr_cmc_info *info, struct cmc_stats *stats)
 {
     if (!rt)
         return -EBADF;
-    if (!is_cmc(rt)) {
+    struct gr_cmc *g = api_enter(rt);
+    if (!g) {
         if (info)
             memset(info, 0, sizeof *info);
         if (stats)
             memset(stats, 0, sizeof *stats);
         return 0;
     }
-    struct gr_cmc *g = rt->gc->cmc;
     if (info) {
+        pthread_mutex_lock(&g->log_mu);     /* the cycle writes it under log_mu */
         *info = g->info;
+        pthread_mutex_unlock(&g->log_mu);
         info->forked = cmc_forked(g->c);
     }
     if (stats)
         cmc_get_stats(g->c, stats);
+    api_leave(g);
     return 0;
 }
 
@@ -270,30 +305,37 @@ int gr_cmc_totals(gr_runtime *rt, struct cmc_totals *out)
 {
     if (!rt || !out)
         return -EBADF;
-    if (!is_cmc(rt)) {
+    struct gr_cmc *g = api_enter(rt);
+    if (!g) {
         memset(out, 0, sizeof *out);
         return 0;
     }
-    return cmc_get_totals(rt->gc->cmc->c, out);
+    int rc = cmc_get_totals(g->c, out);
+    api_leave(g);
+    return rc;
 }
 
 int gr_cmc_stalls(gr_runtime *rt, double *out, int max)
 {
-    if (!is_cmc(rt))
+    struct gr_cmc *g = rt ? api_enter(rt) : NULL;
+    if (!g)
         return -EBADF;
-    return cmc_get_stalls(rt->gc->cmc->c, out, max);
+    int rc = cmc_get_stalls(g->c, out, max);
+    api_leave(g);
+    return rc;
 }
 
 int64_t gr_cycle_count(gr_runtime *rt)
 {
     if (!rt)
         return -EBADF;
-    if (!is_cmc(rt))
+    struct gr_cmc *g = api_enter(rt);
+    if (!g)
         return 0;
-    struct gr_cmc *g = gr_cmc_of(rt);
     pthread_mutex_lock(&g->log_mu);
     int64_t n = (int64_t)g->nlog;
     pthread_mutex_unlock(&g->log_mu);
+    api_leave(g);
     return n;
 }
 
@@ -301,9 +343,9 @@ int gr_cycle_get(gr_runtime *rt, int64_t i, struct gr_cycle *out)
 {
     if (!rt || !out)
         return -EBADF;
-    if (!is_cmc(rt))
+    struct gr_cmc *g = api_enter(rt);
+    if (!g)
         return -ERANGE;
-    struct gr_cmc *g = gr_cmc_of(rt);
     pthread_mutex_lock(&g->log_mu);
     int rc = 0;
     if (i < 0 || (uint64_t)i >= g->nlog) {
@@ -320,12 +362,16 @@ int gr_cycle_get(gr_runtime *rt, int64_t i, struct gr_cycle *out)
         }
     }
     pthread_mutex_unlock(&g->log_mu);
+    api_leave(g);
     return rc;
 }
 
 int gr_cmc_inject(gr_runtime *rt, int point, int nth, int times, int err)
 {
-    if (!is_cmc(rt))
+    struct gr_cmc *g = rt ? api_enter(rt) : NULL;
+    if (!g)
         return -EBADF;
-    return cmc_inject(rt->gc->cmc->c, point, nth, times, err);
+    int rc = cmc_inject(g->c, point, nth, times, err);
+    api_leave(g);
+    return rc;
 }

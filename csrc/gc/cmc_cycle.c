@@ -56,7 +56,9 @@ static void stress_delay(struct gr_cmc *g)
 
 uint64_t gr_allocated_bytes(struct gr_runtime *rt)
 {
+    pthread_mutex_lock(&rt->stats_lock);          /* dead_bytes_allocated is written under it */
     uint64_t sum = rt->dead_bytes_allocated;
+    pthread_mutex_unlock(&rt->stats_lock);
     int n = atomic_load(&rt->nmutators);
     for (int i = 0; i < n; i++)
         sum += __atomic_load_n(&rt->mutators[i].bytes_allocated, __ATOMIC_RELAXED);
@@ -326,8 +328,10 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     rc = cmc_set_src_first(g->c, p0, cx->n_dst_pages - p0, g->src_first + p0);
     if (rc == 0)
         rc = flip(g, rt, cx->n_dst_pages, NULL);
+    pthread_mutex_lock(&g->log_mu);
     g->info.flip_error = rc;
     g->info.concurrent = rc == 0;
+    pthread_mutex_unlock(&g->log_mu);
     if (rc == -ENOTRECOVERABLE) {
         out->phase_ns[GR_PHASE_FLIP] = gr_now_ns() - t;
         return -EFAULT;         /* flip="remap" lost the heap's range for good */
@@ -344,7 +348,9 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
         TIMED(GR_PHASE_COMPACT, gr_phase_compact(rt));
         TIMED(GR_PHASE_RELEASE, gr_phase_release(rt));
     }
+    pthread_mutex_lock(&g->log_mu);
     g->info.roots_ns = out->phase_ns[GR_PHASE_UPDATE_ROOTS];
+    pthread_mutex_unlock(&g->log_mu);
     return 0;
 }
 
@@ -393,7 +399,9 @@ static void end_record(struct gr_runtime *rt, struct gr_cmc *g, int rc, const st
     int open = rc == 0 && cy->compacted;
     if (!open)
         cy->end_ns = cy->flip_end_ns;
+    pthread_mutex_lock(&g->log_mu);
     g->info.pause_seq = cy->seq;        /* gr_cmc_info: the cycle the current statistics belong to */
+    pthread_mutex_unlock(&g->log_mu);
     log_cycle(g, cy, open);
 }
 
@@ -497,8 +505,10 @@ int gr_cmc_in_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     for (uint64_t p = 0; p < cx->n_dst_pages; p++)
         g->src_first[p] = (uint32_t)(cx->pages[p].first_obj / GR_PAGE);
     rc = used ? flip(g, rt, cx->n_dst_pages, g->src_first) : -ENODATA;
+    pthread_mutex_lock(&g->log_mu);
     g->info.flip_error = rc == -ENODATA ? 0 : rc;
     g->info.concurrent = rc == 0;
+    pthread_mutex_unlock(&g->log_mu);
     if (rc == -ENOTRECOVERABLE)
         return -EFAULT;
     out->phase_ns[GR_PHASE_FLIP] = gr_now_ns() - t;
@@ -511,7 +521,9 @@ int gr_cmc_in_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
         TIMED(GR_PHASE_COMPACT, gr_phase_compact(rt));
         TIMED(GR_PHASE_RELEASE, gr_phase_release(rt));
     }
+    pthread_mutex_lock(&g->log_mu);
     g->info.roots_ns = out->phase_ns[GR_PHASE_UPDATE_ROOTS];
+    pthread_mutex_unlock(&g->log_mu);
     return 0;
 }
 

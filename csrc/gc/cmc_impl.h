@@ -41,6 +41,7 @@ struct gr_cmc {
     double alloc_rate;            /* bytes/s the mutators allocated during the last cycles (EWMA) */
     double mark_s, compact_per_byte; /* the last cycle's start-to-flip time, compaction s per live byte */
     uint64_t stall_ns_at_start;   /* the open cycle's allocation-stall total when it began */
+    _Atomic int api_users;        /* public entry points running (cmc.c: api_enter) */
 };
 
 static inline struct gr_cmc *gr_cmc_of(struct gr_runtime *rt) { return rt->gc->cmc; }

@@ -79,7 +79,9 @@ int gr_runtime_close(gr_runtime *rt)
         pthread_mutex_unlock(&rt->gc_lock);
         return -EBUSY;
     }
+    pthread_mutex_lock(&rt->stats_lock);    /* statistics readers check closed under it */
     atomic_store(&rt->closed, 1);
+    pthread_mutex_unlock(&rt->stats_lock);
     pthread_mutex_unlock(&rt->roots_lock);
     if (rt->ops->fini)
         rt->ops->fini(rt);      /* the heap must be whole before it goes */

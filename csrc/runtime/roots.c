@@ -65,7 +65,7 @@ int64_t gr_handle_new(struct gr_runtime *rt, uintptr_t obj)
         h = (int64_t)next;
     }
     *slot_of(rt, (uint64_t)h) = obj;
-    rt->handles_live++;
+    __atomic_store_n(&rt->handles_live, rt->handles_live + 1, __ATOMIC_RELAXED);  /* under handle_lock */
     pthread_mutex_unlock(&rt->handle_lock);
     return h;
 }
@@ -91,7 +91,7 @@ int gr_handle_free(gr_runtime *rt, int64_t h)
     } else {
         *slot_of(rt, (uint64_t)h) = (rt->handle_free << 1) | 1;
         rt->handle_free = (uint64_t)h;
-        rt->handles_live--;
+        __atomic_store_n(&rt->handles_live, rt->handles_live - 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&rt->handle_lock);
     gr_leave(m);

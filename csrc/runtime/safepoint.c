@@ -41,7 +41,8 @@ static void release_slot(struct gr_runtime *rt, struct gr_mutator *m)
     pthread_mutex_lock(&rt->stats_lock);
     rt->dead_bytes_allocated += m->bytes_allocated;
     rt->dead_objects_allocated += m->objects_allocated;
-    m->bytes_allocated = m->objects_allocated = 0;
+    __atomic_store_n(&m->bytes_allocated, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->objects_allocated, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&rt->stats_lock);
     /* The TLAB stays with the slot: the next owner keeps bumping in it. */
     atomic_store(&m->in_core, 0);

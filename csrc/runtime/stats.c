@@ -53,11 +53,11 @@ int gr_stats(gr_runtime *rt, struct gr_stats *out)
     out->objects_allocated = rt->dead_objects_allocated;
     int n = atomic_load(&rt->nmutators);
     for (int i = 0; i < n; i++) {
-        out->bytes_allocated += rt->mutators[i].bytes_allocated;
-        out->objects_allocated += rt->mutators[i].objects_allocated;
+        out->bytes_allocated += __atomic_load_n(&rt->mutators[i].bytes_allocated, __ATOMIC_RELAXED);
+        out->objects_allocated += __atomic_load_n(&rt->mutators[i].objects_allocated, __ATOMIC_RELAXED);
         out->mutators += atomic_load(&rt->mutators[i].owner) != 0;
     }
-    out->handles_live = rt->handles_live;
+    out->handles_live = __atomic_load_n(&rt->handles_live, __ATOMIC_RELAXED);
     out->classes = atomic_load(&rt->nclasses) - GR_FIRST_USER_CLASS;
     out->alloc_stalls = atomic_load(&rt->alloc_stalls);
     out->alloc_stall_ns = atomic_load(&rt->alloc_stall_ns);
