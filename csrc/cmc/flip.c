@@ -28,6 +28,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "cmc/cmc_impl.h"
 
@@ -136,6 +137,10 @@ static int flip_remap(struct cmc *c, uint64_t len)
         return rc;
     }
     /* ---- window: [heap, heap+len) is unmapped; anyone's mmap may land here ---- */
+    if (c->cfg.remap_gap_us > 0) {
+        struct timespec ts = { 0, c->cfg.remap_gap_us * 1000L };
+        nanosleep(&ts, NULL);
+    }
     rc = cmc_injected(c, CMC_INJ_REMAP_MMAP);
     if (rc == 0)
         rc = gk_map_anon_noreplace(c->heap, len);

@@ -270,6 +270,7 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
         cfg->release_batch_pages < 1 ||
         cfg->worker_delay_us < 0 || cfg->worker_delay_us > 10000000 ||
         cfg->end_delay_us < 0 || cfg->end_delay_us > 10000000 ||
+        cfg->remap_gap_us < 0 || cfg->remap_gap_us > 1000000 ||
         cfg->install_deadline_ms < 0 || cfg->install_deadline_ms > 3600000)
         return -EINVAL;
     if (heap_size / ps > UINT32_MAX)

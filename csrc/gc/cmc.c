@@ -158,7 +158,7 @@ static int cmc_init(struct gr_runtime *rt, const void *config)
     if ((cfg->checks & ~(GR_CHECK_MARK | GR_CHECK_SATB)) || cfg->remark_budget_us < 0 ||
         cfg->remark_attempts < 0 || cfg->stress_delay_us < 0 || cfg->stress_delay_us > 100000 ||
         cfg->hold_after_start_ms < 0 || cfg->hold_after_start_ms > 60000 ||
-        (cfg->pacing != 0 && cfg->pacing != 1))
+        (cfg->no_pacing != 0 && cfg->no_pacing != 1))
         return -EINVAL;
     int rc = gr_gc_state_init(rt);
     if (rc == 0)
@@ -195,7 +195,7 @@ static int cmc_init(struct gr_runtime *rt, const void *config)
         rc = cmc_create((uintptr_t)rt->heap, rt->capacity, &cfg->machinery, &g->c);
     if (rc == 0)
         rc = cmc_set_builder(g->c, build_page, gr_cx(rt));
-    if (rc == 0 && !cfg->pacing) {
+    if (rc == 0 && !cfg->no_pacing) {
         rc = -pthread_create(&g->driver, NULL, driver_main, rt);
         if (rc == 0) {
             pthread_setname_np(g->driver, "cmc-driver");

@@ -146,7 +146,7 @@ int gr_cmc_finish_previous(struct gr_runtime *rt)
 void gr_cmc_arm_trigger(struct gr_runtime *rt)
 {
     struct gr_cmc *g = gr_cmc_of(rt);
-    if (g->cfg.pacing || cmc_forked(g->c)) {
+    if (g->cfg.no_pacing || cmc_forked(g->c)) {
         atomic_store(&rt->gc_trigger, UINT64_MAX);
         return;
     }

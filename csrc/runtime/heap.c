@@ -80,6 +80,11 @@ int gr_heap_init(struct gr_runtime *rt, const struct gr_config *cfg)
     if (rc)
         return rc;
     rt->capacity = size;
+#if defined(GR_BARRIER_CARD)
+    if ((rt->cards = mmap(NULL, size >> 9, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                          -1, 0)) == MAP_FAILED)
+        return -ENOMEM;
+#endif
     if ((rc = sizing_init(rt, &cfg->sizing)))
         return rc;
     atomic_store(&rt->top, (uintptr_t)rt->heap);
@@ -279,6 +284,13 @@ uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, i
             return 0;
         }
         int rc = 0;
+        if (attempt == 0 && atomic_load_explicit(&rt->alloc_hook_on, memory_order_relaxed) && grow_for(rt, size)) {
+            /* a concurrent cycle is marking and will free space at its flip: the
+             * soft limit gives way rather than stall this thread (the flip sizes
+             * it again from the live data); at the reservation, it waits */
+            atomic_fetch_add(&rt->soft_limit_raises, 1);
+            continue;
+        }
         if (attempt == 0) {
             /* below the soft limit: collect, unless another thread just did */
             rc = collect_for_alloc(rt, m, GR_CAUSE_ALLOC, epoch, false);

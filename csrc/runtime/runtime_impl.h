@@ -192,9 +192,13 @@ struct gr_runtime {
 
     /* allocations that had to wait for a collection: count, total wait */
     _Atomic uint64_t alloc_stalls, alloc_stall_ns;
+    _Atomic uint64_t soft_limit_raises;   /* the soft limit gave way during concurrent marking */
 
     /* heap */
     char *heap;
+#if defined(GR_BARRIER_CARD)
+    volatile uint8_t *cards;      /* measurement build only: a byte per 512 heap bytes */
+#endif
     uint64_t capacity;            /* the reservation (maximum heap) */
     _Atomic uint64_t soft_limit;  /* allocation stays below heap + soft_limit */
     struct gr_heap_sizing sizing;
@@ -342,8 +346,19 @@ static inline int64_t gr_value_of(struct gr_runtime *rt, int64_t vh)
 static inline void gr_write_barrier(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uintptr_t *slot,
                                     uintptr_t value)
 {
+#if defined(GR_BARRIER_NONE)
+    /* measurement build (bench/barrier_cost.py): no barrier at all; only stw may run */
+    (void)rt, (void)m, (void)obj, (void)slot, (void)value;
+#elif defined(GR_BARRIER_CARD)
+    /* measurement build: the card-marking barrier of ART and CMS, unconditional:
+     * one byte per 512-byte card of the holder (what it would cost instead) */
+    rt->cards[(obj - (uintptr_t)rt->heap) >> 9] = 1;
     if (__builtin_expect(atomic_load_explicit(&rt->barrier_on, memory_order_relaxed), 0))
         rt->ops->barrier(rt, m, obj, slot, value);
+#else
+    if (__builtin_expect(atomic_load_explicit(&rt->barrier_on, memory_order_relaxed), 0))
+        rt->ops->barrier(rt, m, obj, slot, value);
+#endif
 }
 
 /* A reference store into field/element slot of heap object obj. The store is a

@@ -22,6 +22,13 @@ def run_mutators_and_collector(nthreads: int, rounds: int, heap: str = "8M", **r
             try:
                 head = None
                 for r in range(rounds):
+                    if r and r % (rounds // 4) == 0:
+                        # however fast the mutators run, collections overlap their work:
+                        # at each quarter, wait for the collector to have completed one more
+                        deadline = time.monotonic() + 60
+                        while rt.stats()["collections"] < r // (rounds // 4):
+                            assert time.monotonic() < deadline, "the collector made no progress"
+                            time.sleep(0.0005)
                     n = rt.new(Node, owner=t, seq=r)
                     n.next = head
                     head = n

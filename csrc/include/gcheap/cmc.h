@@ -50,6 +50,8 @@ struct cmc_config {
     int end_delay_us;           /* testing: the last GC worker waits this long before ending a cycle */
     int install_deadline_ms;    /* a page that cannot be made present for this long aborts the
                                    process (0: CMC_INSTALL_DEADLINE_MS); see cmc_stuck.c */
+    int remap_gap_us;           /* testing, flip=CMC_FLIP_REMAP: hold the unmapped window open this
+                                   long (the range-theft experiment, independent of scheduling) */
 };
 #define CMC_INSTALL_DEADLINE_MS 10000
 

@@ -57,7 +57,7 @@ struct gr_cmc_config {
     int32_t checks;               /* GR_CHECK_* bits */
     int32_t remark_budget_us;     /* remark drains at most this long, else resumes (default 300) */
     int32_t remark_attempts;      /* after this many resumed remarks, the next finishes (default 8) */
-    int32_t pacing;               /* 0: the pacer starts cycles early; 1: only gc() / a full heap */
+    int32_t no_pacing;            /* 0: the pacer starts cycles early; 1: only gc() / a full heap */
     int32_t stress_delay_us;      /* testing: random delays up to this long between phases,
                                    * in the barrier and in the marker */
     uint64_t mark_stack_limit;    /* testing: mark stack entries at most (0: unlimited) */

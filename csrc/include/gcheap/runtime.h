@@ -130,6 +130,8 @@ struct gr_stats {
     uint64_t classes;
     uint64_t alloc_stalls;        /* allocations that waited for a collection */
     uint64_t alloc_stall_ns;      /* their total wait */
+    uint64_t soft_limit_raises;   /* allocations that raised the soft limit while a concurrent
+                                   * cycle marked, instead of waiting for it */
 };
 
 const char *gr_phase_name(int phase);

@@ -143,12 +143,18 @@ def main(args: argparse.Namespace) -> int:
         print(f"gcheap run: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FATAL
     summary = pause_summary(result.pauses, result.cmc_pages)
+    if result.pauses:       # minimum mutator utilisation over the run, from the pause log
+        from gcheap.metrics import mmu
+        rel = [p.start_s - result.start_s for p in result.pauses]
+        total = max(result.wall_s, rel[-1] + result.pauses[-1].pause_s)
+        summary["mmu"] = {w: mmu(rel, [p.pause_s for p in result.pauses], total, w) for w in (0.001, 0.01, 0.1)}
     if args.stats:
         print(format_summary(args.collector, summary, result), file=sys.stderr)
     if args.stats_json:
         with open(args.stats_json, "w") as f:
             json.dump({"program": args.program, "args": args.args, "collector": args.collector,
                        "heap": args.heap, "status": result.status, "wall_s": result.wall_s,
+                       "start_s": result.start_s,
                        "instructions": result.instructions, "allocations": result.allocations,
                        "pauses": summary, "longest_pause_ms": summary["max_ms"],
                        "pause_log": [p.as_dict() for p in result.pauses],

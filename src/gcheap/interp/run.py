@@ -27,6 +27,7 @@ class RunResult:
     # pages_by_mutator, zero_pages); None when pages are built in the pause
     cmc_pages: dict | None = None
     cycles: list = dataclasses.field(default_factory=list)   # cmc: the cycles of the run (Runtime.cycles())
+    start_s: float = 0.0              # when the program started (time.perf_counter(), the pauses' clock)
 
     @property
     def exit_status(self) -> int:
@@ -91,7 +92,7 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
     status = {_ll.GI_STATUS_OK: "ok", _ll.GI_STATUS_EXCEPTION: "exception"}.get(res["status"], "fatal")
     exc = bytecode.BUILTINS[res["exc_builtin"]] if res["exc_builtin"] >= 0 else None
     result = RunResult(status, exc, res["exc_line"] if exc else None, res["message"],
-                       res["instructions"], res["allocations"], pauses, wall, cmc_pages, cycles)
+                       res["instructions"], res["allocations"], pauses, wall, cmc_pages, cycles, t0)
     if exc == "KeyboardInterrupt":
         # SIGINT during the run, not caught by the program (its traceback is on stderr)
         raise KeyboardInterrupt

@@ -21,7 +21,7 @@ from gcheap.runtime.report import GCReport
 
 MACHINERY_OPTIONS = ("fault_mode", "install", "gc_threads", "flip", "require_concurrent",
                      "run_pages", "release_batch_pages", "worker_delay_us", "end_delay_us",
-                     "install_deadline_ms")
+                     "install_deadline_ms", "remap_gap_us")
 CYCLE_OPTIONS = ("marking", "checks", "remark_budget_us", "remark_attempts", "pacing", "stress_delay_us",
                  "mark_stack_limit", "hold_after_start_ms")
 OPTION_NAMES = MACHINERY_OPTIONS + CYCLE_OPTIONS

@@ -26,6 +26,7 @@ class GCReport:
     rss_before: int = 0                 # resident bytes of the heap mapping, just before the pause
     rss_after: int = 0                  # ... just after it
     kind: str = "full"                  # which pause: full (stw), mark+flip, start, remark, flip
+    start_s: float = 0.0                # when it began (CLOCK_MONOTONIC, time.perf_counter()'s clock)
 
     @classmethod
     def from_pause(cls, p: dict) -> "GCReport":
@@ -34,7 +35,7 @@ class GCReport:
                   if ns or (whole and name in _CORE)}
         return cls(collector=_COLLECTOR_NAMES.get(p["collector"], str(p["collector"])),
                    cause=_ll.CAUSE_NAMES.get(p["cause"], str(p["cause"])), seq=p["seq"],
-                   kind=p.get("kind", "full"),
+                   kind=p.get("kind", "full"), start_s=p["start_ns"] / 1e9,
                    pause_s=p["pause_ns"] / 1e9, phases=phases, live_bytes=p["live_bytes"],
                    freed_bytes=p["freed_bytes"], moved_bytes=p["moved_bytes"],
                    live_objects=p["live_objects"], used_before=p["used_before"],
