@@ -222,6 +222,25 @@ static int cmc_init(struct gr_runtime *rt, const void *config)
     return 0;
 }
 
+/* Fork child: the driver thread, and any thread that was inside a public entry
+ * point or held the log or the barrier queue, stayed in the parent. No cycle
+ * was marking (the fork holds gc_lock); the compaction machinery is marked
+ * forked by csrc/cmc/fork.c. Without this, close() in the child waited forever
+ * for api_users that no thread will release. */
+static void cmc_fork_child(struct gr_runtime *rt)
+{
+    struct gr_cmc *g = rt->gc ? rt->gc->cmc : NULL;
+    if (!g)
+        return;
+    atomic_store(&g->api_users, 0);
+    pthread_mutex_init(&g->log_mu, NULL);
+    pthread_mutex_init(&g->drv_mu, NULL);
+    pthread_cond_init(&g->drv_cv, NULL);
+    g->driver_started = 0;                          /* the driver is not in this process */
+    g->drv_request = 0;
+    pthread_mutex_init(&rt->gc->mk.q_mu, NULL);
+}
+
 const struct gr_collector_ops gr_cmc_ops = {
     .name = "cmc",
     .id = GR_COLLECTOR_CMC,
@@ -233,6 +252,7 @@ const struct gr_collector_ops gr_cmc_ops = {
     .barrier = gr_satb_barrier,
     .alloc = gr_black_alloc,
     .trigger = cmc_trigger,
+    .fork_child = cmc_fork_child,
 };
 
 /* ---- public entry points (gcheap/gc.h) ---- */

@@ -91,6 +91,8 @@ static void child(void)
         }
         atomic_store(&rt->programs, 0);
         atomic_store(&rt->pause_requested, 0);
+        if (rt->ops->fork_child)
+            rt->ops->fork_child(rt);
         pthread_mutex_init(&rt->gc_lock, NULL);
     }
     pthread_mutex_init(&registry_mu, NULL);

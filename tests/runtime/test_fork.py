@@ -120,3 +120,51 @@ def test_child_forked_amid_allocation_collection_and_a_program_can_use_its_runti
                 t.join(60)
         assert not errors, errors
         rt.verify()
+
+
+@pytest.mark.uffd
+def test_child_closes_cmc_runtime_while_parent_threads_were_in_its_entry_points():
+    """Threads of the parent inside cmc's public entry points at the fork (here
+    gc(), waiting for a compaction that the workers start late) do not exist in
+    the child: its close() must not wait for them (it did, forever: their count
+    in api_users was never released)."""
+    with gcheap.Runtime(heap_size="64M", collector="cmc", worker_delay_us=3000) as rt:
+        Node = rt.define_class("Node", refs=["next"], scalars=["seq"])
+        rt.globals["keep"] = rt.new(Node, seq=1)
+        stop = threading.Event()
+
+        def collect():
+            while not stop.is_set():
+                rt.gc()
+                rt.stats()
+
+        threads = [threading.Thread(target=collect) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(20):
+                time.sleep(0.002)
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        rt.gc()
+                        assert rt.globals["keep"].seq == 1
+                        rt.close()
+                        os._exit(0)
+                    except BaseException:
+                        os._exit(1)
+                deadline = time.monotonic() + 20
+                while True:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        break
+                    if time.monotonic() > deadline:
+                        os.kill(pid, signal.SIGKILL)
+                        os.waitpid(pid, 0)
+                        pytest.fail("the forked child hung in close()")
+                    time.sleep(0.005)
+                assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
