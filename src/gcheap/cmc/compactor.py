@@ -17,7 +17,7 @@ class CmcOptions:
     """Options of collector="cmc" (validated on construction)."""
 
     fault_mode: str = "sigbus"
-    install: str = "copy"
+    install: str = "move"            # UFFDIO_MOVE (Linux 6.8), else copy (move_fallback)
     gc_threads: int = 1
     flip: str = "dontunmap"
     require_concurrent: bool = False

@@ -50,7 +50,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     gc.add_argument("--fault-mode", default=None, choices=["sigbus", "thread"],
                     help="cmc: who serves a mutator's fault on a page not yet compacted (default sigbus)")
     gc.add_argument("--install", default=None, choices=["copy", "move"],
-                    help="cmc: how a compacted page is installed (default copy)")
+                    help="cmc: how a compacted page is installed (default move: UFFDIO_MOVE where the kernel has it, else copy)")
     gc.add_argument("--gc-threads", metavar="N", type=int, default=None,
                     help="cmc: compaction threads (default 1)")
     gc.add_argument("--marking", default=None, choices=["concurrent", "pause"],
