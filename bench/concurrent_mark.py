@@ -64,14 +64,15 @@ def steady_half_live(rt, size: int):
     return rt.gc()
 
 
-def cmc_half_live(size: int, install: str = os.environ.get("CM_INSTALL", "copy")) -> dict:
+def cmc_half_live(size: int, install: str | None) -> dict:
+    opts = {"install": install} if install else {}      # default: move (copy where the kernel lacks it)
     with gcheap.Runtime(heap_size=size, heap_initial=size, collector="cmc", require_concurrent=True,
-                        pacing=False, install=install) as rt:
+                        pacing=False, **opts) as rt:
         rep = steady_half_live(rt, size)
         c = rep.cycle
         return {"longest": c["longest_pause_s"], "total": c["total_pause_s"], "mark_s": c["mark_s"],
                 "marked": c["marked_bytes"], "gc_cpu": c["gc_cpu_s"], "compaction": c["compaction_s"],
-                "prepare": c["prepare_s"], "live": c["live_bytes"],
+                "prepare": c["prepare_s"], "live": c["live_bytes"], "install": rep.install,
                 "pauses": {k: v for k, v in rep.pauses.items() if "." not in k}}
 
 
@@ -132,6 +133,8 @@ def main() -> None:
     ap.add_argument("--heaps", default="256M,1G,4G")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--splay-runs", type=int, default=5)
+    ap.add_argument("--install", default=None, choices=["copy", "move"],
+                    help="cmc's install for parts 1-2 (default: the runtime's, move where the kernel has it)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: pauses,remark,splay")
     a = ap.parse_args()
     skip = set(a.skip.split(",")) if a.skip else set()
@@ -143,7 +146,7 @@ def main() -> None:
         longest = {}
         for h in a.heaps.split(","):
             size = parse_size(h)
-            cm = [cmc_half_live(size) for _ in range(a.repeat)]
+            cm = [cmc_half_live(size, a.install) for _ in range(a.repeat)]
             sw = [stw_half_live(size) for _ in range(a.repeat)]
             cmark = [c["marked"] / c["mark_s"] / 1e6 for c in cm]
             smark = [s["live"] / s["mark"] / 1e6 for s in sw]
@@ -156,6 +159,7 @@ def main() -> None:
             print(f"{'':>6}   cmc pauses (last run): " +
                   ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in cm[-1]["pauses"].items()) +
                   f"; mark {cm[-1]['mark_s'] * 1e3:.1f} ms, prepare {cm[-1]['prepare'] * 1e3:.1f} ms, "
+                  f"install {cm[-1]['install']}, "
                   f"compaction {cm[-1]['compaction'] * 1e3:.1f} ms")
         hs = a.heaps.split(",")
         if len(hs) > 1:
