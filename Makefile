@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 NATIVE := src/gcheap/_native.abi3.so
 CSRCS  := $(shell find csrc -name '*.[ch]' -o -name '*.py')
 
-.PHONY: demo test bench build clean doctor
+.PHONY: demo test bench build clean doctor tsan
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,28 @@ test: build
 doctor: build
 	$(VENV)/bin/gcheap doctor
 
+# The standard benchmark suite (gcheap bench --suite standard): raw costs, the default
+# sweep, the cmc and interpreter suites; writes bench-out/ and regenerates
+# docs/benchmarks.md and the README's tables. BENCH_ARGS=--small for a smoke run.
 bench: build
-	$(PY) bench/raw_costs.py
+	$(VENV)/bin/gcheap bench --suite standard --out bench-out $(BENCH_ARGS)
+
+# ThreadSanitizer: the C core built with -fsanitize=thread into build/tsan (apart
+# from the normal build), run under the concurrency tests with libtsan preloaded
+# (Python itself is not instrumented). TSAN_TESTS to choose the tests; a report
+# fails the run (exitcode 66).
+TSAN_DIR   := build/tsan
+TSAN_TESTS ?= tests/runtime/test_concurrent_mark.py tests/runtime/test_threads.py tests/runtime/test_cmc.py \
+              tests/cmc/test_compactor.py tests/interp/test_run_concurrently.py
+tsan: $(STAMP)
+	rm -rf $(TSAN_DIR)/pkg && mkdir -p $(TSAN_DIR)/pkg
+	GCHEAP_SANITIZE=thread PYTHONWARNINGS=ignore $(PY) setup.py -q build_clib --build-clib $(TSAN_DIR)/clib \
+		build_ext --build-lib $(TSAN_DIR)/lib --build-temp $(TSAN_DIR)/tmp -L $(TSAN_DIR)/clib
+	cp -r src/gcheap $(TSAN_DIR)/pkg/ && rm -f $(TSAN_DIR)/pkg/gcheap/_native*.so
+	cp $(TSAN_DIR)/lib/gcheap/_native*.so $(TSAN_DIR)/pkg/gcheap/
+	TSAN_OPTIONS="exitcode=66 halt_on_error=0 report_signal_unsafe=0 suppressions=$(CURDIR)/.tsan-suppressions" \
+		LD_PRELOAD=$$(gcc -print-file-name=libtsan.so) PYTHONPATH=$(TSAN_DIR)/pkg GCHEAP_TSAN=1 \
+		$(PY) -m pytest -q -p no:cacheprovider -p no:faulthandler $(TSAN_TESTS)
 
 clean:
 	rm -rf build $(VENV) src/gcheap/_native* src/*.egg-info

@@ -32,6 +32,16 @@ TESTING = "testing"
 
 CFLAGS = ["-O2", "-g", "-std=gnu11", "-pthread", "-fno-strict-aliasing", "-fvisibility=hidden",
           "-Wall", "-Wextra", "-Wno-unused-parameter"]
+LDFLAGS = ["-pthread", "-Wl,--exclude-libs,ALL"]
+# `make tsan`: GCHEAP_SANITIZE=thread builds the core with ThreadSanitizer (a
+# separate build, run with libtsan preloaded: see the Makefile).
+# bench/barrier_cost.py: GCHEAP_BARRIER=none|card builds a measurement variant
+# of the write barrier (csrc/runtime/runtime_impl.h); never for real use.
+if os.environ.get("GCHEAP_BARRIER"):
+    CFLAGS += [f"-DGR_BARRIER_{os.environ['GCHEAP_BARRIER'].upper()}"]
+if os.environ.get("GCHEAP_SANITIZE"):
+    CFLAGS += [f"-fsanitize={os.environ['GCHEAP_SANITIZE']}", "-O1", "-fno-omit-frame-pointer"]
+    LDFLAGS += [f"-fsanitize={os.environ['GCHEAP_SANITIZE']}"]
 _CDEF = re.compile(r"/\* cdef-begin[^\n]*\*/\n(.*?)/\* cdef-end \*/", re.S)
 
 
@@ -61,6 +71,8 @@ def testing_library():
         "sources": layer_sources(TESTING),
         "include_dirs": [INCLUDE, HERE],
         "cflags": CFLAGS,
+        # rebuilt when any header changes (struct layouts are shared with the core)
+        "obj_deps": {"": all_headers()},
     })
 
 
@@ -71,9 +83,10 @@ ffibuilder.set_source(
     "".join(f'#include "gcheap/{layer}.h"\n' for layer in LAYERS + [TESTING]),
     sources=[s for layer in LAYERS for s in layer_sources(layer)],
     include_dirs=[INCLUDE, HERE],
-    depends=all_headers(),
+    # the testing library's sources too: the extension is relinked when it changes
+    depends=all_headers() + layer_sources(TESTING),
     extra_compile_args=CFLAGS,
-    extra_link_args=["-pthread", "-Wl,--exclude-libs,ALL"],
+    extra_link_args=LDFLAGS,
 )
 
 if __name__ == "__main__":

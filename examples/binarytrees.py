@@ -1,10 +1,42 @@
 """binary-trees (Benchmarks Game), in the gcheap Python subset.
 
-Usage: binarytrees.py [N]   (max depth, default 10; the benchmark runs N = 16..21)
+Usage: binarytrees.py [N] [--units]   (max depth, default 10; the benchmark runs N = 16..21)
 Allocation-heavy: every tree is built bottom-up and dropped right away, while one
 long-lived tree of depth N stays reachable the whole run.
 """
 import sys
+import time
+
+
+class Units:
+    """Units of work for `gcheap bench` (latency): with --units as the last
+    argument, each unit's start and end (time.perf_counter()) are printed at
+    exit as "#time unit START END"; without it nothing is recorded."""
+    __slots__ = ("on", "args", "starts", "ends")
+
+    def __init__(self, argv):
+        self.args = argv[1:len(argv)]
+        self.on = len(self.args) > 0 and self.args[len(self.args) - 1] == "--units"
+        if self.on:
+            self.args = self.args[0:len(self.args) - 1]
+        self.starts = []
+        self.ends = []
+
+    def start(self):
+        if self.on:
+            self.starts.append(time.perf_counter())
+
+    def end(self):
+        if self.on:
+            self.ends.append(time.perf_counter())
+
+    def report(self):
+        if self.on:
+            for i in range(len(self.ends)):
+                print(f"#time unit {self.starts[i]:.9f} {self.ends[i]:.9f}")
+
+
+UNITS = Units(sys.argv)
 
 
 class Node:
@@ -38,15 +70,21 @@ def main(n):
     while depth <= max_depth:
         iterations = 2 ** (max_depth - depth + min_depth)
         total = 0
+        batch = max(1, 4096 // (2 ** (depth + 1)))  # trees per unit of work (about 4096 nodes)
         for i in range(iterations):
+            if i % batch == 0:
+                UNITS.start()
             total += check(make_tree(depth))
+            if i % batch == batch - 1 or i == iterations - 1:
+                UNITS.end()
         print(str(iterations) + " trees of depth " + str(depth) + " check: " + str(total))
         depth += 2
     print("long lived tree of depth " + str(max_depth) + " check: " + str(check(long_lived)))
+    UNITS.report()
 
 
 if __name__ == "__main__":
     n = 10
-    if len(sys.argv) > 1:
-        n = int(sys.argv[1])
+    if len(UNITS.args) > 0:
+        n = int(UNITS.args[0])
     main(n)

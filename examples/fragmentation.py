@@ -1,6 +1,6 @@
 """Fragmentation, in the gcheap Python subset.
 
-Usage: fragmentation.py [MIB]   (payload bytes per size class, default 32 MiB)
+Usage: fragmentation.py [MIB] [--units]   (payload bytes per size class, default 32 MiB)
 For several object sizes: fill MIB MiB with objects, drop every other one, collect,
 and report page utilisation (live bytes / bytes of occupied pages) and RSS before and
 after collection. A compacting collector should bring utilisation near 100%.
@@ -11,6 +11,38 @@ the implementation start with #heap (the differential tests ignore them, like #t
 """
 import gc
 import sys
+import time
+
+
+class Units:
+    """Units of work for `gcheap bench` (latency): with --units as the last
+    argument, each unit's start and end (time.perf_counter()) are printed at
+    exit as "#time unit START END"; without it nothing is recorded."""
+    __slots__ = ("on", "args", "starts", "ends")
+
+    def __init__(self, argv):
+        self.args = argv[1:len(argv)]
+        self.on = len(self.args) > 0 and self.args[len(self.args) - 1] == "--units"
+        if self.on:
+            self.args = self.args[0:len(self.args) - 1]
+        self.starts = []
+        self.ends = []
+
+    def start(self):
+        if self.on:
+            self.starts.append(time.perf_counter())
+
+    def end(self):
+        if self.on:
+            self.ends.append(time.perf_counter())
+
+    def report(self):
+        if self.on:
+            for i in range(len(self.ends)):
+                print(f"#time unit {self.starts[i]:.9f} {self.ends[i]:.9f}")
+
+
+UNITS = Units(sys.argv)
 
 
 def heap_stats():
@@ -36,7 +68,11 @@ def report(stats):
 def fill(count, words):
     objects = []
     for i in range(count):
+        if i % 1024 == 0:
+            UNITS.start()  # a unit of work: 1024 objects
         objects.append([i] * words)
+        if i % 1024 == 1023 or i == count - 1:
+            UNITS.end()
     return objects
 
 
@@ -57,12 +93,13 @@ def main(mib):
         print("  checksum " + str(total))
         kept = None
         gc.collect()
+    UNITS.report()
 
 
 if __name__ == "__main__":
     mib = 32
-    if len(sys.argv) > 1:
-        mib = int(sys.argv[1])
+    if len(UNITS.args) > 0:
+        mib = int(UNITS.args[0])
     if mib < 1:
         raise ValueError("MIB must be positive")
     main(mib)

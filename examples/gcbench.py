@@ -1,6 +1,6 @@
 """GCBench (Ellis, Kovac, Boehm), in the gcheap Python subset.
 
-Usage: gcbench.py [SHIFT]
+Usage: gcbench.py [SHIFT] [--units]
 SHIFT = 0 (default) runs the original constants: stretch depth 18, long-lived depth 16,
 array of 500000 floats, tree depths 4, 6, ..., 16 ("should be run in a 32 MB heap").
 SHIFT > 0 shrinks every depth by SHIFT and the array by 2**SHIFT, for tests.
@@ -8,6 +8,37 @@ Lines that depend on time start with #time.
 """
 import sys
 import time
+
+
+class Units:
+    """Units of work for `gcheap bench` (latency): with --units as the last
+    argument, each unit's start and end (time.perf_counter()) are printed at
+    exit as "#time unit START END"; without it nothing is recorded."""
+    __slots__ = ("on", "args", "starts", "ends")
+
+    def __init__(self, argv):
+        self.args = argv[1:len(argv)]
+        self.on = len(self.args) > 0 and self.args[len(self.args) - 1] == "--units"
+        if self.on:
+            self.args = self.args[0:len(self.args) - 1]
+        self.starts = []
+        self.ends = []
+
+    def start(self):
+        if self.on:
+            self.starts.append(time.perf_counter())
+
+    def end(self):
+        if self.on:
+            self.ends.append(time.perf_counter())
+
+    def report(self):
+        if self.on:
+            for i in range(len(self.ends)):
+                print(f"#time unit {self.starts[i]:.9f} {self.ends[i]:.9f}")
+
+
+UNITS = Units(sys.argv)
 
 
 class Node:
@@ -60,18 +91,27 @@ def ms(t0, t1):
 
 def time_construction(depth, stretch_depth):
     iters = num_iters(depth, stretch_depth)
+    batch = max(1, 4096 // tree_size(depth))  # trees per unit of work (about 4096 nodes)
     print("Creating " + str(iters) + " trees of depth " + str(depth))
     t0 = time.perf_counter()
     for i in range(iters):
+        if i % batch == 0:
+            UNITS.start()
         temp = Node()
         populate(depth, temp)
         temp = None
+        if i % batch == batch - 1 or i == iters - 1:
+            UNITS.end()
     t1 = time.perf_counter()
     print("#time \tTop down construction took " + str(ms(t0, t1)) + " msec")
     t0 = time.perf_counter()
     for i in range(iters):
+        if i % batch == 0:
+            UNITS.start()
         temp = make_tree(depth)
         temp = None
+        if i % batch == batch - 1 or i == iters - 1:
+            UNITS.end()
     t1 = time.perf_counter()
     print("#time \tBottom up construction took " + str(ms(t0, t1)) + " msec")
 
@@ -111,12 +151,13 @@ def main(shift):
         print(" array[" + str(1000 >> shift) + "] = " + str(array[1000 >> shift]))
     t_end = time.perf_counter()
     print("#time Completed in " + str(ms(t_start, t_end)) + " msec")
+    UNITS.report()
 
 
 if __name__ == "__main__":
     shift = 0
-    if len(sys.argv) > 1:
-        shift = int(sys.argv[1])
+    if len(UNITS.args) > 0:
+        shift = int(UNITS.args[0])
     if shift < 0 or shift > 9:
         raise ValueError("SHIFT must be between 0 and 9")
     main(shift)

@@ -1,6 +1,6 @@
 """Splay (Octane), in the gcheap Python subset: a latency benchmark.
 
-Usage: splay.py [RUNS] [TREE_SIZE]   (defaults 50 runs, 8000 nodes as in Octane)
+Usage: splay.py [RUNS] [TREE_SIZE] [--units]   (defaults 50 runs, 8000 nodes as in Octane)
 A splay tree keyed by random numbers; each node's value is a payload tree of depth 5
 whose leaves are {"array": [0..9], "string": "String for key K in leaf node"}.
 Each run does 80 modifications: insert a new random key with a fresh payload, find
@@ -10,6 +10,37 @@ the time between consecutive samples; the latency figure is their root mean squa
 """
 import sys
 import time
+
+
+class Units:
+    """Units of work for `gcheap bench` (latency): with --units as the last
+    argument, each unit's start and end (time.perf_counter()) are printed at
+    exit as "#time unit START END"; without it nothing is recorded."""
+    __slots__ = ("on", "args", "starts", "ends")
+
+    def __init__(self, argv):
+        self.args = argv[1:len(argv)]
+        self.on = len(self.args) > 0 and self.args[len(self.args) - 1] == "--units"
+        if self.on:
+            self.args = self.args[0:len(self.args) - 1]
+        self.starts = []
+        self.ends = []
+
+    def start(self):
+        if self.on:
+            self.starts.append(time.perf_counter())
+
+    def end(self):
+        if self.on:
+            self.ends.append(time.perf_counter())
+
+    def report(self):
+        if self.on:
+            for i in range(len(self.ends)):
+                print(f"#time unit {self.starts[i]:.9f} {self.ends[i]:.9f}")
+
+
+UNITS = Units(sys.argv)
 
 TREE_MODIFICATIONS = 80
 PAYLOAD_DEPTH = 5
@@ -216,12 +247,14 @@ def setup(tree, size, stats):
 
 def run(tree, stats):
     for i in range(TREE_MODIFICATIONS):
+        UNITS.start()  # a unit of work: one modification
         key = insert_new_node(tree)
         greatest = tree.find_greatest_less_than(key)
         if greatest is None:
             tree.remove(key)
         else:
             tree.remove(greatest.key)
+        UNITS.end()
     stats.sample()
 
 
@@ -251,13 +284,14 @@ def main(runs, size):
     print("root payload leaf: " + payload["string"] + " " + str(len(payload["array"])))
     rms = (stats.sum_squares / stats.count) ** 0.5
     print(f"#time latency samples {stats.count} rms {rms:.3f} ms max {stats.worst:.3f} ms")
+    UNITS.report()
 
 
 if __name__ == "__main__":
     runs = 50
     size = 8000
-    if len(sys.argv) > 1:
-        runs = int(sys.argv[1])
-    if len(sys.argv) > 2:
-        size = int(sys.argv[2])
+    if len(UNITS.args) > 0:
+        runs = int(UNITS.args[0])
+    if len(UNITS.args) > 1:
+        size = int(UNITS.args[1])
     main(runs, size)

@@ -24,8 +24,8 @@
 #ifndef GCHEAP_CMC_IMPL_H
 #define GCHEAP_CMC_IMPL_H
 
-#include "gcheap/kernel.h"
 #include "gcheap/cmc.h"
+#include "kernel/kernel_impl.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -36,7 +36,6 @@ enum { BY_GC = 0, BY_MUTATOR = 1 };
 enum { CMC_OP_NONE = 0, CMC_OP_BUILD, CMC_OP_COPY, CMC_OP_MOVE, CMC_OP_ZEROPAGE };
 
 #define CMC_MUT_SLOTS 64        /* scratch pages for SIGBUS handlers */
-#define CMC_MAX_INSTANCES 8     /* cmcs the SIGBUS handler knows */
 #define CMC_SERVER_PENDING 64   /* pages the fault thread retries itself */
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
@@ -89,8 +88,10 @@ struct cmc {
     int statm_fd;
     cmc_build_fn build;
     void *build_ctx;
-    uint32_t *state;            /* heap_pages futex words */
+    uint32_t *state;            /* heap_pages futex words; EMPTY at and above state_hw */
+    uint64_t state_hw;          /* atomic: 1 + the highest page whose state left EMPTY */
     uint32_t *src_first;        /* heap_pages entries */
+    uint64_t src_ready;         /* entries [0, src_ready) set by cmc_set_src_first since the last flip */
     double *stall_log;          /* heap_pages entries */
     char *mut_pool;             /* CMC_MUT_SLOTS scratch pages */
     uint64_t mut_free;          /* bit i set: slot i free */
@@ -115,7 +116,8 @@ struct cmc {
     int registered;             /* atomic: [heap, heap+used) registered */
     int workers_running;        /* atomic */
     int cycle_error;            /* first fatal -errno of the cycle */
-    uint64_t used_pages;
+    uint64_t used_pages;        /* registered this cycle */
+    uint64_t moved_pages;       /* moved to from-space this cycle (>= used_pages) */
     uint64_t n_build;
     uint64_t cursor;            /* atomic: next page a worker sweeps */
     uint64_t installed;         /* atomic: pages < n_build installed */
@@ -134,6 +136,16 @@ struct cmc {
     struct cmc_stats st;        /* this cycle's counters, updated atomically */
     struct cmc_totals totals;   /* completed cycles' sums (under mu, at each cycle's end) */
 };
+
+/* Page p's state left EMPTY: the next flip resets states below state_hw only,
+ * so a flip costs what the last cycle touched, not the size of the reservation. */
+static inline void cmc_note_touched(struct cmc *c, uint64_t p)
+{
+    uint64_t hw = __atomic_load_n(&c->state_hw, __ATOMIC_RELAXED);
+    while (hw < p + 1 && !__atomic_compare_exchange_n(&c->state_hw, &hw, p + 1, 1, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED))
+        ;
+}
 
 /* cmc_pages.c */
 /* op (may be NULL): set to the CMC_OP_* that failed when the result is < 0. */
@@ -163,6 +175,9 @@ __attribute__((noreturn)) void cmc_fatal(struct cmc *c, uint64_t p, int op, int 
 /* cmc_setup.c */
 /* totals += the cycle's counts in st (cycles excepted: the caller counts). */
 void cmc_add_cycle_totals(struct cmc_totals *totals, const struct cmc_stats *st);
+
+/* fault.c: SIGBUS handlers or fault threads inside a cmc right now */
+int cmc_handlers_inflight(void);
 
 /* cmc_flip.c */
 /* Ends cycle `cycle_id` if it is still the running one (a late caller of an

@@ -5,9 +5,10 @@
  *   in its own thread. The handler compacts that page into a scratch page taken
  *   from a small lock-free pool, installs it, and returns: the access retries.
  *   Pure C and async-signal-safe (atomics, futex, ioctl; no malloc, no locks,
- *   no Python). Any other SIGBUS goes to the handler installed before ours
- *   (Python's faulthandler under pytest), so a real bus error is never eaten.
- *   cmc_flip re-checks that we are still the disposition (cmc_sigbus_ensure).
+ *   no Python). The handler is the process's one SIGBUS dispatcher
+ *   (csrc/kernel/fault.c), which passes any other SIGBUS to the handler
+ *   installed before it, so a real bus error is never eaten. cmc_flip
+ *   re-checks that the dispatcher is still the disposition (cmc_sigbus_ensure).
  *
  * fault_mode="thread": one C thread per cmc polls the userfaultfd, reads fault
  *   events and serves them. It never waits on a page someone else is building:
@@ -29,9 +30,6 @@
 
 #include "cmc/cmc_impl.h"
 
-static struct cmc *instances[CMC_MAX_INSTANCES];
-static struct sigaction prev_action;
-static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static int inflight;            /* SIGBUS handlers or fault threads inside a cmc (atomic) */
 
 int cmc_handlers_inflight(void)
@@ -39,7 +37,7 @@ int cmc_handlers_inflight(void)
     return LOAD(&inflight);
 }
 
-/* Fork child (cmc_fork.c): the threads counted in inflight do not exist here. */
+/* Fork child (cmc/fork.c): the threads counted in inflight do not exist here. */
 void cmc_fault_forget_inflight(void)
 {
     STORE(&inflight, 0);
@@ -83,107 +81,45 @@ static void serve_sigbus(struct cmc *c, uintptr_t addr)
     cmc_log_stall(c, cmc_now() - t0);
 }
 
-static void chain(int sig, siginfo_t *si, void *uctx)
+/* The SIGBUS dispatcher's callback for c's heap (csrc/kernel/fault.c). Announces
+ * itself in inflight before looking at the cycle: a flip waits for inflight == 0
+ * before it resets the page states. Always "resolved": a page of a cycle that
+ * ended meanwhile is unregistered, and the retried access faults normally. */
+static int sigbus_fault(void *ctx, uintptr_t addr)
 {
-    if ((prev_action.sa_flags & SA_SIGINFO) && prev_action.sa_sigaction) {
-        prev_action.sa_sigaction(sig, si, uctx);
-        return;
-    }
-    if (prev_action.sa_handler == SIG_DFL || prev_action.sa_handler == SIG_IGN) {
-        /* Take the default action: the faulting access re-executes and dies. */
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof(dfl));
-        dfl.sa_handler = SIG_DFL;
-        sigaction(sig, &dfl, NULL);
-        if (si->si_code <= 0)
-            raise(sig);
-        return;
-    }
-    prev_action.sa_handler(sig);
-}
-
-static void sigbus_handler(int sig, siginfo_t *si, void *uctx)
-{
-    int saved_errno = errno;
-    if (si->si_code == BUS_ADRERR) {
-        uintptr_t addr = (uintptr_t)si->si_addr;
-        ADD(&inflight, 1);
-        for (int i = 0; i < CMC_MAX_INSTANCES; i++) {
-            struct cmc *c = LOAD(&instances[i]);
-            if (c && addr >= c->heap && addr - c->heap < c->heap_size) {
-                serve_sigbus(c, addr);
-                ADD(&inflight, -1);
-                errno = saved_errno;
-                return;
-            }
-        }
-        ADD(&inflight, -1);
-    }
-    chain(sig, si, uctx);
-    errno = saved_errno;
-}
-
-static int ours_installed_locked(void)
-{
-    struct sigaction cur;
-    if (sigaction(SIGBUS, NULL, &cur) != 0)
-        return -errno;
-    return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == sigbus_handler;
+    struct cmc *c = ctx;
+    ADD(&inflight, 1);
+    serve_sigbus(c, addr);
+    ADD(&inflight, -1);
+    return 0;
 }
 
 int cmc_sigbus_installed(void)
 {
-    pthread_mutex_lock(&install_lock);
-    int rc = ours_installed_locked();
-    pthread_mutex_unlock(&install_lock);
-    return rc;
+    return gk_fault_installed();
 }
 
-/* Installs our handler unless it is the current one; whatever is there now
- * becomes the handler we chain to. */
 int cmc_sigbus_ensure(void)
 {
-    pthread_mutex_lock(&install_lock);
-    int rc = ours_installed_locked();
-    if (rc == 0) {
-        struct sigaction act, old;
-        memset(&act, 0, sizeof(act));
-        act.sa_sigaction = sigbus_handler;
-        act.sa_flags = SA_SIGINFO | SA_RESTART;
-        sigemptyset(&act.sa_mask);
-        if (sigaction(SIGBUS, NULL, &old) != 0) {
-            rc = -errno;
-        } else {
-            prev_action = old;
-            rc = sigaction(SIGBUS, &act, NULL) == 0 ? 0 : -errno;
-        }
-    } else if (rc == 1) {
-        rc = 0;
-    }
-    pthread_mutex_unlock(&install_lock);
-    return rc;
+    return gk_fault_ensure();
 }
 
-/* Makes c visible to the SIGBUS handler. */
+/* Makes c's heap a range of the process's SIGBUS dispatcher. */
 int cmc_fault_attach(struct cmc *c)
 {
-    for (int i = 0; i < CMC_MAX_INSTANCES; i++) {
-        struct cmc *expect = NULL;
-        if (CAS(&instances[i], &expect, c)) {
-            c->instance = i;
-            return 0;
-        }
-    }
-    return -ENOSPC;
+    int slot = gk_fault_register(c->heap, c->heap_size, sigbus_fault, c);
+    if (slot < 0)
+        return slot;
+    c->instance = slot;
+    return 0;
 }
 
+/* Returns once no handler is inside c (the dispatcher waits for its slot). */
 void cmc_fault_detach(struct cmc *c)
 {
     if (c->instance >= 0) {
-        STORE(&instances[c->instance], NULL);
+        gk_fault_unregister(c->instance);
         c->instance = -1;
-        while (LOAD(&inflight))
-            sched_yield();
     }
 }
 
@@ -201,7 +137,9 @@ static int server_serve(struct cmc *c, uint64_t p, uint64_t cycle_id, int *op)
 {
     ADD(&inflight, 1);
     int rc = STALE;
-    if (p < c->used_pages && LOAD(&c->registered) == 1 && LOAD(&c->cycle_id) == cycle_id) {
+    /* registered first: it is stored after used_pages (and the flip's other
+     * writes), so reading it first makes them visible */
+    if (LOAD(&c->registered) == 1 && LOAD(&c->cycle_id) == cycle_id && p < c->used_pages) {
         rc = cmc_serve_page(c, p, c->server_buf, BY_MUTATOR, 0, op);
         if (rc == 0)
             rc = SERVED;

@@ -28,6 +28,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "cmc/cmc_impl.h"
 
@@ -76,13 +77,16 @@ static int register_range(struct cmc *c, uint64_t len)
     return 0;
 }
 
-static int flip_dontunmap(struct cmc *c, uint64_t len)
+/* Moves [heap, heap + move_len) and registers [heap, heap + len) (len <= move_len):
+ * pages above len, where the mutators allocate after the flip, then fault as
+ * ordinary anonymous memory instead of through us. */
+static int flip_dontunmap(struct cmc *c, uint64_t len, uint64_t move_len)
 {
     double t = cmc_now();
     uintptr_t got = 0;
     int rc = cmc_injected(c, CMC_INJ_MREMAP);
     if (rc == 0)
-        rc = gk_mremap_dontunmap(c->heap, len, c->from, &got);
+        rc = gk_mremap_dontunmap(c->heap, move_len, c->from, &got);
     c->st.flip_mremap_s = cmc_now() - t;
     if (rc == 0 && got != c->from)
         rc = -EFAULT;           /* MREMAP_FIXED cannot do this; be safe */
@@ -90,12 +94,21 @@ static int flip_dontunmap(struct cmc *c, uint64_t len)
         cmc_note_error(c, rc, CMC_INJ_MREMAP);
         return rc;              /* nothing moved */
     }
+    if (len < move_len) {
+        /* Registering part of the VMA splits it; unregistering at the end of the
+         * cycle merges it back only if both parts share one anon_vma. The moved-
+         * from VMA has none (DONTUNMAP unlinks it), and the part we leave
+         * unregistered would get one of its own at the mutators' first fault
+         * (flags differ then). One write now gives the whole VMA its anon_vma;
+         * the DONTNEED below drops the page. */
+        *(volatile char *)c->heap = 0;
+    }
     t = cmc_now();
     rc = register_range(c, len);
     c->st.flip_register_s = cmc_now() - t;
     if (rc < 0) {
         cmc_note_error(c, rc, CMC_INJ_REGISTER);
-        int rb = move_back(c, len);
+        int rb = move_back(c, move_len);
         return rb < 0 ? -ENOTRECOVERABLE : rc;
     }
     t = cmc_now();
@@ -105,7 +118,7 @@ static int flip_dontunmap(struct cmc *c, uint64_t len)
         cmc_note_error(c, rc, CMC_INJ_MREMAP);
         STORE(&c->registered, 0);
         gk_uffd_unregister(c->uffd, c->heap, len);
-        int rb = move_back(c, len);
+        int rb = move_back(c, move_len);
         return rb < 0 ? -ENOTRECOVERABLE : rc;
     }
     return 0;
@@ -124,6 +137,10 @@ static int flip_remap(struct cmc *c, uint64_t len)
         return rc;
     }
     /* ---- window: [heap, heap+len) is unmapped; anyone's mmap may land here ---- */
+    if (c->cfg.remap_gap_us > 0) {
+        struct timespec ts = { 0, c->cfg.remap_gap_us * 1000L };
+        nanosleep(&ts, NULL);
+    }
     rc = cmc_injected(c, CMC_INJ_REMAP_MMAP);
     if (rc == 0)
         rc = gk_map_anon_noreplace(c->heap, len);
@@ -158,38 +175,52 @@ static int flip_remap(struct cmc *c, uint64_t len)
     return 0;
 }
 
-/* Waits until no SIGBUS handler of an earlier cycle is still inside us. */
-extern int cmc_handlers_inflight(void);
+static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t move_len, uint64_t n_build,
+                       const uint32_t *src_first);
 
-static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first);
-
-/* A fork() cannot happen while we flip (cmc_fork.c); a fork child's cmc has
+/* A fork() cannot happen while we flip (cmc/fork.c); a fork child's cmc has
  * no userfaultfd and no threads of its own: it never flips. */
-int cmc_flip(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first)
+int cmc_flip_moving(struct cmc *c, uint64_t move_len, uint64_t used_len, uint64_t n_build,
+                    const uint32_t *src_first)
 {
     if (!c || !c->build)
         return -EINVAL;
     if (c->forked)
         return -ECHILD;
     cmc_fork_flip_begin();
-    int rc = flip_locked(c, used_len, n_build, src_first);
+    /* mu for the whole flip: it writes the cycle's statistics, which readers take
+     * under mu. (No cycle runs: the workers are asleep, they do not contend.) */
+    pthread_mutex_lock(&c->mu);
+    int rc = flip_locked(c, used_len, move_len, n_build, src_first);
+    pthread_mutex_unlock(&c->mu);
     cmc_fork_flip_end();
     return rc;
 }
 
-static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first)
+int cmc_flip(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first)
+{
+    return cmc_flip_moving(c, used_len, used_len, n_build, src_first);
+}
+
+static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t move_len, uint64_t n_build,
+                       const uint32_t *src_first)
 {
     double t0 = cmc_now();
     if (LOAD(&c->active))
         return -EBUSY;
-    if (used_len == 0 || used_len % c->psize || used_len > c->heap_size)
+    if (used_len == 0 || used_len % c->psize || move_len % c->psize || used_len > move_len ||
+        move_len > c->heap_size || (c->cfg.flip == CMC_FLIP_REMAP && move_len != used_len))
         return -EINVAL;
-    uint64_t used_pages = used_len / c->psize;
-    if (n_build > used_pages || (n_build && !src_first))
+    uint64_t used_pages = used_len / c->psize, moved_pages = move_len / c->psize;
+    if (n_build > used_pages)
         return -EINVAL;
-    for (uint64_t p = 0; p < n_build; p++)
-        if (src_first[p] >= used_pages || (p && src_first[p] < src_first[p - 1]))
-            return -EINVAL;
+    if (src_first) {
+        for (uint64_t p = 0; p < n_build; p++)
+            if (src_first[p] >= moved_pages || (p && src_first[p] < src_first[p - 1]))
+                return -EINVAL;
+    } else if (n_build > c->src_ready || (n_build && c->src_first[n_build - 1] >= moved_pages)) {
+        return -EINVAL;         /* set ahead, non-decreasing: the last entry bounds them all */
+    }
     if (c->cfg.fault_mode == CMC_FAULT_SIGBUS) {
         int rc = cmc_sigbus_ensure();   /* someone (faulthandler) may have replaced it */
         if (rc < 0)
@@ -198,10 +229,11 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const
     while (cmc_handlers_inflight())
         sched_yield();
 
-    /* Prepare the cycle; nothing irreversible yet. */
-    if (n_build)
+    /* Prepare the cycle; nothing irreversible yet. (Page states are all EMPTY:
+     * the end of the last cycle reset the ones it touched.) */
+    if (n_build && src_first)
         memcpy(c->src_first, src_first, n_build * sizeof(uint32_t));
-    memset(c->state, 0, used_pages * sizeof(uint32_t));
+    c->src_ready = 0;
     uint64_t cycles = c->st.cycles;
     int install = c->install, move_fallback = c->move_fallback;
     memset(&c->st, 0, sizeof(c->st));
@@ -211,6 +243,7 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const
     c->st.n_build = n_build;
     c->st.used_pages = used_pages;
     c->used_pages = used_pages;
+    c->moved_pages = moved_pages;
     c->n_build = n_build;
     c->cursor = 0;
     c->installed = 0;
@@ -222,20 +255,32 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t n_build, const
     c->st.peak_rss = c->st.rss_before;
     c->st.flip_prepare_s = cmc_now() - t0;
 
-    int rc = c->cfg.flip == CMC_FLIP_REMAP ? flip_remap(c, used_len) : flip_dontunmap(c, used_len);
+    int rc = c->cfg.flip == CMC_FLIP_REMAP ? flip_remap(c, used_len) : flip_dontunmap(c, used_len, move_len);
     if (rc < 0) {
         c->st.flip_s = cmc_now() - t0;
         return rc;
     }
-    pthread_mutex_lock(&c->mu);
     STORE(&c->active, 1);
     c->st.active = 1;
     c->t_flip_end = cmc_now();
     c->st.flip_s = c->t_flip_end - t0;
     c->workers_running = c->cfg.gc_threads;
     c->started = 0;
-    c->cycle_id++;
-    pthread_mutex_unlock(&c->mu);
+    ADD(&c->cycle_id, 1);       /* the fault thread reads it without mu */
+    return 0;
+}
+
+int cmc_set_src_first(struct cmc *c, uint64_t first, uint64_t count, const uint32_t *values)
+{
+    if (!c || (count && !values) || first > c->src_ready || first + count > c->heap_pages)
+        return -EINVAL;
+    if (LOAD(&c->active))
+        return -EBUSY;
+    for (uint64_t i = 0; i < count; i++)
+        if (values[i] >= c->heap_pages || (first + i && values[i] < (i ? values[i - 1] : c->src_first[first - 1])))
+            return -EINVAL;
+    memcpy(c->src_first + first, values, count * sizeof(uint32_t));
+    c->src_ready = first + count;
     return 0;
 }
 
@@ -276,6 +321,13 @@ void cmc_end_cycle(struct cmc *c, uint64_t cycle_id)
     if (rc < 0)
         cmc_note_error(c, rc, CMC_INJ_REGISTER);
     STORE(&c->registered, 0);
+    /* No handler of this cycle is left inside (they announce themselves before
+     * looking at `registered`): reset the page states it touched, here rather
+     * than in the next flip pause. */
+    while (cmc_handlers_inflight())
+        sched_yield();
+    memset(c->state, 0, LOAD(&c->state_hw) * sizeof(uint32_t));
+    STORE(&c->state_hw, 0);
     rc = rereserve_from_space(c);
     if (rc < 0) {
         cmc_note_error(c, rc, CMC_INJ_RESERVE);

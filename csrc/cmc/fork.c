@@ -3,8 +3,9 @@
  * A child forked while a cycle runs would see the heap's uninstalled pages as
  * zeros: without UFFD_FEATURE_EVENT_FORK the child's copy of the heap VMA is
  * not registered, and the child has neither GC workers nor a fault thread.
- * So fork waits for the cycles (pthread_atfork, installed once by the first
- * cmc_create):
+ * So fork waits for the cycles (fork hooks of rank GK_FORK_CMC, csrc/kernel/
+ * fork.c, installed once by the first cmc_create; a runtime's hooks run
+ * before these, so no pause that could flip is in progress):
  *
  *   prepare  lock the registry (no cmc created or destroyed meanwhile); take
  *            the flip lock for writing (a flip in progress finishes, no new
@@ -94,7 +95,7 @@ static void child(void)
 
 static void install_atfork(void)
 {
-    atfork_rc = -pthread_atfork(prepare, parent, child);
+    atfork_rc = gk_atfork(GK_FORK_CMC, prepare, parent, child);
 }
 
 int cmc_fork_register(struct cmc *c)

@@ -103,7 +103,7 @@ void cmc_log_stall(struct cmc *c, double seconds)
 {
     uint64_t i = ADD(&c->st.stalls, 1) - 1;
     if (i < c->heap_pages)
-        c->stall_log[i] = seconds;
+        __atomic_store(&c->stall_log[i], &seconds, __ATOMIC_RELAXED);
     else
         ADD(&c->st.stalls_dropped, 1);
 }
@@ -284,8 +284,10 @@ int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait, int *
         if (s == PG_INSTALLED)
             return 0;
         if (s == PG_EMPTY) {
-            if (CAS(&c->state[p], &s, PG_CLAIMED))
+            if (CAS(&c->state[p], &s, PG_CLAIMED)) {
+                cmc_note_touched(c, p);
                 return build_and_install_claimed(c, p, buf, by, op);
+            }
             continue;
         }
         if (!wait)
@@ -371,6 +373,7 @@ int cmc_drive(struct cmc *c, char *buf, int run_pages)
                 uint32_t expect = PG_EMPTY;
                 if (!CAS(&c->state[q], &expect, PG_CLAIMED))
                     break;
+                cmc_note_touched(c, q);
                 int rc = c->build(c->build_ctx, q, (const char *)c->from, rbuf + (q - p) * c->psize);
                 if (rc < 0) {
                     cmc_note_error(c, rc, CMC_INJ_NONE);
@@ -409,9 +412,11 @@ void cmc_maybe_release(struct cmc *c, int force)
     while (P < c->n_build && LOAD(&c->state[P]) == PG_INSTALLED)
         P++;
     c->prefix = P;
-    uint64_t q = P < c->n_build ? c->src_first[P] : c->used_pages;
-    if (q > c->used_pages)
-        q = c->used_pages;
+    /* all installed: from-space up to the last page read can go (what is above
+     * was never read this cycle; cmc_end_cycle re-reserves the whole of it) */
+    uint64_t q = P < c->n_build ? c->src_first[P] : c->n_build ? c->src_first[c->n_build - 1] + 1 : 0;
+    if (q > c->moved_pages)
+        q = c->moved_pages;
     if (c->install == CMC_INSTALL_MOVE && !force) {
         /* keep a pool of consumed pages for recycling; release what is beyond it */
         uint64_t pool = 4ull * (uint64_t)c->cfg.run_pages * (uint64_t)c->cfg.gc_threads;

@@ -17,6 +17,7 @@
 #include "cmc/cmc_impl.h"
 
 #define HUGE_ALIGN (2ull << 20)
+#define GIANT_ALIGN (1ull << 30)    /* like the heap (csrc/runtime/heap.c): page tables move by PUD */
 
 /* ---- GC workers ---- */
 static void *worker_main(void *arg)
@@ -39,6 +40,8 @@ static void *worker_main(void *arg)
             struct timespec ts = { c->cfg.worker_delay_us / 1000000, (c->cfg.worker_delay_us % 1000000) * 1000L };
             nanosleep(&ts, NULL);
         }
+        struct timespec cpu0, cpu1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
         int rc = cmc_injected(c, CMC_INJ_WORKER);
         if (rc < 0) {
             ADD(&c->st.worker_failures, 1);
@@ -50,7 +53,9 @@ static void *worker_main(void *arg)
                 cmc_note_error(c, rc, CMC_INJ_WORKER);
             }
         }
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
         pthread_mutex_lock(&c->mu);
+        c->st.gc_cpu_s += (double)(cpu1.tv_sec - cpu0.tv_sec) + (double)(cpu1.tv_nsec - cpu0.tv_nsec) * 1e-9;
         if (rc < 0 && c->cycle_error == 0)
             c->cycle_error = rc;
         int last = --c->workers_running == 0;
@@ -229,15 +234,24 @@ static uint64_t round_page(uint64_t n)
     return (n + ps - 1) & ~(ps - 1);
 }
 
+/* Per-page arrays are sized for the whole reservation but committed on first
+ * touch: a cycle touches the entries of the pages in use, and the memory they
+ * take follows the heap's use, not its reservation. */
 static int map_array(uint64_t bytes, void **out)
 {
     uintptr_t a;
-    bytes = round_page(bytes);
-    int rc = gk_map_anon(bytes, 0, &a);
-    if (rc == 0) {
-        memset((void *)a, 0, bytes);    /* populate now, not in the first flip pause */
+    int rc = gk_map_anon(round_page(bytes), 0, &a);
+    if (rc == 0)
         *out = (void *)a;
-    }
+    return rc;
+}
+
+/* Small buffers that the first cycle must not fault on: populated now. */
+static int map_buffer(uint64_t bytes, void **out)
+{
+    int rc = map_array(bytes, out);
+    if (rc == 0)
+        memset(*out, 0, round_page(bytes));
     return rc;
 }
 
@@ -256,6 +270,7 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
         cfg->release_batch_pages < 1 ||
         cfg->worker_delay_us < 0 || cfg->worker_delay_us > 10000000 ||
         cfg->end_delay_us < 0 || cfg->end_delay_us > 10000000 ||
+        cfg->remap_gap_us < 0 || cfg->remap_gap_us > 1000000 ||
         cfg->install_deadline_ms < 0 || cfg->install_deadline_ms > 3600000)
         return -EINVAL;
     if (heap_size / ps > UINT32_MAX)
@@ -284,7 +299,8 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
     if (rc == 0)
         rc = cmc_injected_global(CMC_INJ_RESERVE);
     if (rc == 0)
-        rc = gk_reserve(heap_size, heap_size >= HUGE_ALIGN ? HUGE_ALIGN : 0, &c->from);
+        rc = gk_reserve(heap_size, heap_size >= GIANT_ALIGN ? GIANT_ALIGN : heap_size >= HUGE_ALIGN ? HUGE_ALIGN : 0,
+                        &c->from);
     if (rc == 0)
         rc = open_uffd(c);
     if (rc == 0)
@@ -294,9 +310,9 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
     if (rc == 0)
         rc = map_array(c->heap_pages * sizeof(double), (void **)&c->stall_log);
     if (rc == 0)
-        rc = map_array(CMC_MUT_SLOTS * ps, (void **)&c->mut_pool);
+        rc = map_buffer(CMC_MUT_SLOTS * ps, (void **)&c->mut_pool);
     if (rc == 0)
-        rc = map_array(2 * ps, (void **)&c->server_buf);
+        rc = map_buffer(2 * ps, (void **)&c->server_buf);
     if (rc == 0 && cfg->fault_mode == CMC_FAULT_SIGBUS) {
         rc = cmc_sigbus_ensure();
         if (rc == 0)
@@ -332,13 +348,33 @@ void cmc_destroy(struct cmc *c)
     release_all(c);
 }
 
+/* Under mu, which every plain writer of c->st holds (the flip, the end of a
+ * cycle, the workers' CPU time); the counters that handlers and workers bump
+ * without it are read atomically. */
 int cmc_get_stats(struct cmc *c, struct cmc_stats *out)
 {
     if (!c || !out)
         return -EINVAL;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    *out = c->st;
-    out->active = LOAD(&c->active);
+    pthread_mutex_lock(&c->mu);
+    const struct cmc_stats *st = &c->st;
+    *out = (struct cmc_stats){
+        .cycles = st->cycles, .active = LOAD(&c->active), .install = st->install,
+        .move_fallback = st->move_fallback, .last_error = LOAD(&st->last_error),
+        .last_error_point = LOAD(&st->last_error_point), .worker_failures = LOAD(&st->worker_failures),
+        .n_build = st->n_build, .used_pages = st->used_pages,
+        .pages_by_gc = LOAD(&st->pages_by_gc), .pages_by_mutator = LOAD(&st->pages_by_mutator),
+        .zero_pages = LOAD(&st->zero_pages), .faults = LOAD(&st->faults), .ioctl_copy = LOAD(&st->ioctl_copy),
+        .ioctl_move = LOAD(&st->ioctl_move), .ioctl_zeropage = LOAD(&st->ioctl_zeropage),
+        .ioctl_wake = LOAD(&st->ioctl_wake), .ioctl_errors = LOAD(&st->ioctl_errors), .eexist = LOAD(&st->eexist),
+        .eagain = LOAD(&st->eagain), .moved_bytes = LOAD(&st->moved_bytes),
+        .released_bytes = LOAD(&st->released_bytes), .recycled_pages = LOAD(&st->recycled_pages),
+        .rss_before = st->rss_before, .peak_rss = LOAD(&st->peak_rss), .thefts = LOAD(&st->thefts),
+        .stalls = LOAD(&st->stalls), .stalls_dropped = LOAD(&st->stalls_dropped), .flip_s = st->flip_s,
+        .flip_register_s = st->flip_register_s, .flip_mremap_s = st->flip_mremap_s,
+        .flip_prepare_s = st->flip_prepare_s, .flip_dontneed_s = st->flip_dontneed_s,
+        .compaction_s = st->compaction_s, .gc_cpu_s = st->gc_cpu_s,
+    };
+    pthread_mutex_unlock(&c->mu);
     return 0;
 }
 
@@ -358,6 +394,7 @@ void cmc_add_cycle_totals(struct cmc_totals *t, const struct cmc_stats *st)
     t->stalls += LOAD(&st->stalls);
     t->flip_s += st->flip_s;
     t->compaction_s += st->compaction_s;
+    t->gc_cpu_s += st->gc_cpu_s;
 }
 
 int cmc_get_totals(struct cmc *c, struct cmc_totals *out)
@@ -383,6 +420,7 @@ int cmc_get_stalls(struct cmc *c, double *out, int max)
         n = c->heap_pages;
     if (n > (uint64_t)max)
         n = (uint64_t)max;
-    memcpy(out, c->stall_log, n * sizeof(double));
+    for (uint64_t i = 0; i < n; i++)     /* entries are written by faulting threads meanwhile */
+        __atomic_load(&c->stall_log[i], &out[i], __ATOMIC_RELAXED);
     return (int)n;
 }

@@ -78,9 +78,86 @@ static inline bool gr_is_marked(const struct gr_compact_ctx *cx, uintptr_t addr)
     return (cx->live_words[w / 64] >> (w % 64)) & 1;
 }
 
+/* ---- concurrent marking (cmark.c, satb.c) -------------------------------------
+ * Snapshot-at-the-beginning: the start pause greys the roots and sets TAMS (top
+ * at mark start, 512-byte aligned so that the marker's bitmap words and the
+ * allocators' never meet). Objects below TAMS are traced by one GC thread; every
+ * object allocated from then until the flip is above TAMS and allocated black
+ * (its bits set by the allocation hook; TLABs start on chunk boundaries during a
+ * cycle, so each mutator owns the bitmap words of its TLAB). The write barrier
+ * logs the reference a store overwrites (if it points below TAMS and is not
+ * marked yet) into a per-mutator buffer; full buffers go to a queue the marker
+ * drains; the remark pause takes the partial ones. Roots need no barrier: they
+ * were snapshot in the start pause, and an object unreachable then can never
+ * become reachable again. Bitmaps: obj_starts = marked (grey or black),
+ * live_words = scanned (every word of a scanned object); grey = a start bit
+ * whose live bit is clear, which is what a mark-stack overflow falls back on. */
+#define GR_SATB_ENTRIES 1022u
+struct gr_satb_buf {
+    struct gr_satb_buf *next;
+    uint64_t n;
+    uintptr_t e[GR_SATB_ENTRIES];
+};
+
+struct gr_marker {
+    uintptr_t heap, tams;         /* absolute addresses */
+    uintptr_t *stack;             /* greys reached from the snapshot's roots */
+    uint64_t sp, cap, limit;      /* limit: testing (0 = unlimited) */
+    uintptr_t *sstack;            /* greys reached only from logged (deleted) references so
+                                   * far: drained after the main stack, counted as floating */
+    uint64_t ssp, scap;
+    int overflow;                 /* a push found the stack full: rescan the bitmap */
+    uint64_t marked_objects, marked_bytes, satb_entries, floating_bytes, overflows, rescans;
+    /* the barrier's queue of full buffers (q_mu), and spare buffers */
+    pthread_mutex_t q_mu;
+    struct gr_satb_buf *full, *spare;
+    _Atomic int satb_lost;        /* a buffer could not be allocated: remark re-marks in the pause */
+    int stress_delay_us;          /* testing: random delays in the barrier and the marker */
+};
+
+/* cmark.c (the marker: the cycle's thread; the barrier and allocation hook: mutators) */
+int gr_marker_init(struct gr_marker *mk, uintptr_t heap);
+void gr_marker_fini(struct gr_marker *mk);
+void gr_cmark_start(struct gr_runtime *rt, struct gr_marker *mk);     /* start pause */
+/* Marks until the stack is empty (1) or deadline_ns (CLOCK_MONOTONIC; 0: none) passes (0). */
+int gr_cmark_drain(struct gr_runtime *rt, struct gr_marker *mk, uint64_t deadline_ns);
+/* Takes the full barrier buffers (concurrently) / every mutator's partial one too
+ * (remark pause) and greys their entries. Returns the entries taken. */
+uint64_t gr_cmark_take_satb(struct gr_runtime *rt, struct gr_marker *mk, int all_mutators);
+/* After an overflow: greys found in the bitmap are scanned; 1 when none is left. */
+int gr_cmark_rescan(struct gr_runtime *rt, struct gr_marker *mk, uint64_t deadline_ns);
+/* Remark found the barrier lost entries: re-marks everything from the roots (pause). */
+int gr_cmark_full_remark(struct gr_runtime *rt, struct gr_marker *mk);
+void gr_cmark_end(struct gr_runtime *rt, struct gr_marker *mk);        /* remark done: barrier off */
+int gr_cmark_is_marked(const struct gr_compact_ctx *cx, uintptr_t obj);
+/* the collector ops' barrier and allocation hook (mutators, in core) */
+void gr_satb_barrier(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uintptr_t *slot, uintptr_t value);
+void gr_black_alloc(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uint64_t size);
+void gr_satb_release_mutator(struct gr_marker *mk, struct gr_mutator *m);
+
+/* checkmark.c (debug options, world stopped) */
+/* GR_CHECK_SATB: marks what is reachable now into snap (a bitmap, cleared first). */
+int gr_check_snapshot(struct gr_runtime *rt, uint64_t *snap, uint64_t limit_bytes);
+/* 0, or -EFAULT with rt->verify_msg naming the first object of snap (below tams)
+ * that is not marked. */
+int gr_check_snapshot_marked(struct gr_runtime *rt, const uint64_t *snap, uintptr_t tams);
+/* GR_CHECK_MARK: re-marks from the roots with separate bits: 0, or -EFAULT with
+ * rt->verify_msg naming an object reachable but neither marked nor allocated
+ * black, and the path that reaches it. */
+int gr_checkmark(struct gr_runtime *rt, uintptr_t tams);
+
+/* liveness.c and pagemeta.c, by range (the concurrent prepare and the flip) */
+/* chunk_offset[c] for c in (c0, c1], starting from chunk_offset[c0]; returns chunk_offset[c1]. */
+uint64_t gr_liveness_range(struct gr_compact_ctx *cx, uint64_t c0, uint64_t c1);
+/* pages[p0 .. p1) from the chunk offsets (valid up to the chunk holding their
+ * first objects) and the object-start bitmap. */
+void gr_pagemeta_range(struct gr_compact_ctx *cx, uint64_t p0, uint64_t p1);
+uint64_t gr_moved_bytes(const struct gr_compact_ctx *cx);
+
 /* ---- the collector's state (rt->gc), outside the heap ---------------------- */
 struct gr_cmc;
 struct gr_gc {
+    struct gr_marker mk;          /* concurrent marking (cmc) */
     struct gr_compact_ctx cx;
     uint64_t bitmap_bytes, chunk_bytes, pagemeta_bytes;
     uint64_t live_objects;        /* from the last mark */
@@ -105,6 +182,11 @@ void gr_phase_compact(struct gr_runtime *rt);
 void gr_phase_release(struct gr_runtime *rt);
 /* The pause body of stw: every phase, heap compacted in place. */
 int gr_stw_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg);
+
+/* cmc_cycle.c: one collection of collector cmc (gc_lock held, caller out of core) */
+int gr_cmc_cycle(struct gr_runtime *rt, int cause, struct gr_pause *out);
+/* The last cycle's compaction is over: its record completed, the bitmaps cleared. */
+int gr_cmc_finish_previous(struct gr_runtime *rt);
 
 /* collectors.c */
 const struct gr_collector_ops *gr_collector_by_id(int id);

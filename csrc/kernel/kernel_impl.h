@@ -95,6 +95,13 @@ _Static_assert(GK_MADV_DONTNEED == MADV_DONTNEED, "madvise");
 _Static_assert(GK_MADV_HUGEPAGE == MADV_HUGEPAGE, "madvise");
 _Static_assert(GK_MADV_NOHUGEPAGE == MADV_NOHUGEPAGE, "madvise");
 
+/* fork.c: hooks around fork(), run in layer order: prepare from the highest
+ * rank down, parent and child from the lowest up. Register once per facility. */
+#define GK_FORK_KERNEL 0
+#define GK_FORK_CMC 1
+#define GK_FORK_RUNTIME 2
+int gk_atfork(int rank, void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
 static inline int gk_is_page_aligned(uint64_t v)
 {
     return (v & (uint64_t)(gk_page_size() - 1)) == 0;

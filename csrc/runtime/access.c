@@ -13,6 +13,15 @@
 
 static __thread int tl_last_error;
 
+/* The write barrier's slow path (runtime_impl.h): the collector's barrier,
+ * then the store. Not inlined, on purpose. */
+__attribute__((noinline)) void gr_store_ref_slow(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj,
+                                                 uintptr_t *slot, uintptr_t value)
+{
+    rt->ops->barrier(rt, m, obj, slot, value);
+    __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+}
+
 int gr_last_error(void)
 {
     int e = tl_last_error;

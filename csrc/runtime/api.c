@@ -169,24 +169,22 @@ int gr_last_verify_message(gr_runtime *rt, char *msg, uint64_t cap)
     return 0;
 }
 
+/* Without gc_lock (a concurrent cycle holds it while it marks): every field is
+ * one atomic read; a close() meanwhile is reported as -ESHUTDOWN. */
 int gr_heap_info(gr_runtime *rt, struct gr_heap_info *out)
 {
     if (!rt)
         return -EBADF;
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&rt->gc_lock);
-    int rc = 0;
-    if (atomic_load(&rt->closed)) {
-        rc = -ESHUTDOWN;
-    } else {
-        out->address = (uintptr_t)rt->heap;
-        out->capacity = rt->capacity;
-        out->soft_limit = atomic_load(&rt->soft_limit);
-        out->used = atomic_load(&rt->top) - (uintptr_t)rt->heap;
-        out->live = rt->last_live;
-        out->page_size = GR_PAGE;
-        out->tlab_bytes = rt->tlab_bytes;
-    }
-    pthread_mutex_unlock(&rt->gc_lock);
-    return rc;
+    if (atomic_load(&rt->closed))
+        return -ESHUTDOWN;
+    out->address = (uintptr_t)rt->heap;
+    out->capacity = rt->capacity;
+    out->soft_limit = atomic_load(&rt->soft_limit);
+    out->used = atomic_load(&rt->top) - (uintptr_t)rt->heap;
+    out->live = __atomic_load_n(&rt->last_live, __ATOMIC_RELAXED);
+    out->page_size = GR_PAGE;
+    out->tlab_bytes = rt->tlab_bytes;
+    out->resident = gr_heap_resident(rt);
+    return atomic_load(&rt->closed) ? -ESHUTDOWN : 0;
 }

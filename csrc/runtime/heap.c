@@ -80,6 +80,11 @@ int gr_heap_init(struct gr_runtime *rt, const struct gr_config *cfg)
     if (rc)
         return rc;
     rt->capacity = size;
+#if defined(GR_BARRIER_CARD)
+    if ((rt->cards = mmap(NULL, size >> 9, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                          -1, 0)) == MAP_FAILED)
+        return -ENOMEM;
+#endif
     if ((rc = sizing_init(rt, &cfg->sizing)))
         return rc;
     atomic_store(&rt->top, (uintptr_t)rt->heap);
@@ -150,16 +155,48 @@ void gr_fill(uintptr_t from, uintptr_t to)
         *(uint64_t *)from = gr_make_hdr(GR_CLASS_FILLER, (uint32_t)((to - from) / GR_WORD));
 }
 
-/* Claims [old, old + size) from the global bump pointer; 0 when it does not fit. */
-static uintptr_t bump(struct gr_runtime *rt, uint64_t size)
+/* During a concurrent cycle (alloc_hook_on) a claim starts on a chunk boundary,
+ * the gap before it a filler: the bitmap words of one TLAB or large object are
+ * then written by its mutator alone (csrc/gc/cmark.c). */
+static inline uintptr_t claim_start(struct gr_runtime *rt, uintptr_t old)
+{
+    if (__builtin_expect(atomic_load_explicit(&rt->alloc_hook_on, memory_order_relaxed), 0))
+        return (old + GR_CHUNK_BYTES - 1) & ~(uintptr_t)(GR_CHUNK_BYTES - 1);
+    return old;
+}
+
+/* The pacer: used bytes reached the collector's trigger. */
+static inline void check_trigger(struct gr_runtime *rt, uintptr_t new_top)
+{
+    if (__builtin_expect(new_top - (uintptr_t)rt->heap >= atomic_load_explicit(&rt->gc_trigger, memory_order_relaxed), 0))
+        rt->ops->trigger(rt);
+}
+
+/* Claims `size` bytes from the global bump pointer, or all the room up to
+ * `want` when there is more (a TLAB); 0 when `size` does not fit. */
+static uintptr_t claim(struct gr_runtime *rt, uint64_t size, uint64_t want, uint64_t *got)
 {
     uintptr_t end = (uintptr_t)rt->heap + atomic_load_explicit(&rt->soft_limit, memory_order_relaxed);
     uintptr_t old = atomic_load_explicit(&rt->top, memory_order_relaxed);
+    uintptr_t start, next;
     do {
-        if (size > end - old)
+        start = claim_start(rt, old);
+        if (start > end || size > end - start)
             return 0;
-    } while (!atomic_compare_exchange_weak(&rt->top, &old, old + size));
-    return old;
+        uint64_t room = end - start;
+        *got = room < want ? room : want;
+        next = start + *got;
+    } while (!atomic_compare_exchange_weak(&rt->top, &old, next));
+    gr_fill(old, start);
+    check_trigger(rt, next);
+    return start;
+}
+
+/* A large object, straight from the bump pointer; 0 when it does not fit. */
+static uintptr_t bump(struct gr_runtime *rt, uint64_t size)
+{
+    uint64_t got;
+    return claim(rt, size, size, &got);
 }
 
 /* Refills m's TLAB with at least `need` bytes; false when the heap is full. */
@@ -167,17 +204,12 @@ static bool refill_tlab(struct gr_runtime *rt, struct gr_mutator *m, uint64_t ne
 {
     gr_fill((uintptr_t)m->tlab_top, (uintptr_t)m->tlab_end);
     m->tlab_top = m->tlab_end = NULL;
-    uintptr_t end = (uintptr_t)rt->heap + atomic_load_explicit(&rt->soft_limit, memory_order_relaxed);
-    uintptr_t old = atomic_load_explicit(&rt->top, memory_order_relaxed);
-    uint64_t take;
-    do {
-        uint64_t room = end - old;
-        if (room < need)
-            return false;
-        take = room < rt->tlab_bytes ? room : rt->tlab_bytes;
-    } while (!atomic_compare_exchange_weak(&rt->top, &old, old + take));
-    m->tlab_top = (char *)old;
-    m->tlab_end = (char *)old + take;
+    uint64_t got;
+    uintptr_t start = claim(rt, need, rt->tlab_bytes, &got);
+    if (!start)
+        return false;
+    m->tlab_top = (char *)start;
+    m->tlab_end = (char *)start + got;
     return true;
 }
 
@@ -204,10 +236,15 @@ static int collect_for_alloc(struct gr_runtime *rt, struct gr_mutator *m, int ca
     gr_leave(m);
     struct gr_pause rep;
     int rc = 0;
-    pthread_mutex_lock(&rt->gc_lock);
+    uint64_t t0 = gr_now_ns();
+    if (cause != GR_CAUSE_STRESS)         /* an allocation stall: it waits for a collection */
+        atomic_fetch_add(&rt->alloc_stalls, 1);
+    pthread_mutex_lock(&rt->gc_lock);     /* a running concurrent cycle holds it until its flip */
     if (force || atomic_load(&rt->gc_epoch) == epoch)
         rc = gr_collect(rt, cause, &rep);
     pthread_mutex_unlock(&rt->gc_lock);
+    if (cause != GR_CAUSE_STRESS)
+        atomic_fetch_add(&rt->alloc_stall_ns, gr_now_ns() - t0);
     struct gr_mutator *again = gr_enter(rt);
     if (!again)
         return gr_enter_err;
@@ -231,8 +268,9 @@ uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, i
         uint64_t epoch = atomic_load(&rt->gc_epoch);
         uintptr_t p = try_alloc(rt, m, size);
         if (p) {
-            m->bytes_allocated += size;
-            m->objects_allocated++;
+            /* one writer (the owner); statistics readers load them atomically */
+            __atomic_store_n(&m->bytes_allocated, m->bytes_allocated + size, __ATOMIC_RELAXED);
+            __atomic_store_n(&m->objects_allocated, m->objects_allocated + 1, __ATOMIC_RELAXED);
             if (__builtin_expect(atomic_load_explicit(&rt->alloc_hook_on, memory_order_relaxed), 0))
                 rt->ops->alloc(rt, m, p, size);
             return p;
@@ -246,13 +284,21 @@ uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, i
             return 0;
         }
         int rc = 0;
+        if (attempt == 0 && atomic_load_explicit(&rt->alloc_hook_on, memory_order_relaxed) && grow_for(rt, size)) {
+            /* a concurrent cycle is marking and will free space at its flip: the
+             * soft limit gives way rather than stall this thread (the flip sizes
+             * it again from the live data); at the reservation, it waits */
+            atomic_fetch_add(&rt->soft_limit_raises, 1);
+            continue;
+        }
         if (attempt == 0) {
             /* below the soft limit: collect, unless another thread just did */
             rc = collect_for_alloc(rt, m, GR_CAUSE_ALLOC, epoch, false);
         } else if (!grow_for(rt, size)) {
             /* a collection since our failure left too little room and the soft
-             * limit cannot grow: a full collection that starts now */
-            rc = collect_for_alloc(rt, m, GR_CAUSE_ALLOC, epoch, true);
+             * limit cannot grow: a full collection that starts now (a
+             * concurrent collector marks it in the pause: no floating garbage) */
+            rc = collect_for_alloc(rt, m, GR_CAUSE_FULL, epoch, true);
         }
         if (rc < 0) {
             *err = rc;

@@ -44,9 +44,18 @@ int gr_runtime_create(const struct gr_config *cfg, const struct gr_collector_ops
     pthread_cond_init(&rt->pause_cond, NULL);
     pthread_mutex_init(&rt->gc_lock, NULL);
     pthread_mutex_init(&rt->stats_lock, NULL);
+    pthread_mutex_init(&rt->roots_lock, NULL);
+    atomic_store(&rt->gc_trigger, UINT64_MAX);
     int rc;
     if ((rc = gr_classes_init(rt)) || (rc = gr_roots_init(rt)) || (rc = gr_heap_init(rt, cfg)) ||
         (rc = ops->init(rt, cfg->collector_config))) {
+        free_tables(rt);
+        free(rt);
+        return rc;
+    }
+    if ((rc = gr_fork_register(rt)) < 0) {     /* last: from now on a fork holds our locks */
+        if (ops->fini)
+            ops->fini(rt);
         free_tables(rt);
         free(rt);
         return rc;
@@ -64,11 +73,16 @@ int gr_runtime_close(gr_runtime *rt)
         pthread_mutex_unlock(&rt->gc_lock);
         return 0;
     }
+    pthread_mutex_lock(&rt->roots_lock);   /* no program starts between the check and closed */
     if (atomic_load(&rt->programs) > 0) {
+        pthread_mutex_unlock(&rt->roots_lock);
         pthread_mutex_unlock(&rt->gc_lock);
         return -EBUSY;
     }
+    pthread_mutex_lock(&rt->stats_lock);    /* statistics readers check closed under it */
     atomic_store(&rt->closed, 1);
+    pthread_mutex_unlock(&rt->stats_lock);
+    pthread_mutex_unlock(&rt->roots_lock);
     if (rt->ops->fini)
         rt->ops->fini(rt);      /* the heap must be whole before it goes */
     gr_stop_world_locked(rt);

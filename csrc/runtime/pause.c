@@ -27,8 +27,10 @@ int gr_pause_run(struct gr_runtime *rt, int cause, int kind, gr_pause_fn fn, voi
     gr_retire_all_tlabs(rt);
     out->used_before = atomic_load(&rt->top) - (uintptr_t)rt->heap;
     int rc = fn(rt, out, arg);
-    gr_resume_world_locked(rt);
+    /* The pause ends when the world is released: stamp it first, because waking
+     * the parked mutators may preempt this thread (2 cores: measured up to ms). */
     out->pause_ns = gr_now_ns() - t0;
+    gr_resume_world_locked(rt);
     if (rt->ops->after_pause)
         rt->ops->after_pause(rt);
     if (rc < 0)

@@ -65,7 +65,7 @@ int64_t gr_handle_new(struct gr_runtime *rt, uintptr_t obj)
         h = (int64_t)next;
     }
     *slot_of(rt, (uint64_t)h) = obj;
-    rt->handles_live++;
+    __atomic_store_n(&rt->handles_live, rt->handles_live + 1, __ATOMIC_RELAXED);  /* under handle_lock */
     pthread_mutex_unlock(&rt->handle_lock);
     return h;
 }
@@ -91,18 +91,18 @@ int gr_handle_free(gr_runtime *rt, int64_t h)
     } else {
         *slot_of(rt, (uint64_t)h) = (rt->handle_free << 1) | 1;
         rt->handle_free = (uint64_t)h;
-        rt->handles_live--;
+        __atomic_store_n(&rt->handles_live, rt->handles_live - 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&rt->handle_lock);
     gr_leave(m);
     return rc;
 }
 
-/* Out of core (gc_lock is taken by collectors with mutators parked outside the
- * core: waiting for it in core would deadlock). */
+/* Out of core (roots_lock is taken by pauses with the world stopped: waiting
+ * for it in core would deadlock). */
 int gr_roots_add_provider(struct gr_runtime *rt, struct gr_root_provider *p)
 {
-    pthread_mutex_lock(&rt->gc_lock);
+    pthread_mutex_lock(&rt->roots_lock);
     int rc = 0;
     if (atomic_load(&rt->closed)) {
         rc = -ESHUTDOWN;
@@ -112,13 +112,13 @@ int gr_roots_add_provider(struct gr_runtime *rt, struct gr_root_provider *p)
         if (p->is_program)
             atomic_fetch_add(&rt->programs, 1);
     }
-    pthread_mutex_unlock(&rt->gc_lock);
+    pthread_mutex_unlock(&rt->roots_lock);
     return rc;
 }
 
 void gr_roots_remove_provider(struct gr_runtime *rt, struct gr_root_provider *p)
 {
-    pthread_mutex_lock(&rt->gc_lock);
+    pthread_mutex_lock(&rt->roots_lock);
     for (struct gr_root_provider **pp = &rt->providers; *pp; pp = &(*pp)->next) {
         if (*pp == p) {
             *pp = p->next;
@@ -128,7 +128,7 @@ void gr_roots_remove_provider(struct gr_runtime *rt, struct gr_root_provider *p)
         }
     }
     p->next = NULL;
-    pthread_mutex_unlock(&rt->gc_lock);
+    pthread_mutex_unlock(&rt->roots_lock);
 }
 
 /* World stopped: calls fn on every root slot that holds an object. */
@@ -143,6 +143,8 @@ void gr_visit_roots(struct gr_runtime *rt, gr_root_visitor fn, void *arg)
     for (uint64_t g = 0; g < ng; g++)
         if (rt->globals[g])
             fn(&rt->globals[g], arg);
+    pthread_mutex_lock(&rt->roots_lock);
     for (struct gr_root_provider *p = rt->providers; p; p = p->next)
         p->visit(p, fn, arg);
+    pthread_mutex_unlock(&rt->roots_lock);
 }

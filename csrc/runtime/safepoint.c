@@ -41,7 +41,8 @@ static void release_slot(struct gr_runtime *rt, struct gr_mutator *m)
     pthread_mutex_lock(&rt->stats_lock);
     rt->dead_bytes_allocated += m->bytes_allocated;
     rt->dead_objects_allocated += m->objects_allocated;
-    m->bytes_allocated = m->objects_allocated = 0;
+    __atomic_store_n(&m->bytes_allocated, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&m->objects_allocated, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&rt->stats_lock);
     /* The TLAB stays with the slot: the next owner keeps bumping in it. */
     atomic_store(&m->in_core, 0);
@@ -213,6 +214,25 @@ void gr_pause_end(struct gr_runtime *rt)
 {
     resume_world(rt);
     pthread_mutex_unlock(&rt->gc_lock);
+}
+
+/* Fork child (fork.c, world stopped, locks re-initialised): the slots of the
+ * threads that stayed in the parent are released; their TLABs stay with the
+ * slots (retired as fillers at the next pause). */
+void gr_mutators_after_fork(struct gr_runtime *rt)
+{
+    int n = atomic_load(&rt->nmutators);
+    for (int i = 0; i < n; i++) {
+        struct gr_mutator *m = &rt->mutators[i];
+        uint64_t owner = atomic_load(&m->owner);
+        if (owner == 0 || (tl_serial && owner == tl_serial))
+            continue;
+        rt->dead_bytes_allocated += m->bytes_allocated;
+        rt->dead_objects_allocated += m->objects_allocated;
+        m->bytes_allocated = m->objects_allocated = 0;
+        atomic_store(&m->in_core, 0);
+        atomic_store(&m->owner, 0);
+    }
 }
 
 /* Same with gc_lock already held (the allocation path takes it itself). */

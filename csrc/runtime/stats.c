@@ -8,7 +8,8 @@
 
 static const char *const phase_names[GR_NPHASES] = {
     "safepoint", "verify_before", "mark", "compute_liveness", "compute_page_metadata",
-    "update_roots", "compact", "release", "verify_after",
+    "update_roots", "compact", "release", "verify_after", "mark_roots", "satb_flush", "remark_drain",
+    "black_allocations", "flip", "check",
 };
 
 const char *gr_phase_name(int phase)
@@ -45,19 +46,22 @@ int gr_stats(gr_runtime *rt, struct gr_stats *out)
         return -EBADF;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&rt->stats_lock);
-    out->collections = rt->npauses;
+    out->collections = atomic_load(&rt->gc_epoch);   /* a concurrent cycle has several pauses */
     out->total_pause_ns = rt->total_pause_ns;
     out->max_pause_ns = rt->max_pause_ns;
     out->bytes_allocated = rt->dead_bytes_allocated;
     out->objects_allocated = rt->dead_objects_allocated;
     int n = atomic_load(&rt->nmutators);
     for (int i = 0; i < n; i++) {
-        out->bytes_allocated += rt->mutators[i].bytes_allocated;
-        out->objects_allocated += rt->mutators[i].objects_allocated;
+        out->bytes_allocated += __atomic_load_n(&rt->mutators[i].bytes_allocated, __ATOMIC_RELAXED);
+        out->objects_allocated += __atomic_load_n(&rt->mutators[i].objects_allocated, __ATOMIC_RELAXED);
         out->mutators += atomic_load(&rt->mutators[i].owner) != 0;
     }
-    out->handles_live = rt->handles_live;
+    out->handles_live = __atomic_load_n(&rt->handles_live, __ATOMIC_RELAXED);
     out->classes = atomic_load(&rt->nclasses) - GR_FIRST_USER_CLASS;
+    out->alloc_stalls = atomic_load(&rt->alloc_stalls);
+    out->alloc_stall_ns = atomic_load(&rt->alloc_stall_ns);
+    out->soft_limit_raises = atomic_load(&rt->soft_limit_raises);
     pthread_mutex_unlock(&rt->stats_lock);
     return atomic_load(&rt->closed) ? -ESHUTDOWN : 0;
 }

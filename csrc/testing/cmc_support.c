@@ -28,14 +28,14 @@ static int xor_build(void *ctx, uint64_t dst_page, const char *from_image, char 
     return 0;
 }
 
-static struct xor_ctx xor_ctxs[CMC_MAX_INSTANCES];
+static struct xor_ctx xor_ctxs[GK_FAULT_SLOTS + 1];
 
 int cmc_use_xor_builder(struct cmc *c, uint64_t pattern)
 {
-    if (!c || c->instance >= CMC_MAX_INSTANCES)
+    if (!c || c->instance >= GK_FAULT_SLOTS)
         return -EINVAL;
     /* One context per cmc slot; thread-mode cmcs have no slot: use the last. */
-    struct xor_ctx *x = &xor_ctxs[c->instance >= 0 ? c->instance : CMC_MAX_INSTANCES - 1];
+    struct xor_ctx *x = &xor_ctxs[c->instance >= 0 ? c->instance : GK_FAULT_SLOTS];
     x->pattern = pattern;
     x->psize = c->psize;
     return cmc_set_builder(c, xor_build, x);

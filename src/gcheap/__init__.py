@@ -1,11 +1,11 @@
 """gcheap: concurrent heap compaction on userfaultfd and mremap(MREMAP_DONTUNMAP)."""
 from gcheap.errors import (AddressRangeStolen, BadIndex, ForeignRef, GCHeapError, HeapCorruption,
-                           HeapExhausted, InvalidOption, KernelError, RuntimeClosed, StaleRef, TableFull,
+                           HeapExhausted, InvalidOption, KernelError, RuntimeBusy, RuntimeClosed, StaleRef, TableFull,
                            UffdPageExists, UffdPartial, UffdUnavailable, UnknownField, ValueOutOfRange,
                            WrongType)
 
 __all__ = ["GCHeapError", "KernelError", "UffdPageExists", "UffdPartial", "UffdUnavailable",
-           "Runtime", "Ref", "GCReport", "RuntimeClosed", "HeapExhausted", "HeapCorruption",
+           "Runtime", "Ref", "GCReport", "RuntimeBusy", "RuntimeClosed", "HeapExhausted", "HeapCorruption",
            "TableFull", "UnknownField", "WrongType", "BadIndex", "ForeignRef", "StaleRef",
            "ValueOutOfRange", "InvalidOption", "AddressRangeStolen"]
 __version__ = "0.1.0"
@@ -15,6 +15,6 @@ def __getattr__(name: str):
     # The runtime needs the compiled core; import it lazily so that
     # `import gcheap` (errors, doctor) works before the extension is built.
     if name in ("Runtime", "Ref", "GCReport"):
-        from gcheap import report, runtime
-        return {"Runtime": runtime.Runtime, "Ref": runtime.Ref, "GCReport": report.GCReport}[name]
+        from gcheap import runtime
+        return getattr(runtime, name)
     raise AttributeError(f"module 'gcheap' has no attribute {name!r}")

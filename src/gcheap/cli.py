@@ -1,95 +1,61 @@
-"""The ``gcheap`` command. Subcommands register themselves in COMMANDS, so later
-issues add ``gcheap run`` etc. next to ``gcheap doctor``.
+"""The ``gcheap`` command (also ``python -m gcheap``).
 
-Exit codes of ``gcheap doctor``: 0 when the concurrent compactor can run here,
-2 when it cannot (the remedy is printed), 1 for an unexpected error.
+Subcommands are listed here, explicitly, in SUBCOMMANDS: each is a module with
+HELP (one line), DESCRIPTION (the text of ``gcheap NAME --help``),
+``configure(parser)`` and ``main(args) -> exit status``. Modules are imported
+only to build the parser; none of them loads the C core at import time.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
-from typing import Callable
 
-EXIT_OK = 0
 EXIT_ERROR = 1
-EXIT_UNSUPPORTED = 2
 
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+PROG = "gcheap"
+DESCRIPTION = """\
+gcheap: a managed heap whose concurrent compactor moves pages with
+mremap(MREMAP_DONTUNMAP) and userfaultfd, with a stop-the-world baseline and a
+Python-subset interpreter whose every object lives on that heap."""
+EPILOG = """\
+examples:
+  gcheap doctor                        can this machine run the concurrent compactor?
+  gcheap run examples/splay.py         run a program (CPython-compatible subset)
+  gcheap run --collector cmc --stats examples/gcbench.py
+  gcheap bench splay --collector stw,cmc --out results   pause-time benchmarks
+  gcheap NAME --help                   the options of one subcommand"""
 
-
-def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None] = lambda p: None):
-    """Decorator: registers ``fn(args) -> exit code`` as ``gcheap <name>``."""
-    def wrap(fn: Callable[[argparse.Namespace], int]):
-        COMMANDS[name] = (help, configure, fn)
-        return fn
-    return wrap
-
-
-def _doctor_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print the capability report as JSON")
-
-
-def _yes(v: bool) -> str:
-    return "yes" if v else "NO"
-
-
-def doctor_table(caps) -> str:
-    rows = [
-        ("kernel", caps.kernel),
-        ("page size", str(caps.page_size)),
-        ("userfaultfd", _yes(caps.uffd_available) + (f" (via {caps.uffd_via})" if caps.uffd_via else "")),
-        ("  routes", ", ".join(f"{k}={v}" for k, v in caps.routes.items())),
-    ]
-    if caps.uffd_error:
-        rows.append(("  error", caps.uffd_error))
-    rows += [
-        ("  sigbus mode", _yes("sigbus" in caps.features)),
-        ("  move", _yes("move" in caps.features)),
-        ("  features", " ".join(sorted(caps.features)) or "-"),
-        ("mremap DONTUNMAP", _yes(caps.mremap_dontunmap)),
-        ("transparent hugepages", caps.thp or "unknown"),
-        ("vm.unprivileged_userfaultfd", "unknown" if caps.unprivileged_userfaultfd is None
-         else str(caps.unprivileged_userfaultfd)),
-        ("CAP_SYS_PTRACE", _yes(caps.cap_sys_ptrace).lower()),
-        ("seccomp", {"0": "off", "1": "strict", "2": "filter"}.get(caps.seccomp or "", "unknown")),
-        ("concurrent compaction", _yes(caps.concurrent_compaction)),
-    ]
-    width = max(len(k) for k, _ in rows)
-    lines = [f"{k:<{width}}  {v}" for k, v in rows]
-    for note in caps.notes:
-        lines.append(f"note: {note}")
-    if caps.remedy:
-        lines.append(f"remedy: {caps.remedy}")
-    return "\n".join(lines)
+# name -> module (in the order --help lists them)
+SUBCOMMANDS: dict[str, str] = {
+    "doctor": "gcheap.kernel.doctor",
+    "run": "gcheap.interp.cli",
+    "bench": "gcheap.bench.cli",
+}
 
 
-@command("doctor", "report what this kernel allows and what to do if something is missing", _doctor_args)
-def doctor(args: argparse.Namespace) -> int:
-    from gcheap.kernel import probe
-
-    caps = probe()
-    if args.json:
-        print(json.dumps(caps.as_dict(), indent=2, sort_keys=True))
-    else:
-        print(doctor_table(caps))
-    return EXIT_OK if caps.concurrent_compaction else EXIT_UNSUPPORTED
-
-
-import gcheap.interp.cli  # noqa: E402,F401  (registers `gcheap run`)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from gcheap import __version__
+    parser.add_argument("--version", action="version", version=f"gcheap {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    sub.required = True
+    for name, module in SUBCOMMANDS.items():
+        mod = importlib.import_module(module)
+        p = sub.add_parser(name, help=mod.HELP, description=mod.DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.configure(p)
+        p.set_defaults(func=mod.main)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gcheap", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    for name, (help, configure, fn) in COMMANDS.items():
-        p = sub.add_parser(name, help=help, description=help)
-        configure(p)
-        p.set_defaults(func=fn)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        return 130
     except Exception as e:  # the CLI reports, the library raises
         print(f"gcheap {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_ERROR

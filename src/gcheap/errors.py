@@ -84,6 +84,10 @@ class RuntimeClosed(GCHeapError, RuntimeError):
     """The runtime was closed; its heap and handles are gone."""
 
 
+class RuntimeBusy(GCHeapError, RuntimeError):
+    """The runtime cannot do that now: e.g. close() while an interpreter program runs on it."""
+
+
 class HeapExhausted(GCHeapError, MemoryError):
     """Live data does not fit in the heap even after a full collection.
     The heap is intact and usable."""

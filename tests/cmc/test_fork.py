@@ -6,7 +6,6 @@ status (os._exit: no pytest, no atexit in the child)."""
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 import traceback
@@ -18,8 +17,7 @@ from gcheap import _lowlevel as ll
 from gcheap.cmc import PAGE, CmcOptions, Compactor
 from gcheap.errors import UffdUnavailable
 
-from .test_machinery import SEED, region  # noqa: F401
-from .test_runtime_cmc import _build
+from tests.support.cmc import SEED, build_fragmented, region  # noqa: F401
 
 pytestmark = pytest.mark.uffd
 
@@ -60,7 +58,7 @@ def test_fork_during_a_cycle_child_sees_the_whole_heap(fault_mode, install):
     n = 4000
     with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, fault_mode=fault_mode,
                         install=install, worker_delay_us=300000) as rt:
-        Node, head, nodes, arrays = _build(rt, n)
+        Node, head, nodes, arrays = build_fragmented(rt, n)
         rep = rt.gc(wait=False)
         assert rep.concurrent and not rep.complete
         assert ll.gr_cmc_active(rt._c)              # workers sleep 300 ms: the fork meets the cycle

@@ -4,7 +4,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-from runtime_model import make_model_machine
+from tests.support.runtime_model import make_model_machine
 
 STRESS = os.environ.get("GCHEAP_STRESS") == "1"
 SETTINGS = settings(max_examples=1500 if STRESS else 300, stateful_step_count=80 if STRESS else 40,

@@ -50,6 +50,8 @@ struct cmc_config {
     int end_delay_us;           /* testing: the last GC worker waits this long before ending a cycle */
     int install_deadline_ms;    /* a page that cannot be made present for this long aborts the
                                    process (0: CMC_INSTALL_DEADLINE_MS); see cmc_stuck.c */
+    int remap_gap_us;           /* testing, flip=CMC_FLIP_REMAP: hold the unmapped window open this
+                                   long (the range-theft experiment, independent of scheduling) */
 };
 #define CMC_INSTALL_DEADLINE_MS 10000
 
@@ -88,6 +90,7 @@ struct cmc_stats {
     double flip_prepare_s;      /* validation, state reset (part of flip_s) */
     double flip_dontneed_s;     /* dropping what slipped into the heap range */
     double compaction_s;        /* flip end to last page installed */
+    double gc_cpu_s;            /* CPU time of the GC workers in this cycle */
 };
 
 /* Totals over every cycle of a cmc: the completed cycles plus, while one
@@ -108,6 +111,7 @@ struct cmc_totals {
     uint64_t stalls;
     double flip_s;
     double compaction_s;
+    double gc_cpu_s;
 };
 
 struct cmc;
@@ -129,6 +133,17 @@ uintptr_t cmc_from_space(struct cmc *c);
  * src_first[p] (p < n_build): the lowest from-space page page p reads
  * (non-decreasing). On failure the heap is intact and no cycle runs. */
 int cmc_flip(struct cmc *c, uint64_t used_len, uint64_t n_build, const uint32_t *src_first);
+/* The same, moving [heap, heap + move_len) (>= used_len) but registering only
+ * [heap, heap + used_len): the mutators' first touches above used_len (where they
+ * allocate after the flip) are then ordinary page faults. flip="dontunmap" only. */
+int cmc_flip_moving(struct cmc *c, uint64_t move_len, uint64_t used_len, uint64_t n_build,
+                    const uint32_t *src_first);
+/* Stores src_first[first .. first + count) for the next flip ahead of it, outside
+ * any pause (validated: non-decreasing, also against entry first - 1, below the
+ * heap's page count; -EBUSY while a cycle runs). cmc_flip with src_first == NULL
+ * then uses entries [0, n_build), which must all have been set since the last flip:
+ * the flip itself does O(1) work for them. */
+int cmc_set_src_first(struct cmc *c, uint64_t first, uint64_t count, const uint32_t *values);
 /* Lets the GC workers start on the flipped cycle (idempotent; cmc_wait calls it). */
 void cmc_start(struct cmc *c);
 /* 1 while a cycle runs. */

@@ -124,16 +124,36 @@ int gk_mremap_raw(uintptr_t old_addr, uint64_t old_len, uint64_t new_len, int fl
  * released: the access may block on a missing userfaultfd page. */
 void gk_memcpy(uintptr_t dst, uintptr_t src, uint64_t len);
 
-/* ---- SIGBUS self-service (UFFD_FEATURE_SIGBUS) -------------------------------
- * A missing fault on a range registered with a SIGBUS-mode userfaultfd raises
- * SIGBUS in the faulting thread. This facility resolves such faults inside the
- * signal handler, in pure async-signal-safe C: the handler finds the served
- * range containing si_addr, resolves that page with UFFDIO_COPY from a source
- * image, UFFDIO_ZEROPAGE or UFFDIO_MOVE, and returns, so the access is retried.
- * Any other SIGBUS is passed to the handler that was installed before ours
- * (e.g. Python's faulthandler) or, if there was none, kills the process as the
- * default action would. Ranges live in a small fixed table; unserving a range
- * waits for handlers still serving it, so the source image may be freed after. */
+/* ---- the SIGBUS dispatcher (csrc/kernel/fault.c) ------------------------------
+ * One process-wide SIGBUS handler for every range whose missing faults raise
+ * SIGBUS (UFFD_FEATURE_SIGBUS): the concurrent compactor's heaps, the SIGBUS
+ * service below, page servers. fn(ctx, addr) runs in the faulting thread, in
+ * the signal handler (it must be async-signal-safe), and returns 0 once the
+ * page holding addr is present (the access is retried) or < 0 (the fault is a
+ * real error). Any other SIGBUS goes to the disposition installed before ours
+ * (Python's faulthandler, say), once, or takes the default action. */
+typedef int (*gk_fault_fn)(void *ctx, uintptr_t addr);
+#define GK_FAULT_SLOTS 16
+/* Installs the handler if it is not the current disposition (whoever replaced
+ * it becomes the handler we chain to) and serves [start, start+len) with fn:
+ * the slot (>= 0), or -ENOSPC / -EINVAL. */
+int gk_fault_register(uintptr_t start, uint64_t len, gk_fault_fn fn, void *ctx);
+/* Stops serving a slot; returns once no handler is inside it. */
+int gk_fault_unregister(int slot);
+/* Puts our handler back if someone replaced it (idempotent). */
+int gk_fault_ensure(void);
+/* 1 when our handler is the current SIGBUS disposition, 0 when not. */
+int gk_fault_installed(void);
+/* Restores the previous disposition when no slot is in use; -EBUSY otherwise. */
+int gk_fault_uninstall(void);
+/* Foreign SIGBUS signals passed on so far (for tests). */
+uint64_t gk_fault_chained(void);
+
+/* ---- SIGBUS self-service (csrc/kernel/sigbus.c) ----------------------------------
+ * A client of the dispatcher above: serves a range's missing faults in the
+ * faulting thread with UFFDIO_COPY from a source image, UFFDIO_ZEROPAGE or
+ * UFFDIO_MOVE. Ranges live in a small fixed table; unserving a range waits for
+ * handlers still serving it, so the source image may be freed after. */
 #define GK_SERVE_COPY 1         /* copy the page from source + (page - start) */
 #define GK_SERVE_ZEROPAGE 2     /* map the zero page */
 #define GK_SERVE_MOVE 3         /* move the page from source + (page - start) */
@@ -146,12 +166,6 @@ struct gk_sigbus_stats {
     int32_t last_error;         /* last -errno from the resolving ioctl, 0 if none */
     uint64_t last_address;      /* last faulting address (si_addr) */
 };
-/* Installs the handler (idempotent) and remembers the previous one. */
-int gk_sigbus_install(void);
-/* 1 when our handler is the current SIGBUS disposition, 0 when someone replaced it. */
-int gk_sigbus_installed(void);
-/* Restores the previous handler when no slot is in use; -EBUSY otherwise. */
-int gk_sigbus_uninstall(void);
 /* Serves [start, start+len) through uffd; returns the slot (>= 0) or -ENOSPC,
  * -EINVAL (unaligned, how unknown, source missing for COPY/MOVE). */
 int gk_sigbus_serve(int uffd, uintptr_t start, uint64_t len, uintptr_t source, int how);

@@ -43,7 +43,13 @@ typedef struct gr_runtime gr_runtime;
 #define GR_PHASE_COMPACT 6
 #define GR_PHASE_RELEASE 7
 #define GR_PHASE_VERIFY_AFTER 8
-#define GR_NPHASES 9
+#define GR_PHASE_MARK_ROOTS 9         /* start pause: roots greyed, marking turned on */
+#define GR_PHASE_SATB_FLUSH 10        /* remark: the mutators' barrier buffers taken */
+#define GR_PHASE_REMARK_DRAIN 11      /* remark: what is left to mark, bounded */
+#define GR_PHASE_BLACK 12             /* flip: liveness and page metadata of objects allocated after remark */
+#define GR_PHASE_FLIP 13              /* flip: mremap + register (the cmc machinery) */
+#define GR_PHASE_CHECK 14             /* checkmark / missing-log verification (debug options) */
+#define GR_NPHASES 15
 
 /* Which pause of a collection (gr_pause.kind). */
 #define GR_PAUSE_FULL 0       /* stw: the whole collection in one pause */
@@ -54,8 +60,10 @@ typedef struct gr_runtime gr_runtime;
 
 /* Why a collection ran. */
 #define GR_CAUSE_EXPLICIT 0
-#define GR_CAUSE_ALLOC 1
+#define GR_CAUSE_ALLOC 1          /* an allocation found the heap full */
 #define GR_CAUSE_STRESS 2
+#define GR_CAUSE_PACED 3          /* the pacer started a concurrent cycle before the heap filled */
+#define GR_CAUSE_FULL 4           /* the heap stayed full after a concurrent cycle: marking in the pause */
 
 struct gr_pause {
     uint64_t seq;             /* 1, 2, ... */
@@ -104,6 +112,7 @@ struct gr_heap_info {
     uint64_t address;
     uint64_t capacity;            /* the reservation (heap_max) */
     uint64_t soft_limit;          /* allocation stays below address + soft_limit */
+    uint64_t resident;            /* bytes of the heap mapping in memory now (mincore) */
     uint64_t used;            /* top - start (includes unused TLAB space) */
     uint64_t live;            /* live bytes after the last collection */
     uint64_t page_size;
@@ -119,6 +128,10 @@ struct gr_stats {
     uint64_t handles_live;
     uint64_t mutators;
     uint64_t classes;
+    uint64_t alloc_stalls;        /* allocations that waited for a collection */
+    uint64_t alloc_stall_ns;      /* their total wait */
+    uint64_t soft_limit_raises;   /* allocations that raised the soft limit while a concurrent
+                                   * cycle marked, instead of waiting for it */
 };
 
 const char *gr_phase_name(int phase);

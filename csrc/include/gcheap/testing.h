@@ -2,6 +2,7 @@
 #define GCHEAP_TESTING_H
 #include "gcheap/cmc.h"
 #include "gcheap/kernel.h"
+#include "gcheap/runtime.h"
 /* cdef-begin: everything up to cdef-end is fed to cffi's cdef unchanged */
 /* testing.h - public API of the test and benchmark support (csrc/testing).
  * Plain declarations only: fed to cffi's cdef unchanged. Nothing in the production
@@ -55,5 +56,11 @@ void cmc_test_touch(uintptr_t addr, uint64_t n, uint64_t stride, int write, uint
 /* Range thief: for `seconds`, repeatedly mmap(MAP_FIXED_NOREPLACE) one page at
  * addr and unmap it at once. Returns how many times the mmap succeeded. */
 int64_t cmc_test_hammer(uintptr_t addr, double seconds, volatile int *stop);
+
+/* ---- runtime test support (csrc/testing/runtime_support.c) ---- */
+/* Stores a reference into field idx of the instance behind h WITHOUT the write
+ * barrier: what a store that bypasses gr_store_ref does. For the tests that show
+ * the marking verifiers catch it. */
+int gr_test_store_ref_unbarriered(gr_runtime *rt, int64_t h, int64_t idx, int64_t value_h);
 /* cdef-end */
 #endif

@@ -16,44 +16,76 @@ import argparse
 import gc
 import json
 import os
-import statistics
 import sys
 
-from gcheap.cli import command
+HELP = "run a Python program (the CPython-compatible subset of docs/subset.md) on the managed heap"
+DESCRIPTION = """\
+Compile PROGRAM (a .py file in the subset of Python that docs/subset.md
+describes; the same file runs under CPython) and run it on a gcheap runtime:
+every object it creates lives on the managed heap, moved by the collector.
+Arguments after PROGRAM are the program's sys.argv[1:] (put -- before them if
+they start with -).
+
+The heap grows and shrinks with the live data up to --heap (default: a quarter
+of physical memory, at most 16 GiB), so programs need no heap option.
+
+exit status: the program's (0, or 1 after an uncaught exception, whose
+traceback is on stderr); 1 for a program outside the subset (file:line:col:
+what, on stderr); 2 for bad options; 3 when the runtime failed under the
+program; 130 after Ctrl-C (KeyboardInterrupt in the program, which may catch
+it, as under CPython)."""
 
 EXIT_BAD_OPTIONS = 2
 EXIT_FATAL = 3
 EXIT_INTERRUPTED = 130
 
 
-def _configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("program", help="a .py file in the gcheap Python subset")
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("program", help="the program: a .py file in the gcheap Python subset")
     p.add_argument("args", nargs=argparse.REMAINDER,
-                   help="arguments for the program (sys.argv[1:]); after -- all of them are the program's")
-    p.add_argument("--heap", default="64M", help="heap size, e.g. 32M, 1G (default 64M)")
-    p.add_argument("--collector", default="stw", help="stw or cmc (default stw)")
-    p.add_argument("--fault-mode", default=None, help="cmc: how faults are served")
-    p.add_argument("--install", default=None, help="cmc: how pages are installed")
-    p.add_argument("--gc-threads", type=int, default=None, help="cmc: collector threads")
-    p.add_argument("--stress", action="store_true", help="collect at every allocation")
-    p.add_argument("--verify", action="store_true", help="verify the heap around every collection")
-    p.add_argument("--stats", action="store_true", help="print a pause summary to stderr after the run")
-    p.add_argument("--stats-json", metavar="FILE", help="write the run's statistics as JSON")
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    k = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
-    return sorted_values[k]
+                   help="the program's arguments (its sys.argv[1:]); gcheap's own options may follow them; after -- all are the program's")
+    heap = p.add_argument_group("heap")
+    heap.add_argument("--heap", metavar="SIZE", default=None,
+                      help="maximum heap, e.g. 512M, 2G (default: a quarter of physical memory, at most 16G)")
+    heap.add_argument("--heap-initial", metavar="SIZE", default=None,
+                      help="the heap's first soft limit (default 8M); it then follows the live data")
+    heap.add_argument("--target-utilization", metavar="U", type=float, default=None,
+                      help="live / heap aimed at after each collection, 0 < U <= 1 (default 0.5)")
+    gc = p.add_argument_group("collector")
+    gc.add_argument("--collector", default="stw", choices=["stw", "cmc"],
+                    help="stw: stop-the-world mark-compact; cmc: concurrent compaction (default stw)")
+    gc.add_argument("--fault-mode", default=None, choices=["sigbus", "thread"],
+                    help="cmc: who serves a mutator's fault on a page not yet compacted (default sigbus)")
+    gc.add_argument("--install", default=None, choices=["copy", "move"],
+                    help="cmc: how a compacted page is installed (default move: UFFDIO_MOVE where the kernel has it, else copy)")
+    gc.add_argument("--gc-threads", metavar="N", type=int, default=None,
+                    help="cmc: compaction threads (default 1)")
+    gc.add_argument("--marking", default=None, choices=["concurrent", "pause"],
+                    help="cmc: mark concurrently with a write barrier (default) or in the pause")
+    gc.add_argument("--no-pacing", dest="pacing", action="store_false", default=None,
+                    help="cmc: start cycles only when the heap is full, not ahead of it")
+    dbg = p.add_argument_group("checking and reporting")
+    dbg.add_argument("--stress", action="store_true", help="collect at every allocation (slow; finds GC bugs)")
+    dbg.add_argument("--verify", action="store_true", help="verify the whole heap before and after every collection")
+    dbg.add_argument("--gc-checks", metavar="CHECKS", default=None,
+                     help="cmc: verify concurrent marking at each remark: checkmark, barrier, or both "
+                          "(comma-separated; slow)")
+    dbg.add_argument("--gc-stress-delay", metavar="US", type=int, default=None,
+                     help="cmc: inject random delays up to US microseconds between phases, in the "
+                          "barrier and in the marker (finds races)")
+    dbg.add_argument("--stats", action="store_true", help="print a pause summary to stderr after the run")
+    dbg.add_argument("--stats-json", metavar="FILE", help="write the run's statistics and pause log as JSON")
+    dbg.add_argument("--trace", metavar="FILE",
+                     help="write the run's timeline (pauses, GC threads, RSS) as Chrome trace-event JSON for Perfetto UI")
+    p.set_defaults(_parser=p)
 
 
 def pause_summary(pauses, cmc_pages: dict | None = None) -> dict:
-    ms = sorted(p.pause_s * 1000.0 for p in pauses)
+    from gcheap.metrics import summary
+    s = summary(p.pause_s * 1000.0 for p in pauses)
     return {
-        "count": len(ms), "p50_ms": _percentile(ms, 0.50), "p90_ms": _percentile(ms, 0.90),
-        "p99_ms": _percentile(ms, 0.99), "max_ms": ms[-1] if ms else 0.0,
-        "total_ms": sum(ms), "mean_ms": statistics.fmean(ms) if ms else 0.0,
+        "count": s["count"], "p50_ms": s["p50"], "p90_ms": s["p90"], "p99_ms": s["p99"],
+        "p99.9_ms": s["p99.9"], "max_ms": s["max"], "total_ms": s["total"], "mean_ms": s["mean"],
         # stw builds every page inside the pause; cmc builds pages concurrently, by GC
         # threads or by mutators that fault on them: totals over every cycle of the run.
         "cmc_pages": cmc_pages,
@@ -65,28 +97,26 @@ def format_summary(collector: str, s: dict, result) -> str:
     pages = "all built in the pause (stop-the-world)" if c is None else \
         f"{c['cycles']} cycles, {c['pages_by_gc']} built by GC, {c['pages_by_mutator']} by mutators"
     return (f"gcheap run [{collector}]: {s['count']} pauses, p50 {s['p50_ms']:.3f} ms, "
-            f"p99 {s['p99_ms']:.3f} ms, max {s['max_ms']:.3f} ms, total {s['total_ms']:.3f} ms; "
+            f"p99 {s['p99_ms']:.3f} ms, longest {s['max_ms']:.3f} ms, total {s['total_ms']:.3f} ms; "
             f"pages: {pages}; wall {result.wall_s:.3f} s, {result.polls} loop iterations and calls, "
             f"{result.allocations} allocations")
 
 
-# gcheap's options that may follow the program's arguments: name -> takes a value
-_OWN = {"--heap": True, "--collector": True, "--fault-mode": True, "--install": True,
-        "--gc-threads": True, "--stress": False, "--verify": False, "--stats": False,
-        "--stats-json": True}
-
 
 def _split_args(args: argparse.Namespace) -> None:
-    """Moves gcheap's own options out of the program's arguments (up to a `--`).
+    """Moves gcheap's own options out of the program's arguments (up to a `--`)
+    and parses them with the same parser (types, choices, errors).
 
     argparse drops the first `--` after the program: when the command line had
     one there, every argument is the program's."""
+    parser = args._parser
     rest = list(args.args)
     argv = sys.argv
     if args.program in argv:
         at = argv.index(args.program)
         if at + 1 < len(argv) and argv[at + 1] == "--":
             return
+    own: list[str] = []
     prog: list[str] = []
     i = 0
     while i < len(rest):
@@ -94,29 +124,29 @@ def _split_args(args: argparse.Namespace) -> None:
         if a == "--":
             prog.extend(rest[i + 1:])
             break
-        name, eq, value = a.partition("=")
-        if name in _OWN:
-            dest = name[2:].replace("-", "_")
-            if _OWN[name]:
-                if not eq:
-                    if i + 1 >= len(rest):
-                        raise ValueError(f"{name} needs a value")
-                    value = rest[i + 1]
-                    i += 1
-                if dest == "gc_threads":
-                    value = int(value)
-                setattr(args, dest, value)
-            else:
-                setattr(args, dest, True)
+        name, eq, _ = a.partition("=")
+        action = parser._option_string_actions.get(name) if name.startswith("--") else None
+        if action is None or name == "--help":
+            prog.append(a)
             i += 1
             continue
-        prog.append(a)
+        own.append(a)
+        if action.nargs != 0 and not eq:
+            if i + 1 >= len(rest):
+                raise ValueError(f"{name} needs a value")
+            own.append(rest[i + 1])
+            i += 1
         i += 1
+    if own:
+        parsed = parser.parse_args([*own, args.program])
+        for tok in own:
+            action = parser._option_string_actions.get(tok.partition("=")[0])
+            if action is not None:
+                setattr(args, action.dest, getattr(parsed, action.dest))
     args.args = prog
 
 
-@command("run", "run a Python-subset program on the managed heap", _configure)
-def run(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     from gcheap.errors import GCHeapError, InvalidOption, SubsetError
     # The runtime's Python side imports numpy, whose OpenBLAS starts a thread per
     # core that spins after start-up; a program run uses no BLAS: one thread.
@@ -132,19 +162,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"gcheap run: {e}", file=sys.stderr)
         return EXIT_BAD_OPTIONS
     options = {"heap_size": args.heap, "collector": args.collector}
+    for name in ("heap_initial", "target_utilization"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
     if args.stress:
         options["stress"] = True
     if args.verify:
         options["verify"] = True
-    for name in ("fault_mode", "install", "gc_threads"):
+    if args.gc_checks is not None:
+        args.checks = tuple(c.strip() for c in args.gc_checks.split(",") if c.strip())
+    else:
+        args.checks = None
+    args.stress_delay_us = args.gc_stress_delay
+    for name in ("fault_mode", "install", "gc_threads", "marking", "pacing", "checks", "stress_delay_us"):
         value = getattr(args, name)
         if value is not None:
             if args.collector != "cmc":
-                print(f"gcheap run: --{name.replace('_', '-')} needs --collector cmc", file=sys.stderr)
+                flag = {"checks": "--gc-checks", "stress_delay_us": "--gc-stress-delay",
+                        "pacing": "--no-pacing"}.get(name, "--" + name.replace("_", "-"))
+                print(f"gcheap run: {flag} needs --collector cmc", file=sys.stderr)
                 return EXIT_BAD_OPTIONS
             options[name] = value
     try:
-        result = run_file(args.program, args.args, **options)
+        if args.trace:
+            from gcheap.interp.run import traced_run_file
+            result = traced_run_file(args.trace, args.program, args.args, **options)
+        else:
+            result = run_file(args.program, args.args, **options)
     except KeyboardInterrupt:
         # Ctrl-C not caught by the program (its traceback is printed), or during
         # compilation: the shell's convention for death by SIGINT
@@ -162,15 +206,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"gcheap run: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FATAL
     summary = pause_summary(result.pauses, result.cmc_pages)
+    if result.pauses:       # minimum mutator utilisation over the run, from the pause log
+        from gcheap.metrics import mmu
+        rel = [p.start_s - result.start_s for p in result.pauses]
+        total = max(result.wall_s, rel[-1] + result.pauses[-1].pause_s)
+        summary["mmu"] = {w: mmu(rel, [p.pause_s for p in result.pauses], total, w) for w in (0.001, 0.01, 0.1)}
     if args.stats:
         print(format_summary(args.collector, summary, result), file=sys.stderr)
     if args.stats_json:
         with open(args.stats_json, "w") as f:
             json.dump({"program": args.program, "args": args.args, "collector": args.collector,
                        "heap": args.heap, "status": result.status, "wall_s": result.wall_s,
+                       "start_s": result.start_s,
                        "polls": result.polls, "allocations": result.allocations,
-                       "pauses": summary,
-                       "pause_log": [p.as_dict() for p in result.pauses]}, f, indent=2)
+                       "pauses": summary, "longest_pause_ms": summary["max_ms"],
+                       "pause_log": [p.as_dict() for p in result.pauses],
+                       "cycles": result.cycles}, f, indent=2)
     if result.status == "fatal":
         print(f"gcheap run: the runtime failed: {result.message}", file=sys.stderr)
         return EXIT_FATAL

@@ -5,7 +5,7 @@ import dataclasses
 import errno
 import sys
 
-from gcheap.errors import InvalidOption, ProgramError
+from gcheap.errors import RuntimeClosed, InvalidOption, ProgramError
 
 
 @dataclasses.dataclass
@@ -18,12 +18,14 @@ class RunResult:
     message: str
     polls: int                        # loop iterations and calls (safepoint polls)
     allocations: int
-    pauses: list                      # GCReport of every collection during the run
+    pauses: list                      # GCReport of every pause during the run (kind: full, start, ...)
     wall_s: float = 0.0
     # cmc: pages built over every cycle of the run (cycles, pages_by_gc,
     # pages_by_mutator, zero_pages); None when pages are built in the pause
     cmc_pages: dict | None = None
     exit_code: int = 0                # SystemExit's code (status "exit")
+    cycles: list = dataclasses.field(default_factory=list)   # cmc: the cycles of the run (Runtime.cycles())
+    start_s: float = 0.0              # when the program started (time.perf_counter(), the pauses' clock)
 
     @property
     def exit_status(self) -> int:
@@ -82,6 +84,7 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
         raise InvalidOption("runtime options are given to the runtime you pass, not to run_file")
     cmc = getattr(runtime, "_cmc", None)
     concurrent = cmc is not None and cmc.concurrent_capable
+    runtime._program_started()            # close() raises RuntimeBusy until _program_ended
     try:
         before = len(runtime.stats()["pauses"])
         totals_before = cmc.totals() if concurrent else None
@@ -94,6 +97,8 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
         wall = time.perf_counter() - t0
         if rc == -errno.EINVAL:
             raise ValueError("the C VM rejected the program image (a compiler/loader mismatch)")
+        if rc == -errno.ESHUTDOWN:
+            raise RuntimeClosed("the runtime was closed before the program could start")
         if rc < 0:
             raise _ll.kernel_error(-rc, "gi_run")
         cmc_pages = None
@@ -103,7 +108,11 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
             cmc_pages = {k: int(after[k] - totals_before[k])
                          for k in ("cycles", "pages_by_gc", "pages_by_mutator", "zero_pages")}
         pauses = runtime.stats()["pauses"][before:]
+        first_seq = pauses[0].seq if pauses else None
+        cycles = [c for c in runtime.cycles() if first_seq is not None and c["pause_seq"]
+                  and c["pause_seq"][0] >= first_seq] if concurrent else []
     finally:
+        runtime._program_ended()
         if own:
             runtime.close()
     status = {_ll.GI_STATUS_OK: "ok", _ll.GI_STATUS_EXCEPTION: "exception"}.get(res["status"], "fatal")
@@ -118,7 +127,8 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
             exit_code = int(res["message"].split(":", 1)[1])
             exc = None
     result = RunResult(status, exc, res["exc_line"] if exc else None, res["message"],
-                       res["instructions"], res["allocations"], pauses, wall, cmc_pages, exit_code)
+                       res["instructions"], res["allocations"], pauses, wall, cmc_pages,
+                       exit_code=exit_code, cycles=cycles, start_s=t0)
     if exc == "KeyboardInterrupt":
         # SIGINT during the run, not caught by the program (its traceback is on stderr)
         raise KeyboardInterrupt
@@ -134,3 +144,20 @@ def _sigint_raises_here() -> bool:
     import threading
     return (threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+
+
+def traced_run_file(trace_path, program: str, argv=(), **runtime_options):
+    """gcheap.interp.run_file on a runtime of its own with a Recorder running, then
+    the timeline written to trace_path (`gcheap run --trace FILE`)."""
+    from gcheap.runtime import Runtime
+    from gcheap.runtime.timeline import Recorder, write_trace
+
+    rt = Runtime(**runtime_options)
+    try:
+        rec = Recorder(rt).start()
+        result = run_file(program, argv, runtime=rt)
+        rec.stop()
+        write_trace(rt, trace_path)
+    finally:
+        rt.close()
+    return result

@@ -1,0 +1,192 @@
+"""Concurrent marking of collector cmc against its targets, side by side in one run.
+
+    python bench/concurrent_mark.py [--heaps 256M,1G,4G] [--repeat 3] [--splay-runs 5]
+
+1. pauses: a half-live heap (90% full of 1 KiB objects, every other one kept; no
+   mutator), the runtime's third collection (steady state: see steady_half_live): the longest single pause of a whole cmc
+   cycle at each heap size, and 4 GiB against 256 MiB;
+2. marking: bytes marked per second by the concurrent marker against the stw
+   mark phase on the same heap, and GC CPU per cycle (marker + compaction
+   threads) against the stw pause (all of it GC work);
+3. remark: the remark pause with 0 and with ~1000 barrier-logged references
+   left for it (a mutator cuts them while the cycle holds after its start
+   pause), and the cost per entry;
+4. Splay (examples/splay.py) under cmc with the default heap sizing (it must
+   collect at least 5 times) against the same program in a heap so large that
+   it never collects: longest GC pause, RMS and max of Splay's own latency
+   samples, MMU over 10 ms windows (gcheap.metrics, from the pause log).
+Every figure is the median over --repeat runs with its min-max.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import gcheap
+from gcheap import _lowlevel as ll
+from gcheap import metrics
+from gcheap.bench.api_workloads import build_half_live
+from gcheap.runtime import parse_size
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def med(xs):
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def fmt(xs, scale=1.0, nd=3):
+    m, lo, hi = med([x * scale for x in xs])
+    return f"{m:.{nd}f} ({lo:.{nd}f}-{hi:.{nd}f})"
+
+
+# ---- 1 and 2: pauses, marking throughput, GC CPU --------------------------------------
+
+def steady_half_live(rt, size: int):
+    """The collection measured is the runtime's third: a first half-live heap is
+    collected, then dropped and collected again, and the heap is rebuilt. The
+    collector's side tables (bitmaps, offsets, page metadata) have then been
+    written once, as in a running program; on this VM a first touch of fresh
+    memory costs far more than the marking itself (the host backs the page)."""
+    build_half_live(rt, size)
+    rt.gc()
+    rt.globals["holder"] = None
+    rt.gc()
+    build_half_live(rt, size)
+    return rt.gc()
+
+
+def cmc_half_live(size: int, install: str | None) -> dict:
+    opts = {"install": install} if install else {}      # default: move (copy where the kernel lacks it)
+    with gcheap.Runtime(heap_size=size, heap_initial=size, collector="cmc", require_concurrent=True,
+                        pacing=False, **opts) as rt:
+        rep = steady_half_live(rt, size)
+        c = rep.cycle
+        return {"longest": c["longest_pause_s"], "total": c["total_pause_s"], "mark_s": c["mark_s"],
+                "marked": c["marked_bytes"], "gc_cpu": c["gc_cpu_s"], "compaction": c["compaction_s"],
+                "prepare": c["prepare_s"], "live": c["live_bytes"], "install": rep.install,
+                "pauses": {k: v for k, v in rep.pauses.items() if "." not in k}}
+
+
+def stw_half_live(size: int) -> dict:
+    with gcheap.Runtime(heap_size=size, heap_initial=size, collector="stw") as rt:
+        rep = steady_half_live(rt, size)
+        return {"pause": rep.pause_s, "mark": rep.phases["mark"], "live": rep.live_bytes}
+
+
+# ---- 3: remark cost per logged entry ------------------------------------------------------
+
+def remark_with_entries(n: int) -> tuple[float, int]:
+    with gcheap.Runtime(heap_size="64M", heap_initial="64M", collector="cmc", require_concurrent=True,
+                        hold_after_start_ms=150, pacing=False, remark_budget_us=1_000_000) as rt:
+        Node = rt.define_class("Node", refs=["next"], scalars=["v"])
+        arr = rt.new_array("ref", max(n, 1))
+        rt.globals["arr"] = arr
+        for i in range(n):
+            arr[i] = rt.new(Node, v=i)
+        before = len(ll.pauses(rt._c))
+        box = {}
+        t = threading.Thread(target=lambda: box.setdefault("rep", rt.gc()))
+        t.start()
+        while not any(p["kind"] == "start" for p in ll.pauses(rt._c)[before:]):
+            time.sleep(0.0005)
+        for i in range(n):
+            arr[i] = None           # each logged, and left in this thread's partial buffer
+        t.join()
+        c = box["rep"].cycle
+        pauses = {p["seq"]: p for p in ll.pauses(rt._c)}
+        remarks = [pauses[s] for s in c["pause_seq"] if pauses[s]["kind"] == "remark"]
+        return sum(p["pause_ns"] for p in remarks) / 1e9, c["satb_entries"]
+
+
+# ---- 4: Splay ------------------------------------------------------------------------------
+
+SPLAY_RE = re.compile(r"#time latency samples (\d+) rms ([\d.]+) ms max ([\d.]+) ms")
+
+
+def splay(options: list[str]) -> dict:
+    import json
+    with tempfile.NamedTemporaryFile(suffix=".json") as js:
+        p = subprocess.run([sys.executable, "-m", "gcheap", "run", *options, "--stats-json", js.name,
+                            str(ROOT / "examples" / "splay.py")], capture_output=True, text=True, check=True)
+        d = json.load(open(js.name))
+    m = SPLAY_RE.search(p.stdout)
+    log = d["pause_log"]
+    rel = [q["start_s"] - d["start_s"] for q in log]
+    mmu10 = metrics.mmu(rel, [q["pause_s"] for q in log], max([d["wall_s"]] + [r + q["pause_s"] for r, q in
+                                                                                   zip(rel, log)]), 0.010) if log else 1.0
+    return {"rms_ms": float(m.group(2)), "max_ms": float(m.group(3)), "wall_s": d["wall_s"],
+            "pauses": len(log), "longest_ms": d["longest_pause_ms"], "cycles": len(d["cycles"]) or len(log),
+            "stalls": sum(c["alloc_stalls"] for c in d["cycles"]), "mmu_10ms": mmu10}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--heaps", default="256M,1G,4G")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--splay-runs", type=int, default=5)
+    ap.add_argument("--install", default=None, choices=["copy", "move"],
+                    help="cmc's install for parts 1-2 (default: the runtime's, move where the kernel has it)")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: pauses,remark,splay")
+    a = ap.parse_args()
+    skip = set(a.skip.split(",")) if a.skip else set()
+
+    if "pauses" not in skip:
+        print("== 1, 2. half-live heap, no mutator: one collection (median (min-max) of", a.repeat, "runs)")
+        print(f"{'heap':>6} {'cmc longest pause ms':>24} {'cmc all pauses ms':>22} {'cmc mark MB/s':>18} "
+              f"{'stw mark MB/s':>18} {'mark ratio':>10} {'cmc GC CPU ms':>20} {'stw pause ms':>20} {'CPU ratio':>9}")
+        longest = {}
+        for h in a.heaps.split(","):
+            size = parse_size(h)
+            cm = [cmc_half_live(size, a.install) for _ in range(a.repeat)]
+            sw = [stw_half_live(size) for _ in range(a.repeat)]
+            cmark = [c["marked"] / c["mark_s"] / 1e6 for c in cm]
+            smark = [s["live"] / s["mark"] / 1e6 for s in sw]
+            longest[h] = statistics.median(c["longest"] for c in cm)
+            print(f"{h:>6} {fmt([c['longest'] for c in cm], 1e3):>24} {fmt([c['total'] for c in cm], 1e3):>22} "
+                  f"{fmt(cmark, 1, 0):>18} {fmt(smark, 1, 0):>18} "
+                  f"{statistics.median(cmark) / statistics.median(smark):>10.2f} "
+                  f"{fmt([c['gc_cpu'] for c in cm], 1e3, 1):>20} {fmt([s['pause'] for s in sw], 1e3, 1):>20} "
+                  f"{statistics.median(c['gc_cpu'] for c in cm) / statistics.median(s['pause'] for s in sw):>9.2f}")
+            print(f"{'':>6}   cmc pauses (last run): " +
+                  ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in cm[-1]["pauses"].items()) +
+                  f"; mark {cm[-1]['mark_s'] * 1e3:.1f} ms, prepare {cm[-1]['prepare'] * 1e3:.1f} ms, "
+                  f"install {cm[-1]['install']}, "
+                  f"compaction {cm[-1]['compaction'] * 1e3:.1f} ms")
+        hs = a.heaps.split(",")
+        if len(hs) > 1:
+            print(f"longest pause {hs[-1]} / {hs[0]}: {longest[hs[-1]] / longest[hs[0]]:.2f}x")
+
+    if "remark" not in skip:
+        print("\n== 3. remark pause and the barrier-logged references left for it")
+        base = [remark_with_entries(0)[0] for _ in range(a.repeat)]
+        full = [remark_with_entries(1000) for _ in range(a.repeat)]
+        t_full = [f[0] for f in full]
+        n = statistics.median(f[1] for f in full)
+        print(f"0 entries: remark {fmt(base, 1e3)} ms; ~{n:.0f} entries: remark {fmt(t_full, 1e3)} ms; "
+              f"per entry {(statistics.median(t_full) - statistics.median(base)) / max(n, 1) * 1e9:.0f} ns")
+
+    if "splay" not in skip:
+        print(f"\n== 4. Splay, {a.splay_runs} runs each: cmc (default sizing) against a heap that never collects")
+        never = [splay(["--heap", "8G", "--heap-initial", "8G"]) for _ in range(a.splay_runs)]
+        cm = [splay(["--collector", "cmc"]) for _ in range(a.splay_runs)]
+        stw = [splay(["--collector", "stw"]) for _ in range(a.splay_runs)]
+        for name, rs in (("no collection", never), ("cmc", cm), ("stw", stw)):
+            print(f"{name:>14}: cycles {fmt([r['cycles'] for r in rs], 1, 0)}, "
+                  f"longest pause {fmt([r['longest_ms'] for r in rs])} ms, "
+                  f"RMS {fmt([r['rms_ms'] for r in rs])} ms, max {fmt([r['max_ms'] for r in rs], 1, 1)} ms, "
+                  f"MMU(10ms) {fmt([r['mmu_10ms'] for r in rs])}, stalls {fmt([r['stalls'] for r in rs], 1, 0)}, "
+                  f"wall {fmt([r['wall_s'] for r in rs])} s")
+        print(f"RMS cmc / no collection: {statistics.median(r['rms_ms'] for r in cm) / statistics.median(r['rms_ms'] for r in never):.2f}x")
+
+
+if __name__ == "__main__":
+    main()

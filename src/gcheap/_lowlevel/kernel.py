@@ -1,0 +1,246 @@
+"""Typed wrappers of the kernel layer (csrc/kernel, gcheap/kernel.h)."""
+from __future__ import annotations
+
+from gcheap._lowlevel.base import check, ffi, lib  # noqa: F401
+
+from gcheap.errors import UffdPageExists, UffdPartial  # noqa: F401
+
+# ---- kernel layer
+# Thin typed wrappers over csrc/kernel*.c. Every call into lib runs with the GIL
+# released (cffi's default), which is what lets a Python thread serve faults
+# for another thread blocked on a missing page inside one of these calls.
+
+import errno as _errno
+import threading as _threading
+
+# The C layer's constants, re-exported so no other module needs lib.
+OPEN_USER_MODE_ONLY = lib.GK_OPEN_USER_MODE_ONLY
+OPEN_NONBLOCK = lib.GK_OPEN_NONBLOCK
+OPEN_NO_DEV = lib.GK_OPEN_NO_DEV
+OPEN_NO_SYSCALL = lib.GK_OPEN_NO_SYSCALL
+MODE_MISSING = lib.GK_MODE_MISSING
+MODE_WP = lib.GK_MODE_WP
+MODE_MINOR = lib.GK_MODE_MINOR
+DONTWAKE = lib.GK_DONTWAKE
+RETRY_EAGAIN = lib.GK_RETRY_EAGAIN
+MOVE_ALLOW_SRC_HOLES = lib.GK_MOVE_ALLOW_SRC_HOLES
+EV_PAGEFAULT = lib.GK_EV_PAGEFAULT
+EV_FORK = lib.GK_EV_FORK
+EV_REMAP = lib.GK_EV_REMAP
+EV_REMOVE = lib.GK_EV_REMOVE
+EV_UNMAP = lib.GK_EV_UNMAP
+SERVE_COPY = lib.GK_SERVE_COPY
+SERVE_ZEROPAGE = lib.GK_SERVE_ZEROPAGE
+SERVE_MOVE = lib.GK_SERVE_MOVE
+MADV_DONTNEED = lib.GK_MADV_DONTNEED
+MADV_HUGEPAGE = lib.GK_MADV_HUGEPAGE
+MADV_NOHUGEPAGE = lib.GK_MADV_NOHUGEPAGE
+
+UFFD_API = 0xAA
+
+
+def page_size() -> int:
+    return int(lib.gk_page_size())
+
+
+def uffd_open_raw(flags: int) -> tuple[int, int, int]:
+    """(fd or -errno, via, dev_errno) without raising: the probe wants every answer."""
+    via = ffi.new("int *")
+    dev_err = ffi.new("int *")
+    rc = lib.gk_uffd_open(flags, via, dev_err)
+    return int(rc), int(via[0]), int(dev_err[0])
+
+
+def uffd_api(fd: int, features: int, api: int = UFFD_API) -> tuple[int, int]:
+    feats = ffi.new("uint64_t *")
+    ioctls = ffi.new("uint64_t *")
+    check(lib.gk_uffd_api(fd, api, features, feats, ioctls), "UFFDIO_API", f"features={features:#x}")
+    return int(feats[0]), int(ioctls[0])
+
+
+def uffd_register(fd: int, start: int, length: int, mode: int) -> int:
+    ioctls = ffi.new("uint64_t *")
+    check(lib.gk_uffd_register(fd, start, length, mode, ioctls), "UFFDIO_REGISTER",
+          f"{start:#x}+{length:#x} mode={mode}")
+    return int(ioctls[0])
+
+
+def uffd_unregister(fd: int, start: int, length: int) -> None:
+    check(lib.gk_uffd_unregister(fd, start, length), "UFFDIO_UNREGISTER", f"{start:#x}+{length:#x}")
+
+
+def uffd_wake(fd: int, start: int, length: int) -> None:
+    check(lib.gk_uffd_wake(fd, start, length), "UFFDIO_WAKE", f"{start:#x}+{length:#x}")
+
+
+def _range_result(rc: int, done: int, operation: str) -> int:
+    if rc == -_errno.EEXIST:
+        raise UffdPageExists(operation, done)
+    if rc == -_errno.EAGAIN:
+        raise UffdPartial(operation, done)
+    check(rc, operation, f"{done} bytes done")
+    return done
+
+
+def uffd_copy(fd: int, dst: int, src: int, length: int, flags: int) -> int:
+    done = ffi.new("uint64_t *")
+    rc = lib.gk_uffd_copy(fd, dst, src, length, flags, done)
+    return _range_result(rc, int(done[0]), "UFFDIO_COPY")
+
+
+def uffd_zeropage(fd: int, dst: int, length: int, flags: int) -> int:
+    done = ffi.new("uint64_t *")
+    rc = lib.gk_uffd_zeropage(fd, dst, length, flags, done)
+    return _range_result(rc, int(done[0]), "UFFDIO_ZEROPAGE")
+
+
+def uffd_move(fd: int, dst: int, src: int, length: int, flags: int) -> int:
+    done = ffi.new("uint64_t *")
+    rc = lib.gk_uffd_move(fd, dst, src, length, flags, done)
+    return _range_result(rc, int(done[0]), "UFFDIO_MOVE")
+
+
+def uffd_poison(fd: int, dst: int, length: int, flags: int) -> int:
+    done = ffi.new("uint64_t *")
+    rc = lib.gk_uffd_poison(fd, dst, length, flags, done)
+    return _range_result(rc, int(done[0]), "UFFDIO_POISON")
+
+
+def uffd_writeprotect(fd: int, start: int, length: int, protect: bool, dontwake: bool = False) -> None:
+    check(lib.gk_uffd_writeprotect(fd, start, length, int(protect), int(dontwake)),
+          "UFFDIO_WRITEPROTECT", f"{start:#x}+{length:#x}")
+
+
+_EVENT_BATCH = 64
+_event_buffers = _threading.local()
+
+
+def uffd_read_events(fd: int, timeout_ms: int) -> list[tuple[int, int, int, int, int, int]]:
+    """Raw events as (event, ptid, flags, address, arg1, arg2); [] on timeout.
+
+    The buffer is allocated once per thread: a monitor must not call malloc
+    while a fork() it has to acknowledge holds glibc's malloc locks."""
+    buf = getattr(_event_buffers, "buf", None)
+    if buf is None:
+        buf = _event_buffers.buf = ffi.new("struct gk_uffd_event[]", _EVENT_BATCH)
+    n = check(lib.gk_uffd_read_events(fd, buf, _EVENT_BATCH, timeout_ms), "read(userfaultfd)")
+    return [(int(e.event), int(e.ptid), int(e.flags), int(e.address), int(e.arg1), int(e.arg2))
+            for e in (buf[i] for i in range(n))]
+
+
+def close_fd(fd: int) -> None:
+    check(lib.gk_close(fd), "close", f"fd {fd}")
+
+
+def map_anon(size: int, align: int = 0) -> int:
+    out = ffi.new("uintptr_t *")
+    check(lib.gk_map_anon(size, align, out), "mmap", f"{size} bytes, align {align}")
+    return int(out[0])
+
+
+def reserve(size: int, align: int = 0) -> int:
+    out = ffi.new("uintptr_t *")
+    check(lib.gk_reserve(size, align, out), "mmap(PROT_NONE)", f"{size} bytes, align {align}")
+    return int(out[0])
+
+
+def unmap(addr: int, size: int) -> None:
+    check(lib.gk_unmap(addr, size), "munmap", f"{addr:#x}+{size:#x}")
+
+
+def madvise(addr: int, size: int, advice: int) -> None:
+    check(lib.gk_madvise(addr, size, advice), "madvise", f"advice {advice}")
+
+
+def mlock(addr: int, size: int) -> None:
+    check(lib.gk_mlock(addr, size), "mlock")
+
+
+def munlock(addr: int, size: int) -> None:
+    check(lib.gk_munlock(addr, size), "munlock")
+
+
+def map_anon_noreplace(addr: int, size: int) -> None:
+    check(lib.gk_map_anon_noreplace(addr, size), "mmap(MAP_FIXED_NOREPLACE)", f"{addr:#x}+{size:#x}")
+
+
+def map_memfd(size: int) -> tuple[int, int]:
+    fd = ffi.new("int *")
+    out = ffi.new("uintptr_t *")
+    check(lib.gk_map_memfd(size, fd, out), "memfd mmap", f"{size} bytes")
+    return int(fd[0]), int(out[0])
+
+
+def fd_read_into(fd: int, addr: int, length: int) -> int:
+    return check(int(lib.gk_fd_read(fd, addr, length)), "read", f"into {addr:#x}+{length:#x}")
+
+
+def mremap_dontunmap(src: int, length: int, dst: int = 0) -> int:
+    out = ffi.new("uintptr_t *")
+    check(lib.gk_mremap_dontunmap(src, length, dst, out), "mremap(MREMAP_DONTUNMAP)",
+          f"{src:#x}+{length:#x} -> {dst:#x}" if dst else f"{src:#x}+{length:#x}")
+    return int(out[0])
+
+
+def mremap_raw(old: int, old_len: int, new_len: int, flags: int, new: int = 0) -> int:
+    out = ffi.new("uintptr_t *")
+    check(lib.gk_mremap_raw(old, old_len, new_len, flags, new, out), "mremap", f"flags {flags}")
+    return int(out[0])
+
+
+def read_memory(addr: int, length: int) -> bytes:
+    """Copies out of a mapping in C with the GIL released (may block on a fault)."""
+    buf = ffi.new("char[]", max(length, 1))
+    lib.gk_memcpy(int(ffi.cast("uintptr_t", buf)), addr, length)
+    return ffi.buffer(buf, length)[:]
+
+
+def write_memory(addr: int, data) -> int:
+    """Copies a bytes-like object into a mapping in C with the GIL released."""
+    src = ffi.from_buffer(data)
+    n = len(src)
+    lib.gk_memcpy(addr, int(ffi.cast("uintptr_t", src)), n)
+    return n
+
+
+def buffer_address(data) -> tuple[int, int, object]:
+    """(address, length, keepalive) of a bytes-like object, for UFFDIO_COPY sources."""
+    src = ffi.from_buffer(data)
+    return int(ffi.cast("uintptr_t", src)), len(src), src
+
+
+def memory_view(addr: int, length: int):
+    """A writable buffer over [addr, addr+length) (numpy, memoryview)."""
+    return ffi.buffer(ffi.cast("char *", addr), length)
+
+
+# SIGBUS self-service (see csrc/kernel_sigbus.c)
+
+def sigbus_serve(uffd: int, start: int, length: int, source: int, how: int) -> int:
+    return check(lib.gk_sigbus_serve(uffd, start, length, source, how), "sigbus serve")
+
+
+def sigbus_unserve(slot: int) -> None:
+    check(lib.gk_sigbus_unserve(slot), "sigbus unserve")
+
+
+def sigbus_installed() -> bool:
+    """True when the process's SIGBUS dispatcher (csrc/kernel/fault.c) is the disposition."""
+    return bool(check(lib.gk_fault_installed(), "sigaction(SIGBUS)"))
+
+
+def sigbus_uninstall() -> None:
+    check(lib.gk_fault_uninstall(), "sigbus uninstall")
+
+
+def sigbus_chained() -> int:
+    """Foreign SIGBUS signals the dispatcher passed to the previous handler so far."""
+    return int(lib.gk_fault_chained())
+
+
+def sigbus_stats(slot: int) -> dict:
+    st = ffi.new("struct gk_sigbus_stats *")
+    check(lib.gk_sigbus_stats(slot, st), "sigbus stats")
+    return {"served": int(st.served), "eexist": int(st.eexist), "errors": int(st.errors),
+            "last_tid": int(st.last_tid), "last_error": int(st.last_error),
+            "last_address": int(st.last_address)}

@@ -1,0 +1,1 @@
+"""`gcheap bench`: pause-time benchmarks and research experiments (docs/bench.md)."""

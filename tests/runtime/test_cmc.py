@@ -1,0 +1,294 @@
+"""collector="cmc" on the managed runtime: the runtime's own model-based and
+threaded tests re-run in every mode, mutators working across the heap right
+after gc(wait=False), the heap mapping and RSS after each cycle, the fault
+injection matrix, fallback, and the range-theft experiment."""
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+import warnings
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import rule
+
+import gcheap
+from gcheap import _lowlevel as ll
+from gcheap.runtime import cmc as cmc_runtime
+from gcheap.errors import AddressRangeStolen, InvalidOption, UffdUnavailable
+
+from tests.support.cmc import build_fragmented
+from tests.support.maps import assert_one_mapping, rss_of
+from tests.support.runtime_model import make_model_machine
+from tests.support.threads import run_mutators_and_collector
+
+pytestmark = pytest.mark.uffd
+STRESS = os.environ.get("GCHEAP_STRESS") == "1"
+MODES = [dict(fault_mode=f, install=i, gc_threads=t)
+         for f in ("sigbus", "thread") for i in ("copy", "move") for t in (1, 2)]
+MODE_IDS = [f"{m['fault_mode']}-{m['install']}-{m['gc_threads']}" for m in MODES]
+SETTINGS = settings(max_examples=60 if STRESS else 5, stateful_step_count=60 if STRESS else 30,
+                    deadline=None, suppress_health_check=list(HealthCheck))
+
+
+# ---- the runtime's model-based test, every mode; plus a gc(wait=False) rule ----------
+
+def _machine(mode: dict):
+    Base = make_model_machine({"collector": "cmc", "require_concurrent": True, **mode})
+
+    class WithConcurrentGc(Base):
+        @rule()
+        def gc_without_waiting(self):
+            # The next rules and invariants read and write the heap while it is compacted.
+            self.rt.gc(wait=False)
+
+    WithConcurrentGc.TestCase.settings = SETTINGS
+    return WithConcurrentGc
+
+
+for _m, _id in zip(MODES, MODE_IDS):
+    globals()[f"TestModelCmc_{_id.replace('-', '_')}"] = _machine(_m).TestCase
+
+
+# ---- the runtime's threaded tests, every mode ------------------------------------------
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_threads_two_mutators_and_a_collector(mode):
+    run_mutators_and_collector(2, 20000 if STRESS else 1500, collector="cmc", require_concurrent=True, **mode)
+
+
+@pytest.mark.parametrize("mode", MODES[::3], ids=MODE_IDS[::3])
+def test_threads_allocation_triggered_collections_small_heap(mode):
+    st = run_mutators_and_collector(4, 10000 if STRESS else 800, heap="2M", collector="cmc", require_concurrent=True, **mode)
+    assert "explicit" in {p.cause for p in st["pauses"]}
+
+
+# ---- mutators across the heap right after gc(wait=False) ---------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_mutators_build_pages_after_gc_without_waiting(mode):
+    n = 6000
+    with gcheap.Runtime("32M", collector="cmc", require_concurrent=True, worker_delay_us=20000, **mode) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, n)
+        heap = rt.heap_info()["address"]
+        for cycle in range(2):
+            rep = rt.gc(wait=False)
+            assert rep.concurrent and not rep.complete
+            errors = []
+
+            def reader_writer(part):
+                try:
+                    for i in range(part, n, 2):
+                        nd = nodes[i]
+                        if nd is not None:
+                            assert nd.v == (i if cycle == 0 else i + 1) and nd.w == i / 7
+                            nd.v = i + 1 if cycle == 0 else i
+                    for i, a in arrays[part::2]:
+                        assert a[9] == i * 1000 + 9
+                        a[1] = cycle
+                except BaseException as e:  # noqa: BLE001
+                    errors.append(e)
+            ts = [threading.Thread(target=reader_writer, args=(k,)) for k in range(2)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            done = rt.wait_gc()
+            assert not errors, errors
+            assert done.complete and done.concurrent and done.error is None
+            assert done.pages_by_mutator > 0
+            assert done.pages_by_gc + done.pages_by_mutator == -(-done.live_bytes // 4096)
+            assert len(done.fault_stalls_s) > 0
+            rt.verify()
+            for i in range(1, n, 2):
+                assert nodes[i].v == (i + 1 if cycle == 0 else i)
+            m, count = head, 0
+            while m is not None:                   # the list kept by head alone
+                k = round(m.w * 7)
+                assert m.v in (k, k + 1) and k % 3 == 0 and m.w == k / 7
+                m, count = m.next, count + 1
+            assert count == len(range(0, n, 3))
+            assert all(a[1] == cycle and a[18] == i * 1000 + 18 for i, a in arrays)
+            assert rt.heap_info()["address"] == heap
+            assert_one_mapping(heap, rt.heap_info()["capacity"])
+
+
+@pytest.mark.parametrize("marking", ["concurrent", "pause"])
+def test_report_fields_and_rss_after_cycles(marking):
+    with gcheap.Runtime("64M", collector="cmc", require_concurrent=True, marking=marking) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, 20000)
+        info = rt.heap_info()
+        for _ in range(3):
+            rep = rt.gc()
+            assert rep.collector == "cmc" and rep.concurrent and rep.complete and rep.marking == marking
+            top = {"start", "remark", "flip"} if marking == "concurrent" else {"mark", "flip"}
+            assert set(rep.pauses) == top | {"flip.roots", "flip.mremap", "flip.register"} | \
+                ({"flip.black"} if marking == "concurrent" else set())
+            assert rep.pause_s == pytest.approx(sum(rep.pauses[k] for k in top))
+            # one pause when marking is in it (split into mark and flip here)
+            longest = rep.pause_s if marking == "pause" else max(rep.pauses[k] for k in top)
+            assert rep.longest_pause_s == pytest.approx(longest)
+            assert rep.pauses["flip"] >= rep.pauses["flip.mremap"] + rep.pauses["flip.register"]
+            assert rep.cycle["concurrent"] == (marking == "concurrent") and rep.cycle["failed"] == 0
+            assert rep.compaction_s > 0 and rep.peak_rss >= rep.process_rss_before > 0
+            assert rep.ioctls[rep.install] > 0 and rep.eexist == 0
+            assert_one_mapping(info["address"], info["capacity"])
+            live = rt.heap_info()["live"]
+            assert rss_of(info["address"], info["capacity"]) <= live + (1 << 20)
+        rt.verify()
+
+
+def test_gc_wait_false_then_gc_waits_for_the_cycle():
+    with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, worker_delay_us=5000) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, 3000)
+        rt.gc(wait=False)
+        rep = rt.gc()                                # must first finish the running cycle
+        assert rep.complete
+        assert rt.wait_gc() is None
+        rt.verify()
+
+
+# ---- options, fallback ------------------------------------------------------------------
+
+def test_bad_options():
+    with pytest.raises(InvalidOption):
+        gcheap.Runtime("4M", collector="stw", fault_mode="sigbus")
+    with pytest.raises(InvalidOption):
+        gcheap.Runtime("4M", collector="cmc", fault_mode="poll")
+    with pytest.raises(InvalidOption):
+        gcheap.Runtime("4M", collector="cmc", gc_threads=0)
+    with pytest.raises(InvalidOption):
+        gcheap.Runtime("4M", collector="cmc", bogus=1)
+    with pytest.raises(InvalidOption):
+        gcheap.Runtime("4M", collector="cmc", require_concurrent="yes")
+    with gcheap.Runtime("4M", collector="cmc") as rt:
+        with pytest.raises(InvalidOption):
+            rt.gc(wait="no")
+
+
+@pytest.mark.parametrize("point", ["reserve", "uffd", "thread"])
+def test_fallback_to_stw_warns_once_or_raises(point):
+    cmc_runtime._warned = False
+    ll.cmc_inject_global(point, 1, errno.ENOSYS)
+    try:
+        with pytest.warns(RuntimeWarning, match="falls back to stop-the-world"):
+            rt = gcheap.Runtime("8M", collector="cmc")
+    finally:
+        ll.cmc_clear_global_injection()
+    with rt:
+        assert not rt.concurrent
+        Node, head, nodes, arrays = build_fragmented(rt, 2000)
+        rep = rt.gc()
+        assert rep.collector == "cmc" and not rep.concurrent and rep.error
+        rt.verify()
+        assert all(nodes[i].v == i for i in range(1, 2000, 2))
+    ll.cmc_inject_global(point, 1, errno.ENOSYS)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")        # warned once already: no second warning
+            gcheap.Runtime("8M", collector="cmc").close()
+    finally:
+        ll.cmc_clear_global_injection()
+    ll.cmc_inject_global(point, 1, errno.ENOSYS)
+    try:
+        with pytest.raises(UffdUnavailable):
+            gcheap.Runtime("8M", collector="cmc", require_concurrent=True)
+    finally:
+        ll.cmc_clear_global_injection()
+
+
+# ---- fault injection during cycles ------------------------------------------------------
+
+@pytest.mark.parametrize("point,flip", [("register", "dontunmap"), ("mremap", "dontunmap"),
+                                        ("register", "remap"), ("mremap", "remap"),
+                                        ("remap_mmap", "remap")])
+def test_injected_flip_failure_falls_back_to_stw(point, flip):
+    with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, flip=flip) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, 4000)
+        heap, cap = rt.heap_info()["address"], rt.heap_info()["capacity"]
+        rt._cmc.inject(point, 1, errno.ENOMEM)
+        rep = rt.gc()
+        assert not rep.concurrent and rep.error and "ENOMEM" in rep.error
+        rt.verify()
+        assert all(nodes[i].v == i and nodes[i].w == i / 7 for i in range(1, 4000, 2))
+        assert all(a[9] == i * 1000 + 9 for i, a in arrays)
+        assert_one_mapping(heap, cap)
+        rep = rt.gc()                       # and the next cycle is concurrent again
+        assert rep.concurrent and rep.error is None
+        rt.verify()
+
+
+@pytest.mark.parametrize("point", ["ioctl", "worker"])
+@pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
+def test_injected_failure_during_compaction_is_recovered(point, fault_mode):
+    with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, fault_mode=fault_mode) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, 4000)
+        rt._cmc.inject(point, 2 if point == "ioctl" else 1, errno.EIO)
+        rt.gc(wait=False)
+        assert all(nodes[i].v == i for i in range(1, 4000, 2))      # mutators fault meanwhile
+        rep = rt.wait_gc()
+        assert rep.concurrent and rep.error and point in rep.error
+        assert (rep.ioctl_errors if point == "ioctl" else rep.worker_failures) == 1
+        rt.verify()
+        assert all(a[9] == i * 1000 + 9 for i, a in arrays)
+        assert_one_mapping(rt.heap_info()["address"], rt.heap_info()["capacity"])
+
+
+# ---- the range-theft experiment on the runtime -----------------------------------------
+
+def _collect_under_hammer(flip: str, seconds: float, enough: int = 1 << 30, **opts):
+    with gcheap.Runtime("2M", collector="cmc", require_concurrent=True, flip=flip, **opts) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, 300)
+        heap = rt.heap_info()["address"]
+        stop = ll.ffi.new("int *", 0)
+        stolen = []
+        t = threading.Thread(target=lambda: stolen.append(ll.cmc_test_hammer(heap, seconds + 5, stop)))
+        t.start()
+        thefts = cycles = 0
+        end = time.monotonic() + seconds
+        try:
+            while time.monotonic() < end and thefts < enough:
+                cycles += 1
+                try:
+                    rt.gc()
+                except AddressRangeStolen:
+                    thefts += 1
+                assert nodes[1].v == 1 and nodes[299].v == 299
+        finally:
+            stop[0] = 1
+            t.join()
+        rt.verify()
+        assert all(nodes[i].v == i for i in range(1, 300, 2))
+        assert_one_mapping(heap, rt.heap_info()["capacity"])
+        return cycles, thefts, stolen[0]
+
+
+def test_range_theft_experiment_on_the_runtime():
+    # the window held open 2 ms: the hammer wins it whatever the machine's load
+    cycles, thefts, stolen = _collect_under_hammer("remap", 15.0, enough=3, remap_gap_us=2000)
+    assert thefts > 0 and stolen >= thefts, (cycles, thefts, stolen)
+    cycles, thefts, stolen = _collect_under_hammer("dontunmap", 1.0)
+    assert cycles > 10 and thefts == 0 and stolen == 0
+
+
+def test_stats_cmc_totals_sum_the_cycle_reports():
+    with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, worker_delay_us=20000) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, 3000)
+        assert rt.stats()["cmc"]["cycles"] == 0
+        reps = []
+        for _ in range(3):
+            rt.gc(wait=False)
+            assert all(nodes[i].v == i for i in range(1, 3000, 2))      # mutators fault pages
+            reps.append(rt.wait_gc())
+        t = rt.stats()["cmc"]
+        assert t["cycles"] == 3
+        for k in ("pages_by_gc", "pages_by_mutator", "zero_pages", "released_bytes"):
+            assert t[k] == sum(getattr(r, k) for r in reps), k
+        assert t["pages_by_mutator"] > 0
+        assert t["pages_by_gc"] + t["pages_by_mutator"] == sum(-(-r.live_bytes // 4096) for r in reps)
+        assert t["compaction_s"] == pytest.approx(sum(r.compaction_s for r in reps))
+    with gcheap.Runtime("4M", collector="stw") as rt:
+        assert "cmc" not in rt.stats()

@@ -1,0 +1,255 @@
+"""Concurrent marking of collector cmc (csrc/gc/cmark.c, csrc/gc/cmc_cycle.c),
+tested the way collectors are: mutator threads racing every phase with the
+checkmark and missing-log verifiers on and random delays injected, in every
+mode; the verifiers shown to catch a store that bypasses the barrier; the mark
+stack overflowing into the bitmap rescan; remarks over budget that resume the
+mutators; the pacer; a full heap that falls back to marking in the pause."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import gcheap
+from gcheap import _lowlevel as ll
+from gcheap.errors import HeapCorruption
+from tests.support.runtime_model import make_model_machine
+from tests.support.threads import run_mutators_and_collector
+
+pytestmark = pytest.mark.uffd
+STRESS = os.environ.get("GCHEAP_STRESS") == "1"
+MODES = [dict(fault_mode=f, install=i) for f in ("sigbus", "thread") for i in ("copy", "move")]
+IDS = [f"{m['fault_mode']}-{m['install']}" for m in MODES]
+CHECKED = dict(checks=("checkmark", "barrier"), stress_delay_us=200)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=IDS)
+def test_racing_mutators_with_both_verifiers_and_random_delays(mode):
+    """Three mutator threads and a collecting thread; every remark re-marks the heap
+    stop-the-world (checkmark) and checks the snapshot (missing-log verifier): a
+    single reachable object left unmarked fails the cycle with HeapCorruption."""
+    run_mutators_and_collector(3, 3000 if STRESS else 1200, heap="8M", collector="cmc", require_concurrent=True,
+                               verify=True, **mode, **CHECKED)
+
+
+@pytest.mark.parametrize("mode", MODES[:2], ids=IDS[:2])
+def test_model_based_with_verifiers(mode):
+    """The runtime's model-based state machine (an independent model of the object
+    graph, compared after every step) under concurrent marking with the verifiers."""
+    machine = make_model_machine(dict(collector="cmc", require_concurrent=True, **mode, **CHECKED))
+    settings(max_examples=40 if STRESS else 6, stateful_step_count=50 if STRESS else 25, deadline=None,
+             suppress_health_check=list(HealthCheck))(machine).TestCase().runTest()
+
+
+def _graph(rt):
+    Node = rt.define_class("Node", refs=["f", "g"], scalars=["v"])
+    a = rt.new(Node, v=1)
+    b = rt.new(Node, v=2)
+    a.f = b
+    rt.globals["a"] = a
+    return Node, a, b
+
+
+def _collect_in_thread(rt):
+    box = {}
+
+    def run():
+        try:
+            box["report"] = rt.gc()
+        except BaseException as e:
+            box["error"] = e
+    t = threading.Thread(target=run)
+    t.start()
+    return t, box
+
+
+def _wait_for_start_pause(rt, before: int):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if any(p["kind"] == "start" for p in ll.pauses(rt._c)[before:]):
+            return
+        time.sleep(0.001)
+    raise AssertionError("no start pause")
+
+
+@pytest.mark.parametrize("check,what", [("barrier", "missing barrier log"), ("checkmark", "checkmark")])
+def test_a_store_that_bypasses_the_barrier_is_caught(check, what):
+    """During marking (held after the start pause), b's only path a.f is cut by a
+    store that bypasses the barrier, while a handle made after the snapshot keeps
+    b reachable. Without the verifiers b would be freed under that handle; with
+    them the cycle fails, names b and (checkmark) the path to it, and the heap is
+    left as it was."""
+    with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, checks=(check,),
+                        hold_after_start_ms=300, pacing=False) as rt:
+        Node, a, b = _graph(rt)
+        b_addr = ll.address(rt._c, b._h)
+        del b
+        n_before = len(ll.pauses(rt._c))
+        t, box = _collect_in_thread(rt)
+        _wait_for_start_pause(rt, n_before)
+        b = a.f                                    # a root the snapshot did not see
+        ll.test_store_ref_unbarriered(rt._c, a._h, 1, 0)   # a.f = None, no barrier
+        t.join(30)
+        assert isinstance(box.get("error"), HeapCorruption), box
+        msg = str(box["error"])
+        assert what in msg and hex(b_addr) in msg, msg
+        if check == "checkmark":
+            assert "path: root slot" in msg
+        cycles = rt.cycles()
+        assert cycles[-1]["failed"] < 0
+        rt.verify()                                # the heap is untouched
+        assert b.v == 2 and a.f is None
+        a.f = b                                    # and the runtime goes on
+        rep = rt.gc()
+        assert rep.concurrent and rt.cycles()[-1]["failed"] == 0
+        assert a.f.v == 2
+
+
+def test_without_the_verifiers_the_same_bypass_loses_the_object():
+    """The control: the same bypass with no check is a real collector bug (the
+    handle then refers to freed memory): the verifiers above are what catches it."""
+    with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, hold_after_start_ms=300,
+                        pacing=False, verify=True) as rt:
+        Node, a, b = _graph(rt)
+        del b
+        n_before = len(ll.pauses(rt._c))
+        t, box = _collect_in_thread(rt)
+        _wait_for_start_pause(rt, n_before)
+        b = a.f
+        ll.test_store_ref_unbarriered(rt._c, a._h, 1, 0)
+        t.join(30)
+        # b was neither marked nor allocated black: the flip's verification (verify=True)
+        # or the next collection's finds the handle pointing at garbage
+        with pytest.raises(HeapCorruption):
+            if "error" in box:
+                raise box["error"]
+            rt.gc()
+            rt.verify()
+        del b
+
+
+def test_mark_stack_overflow_falls_back_to_the_bitmap():
+    with gcheap.Runtime("32M", collector="cmc", require_concurrent=True, mark_stack_limit=16,
+                        checks=("checkmark",), pacing=False) as rt:
+        Node = rt.define_class("Node", refs=["l", "r"], scalars=["v"])
+        # a wide tree: far more grey objects at once than 16 stack entries
+        level = [rt.new(Node, v=0)]
+        rt.globals["root"] = level[0]
+        n = 1
+        for _ in range(12):
+            nxt = []
+            for p in level:
+                p.l = rt.new(Node, v=n)
+                p.r = rt.new(Node, v=n + 1)
+                n += 2
+                nxt += [p.l, p.r]
+            level = nxt
+        del level, nxt
+        rep = rt.gc()
+        c = rep.cycle
+        assert c["mark_stack_overflows"] > 0 and c["bitmap_rescans"] > 0
+        assert c["marked_objects"] == n
+        rt.verify()
+        seen, stack = 0, [rt.globals["root"]]
+        while stack:
+            x = stack.pop()
+            seen += 1
+            stack += [y for y in (x.l, x.r) if y is not None]
+        assert seen == n
+
+
+def test_remark_over_budget_resumes_the_mutators():
+    """While the cycle holds after its start pause (marking has not begun), a
+    mutator cuts 800 chains of 200 objects from the only array that reaches them:
+    the barrier logs their heads into its buffer, which stays partial (under 1022
+    entries) until remark. Tracing them there takes far more than the 1 us
+    budget: the remark resumes the mutators, marking goes on, a later remark
+    finishes. The chains survive this cycle as floating garbage (estimated), and
+    the next cycle frees them."""
+    with gcheap.Runtime("64M", collector="cmc", require_concurrent=True, remark_budget_us=1, remark_attempts=4,
+                        checks=("checkmark",), hold_after_start_ms=200, pacing=False) as rt:
+        Node = rt.define_class("Node", refs=["next"], scalars=["v"])
+        arr = rt.new_array("ref", 1000)
+        rt.globals["arr"] = arr
+        for i in range(1000):
+            chain = None
+            for k in range(200):
+                chain = rt.new(Node, next=chain, v=k)
+            arr[i] = chain
+        del chain
+        n_before = len(ll.pauses(rt._c))
+        t, box = _collect_in_thread(rt)
+        _wait_for_start_pause(rt, n_before)
+        for i in range(800):
+            arr[i] = None                          # logged: unmarked when overwritten
+        t.join(60)
+        assert "report" in box, box
+        c = box["report"].cycle
+        assert c["remarks"] >= 2 and c["failed"] == 0, c
+        assert c["satb_entries"] >= 800
+        assert c["floating_bytes"] >= 800 * 200 * 24              # header, next, v
+        pauses = {p["seq"]: p for p in ll.pauses(rt._c)}
+        kinds = [pauses[s]["kind"] for s in c["pause_seq"]]
+        assert kinds.count("remark") == c["remarks"]
+        live_before = rt.heap_info()["live"]
+        rt.gc()
+        assert rt.heap_info()["live"] < live_before - 800 * 200 * 24 * 0.9
+        assert all(arr[i] is None for i in range(800)) and arr[999].v == 199
+        rt.verify()
+
+
+def test_the_pacer_starts_cycles_before_the_heap_fills():
+    with gcheap.Runtime(collector="cmc", require_concurrent=True) as rt:
+        keep = rt.new_array("ref", 256)
+        rt.globals["keep"] = keep
+        for i in range(40000):
+            a = rt.new_array("u8", 1000)
+            if i % 100 == 0:
+                keep[(i // 100) % 256] = a
+        rt.wait_gc()
+        causes = [ll.CAUSE_NAMES[c["cause"]] for c in rt.cycles()]
+        assert "paced" in causes, causes
+        assert all(c["failed"] == 0 for c in rt.cycles())
+        rt.verify()
+    with gcheap.Runtime(collector="cmc", require_concurrent=True, pacing=False) as rt:
+        for i in range(40000):
+            rt.new_array("u8", 1000)
+        assert "paced" not in [ll.CAUSE_NAMES[c["cause"]] for c in rt.cycles()]
+        assert rt.stats()["alloc_stalls"] > 0          # every cycle began with a full heap
+
+
+def test_full_heap_after_a_concurrent_cycle_marks_in_the_pause():
+    """Live data that fills the reservation: a concurrent cycle cannot free enough,
+    the allocation that still fails gets a full collection marked in the pause
+    (reported with cause "full"), and only then HeapExhausted."""
+    with gcheap.Runtime("8M", collector="cmc", require_concurrent=True, pacing=False) as rt:
+        keep = rt.new_array("ref", 10000)
+        rt.globals["keep"] = keep
+        with pytest.raises(gcheap.HeapExhausted):
+            for i in range(10000):
+                keep[i] = rt.new_array("u8", 1000)
+        causes = [(ll.CAUSE_NAMES[c["cause"]], c["concurrent"]) for c in rt.cycles()]
+        assert ("full", 0) in causes and ("allocation", 1) in causes, causes
+        rt.verify()
+
+
+def test_cycle_records_every_pause_and_phase():
+    with gcheap.Runtime("64M", collector="cmc", require_concurrent=True, pacing=False) as rt:
+        Node = rt.define_class("Node", refs=["next"], scalars=["v"])
+        head = None
+        for i in range(50000):
+            head = rt.new(Node, next=head if i % 3 else None, v=i)
+        rt.globals["head"] = head
+        rep = rt.gc()
+        c = rep.cycle
+        pauses = {p["seq"]: p for p in ll.pauses(rt._c)}
+        kinds = [pauses[s]["kind"] for s in c["pause_seq"]]
+        assert kinds[0] == "start" and kinds[-1] == "flip" and set(kinds[1:-1]) == {"remark"}
+        assert c["npauses"] == len(kinds) and c["remarks"] == len(kinds) - 2
+        assert c["longest_pause_s"] == pytest.approx(max(pauses[s]["pause_ns"] for s in c["pause_seq"]) / 1e9)
+        assert c["mark_s"] > 0 and c["prepare_s"] > 0 and c["compaction_s"] > 0 and c["gc_cpu_s"] > 0
+        assert c["marked_bytes"] > 0 and c["live_bytes"] == rt.heap_info()["live"]
+        assert c["start_s"] < c["flip_end_s"] <= c["end_s"]
