@@ -57,7 +57,8 @@ enum { B_MISSING = 0, B_CLAIMED = 1, B_PRESENT = 2, B_WAITERS = 4 };
 struct gk_ps {
     struct gk_ps_config cfg;
     char name[256];
-    uint64_t psize, npages, nblocks, bbytes;    /* bbytes: bytes per block */
+    uint64_t psize, npages, nblocks, bbytes;    /* bbytes: bytes per block; nblocks: served (armed) */
+    uint64_t maxblocks;                         /* blocks of the whole range (array sizes) */
     int uffd;
     int fd;                     /* FILE: our dup of cfg.fd */
     char *map;                  /* FILE with file_mmap: the file, read-only */
@@ -322,14 +323,19 @@ static void install_file_run(struct gk_ps *ps, uint64_t b0, uint64_t b1, char *b
     }
 }
 
+static inline int src_of(const struct gk_ps *ps, uint64_t b)
+{
+    return ps->source[b] ? ps->source[b] : ps->cfg.source;
+}
+
 /* Installs claimed blocks [b0, b1) from their sources (how: override, 0 = own). */
 static void install_claimed(struct gk_ps *ps, uint64_t b0, uint64_t b1, int how, char *buf)
 {
     uint64_t b = b0;
     while (b < b1) {
-        int src = how ? how : ps->source[b];
+        int src = how ? how : src_of(ps, b);
         uint64_t e = b + 1;
-        while (e < b1 && (how ? how : ps->source[e]) == src &&
+        while (e < b1 && (how ? how : src_of(ps, e)) == src &&
                (src != GK_PS_FILE || ps->cfg.chunks[e].offset == ps->cfg.chunks[e - 1].offset +
                     (uint64_t)__builtin_popcountll(ps->cfg.chunks[e - 1].present) * ps->psize))
             e++;
@@ -426,7 +432,11 @@ static int sigbus_fault(void *ctx, uintptr_t addr)
     }
     uint64_t t0 = now_ns();
     uint64_t b = (addr - ps->cfg.start) / ps->bbytes;
-    if (LOAD(&ps->state[b]) == B_PRESENT && ps->source[b] == GK_PS_POISON) {
+    if (b >= ps->nblocks) {     /* past the armed prefix: not registered, not ours */
+        ADD(&ps->inflight, -1);
+        return GK_FAULT_PASS;
+    }
+    if (LOAD(&ps->state[b]) == B_PRESENT && src_of(ps, b) == GK_PS_POISON) {
         ADD(&ps->inflight, -1);
         return -EHWPOISON;      /* the poison fired: a real error, not ours to retry */
     }
@@ -467,7 +477,7 @@ static void *server_main(void *arg)
             uintptr_t addr = (uintptr_t)ev[i].address;
             uintptr_t page = addr & ~(uintptr_t)(ps->psize - 1);
             ADD(&ps->inflight, 1);
-            if (addr >= ps->cfg.start && addr - ps->cfg.start < ps->cfg.len && LOAD(&ps->armed)) {
+            if (addr >= ps->cfg.start && addr - ps->cfg.start < ps->nblocks * ps->bbytes && LOAD(&ps->armed)) {
                 uint64_t b = (addr - ps->cfg.start) / ps->bbytes;
                 ADD(&ps->st.faults, 1);
                 if (ev[i].flags & 2) {                          /* UFFD_PAGEFAULT_FLAG_WP */
@@ -578,9 +588,9 @@ static void release(struct gk_ps *ps)
     while (LOAD(&ps->inflight))
         sched_yield();
     if (ps->state)
-        gk_unmap((uintptr_t)ps->state, round_page(ps->nblocks * 4));
+        gk_unmap((uintptr_t)ps->state, round_page(ps->maxblocks * 4));
     if (ps->source)
-        gk_unmap((uintptr_t)ps->source, round_page(ps->nblocks));
+        gk_unmap((uintptr_t)ps->source, round_page(ps->maxblocks));
     if (ps->dirty)
         gk_unmap((uintptr_t)ps->dirty, round_page((ps->npages + 63) / 64 * 8));
     if (ps->zeros)
@@ -620,7 +630,7 @@ int gk_ps_create(const struct gk_ps_config *cfg, struct gk_ps **out)
     ps->psize = (uint64_t)gk_page_size();
     ps->npages = cfg->len / ps->psize;
     ps->bbytes = (uint64_t)cfg->block_pages * ps->psize;
-    ps->nblocks = cfg->len / ps->bbytes;
+    ps->nblocks = ps->maxblocks = cfg->len / ps->bbytes;
     ps->uffd = ps->fd = ps->stop_fd = ps->slot = -1;
     ps->pool_free = ~0ull;
     ps->stall_cap = ps->npages < (1u << 20) ? ps->npages : (1u << 20);
@@ -628,14 +638,14 @@ int gk_ps_create(const struct gk_ps_config *cfg, struct gk_ps **out)
     ps->st.nblocks = ps->nblocks;
 
     rc = open_uffd(ps);
+    /* per-block arrays: committed as they are touched (a large reservation costs
+     * what its used part does); source 0 stands for cfg.source */
     if (rc == 0)
-        rc = map_zeroed(ps->nblocks * 4, (void **)&ps->state);
+        rc = gk_map_anon(round_page(ps->maxblocks * 4), 0, (uintptr_t *)&ps->state);
     if (rc == 0)
-        rc = map_zeroed(ps->nblocks, (void **)&ps->source);
-    if (rc == 0)
-        memset(ps->source, cfg->source, ps->nblocks);
+        rc = gk_map_anon(round_page(ps->maxblocks), 0, (uintptr_t *)&ps->source);
     if (rc == 0 && cfg->wp)
-        rc = map_zeroed((ps->npages + 63) / 64 * 8, (void **)&ps->dirty);
+        rc = gk_map_anon(round_page((ps->npages + 63) / 64 * 8), 0, (uintptr_t *)&ps->dirty);
     if (rc == 0 && cfg->wp)
         rc = map_zeroed(ps->bbytes, (void **)&ps->zeros);
     if (rc == 0)
@@ -687,26 +697,30 @@ int gk_ps_create(const struct gk_ps_config *cfg, struct gk_ps **out)
     return 0;
 }
 
-int gk_ps_arm(struct gk_ps *ps)
+int gk_ps_arm(struct gk_ps *ps, uint64_t len)
 {
-    if (!ps || LOAD(&ps->armed))
+    if (!ps || LOAD(&ps->armed) || len > ps->cfg.len || len % ps->bbytes)
         return -EINVAL;
+    if (len == 0)
+        len = ps->cfg.len;
+    ps->nblocks = len / ps->bbytes;     /* served from now on: [0, nblocks) */
+    ps->st.nblocks = ps->nblocks;
     if (ps->cfg.mode == GK_PS_SIGBUS) {
         int rc = gk_fault_ensure();     /* faulthandler may have replaced the dispatcher */
         if (rc < 0)
             return rc;
     }
     uint64_t ioctls = 0;
-    int rc = gk_uffd_register(ps->uffd, ps->cfg.start, ps->cfg.len,
+    int rc = gk_uffd_register(ps->uffd, ps->cfg.start, len,
                               GK_MODE_MISSING | (ps->cfg.wp ? GK_MODE_WP : 0), &ioctls);
     if (rc < 0)
         return rc;
     STORE(&ps->armed, 1);
     /* Registered: nothing can appear in the range without us. Drop what is there. */
-    rc = gk_madvise(ps->cfg.start, ps->cfg.len, GK_MADV_DONTNEED);
+    rc = gk_madvise(ps->cfg.start, len, GK_MADV_DONTNEED);
     if (rc < 0) {
         STORE(&ps->armed, 0);
-        gk_uffd_unregister(ps->uffd, ps->cfg.start, ps->cfg.len);
+        gk_uffd_unregister(ps->uffd, ps->cfg.start, len);
     }
     return rc;
 }
@@ -717,20 +731,19 @@ int gk_ps_disarm(struct gk_ps *ps)
         return -EINVAL;
     if (!XCHG(&ps->armed, 0))
         return 0;
-    int rc = gk_uffd_unregister(ps->uffd, ps->cfg.start, ps->cfg.len);   /* wakes any waiter */
+    int rc = gk_uffd_unregister(ps->uffd, ps->cfg.start, ps->nblocks * ps->bbytes);   /* wakes any waiter */
     for (uint64_t b = 0; b < ps->nblocks; b++)
         if (LOAD(&ps->state[b]) & B_WAITERS)
             futex_wake(&ps->state[b]);
     return rc;
 }
 
-static void filler_stop(struct gk_ps *ps);
 
 void gk_ps_destroy(struct gk_ps *ps)
 {
     if (!ps)
         return;
-    filler_stop(ps);
+    gk_ps_fill_stop(ps);
     gk_ps_disarm(ps);
     release(ps);
 }
@@ -796,7 +809,7 @@ int gk_ps_install(struct gk_ps *ps, uint64_t first, uint64_t n, int how, int fla
             if (!CAS(&ps->state[e], &m, B_CLAIMED))
                 break;
             e++;
-            if (how == GK_PS_FILE || (!how && ps->source[b] == GK_PS_FILE))
+            if (how == GK_PS_FILE || (!how && src_of(ps, b) == GK_PS_FILE))
                 break;                  /* one block per file read with this buffer */
         }
         if (e == b)
@@ -958,15 +971,38 @@ int gk_ps_fill_start(struct gk_ps *ps, uint64_t min_bytes, uint64_t max_bytes,
     return rc;
 }
 
-static void filler_stop(struct gk_ps *ps)
+void gk_ps_fill_stop(struct gk_ps *ps)
 {
     pthread_mutex_lock(&ps->fill_mu);
     if (ps->filler_started) {
         STORE(&ps->filler_stop, 1);
         pthread_join(ps->filler, NULL);
         ps->filler_started = 0;
+        STORE(&ps->filler_stop, 0);
+        if (ps->fill_buf)
+            gk_unmap((uintptr_t)ps->fill_buf, round_page(ps->fill_max));
+        ps->fill_buf = NULL;
+        if (LOAD(&ps->st.filler_state) == GK_FILL_RUNNING)
+            STORE(&ps->st.filler_state, GK_FILL_IDLE);
     }
     pthread_mutex_unlock(&ps->fill_mu);
+}
+
+int gk_ps_reset(struct gk_ps *ps)
+{
+    if (!ps)
+        return -EINVAL;
+    if (LOAD(&ps->armed))
+        return -EBUSY;
+    gk_ps_fill_stop(ps);
+    while (LOAD(&ps->inflight))
+        sched_yield();
+    memset(ps->state, 0, ps->maxblocks * sizeof(uint32_t));
+    memset(ps->source, 0, ps->maxblocks);
+    STORE(&ps->present, 0);
+    STORE(&ps->completed, 0);
+    STORE(&ps->st.filler_state, GK_FILL_IDLE);
+    return 0;
 }
 
 int gk_ps_fill_wait(struct gk_ps *ps, int timeout_ms)

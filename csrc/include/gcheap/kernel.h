@@ -272,9 +272,11 @@ struct gk_ps;
  * attaches to the dispatcher (SIGBUS) or starts the fault thread. Does not
  * register the range: gk_ps_arm does. Nothing is left behind on failure. */
 int gk_ps_create(const struct gk_ps_config *cfg, struct gk_ps **out);
-/* Registers [start, start + len) MISSING (|WP), then drops whatever is mapped
- * there (MADV_DONTNEED): from now on every access to a block goes through us. */
-int gk_ps_arm(struct gk_ps *ps);
+/* Registers [start, start + len) MISSING (|WP) - len 0: the whole range, else a
+ * prefix of whole blocks (the rest is not served: installs and the filler stop
+ * there) - then drops whatever is mapped there (MADV_DONTNEED): from now on
+ * every access to a block of it goes through us. */
+int gk_ps_arm(struct gk_ps *ps, uint64_t len);
 /* Unregisters: a page still missing becomes ordinary (zero-fill) memory. */
 int gk_ps_disarm(struct gk_ps *ps);
 /* Stops the threads, waits for handlers, releases everything (disarms first). */
@@ -300,6 +302,11 @@ int gk_ps_fill_start(struct gk_ps *ps, uint64_t min_bytes, uint64_t max_bytes,
 /* Waits until every block is present (timeout_ms < 0: forever); when the filler
  * is gone (died, never started) the caller fills what is left itself. */
 int gk_ps_fill_wait(struct gk_ps *ps, int timeout_ms);
+/* Stops the filler (if any) and waits for it; the blocks it claimed are installed. */
+void gk_ps_fill_stop(struct gk_ps *ps);
+/* Not armed: every block missing again, with its configured source (a server
+ * reused for the next flip of the same range). -EBUSY while armed. */
+int gk_ps_reset(struct gk_ps *ps);
 int gk_ps_stats(struct gk_ps *ps, struct gk_ps_stats *out);
 /* Copies up to max stall times (seconds: fault entry to block present). */
 int gk_ps_stalls(struct gk_ps *ps, double *out, int max);
@@ -307,6 +314,12 @@ int gk_ps_inject(struct gk_ps *ps, int point, int nth, int err);
 /* wp: the pages written since they were installed, a bit each (words >= npages/64
  * rounded up); clear != 0 clears them as it reads. */
 int gk_ps_dirty(struct gk_ps *ps, uint64_t *out, uint64_t words, int clear);
+
+/* PAGEMAP_SCAN (6.7): sets bit p of bitmap for every page p of [start, start +
+ * len) written since a WP_ASYNC userfaultfd protected it; reprotect: protect
+ * them again in the same walk. *npages: how many. -EINVAL/-ENOTTY where the
+ * kernel lacks it. */
+int gk_pagemap_written(uintptr_t start, uint64_t len, int reprotect, uint64_t *bitmap, uint64_t *npages);
 
 /* 64-bit checksum of a block's stored pages (xxHash64, seed 0). */
 uint64_t gk_checksum(uintptr_t data, uint64_t len);

@@ -279,8 +279,8 @@ def ps_create(start: int, length: int, block_pages: int, mode: int, source: int,
     return out[0]
 
 
-def ps_arm(ps) -> None:
-    check(lib.gk_ps_arm(ps), "page server arm (UFFDIO_REGISTER)")
+def ps_arm(ps, length: int = 0) -> None:
+    check(lib.gk_ps_arm(ps, length), "page server arm (UFFDIO_REGISTER)")
 
 
 def ps_disarm(ps) -> None:
