@@ -214,7 +214,8 @@ static int validate(const struct gs_config *cfg)
     if (cfg->mode < GS_MODE_DONTUNMAP || cfg->mode > GS_MODE_STW ||
         (cfg->fault_mode != GK_PS_SIGBUS && cfg->fault_mode != GK_PS_THREAD) ||
         (cp && (cp > GK_PS_MAX_BLOCK_PAGES || (cp & (cp - 1)))) || (cfg->meta_len && !cfg->meta) ||
-        cfg->inject_point < GS_INJ_NONE || cfg->inject_point > GS_INJ_FLIP || cfg->wp_rounds < 0)
+        cfg->inject_point < GS_INJ_NONE || cfg->inject_point > GS_INJ_FLIP || cfg->wp_rounds < 0 ||
+        cfg->writer_delay_us < 0 || cfg->writer_delay_us > 1000000)
         return -EINVAL;
     return 0;
 }

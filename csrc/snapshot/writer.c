@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "snapshot/snapshot_impl.h"
@@ -188,6 +189,10 @@ static int write_loop(struct gs_op *op)
         op->given_back = e;
         sample_rss(op);
         c = e;
+        if (op->cfg.writer_delay_us > 0) {
+            struct timespec ts = { op->cfg.writer_delay_us / 1000000, (op->cfg.writer_delay_us % 1000000) * 1000L };
+            nanosleep(&ts, NULL);
+        }
         if (gs_injected(op, GS_INJ_WRITER_DIES) < 0)
             return 1;               /* the thread "dies" here: its work is left undone */
     }

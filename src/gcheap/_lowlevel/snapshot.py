@@ -39,8 +39,9 @@ def format_error(rc: int, path: str) -> SnapshotError:
 
 
 def config(mode: str, fault_mode: str, chunk_pages: int, fsync: bool, batch_bytes: int, meta: bytes,
-           inject: tuple | None = None, wp_rounds: int = 0):
+           inject: tuple | None = None, wp_rounds: int = 0, writer_delay_us: int = 0):
     cfg = ffi.new("struct gs_config *")
+    cfg.writer_delay_us = writer_delay_us
     cfg.mode, cfg.fault_mode = GS_MODES[mode], GS_FAULT_MODES[fault_mode]
     cfg.chunk_pages, cfg.fsync, cfg.batch_bytes, cfg.wp_rounds = chunk_pages, int(fsync), batch_bytes, wp_rounds
     keep = ffi.new("char[]", meta)

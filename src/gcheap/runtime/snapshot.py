@@ -171,7 +171,11 @@ def _raise_start(rt: "Runtime", rc: int, what: str, path: str) -> None:
 
 
 def start(rt: "Runtime", path, *, wait: bool, mode: str, fault_mode: str, chunk_pages: int, fsync: bool,
-          batch_bytes: int, swap: bool, inject: tuple | None = None, wp_rounds: int = 0):
+          batch_bytes: int, swap: bool, inject: tuple | None = None, wp_rounds: int = 0,
+          writer_delay_us: int = 0):
+    """rt.snapshot / rt.swap_out. Testing only: inject=(point, nth, errno) with point
+    "write", "writer_dies" or "flip"; writer_delay_us (the writer sleeps after each
+    batch); wp_rounds (mode "wp": pre-copy rounds at most)."""
     rt._check_open()
     _check_args(mode, fault_mode, chunk_pages, wait)
     what = "swap_out" if swap else "snapshot"
@@ -185,7 +189,13 @@ def start(rt: "Runtime", path, *, wait: bool, mode: str, fault_mode: str, chunk_
             state = "none"
         truncate = state == "none"
     fd, path = _open(path, truncate)
-    cfg, keep = _ll.config(mode, fault_mode, chunk_pages, fsync, batch_bytes, _meta(rt), inject, wp_rounds)
+    for name, v in (("wp_rounds", wp_rounds), ("writer_delay_us", writer_delay_us)):
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 1_000_000:
+            raise InvalidOption(f"{name} must be an int in [0, 1000000], got {v!r}")
+    if inject is not None and (not isinstance(inject, tuple) or len(inject) != 3 or inject[0] not in _ll.GS_INJ):
+        raise InvalidOption(f"inject must be (point, nth, errno) with point in {sorted(_ll.GS_INJ)}")
+    cfg, keep = _ll.config(mode, fault_mode, chunk_pages, fsync, batch_bytes, _meta(rt), inject, wp_rounds,
+                           writer_delay_us)
     rc, op = _ll.snapshot_start(rt._c, fd, cfg, swap)
     del keep
     if rc < 0:
