@@ -107,12 +107,16 @@ void *gr_gate_owner(struct gr_runtime *rt)
 }
 
 /* gc_lock held, caller out of core. Passes the collection gate first: a
- * collection requested during a snapshot waits for it. */
+ * collection requested during a snapshot waits for it. A paced one (the
+ * collector starting early on its own) is not worth bringing a swapped-out heap
+ * back for: it is skipped (-EAGAIN); one the heap needs comes soon enough. */
 int gr_collect(struct gr_runtime *rt, int cause, struct gr_pause *out)
 {
     memset(out, 0, sizeof *out);
     if (atomic_load(&rt->closed))
         return -ESHUTDOWN;
+    if (cause == GR_CAUSE_PACED && gr_gate_owner(rt))
+        return -EAGAIN;
     gr_gate_pass(rt);
     if (atomic_load(&rt->closed))
         return -ESHUTDOWN;

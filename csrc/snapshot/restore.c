@@ -153,11 +153,11 @@ int gs_restore(int fd, const struct gs_restore_config *cfg, gr_runtime **out)
             rc = gs_restore_register(r);
         if (rc == 0) {
             chunks = NULL;      /* the restore's now */
-            rc = gk_ps_fill_start(r->ps, cfg->fill_min ? cfg->fill_min : 64u << 10,
-                                  cfg->fill_max ? cfg->fill_max : 4u << 20, restore_done, r);
-            if (rc < 0) {       /* no filler: faults still serve; a collection fills the rest */
-                rc = 0;
-            }
+            /* without a filler (asked, or it cannot start) faults still serve, and
+             * a collection fills the rest first */
+            if (!cfg->no_filler)
+                gk_ps_fill_start(r->ps, cfg->fill_min ? cfg->fill_min : 64u << 10,
+                                 cfg->fill_max ? cfg->fill_max : 4u << 20, restore_done, r);
         }
     }
     if (rc < 0) {

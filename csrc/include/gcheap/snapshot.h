@@ -143,6 +143,8 @@ struct gs_restore_config {
     int32_t fault_mode;           /* GK_PS_SIGBUS or GK_PS_THREAD */
     int32_t file_mmap;            /* lazy: copy from a read-only mapping of the file */
     int32_t verify;               /* check every chunk before anything is mapped */
+    int32_t no_filler;            /* lazy: pages come only when touched (no background filler) */
+    int32_t reserved;
     uint64_t fill_min;            /* filler chunk (0: 64 KiB .. 4 MiB) */
     uint64_t fill_max;
     const char *name;             /* the file's name, for the fatal message */

@@ -120,7 +120,7 @@ def file_verify(fd: int) -> tuple[int, int]:
 
 
 def restore(fd: int, path: str, collector: int, options: int, collector_config, lazy: bool, fault_mode: str,
-            mmap: bool, verify: bool, fill: tuple = (0, 0)):
+            mmap: bool, verify: bool, fill: tuple = (0, 0), prefetch: bool = True):
     """(rc, runtime)."""
     cfg = ffi.new("struct gs_restore_config *")
     cfg.collector, cfg.options = collector, options
@@ -128,6 +128,7 @@ def restore(fd: int, path: str, collector: int, options: int, collector_config, 
     cfg.lazy, cfg.fault_mode, cfg.file_mmap, cfg.verify = int(lazy), GS_FAULT_MODES[fault_mode], int(mmap), \
         int(verify)
     cfg.fill_min, cfg.fill_max = fill
+    cfg.no_filler = int(not prefetch)
     name = ffi.new("char[]", path.encode(errors="replace"))
     cfg.name = name
     out = ffi.new("gr_runtime **")

@@ -521,18 +521,21 @@ class Runtime:
 
     @classmethod
     def restore(cls, path, lazy: bool = True, *, collector: "str | None" = None, fault_mode: str = "sigbus",
-                verify: bool = False, mmap: bool = False, **options: Any) -> "Runtime":
+                verify: bool = False, mmap: bool = False, prefetch: bool = True, **options: Any) -> "Runtime":
         """A runtime from a snapshot file (in a new process: the heap goes at its
         recorded address; HeapAddressInUse when that range is taken). lazy: pages
         come from the file when first touched and from a background filler (a
         collection waits until all are in); lazy=False reads them all first.
-        verify: check every chunk's checksum before anything is mapped. A bad file
+        prefetch=False: no background filler (a lazy restore's pages then come only
+        when touched, or all at once when a collection needs them); mmap: copy
+        from a read-only mapping of the file instead of pread. verify: check every
+        chunk's checksum before anything is mapped. A bad file
         raises SnapshotFormatError (SnapshotCorrupt, SnapshotTruncated,
         SnapshotVersionError) with nothing mapped. collector: default, the one
         the snapshot was taken under."""
         from gcheap.runtime.snapshot import restore
         return restore(cls, path, lazy=lazy, collector=collector, fault_mode=fault_mode, verify=verify,
-                       mmap=mmap, options=options)
+                       mmap=mmap, prefetch=prefetch, options=options)
 
     def wait_restored(self, timeout: "float | None" = None) -> bool:
         """A lazy restore: waits until every page is in (False on timeout)."""

@@ -178,6 +178,13 @@ def start(rt: "Runtime", path, *, wait: bool, mode: str, fault_mode: str, chunk_
     batch); wp_rounds (mode "wp": pre-copy rounds at most)."""
     rt._check_open()
     _check_args(mode, fault_mode, chunk_pages, wait)
+    for name, v in (("wp_rounds", wp_rounds), ("writer_delay_us", writer_delay_us)):
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 1_000_000:
+            raise InvalidOption(f"{name} must be an int in [0, 1000000], got {v!r}")
+    if inject is not None and (not isinstance(inject, tuple) or len(inject) != 3 or inject[0] not in _ll.GS_INJ):
+        raise InvalidOption(f"inject must be (point, nth, errno) with point in {sorted(_ll.GS_INJ)}")
+    if not isinstance(batch_bytes, int) or isinstance(batch_bytes, bool) or not 4096 <= batch_bytes <= 1 << 30:
+        raise InvalidOption(f"batch_bytes must be an int in [4096, 1 GiB], got {batch_bytes!r}")
     what = "swap_out" if swap else "snapshot"
     if swap and mode != "dontunmap":
         raise InvalidOption("swap_out writes by mode 'dontunmap' only")
@@ -189,11 +196,6 @@ def start(rt: "Runtime", path, *, wait: bool, mode: str, fault_mode: str, chunk_
             state = "none"
         truncate = state == "none"
     fd, path = _open(path, truncate)
-    for name, v in (("wp_rounds", wp_rounds), ("writer_delay_us", writer_delay_us)):
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 1_000_000:
-            raise InvalidOption(f"{name} must be an int in [0, 1000000], got {v!r}")
-    if inject is not None and (not isinstance(inject, tuple) or len(inject) != 3 or inject[0] not in _ll.GS_INJ):
-        raise InvalidOption(f"inject must be (point, nth, errno) with point in {sorted(_ll.GS_INJ)}")
     cfg, keep = _ll.config(mode, fault_mode, chunk_pages, fsync, batch_bytes, _meta(rt), inject, wp_rounds,
                            writer_delay_us)
     rc, op = _ll.snapshot_start(rt._c, fd, cfg, swap)
@@ -240,11 +242,11 @@ def info(path, verify: bool = True) -> dict:
 # ---------------------------------------------------------------- restore
 
 def restore(cls, path, *, lazy: bool, collector: str, fault_mode: str, verify: bool, mmap: bool,
-            options: dict) -> "Runtime":
+            prefetch: bool, options: dict) -> "Runtime":
     from gcheap.runtime.runtime import COLLECTORS
     if fault_mode not in _ll.GS_FAULT_MODES:
         raise InvalidOption(f"fault_mode must be 'sigbus' or 'thread', got {fault_mode!r}")
-    for name, v in (("lazy", lazy), ("verify", verify), ("mmap", mmap)):
+    for name, v in (("lazy", lazy), ("verify", verify), ("mmap", mmap), ("prefetch", prefetch)):
         if not isinstance(v, bool):
             raise InvalidOption(f"{name}: expected True or False, got {v!r}")
     path = os.fspath(path)
@@ -260,7 +262,8 @@ def restore(cls, path, *, lazy: bool, collector: str, fault_mode: str, verify: b
             collector = collector if collector in COLLECTORS else "stw"
 
         def create(size, collector_id, opts, sizing, collector_config=None):
-            rc, c = _ll.restore(fd, path, collector_id, opts, collector_config, lazy, fault_mode, mmap, verify)
+            rc, c = _ll.restore(fd, path, collector_id, opts, collector_config, lazy, fault_mode, mmap, verify,
+                                prefetch=prefetch)
             if rc in (-errno.ENOEXEC, -errno.EPROTONOSUPPORT, -errno.ENODATA, -errno.EBADMSG, -errno.EADDRINUSE):
                 raise _ll.format_error(rc, path)
             return rc, c
