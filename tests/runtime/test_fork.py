@@ -28,6 +28,21 @@ print(total)
 """
 
 
+def wait_child(pid: int, timeout_s: float, hung: str) -> None:
+    """Waits for the forked child; it must exit 0 within timeout_s (else killed: hung)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(hung)
+        time.sleep(0.005)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
 def child_checks(rt, head_len: int) -> int:
     """Runs in the child: 0 when the runtime works there."""
     try:
@@ -103,17 +118,7 @@ def test_child_forked_amid_allocation_collection_and_a_program_can_use_its_runti
                 pid = os.fork()
                 if pid == 0:
                     os._exit(child_checks(rt, 500))
-                deadline = time.monotonic() + 60
-                while True:
-                    done, status = os.waitpid(pid, os.WNOHANG)
-                    if done:
-                        break
-                    if time.monotonic() > deadline:
-                        os.kill(pid, signal.SIGKILL)
-                        os.waitpid(pid, 0)
-                        pytest.fail("the forked child hung")
-                    time.sleep(0.01)
-                assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+                wait_child(pid, 60, "the forked child hung")
         finally:
             stop.set()
             for t in threads:
@@ -153,17 +158,7 @@ def test_child_closes_cmc_runtime_while_parent_threads_were_in_its_entry_points(
                         os._exit(0)
                     except BaseException:
                         os._exit(1)
-                deadline = time.monotonic() + 20
-                while True:
-                    done, status = os.waitpid(pid, os.WNOHANG)
-                    if done:
-                        break
-                    if time.monotonic() > deadline:
-                        os.kill(pid, signal.SIGKILL)
-                        os.waitpid(pid, 0)
-                        pytest.fail("the forked child hung in close()")
-                    time.sleep(0.005)
-                assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+                wait_child(pid, 20, "the forked child hung in close()")
         finally:
             stop.set()
             for t in threads:
