@@ -25,7 +25,7 @@ from tests.support.snapshot_model import (check_against_model, dump_heap, gen_op
 pytestmark = pytest.mark.uffd
 ROOT = Path(__file__).resolve().parents[2]
 NTHREADS = 3
-NOPS = 5000
+NOPS = 20000                # more than the threads run before the flip, even when a cmc cycle delays it
 
 
 def seed_of(t: int) -> int:
@@ -122,9 +122,9 @@ def test_restored_graph_equals_the_model_at_the_snapshot_instant(tmp_path, colle
                    max(m.progress()) >= NOPS)
         rep = op.wait()
         m.finish()
-        assert rep.heap_bytes > 12 << 20 and rep.bytes_written > 0
+        assert rep.heap_bytes > 11 << 20 and rep.bytes_written > 0   # the ballast: 48 x 256,000 bytes
         if mode in ("dontunmap", "swap"):
-            assert rep.pages_served > 0, "no mutator was served from staging: the race did not happen"
+            assert rep.pages_served > 0, f"no mutator was served from staging: the race did not happen ({after})"
         m.check_live()
         if mode == "swap":
             assert rt.swap_state == "out"
