@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 INCLUDE = os.path.join(HERE, "include")
 
 # Lowest first. A layer may include the headers of the layers before it.
-LAYERS = ["kernel", "cmc", "runtime", "gc", "interp"]
+LAYERS = ["kernel", "cmc", "runtime", "gc", "snapshot", "interp"]
 TESTING = "testing"
 
 CFLAGS = ["-O2", "-g", "-std=gnu11", "-pthread", "-fno-strict-aliasing", "-fvisibility=hidden",

@@ -62,14 +62,15 @@ static void put_slot(struct cmc *c, int i)
     __atomic_fetch_or(&c->mut_free, 1ull << i, __ATOMIC_SEQ_CST);
 }
 
-/* A SIGBUS for addr in c's heap. The page may also be present by now. */
-static void serve_sigbus(struct cmc *c, uintptr_t addr)
+/* A SIGBUS for addr in c's heap. The page may also be present by now.
+ * Returns 0 when it was this cycle's page, GK_FAULT_PASS when no cycle holds it. */
+static int serve_sigbus(struct cmc *c, uintptr_t addr)
 {
     if (LOAD(&c->registered) != 1)
-        return;                 /* cycle over: the retried access faults normally */
+        return GK_FAULT_PASS;   /* cycle over: another owner's, or it faults normally */
     uint64_t p = (addr - c->heap) / c->psize;
     if (p >= c->used_pages)
-        return;
+        return GK_FAULT_PASS;
     double t0 = cmc_now();
     ADD(&c->st.faults, 1);
     int slot = grab_slot(c);
@@ -79,19 +80,22 @@ static void serve_sigbus(struct cmc *c, uintptr_t addr)
     cmc_serve_page_until(c, p, buf, BY_MUTATOR);
     put_slot(c, slot);
     cmc_log_stall(c, cmc_now() - t0);
+    return 0;
 }
 
 /* The SIGBUS dispatcher's callback for c's heap (csrc/kernel/fault.c). Announces
  * itself in inflight before looking at the cycle: a flip waits for inflight == 0
- * before it resets the page states. Always "resolved": a page of a cycle that
- * ended meanwhile is unregistered, and the retried access faults normally. */
+ * before it resets the page states. Outside a cycle it passes (GK_FAULT_PASS):
+ * the heap may be served by someone else then (a snapshot's page server), and
+ * when nobody serves it the dispatcher retries the access, which faults normally
+ * (the range is unregistered). */
 static int sigbus_fault(void *ctx, uintptr_t addr)
 {
     struct cmc *c = ctx;
     ADD(&inflight, 1);
-    serve_sigbus(c, addr);
+    int rc = serve_sigbus(c, addr);
     ADD(&inflight, -1);
-    return 0;
+    return rc;
 }
 
 int cmc_sigbus_installed(void)

@@ -9,9 +9,10 @@
  * the faulting access is retried, or < 0 when it cannot.
  *
  *   handler(sig, si):  range containing si_addr?  --yes-->  callback == 0?  --yes-->  return (retry)
- *                         | no                                   | no
- *                         v                                      v
- *                      chain to the previous disposition, once per fault
+ *                         | no                                   | PASS: next range holding si_addr
+ *                         v                                      | (all passed: return, retry)
+ *                      chain to the previous disposition,  <-----+ < 0
+ *                      once per fault
  *
  * Invariants:
  *  - Async-signal-safe: the handler reads the slot table, calls the callback
@@ -134,7 +135,8 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uctx)
     int saved_errno = errno;
     if (si->si_code == BUS_ADRERR) {
         uintptr_t addr = (uintptr_t)si->si_addr;
-        for (int i = 0; i < GK_FAULT_SLOTS; i++) {
+        int passed = 0, failed = 0;
+        for (int i = 0; i < GK_FAULT_SLOTS && !failed; i++) {
             struct fault_slot *s = &slots[i];
             if (LOAD(&s->state) != SLOT_ACTIVE)
                 continue;
@@ -146,9 +148,17 @@ static void sigbus_handler(int sig, siginfo_t *si, void *uctx)
                     errno = saved_errno;
                     return;
                 }
-                break;          /* in a served range but unresolved: a real error */
+                if (rc == GK_FAULT_PASS)
+                    passed = 1;     /* not this owner's now: ask the other ranges */
+                else
+                    failed = 1;     /* in a served range but unresolved: a real error */
+                continue;
             }
             ADD(&s->inflight, -1);
+        }
+        if (passed && !failed) {    /* nobody serves it now: retry (it faults normally) */
+            errno = saved_errno;
+            return;
         }
     }
     chain(sig, si, uctx);

@@ -102,6 +102,18 @@ _Static_assert(GK_MADV_NOHUGEPAGE == MADV_NOHUGEPAGE, "madvise");
 #define GK_FORK_RUNTIME 2
 int gk_atfork(int rank, void (*prepare)(void), void (*parent)(void), void (*child)(void));
 
+/* checksum.c: xxHash64 over segments whose lengths are multiples of 32 bytes. */
+struct gk_sum {
+    uint64_t v[4];
+    uint64_t len;
+};
+void gk_sum_init(struct gk_sum *s);
+void gk_sum_update(struct gk_sum *s, const void *data, uint64_t len);
+uint64_t gk_sum_final(const struct gk_sum *s);
+
+/* pageserver.c: fatal report for a page that cannot be served (async-signal-safe). */
+void gk_ps_fatal_line(const char *what, uintptr_t page, const char *name, int err);
+
 static inline int gk_is_page_aligned(uint64_t v)
 {
     return (v & (uint64_t)(gk_page_size() - 1)) == 0;

@@ -113,7 +113,8 @@ static int range_ioctl(enum range_op op, int fd, uintptr_t dst, uintptr_t src, u
     switch (op) {
     case OP_COPY: {
         struct uffdio_copy c = { .dst = dst, .src = src, .len = len,
-                                 .mode = dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0 };
+                                 .mode = (dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0) |
+                                         ((flags & GK_COPY_WP) ? UFFDIO_COPY_MODE_WP : 0) };
         rc = ioctl(fd, UFFDIO_COPY, &c) == 0 ? 0 : gk_neg_errno();
         *res = c.copy;
         break;
@@ -160,7 +161,9 @@ static int range_loop(enum range_op op, int fd, uintptr_t dst, uintptr_t src, ui
     if (len == 0 || !gk_is_page_aligned(dst) || !gk_is_page_aligned(len) ||
         (op == OP_MOVE && !gk_is_page_aligned(src)))
         return -EINVAL;
-    if (flags & ~(GK_DONTWAKE | GK_RETRY_EAGAIN | GK_MOVE_ALLOW_SRC_HOLES))
+    if (flags & ~(GK_DONTWAKE | GK_RETRY_EAGAIN | GK_MOVE_ALLOW_SRC_HOLES | GK_COPY_WP))
+        return -EINVAL;
+    if ((flags & GK_COPY_WP) && op != OP_COPY)
         return -EINVAL;
 
     while (did < len) {

@@ -80,6 +80,9 @@ static void child(void)
         pthread_mutex_init(&rt->roots_lock, NULL);
         pthread_mutex_init(&rt->pause_lock, NULL);
         pthread_cond_init(&rt->pause_cond, NULL);
+        pthread_mutex_init(&rt->gate_mu, NULL);    /* the snapshot layer's fork hook left it open */
+        pthread_cond_init(&rt->gate_cv, NULL);
+        rt->gate_hurrying = 0;
         gr_mutators_after_fork(rt);
         /* Programs ran in threads that stayed in the parent: their roots go
          * (their objects become garbage) and close() no longer waits for them. */

@@ -76,9 +76,23 @@ int gr_heap_init(struct gr_runtime *rt, const struct gr_config *cfg)
     /* Large heaps are aligned to 1 GiB so that moving their page tables (the
      * cmc flip) skips empty gigabytes at the PUD level. */
     uint64_t align = size >= (UINT64_C(1) << 30) ? (UINT64_C(1) << 30) : GR_HEAP_ALIGN;
-    int rc = map_aligned(size, align, MAP_NORESERVE, &rt->heap);
-    if (rc)
+    int rc;
+    if (cfg->heap_address) {
+        /* a restored snapshot: exactly where its pointers say, never over anything */
+        if (cfg->heap_address % GR_HEAP_ALIGN)
+            return -EINVAL;
+        void *p = mmap((void *)cfg->heap_address, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        if (p == MAP_FAILED)
+            return errno == EEXIST ? -EADDRINUSE : -errno;
+        if ((uintptr_t)p != cfg->heap_address) {     /* a kernel that took the flag as a hint */
+            munmap(p, size);
+            return -EADDRINUSE;
+        }
+        rt->heap = p;
+    } else if ((rc = map_aligned(size, align, MAP_NORESERVE, &rt->heap))) {
         return rc;
+    }
     rt->capacity = size;
 #if defined(GR_BARRIER_CARD)
     if ((rt->cards = mmap(NULL, size >> 9, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,

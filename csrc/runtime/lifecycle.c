@@ -45,6 +45,8 @@ int gr_runtime_create(const struct gr_config *cfg, const struct gr_collector_ops
     pthread_mutex_init(&rt->gc_lock, NULL);
     pthread_mutex_init(&rt->stats_lock, NULL);
     pthread_mutex_init(&rt->roots_lock, NULL);
+    pthread_mutex_init(&rt->gate_mu, NULL);
+    pthread_cond_init(&rt->gate_cv, NULL);
     atomic_store(&rt->gc_trigger, UINT64_MAX);
     int rc;
     if ((rc = gr_classes_init(rt)) || (rc = gr_roots_init(rt)) || (rc = gr_heap_init(rt, cfg)) ||
@@ -69,6 +71,11 @@ int gr_runtime_close(gr_runtime *rt)
     if (!rt)
         return -EBADF;
     pthread_mutex_lock(&rt->gc_lock);
+    if (!atomic_load(&rt->closed)) {
+        pthread_mutex_unlock(&rt->gc_lock);
+        gr_gate_pass(rt);       /* a snapshot, swap or restore finishes first: the heap must be whole */
+        pthread_mutex_lock(&rt->gc_lock);
+    }
     if (atomic_load(&rt->closed)) {
         pthread_mutex_unlock(&rt->gc_lock);
         return 0;

@@ -243,6 +243,16 @@ struct gr_runtime {
     struct gr_runtime *fork_next; /* fork.c's registry (runtimes are never freed) */
     int fork_held;                /* fork.c: its locks are held across a fork */
 
+    /* the collection gate (pause.c): closed while someone outside the collector owns
+     * the heap's pages (a snapshot being written, a swapped-out heap, a lazy restore) */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    int gate_closed;
+    uint64_t gate_gen;            /* bumped at each open */
+    void (*gate_hurry)(void *ctx);
+    void *gate_ctx;
+    int gate_hurrying;            /* hurry calls in progress */
+
     /* stats */
     pthread_mutex_t stats_lock;
     struct gr_pause *pauses;
@@ -322,6 +332,22 @@ typedef int (*gr_pause_fn)(struct gr_runtime *rt, struct gr_pause *out, void *ar
 int gr_pause_run(struct gr_runtime *rt, int cause, int kind, gr_pause_fn fn, void *arg, struct gr_pause *out);
 /* A collection by the runtime's collector: takes gc_lock (caller out of core). */
 int gr_collect(struct gr_runtime *rt, int cause, struct gr_pause *out);
+
+/* The collection gate (pause.c). While something outside the collector owns the
+ * heap's pages - a snapshot whose writer still gives staged pages back, a
+ * swapped-out heap served from its file, a lazy restore - no collection may move
+ * them: gr_collect (and close) pass the gate first. A thread that finds it closed
+ * calls the owner's hurry(ctx) (finish now: e.g. bring every swapped page back),
+ * without any gate lock, then waits until the owner opens it.
+ *   gr_gate_close  -EBUSY when it is closed already (one owner at a time)
+ *   gr_gate_open   the owner is done (may be called from inside its hurry)
+ *   gr_gate_quiesce  waits until no hurry call runs: then the owner's ctx may go */
+int gr_gate_close(struct gr_runtime *rt, void (*hurry)(void *ctx), void *ctx);
+void gr_gate_open(struct gr_runtime *rt);
+void gr_gate_pass(struct gr_runtime *rt);
+void gr_gate_quiesce(struct gr_runtime *rt);
+/* The owner's ctx while the gate is closed, else NULL. */
+void *gr_gate_owner(struct gr_runtime *rt);
 
 /* A packed ref for obj (0 for null): (class id << 32) | a new handle, or -errno. In core. */
 static inline int64_t gr_pack(struct gr_runtime *rt, uintptr_t obj)

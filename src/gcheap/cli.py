@@ -24,6 +24,7 @@ examples:
   gcheap run examples/splay.py         run a program (CPython-compatible subset)
   gcheap run --collector cmc --stats examples/gcbench.py
   gcheap bench splay --collector stw,cmc --out results   pause-time benchmarks
+  gcheap snapshot inspect heap.snap    what a heap snapshot file holds, checksums verified
   gcheap NAME --help                   the options of one subcommand"""
 
 # name -> module (in the order --help lists them)
@@ -31,6 +32,7 @@ SUBCOMMANDS: dict[str, str] = {
     "doctor": "gcheap.kernel.doctor",
     "run": "gcheap.interp.cli",
     "bench": "gcheap.bench.cli",
+    "snapshot": "gcheap.snapshot.cli",
 }
 
 

@@ -153,3 +153,42 @@ class ProgramError(GCHeapError, RuntimeError):
     def __init__(self, exc_type: str, message: str, traceback: str) -> None:
         RuntimeError.__init__(self, f"{exc_type}: {message}" if message else exc_type)
         self.exc_type, self.message, self.traceback = exc_type, message, traceback
+
+
+# ---------------------------------------------------------------- snapshots
+
+class SnapshotError(GCHeapError, OSError):
+    """A snapshot, swap-out or restore failed (errno and message say why)."""
+
+    def __init__(self, err: int, message: str, path: str | None = None) -> None:
+        OSError.__init__(self, err, message)
+        self.path = path
+
+    def __str__(self) -> str:
+        return self.strerror if self.path is None else f"{self.path}: {self.strerror}"
+
+
+class SnapshotFormatError(SnapshotError, ValueError):
+    """The file is not a snapshot this gcheap can read. Nothing was mapped."""
+
+
+class SnapshotCorrupt(SnapshotFormatError):
+    """A checksum or a field of the file does not hold (bit rot, a foreign writer)."""
+
+
+class SnapshotTruncated(SnapshotFormatError):
+    """The file is shorter than its header says."""
+
+
+class SnapshotVersionError(SnapshotFormatError):
+    """The file is of another format version (or was written with another page size)."""
+
+
+class SnapshotWriteError(SnapshotError):
+    """The snapshot could not be written (disk full, file size limit, a writer that
+    died). The program goes on: the heap is intact; the partial file was removed."""
+
+
+class HeapAddressInUse(SnapshotError):
+    """restore: the address range the snapshot's heap must live at is taken in
+    this process (by another runtime, say). Nothing was mapped."""

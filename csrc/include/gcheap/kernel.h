@@ -60,6 +60,7 @@ int gk_uffd_wake(int fd, uintptr_t start, uint64_t len);
 #define GK_DONTWAKE 1           /* UFFDIO_*_MODE_DONTWAKE */
 #define GK_RETRY_EAGAIN 2       /* retry the remainder on EAGAIN (bounded: 200 yields) */
 #define GK_MOVE_ALLOW_SRC_HOLES 4
+#define GK_COPY_WP 8            /* UFFDIO_COPY_MODE_WP: the copied page is write-protected */
 int gk_uffd_copy(int fd, uintptr_t dst, uintptr_t src, uint64_t len, int flags, uint64_t *done);
 int gk_uffd_zeropage(int fd, uintptr_t dst, uint64_t len, int flags, uint64_t *done);
 int gk_uffd_move(int fd, uintptr_t dst, uintptr_t src, uint64_t len, int flags, uint64_t *done);
@@ -129,11 +130,17 @@ void gk_memcpy(uintptr_t dst, uintptr_t src, uint64_t len);
  * SIGBUS (UFFD_FEATURE_SIGBUS): the concurrent compactor's heaps, the SIGBUS
  * service below, page servers. fn(ctx, addr) runs in the faulting thread, in
  * the signal handler (it must be async-signal-safe), and returns 0 once the
- * page holding addr is present (the access is retried) or < 0 (the fault is a
+ * page holding addr is present (the access is retried), GK_FAULT_PASS (not
+ * its fault now: the next range holding addr is asked) or < 0 (the fault is a
  * real error). Any other SIGBUS goes to the disposition installed before ours
  * (Python's faulthandler, say), once, or takes the default action. */
 typedef int (*gk_fault_fn)(void *ctx, uintptr_t addr);
 #define GK_FAULT_SLOTS 16
+/* fn's answer "not mine now": the range is registered but its owner is not
+ * serving it at the moment (a cmc heap between cycles while a snapshot serves the
+ * same heap). The dispatcher asks the other ranges that hold addr; when every one
+ * passes, the access is retried (an unregistered page then faults normally). */
+#define GK_FAULT_PASS 1
 /* Installs the handler if it is not the current disposition (whoever replaced
  * it becomes the handler we chain to) and serves [start, start+len) with fn:
  * the slot (>= 0), or -ENOSPC / -EINVAL. */
@@ -172,5 +179,149 @@ int gk_sigbus_serve(int uffd, uintptr_t start, uint64_t len, uintptr_t source, i
 /* Stops serving a slot; waits until no handler is inside it. */
 int gk_sigbus_unserve(int slot);
 int gk_sigbus_stats(int slot, struct gk_sigbus_stats *out);
+
+/* ---- the page server (csrc/kernel/pageserver.c) ------------------------------------
+ * Serves the missing faults of a registered range [start, start + len) from a
+ * source, in blocks of block_pages pages (the unit of a claim, of a file read and
+ * of a checksum), in SIGBUS mode (the faulting thread serves itself through the
+ * dispatcher above) or thread mode (one C thread reads the fault events). Each
+ * block has a source: COPY or MOVE from a region (region + (addr - start)),
+ * ZEROPAGE, POISON, or FILE (its stored pages read with pread, or copied from a
+ * read-only mapping of the file, checked against the block's checksum). The
+ * owner can install blocks itself (a writer giving staged pages back, a
+ * background filler) and change a block's source, always under the same
+ * per-block claim that faults take: every block is installed exactly once.
+ *
+ *   MISSING --claim--> CLAIMED --installed--> PRESENT
+ *      ^                  |
+ *      +---- released ----+  (source changed; waiters woken and retry)
+ *
+ * A file block that cannot be read back whole and intact (short read, I/O
+ * error, checksum mismatch) is fatal: one line on fd 2 names the page, the file
+ * and the cause, then abort() - never zeros in place of data. */
+#define GK_PS_SIGBUS 0
+#define GK_PS_THREAD 1
+#define GK_PS_COPY 1            /* copy from region (holes read as zero) */
+#define GK_PS_MOVE 2            /* move from region (zero-copy; holes become zero pages) */
+#define GK_PS_ZEROPAGE 3
+#define GK_PS_POISON 4          /* accesses raise SIGBUS (BUS_MCEERR_AR) */
+#define GK_PS_FILE 5            /* the block's chunk of the file (see struct gk_ps_chunk) */
+#define GK_PS_MAX_BLOCK_PAGES 64
+
+/* Where a FILE block lives: its stored pages (bit i of present: page i of the
+ * block is stored; a clear bit is a zero page, never written) are contiguous
+ * at offset; checksum is gk_checksum over them (verified when cfg.verify). */
+struct gk_ps_chunk {
+    uint64_t offset;
+    uint64_t checksum;
+    uint64_t present;
+};
+
+struct gk_ps_config {
+    uintptr_t start;            /* the served range, page aligned */
+    uint64_t len;
+    uint32_t block_pages;       /* power of two, 1..GK_PS_MAX_BLOCK_PAGES */
+    int32_t mode;               /* GK_PS_SIGBUS or GK_PS_THREAD */
+    int32_t source;             /* every block's initial source (GK_PS_*) */
+    int32_t wp;                 /* register MISSING|WP and install pages write-protected */
+    uintptr_t region;           /* COPY/MOVE: the address that stands for start */
+    int32_t fd;                 /* FILE: an open descriptor (the server dups it) */
+    int32_t file_mmap;          /* FILE: 1 = copy from a read-only mapping instead of pread */
+    struct gk_ps_chunk *chunks; /* FILE: one per block, owned by the caller, may change
+                                   while the block is claimed (gk_ps_set_source) */
+    int32_t verify;             /* FILE: check each block's checksum before installing it */
+    int32_t reserved;
+    const char *name;           /* FILE: named in the fatal message (copied) */
+};
+
+struct gk_ps_stats {
+    uint64_t nblocks;
+    uint64_t present;           /* blocks present now */
+    uint64_t faults;            /* faults served (SIGBUS entries or fault events) */
+    uint64_t blocks_by_fault;   /* blocks installed for a fault */
+    uint64_t blocks_installed;  /* blocks installed by gk_ps_install and the filler */
+    uint64_t bytes_read;        /* from the file */
+    uint64_t eexist;
+    uint64_t eagain;
+    uint64_t errors;            /* failed installs (retried) */
+    uint64_t stalls;            /* entries in the stall log */
+    uint64_t filler_rounds;
+    uint64_t filler_resets;     /* a fault arrived: the chunk went back to its minimum */
+    uint64_t filler_chunk;      /* the filler's current chunk (bytes) */
+    uint64_t filler_max_chunk;  /* the largest it reached */
+    int32_t filler_state;       /* GK_FILL_* */
+    int32_t last_error;
+};
+#define GK_FILL_IDLE 0
+#define GK_FILL_RUNNING 1
+#define GK_FILL_DONE 2
+#define GK_FILL_DIED 3          /* the filler thread ended before the range was full */
+
+/* Fault injection (tests): the nth time the point runs it fails. */
+#define GK_PS_INJ_NONE 0
+#define GK_PS_INJ_FILLER_DIES 1 /* the filler thread exits at its nth round */
+#define GK_PS_INJ_INSTALL 2     /* an install ioctl fails with err (retried) */
+
+/* Flags of gk_ps_install / gk_ps_set_source. */
+#define GK_PS_DROP_PRESENT 1    /* install: for blocks already present, MADV_DONTNEED their
+                                   region pages (nobody reads them again) */
+#define GK_PS_DROP_REGION 2     /* set_source: MADV_DONTNEED the region pages of the blocks */
+
+struct gk_ps;
+/* Opens the userfaultfd (features by mode and wp), allocates the block states,
+ * attaches to the dispatcher (SIGBUS) or starts the fault thread. Does not
+ * register the range: gk_ps_arm does. Nothing is left behind on failure. */
+int gk_ps_create(const struct gk_ps_config *cfg, struct gk_ps **out);
+/* Registers [start, start + len) MISSING (|WP) - len 0: the whole range, else a
+ * prefix of whole blocks (the rest is not served: installs and the filler stop
+ * there) - then drops whatever is mapped there (MADV_DONTNEED): from now on
+ * every access to a block of it goes through us. */
+int gk_ps_arm(struct gk_ps *ps, uint64_t len);
+/* Unregisters: a page still missing becomes ordinary (zero-fill) memory. */
+int gk_ps_disarm(struct gk_ps *ps);
+/* Stops the threads, waits for handlers, releases everything (disarms first). */
+void gk_ps_destroy(struct gk_ps *ps);
+int gk_ps_uffd(struct gk_ps *ps);
+/* Makes the missing blocks of [first, first + n) present with `how` (0: each
+ * block's own source); waits for blocks other threads hold. *installed: blocks
+ * it installed. Returns 0 or -errno. */
+int gk_ps_install(struct gk_ps *ps, uint64_t first, uint64_t n, int how, int flags, uint64_t *installed);
+/* Changes the source of the missing blocks of [first, first + n) (n <= 64)
+ * under their claim; bit i of *present_mask: block first + i was present
+ * (unchanged). Waiters are woken and re-fault onto the new source. */
+int gk_ps_set_source(struct gk_ps *ps, uint64_t first, uint64_t n, int source, int flags,
+                     uint64_t *present_mask);
+/* 0 missing, 1 claimed, 2 present (-EINVAL out of range). */
+int gk_ps_block_state(struct gk_ps *ps, uint64_t block);
+/* The background filler: installs the missing blocks in order, CRIU-style in
+ * chunks that start at min_bytes and grow by min_bytes per round while no fault
+ * arrives (up to max_bytes), back to min_bytes at each fault. on_complete(ctx)
+ * runs once, in the thread that finds every block present. */
+int gk_ps_fill_start(struct gk_ps *ps, uint64_t min_bytes, uint64_t max_bytes,
+                     void (*on_complete)(void *ctx), void *ctx);
+/* Waits until every block is present (timeout_ms < 0: forever); when the filler
+ * is gone (died, never started) the caller fills what is left itself. */
+int gk_ps_fill_wait(struct gk_ps *ps, int timeout_ms);
+/* Stops the filler (if any) and waits for it; the blocks it claimed are installed. */
+void gk_ps_fill_stop(struct gk_ps *ps);
+/* Not armed: every block missing again, with its configured source (a server
+ * reused for the next flip of the same range). -EBUSY while armed. */
+int gk_ps_reset(struct gk_ps *ps);
+int gk_ps_stats(struct gk_ps *ps, struct gk_ps_stats *out);
+/* Copies up to max stall times (seconds: fault entry to block present). */
+int gk_ps_stalls(struct gk_ps *ps, double *out, int max);
+int gk_ps_inject(struct gk_ps *ps, int point, int nth, int err);
+/* wp: the pages written since they were installed, a bit each (words >= npages/64
+ * rounded up); clear != 0 clears them as it reads. */
+int gk_ps_dirty(struct gk_ps *ps, uint64_t *out, uint64_t words, int clear);
+
+/* PAGEMAP_SCAN (6.7): sets bit p of bitmap for every page p of [start, start +
+ * len) written since a WP_ASYNC userfaultfd protected it; reprotect: protect
+ * them again in the same walk. *npages: how many. -EINVAL/-ENOTTY where the
+ * kernel lacks it. */
+int gk_pagemap_written(uintptr_t start, uint64_t len, int reprotect, uint64_t *bitmap, uint64_t *npages);
+
+/* 64-bit checksum of a block's stored pages (xxHash64, seed 0). */
+uint64_t gk_checksum(uintptr_t data, uint64_t len);
 /* cdef-end */
 #endif

@@ -57,6 +57,7 @@ typedef struct gr_runtime gr_runtime;
 #define GR_PAUSE_START 2      /* cmc: roots scanned, concurrent marking starts */
 #define GR_PAUSE_REMARK 3     /* cmc: the end of marking */
 #define GR_PAUSE_FLIP 4       /* cmc: roots forwarded, heap flipped, compaction starts */
+#define GR_PAUSE_SNAPSHOT 5   /* snapshot / swap-out: the heap's pages moved to staging (gcheap/snapshot.h) */
 
 /* Why a collection ran. */
 #define GR_CAUSE_EXPLICIT 0
@@ -106,6 +107,8 @@ struct gr_config {
     int32_t collector;            /* GR_COLLECTOR_* */
     int32_t options;              /* GR_OPT_* */
     const void *collector_config; /* the collector's own (struct cmc_config for cmc), or NULL */
+    uint64_t heap_address;        /* 0: anywhere; else exactly there (MAP_FIXED_NOREPLACE: -EADDRINUSE
+                                   * when anything is mapped in the range) - a restored snapshot */
 };
 
 struct gr_heap_info {

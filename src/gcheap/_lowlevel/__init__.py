@@ -8,6 +8,7 @@ from gcheap._lowlevel.base import check, ffi, lib  # noqa: F401
 from gcheap._lowlevel.kernel import *  # noqa: F401,F403
 from gcheap._lowlevel.cmc import *  # noqa: F401,F403
 from gcheap._lowlevel.runtime import *  # noqa: F401,F403
+from gcheap._lowlevel.snapshot import *  # noqa: F401,F403
 from gcheap._lowlevel.testing import *  # noqa: F401,F403
 from gcheap._lowlevel.interp import *  # noqa: F401,F403
 from gcheap.errors import kernel_error  # noqa: F401

@@ -244,3 +244,111 @@ def sigbus_stats(slot: int) -> dict:
     return {"served": int(st.served), "eexist": int(st.eexist), "errors": int(st.errors),
             "last_tid": int(st.last_tid), "last_error": int(st.last_error),
             "last_address": int(st.last_address)}
+
+
+# The page server (see csrc/kernel/pageserver.c)
+
+PS_SIGBUS = lib.GK_PS_SIGBUS
+PS_THREAD = lib.GK_PS_THREAD
+PS_SOURCES = {"copy": lib.GK_PS_COPY, "move": lib.GK_PS_MOVE, "zeropage": lib.GK_PS_ZEROPAGE,
+              "poison": lib.GK_PS_POISON, "file": lib.GK_PS_FILE}
+PS_DROP_PRESENT = lib.GK_PS_DROP_PRESENT
+PS_DROP_REGION = lib.GK_PS_DROP_REGION
+PS_INJ = {"filler_dies": lib.GK_PS_INJ_FILLER_DIES, "install": lib.GK_PS_INJ_INSTALL}
+FILL_STATES = {lib.GK_FILL_IDLE: "idle", lib.GK_FILL_RUNNING: "running", lib.GK_FILL_DONE: "done",
+               lib.GK_FILL_DIED: "died"}
+PS_BLOCK_STATES = ("missing", "claimed", "present")
+
+
+def ps_chunks(n: int):
+    """A zeroed array of n struct gk_ps_chunk (offset, checksum, present)."""
+    return ffi.new("struct gk_ps_chunk[]", max(n, 1))
+
+
+def ps_create(start: int, length: int, block_pages: int, mode: int, source: int, *, wp: bool = False,
+              region: int = 0, fd: int = -1, file_mmap: bool = False, chunks=None, verify: bool = False,
+              name: str = ""):
+    cfg = ffi.new("struct gk_ps_config *")
+    cfg.start, cfg.len, cfg.block_pages, cfg.mode, cfg.source = start, length, block_pages, mode, source
+    cfg.wp, cfg.region, cfg.fd, cfg.file_mmap, cfg.verify = int(wp), region, fd, int(file_mmap), int(verify)
+    cfg.chunks = chunks if chunks is not None else ffi.NULL
+    cname = ffi.new("char[]", name.encode(errors="replace"))
+    cfg.name = cname
+    out = ffi.new("struct gk_ps **")
+    check(lib.gk_ps_create(cfg, out), "page server", f"{start:#x}+{length:#x}")
+    return out[0]
+
+
+def ps_arm(ps, length: int = 0) -> None:
+    check(lib.gk_ps_arm(ps, length), "page server arm (UFFDIO_REGISTER)")
+
+
+def ps_disarm(ps) -> None:
+    check(lib.gk_ps_disarm(ps), "page server disarm (UFFDIO_UNREGISTER)")
+
+
+def ps_destroy(ps) -> None:
+    lib.gk_ps_destroy(ps)
+
+
+def ps_install(ps, first: int, n: int, how: int = 0, flags: int = 0) -> int:
+    done = ffi.new("uint64_t *")
+    check(lib.gk_ps_install(ps, first, n, how, flags, done), "page server install")
+    return int(done[0])
+
+
+def ps_set_source(ps, first: int, n: int, source: int, flags: int = 0) -> int:
+    mask = ffi.new("uint64_t *")
+    check(lib.gk_ps_set_source(ps, first, n, source, flags, mask), "page server set_source")
+    return int(mask[0])
+
+
+def ps_block_state(ps, block: int) -> str:
+    return PS_BLOCK_STATES[check(lib.gk_ps_block_state(ps, block), "page server block state")]
+
+
+def ps_fill_start(ps, min_bytes: int, max_bytes: int) -> None:
+    check(lib.gk_ps_fill_start(ps, min_bytes, max_bytes, ffi.NULL, ffi.NULL), "page server filler")
+
+
+def ps_fill_wait(ps, timeout_ms: int) -> bool:
+    """True when every block is present; False on timeout."""
+    rc = lib.gk_ps_fill_wait(ps, timeout_ms)
+    if rc == -_errno.ETIMEDOUT:
+        return False
+    check(rc, "page server fill wait")
+    return True
+
+
+def ps_stats(ps) -> dict:
+    st = ffi.new("struct gk_ps_stats *")
+    check(lib.gk_ps_stats(ps, st), "page server stats")
+    d = {k: int(getattr(st, k)) for k in ("nblocks", "present", "faults", "blocks_by_fault", "blocks_installed",
+                                          "bytes_read", "eexist", "eagain", "errors", "stalls", "filler_rounds",
+                                          "filler_resets", "filler_chunk", "filler_max_chunk", "last_error")}
+    d["filler_state"] = FILL_STATES.get(int(st.filler_state), str(st.filler_state))
+    return d
+
+
+def ps_stalls(ps, max_n: int):
+    import numpy as np
+    out = np.zeros(max(max_n, 1), dtype=np.float64)
+    n = check(lib.gk_ps_stalls(ps, ffi.cast("double *", ffi.from_buffer(out)), max_n), "page server stalls")
+    return out[:n]
+
+
+def ps_dirty(ps, npages: int, clear: bool = False):
+    import numpy as np
+    words = (npages + 63) // 64
+    out = np.zeros(max(words, 1), dtype=np.uint64)
+    check(lib.gk_ps_dirty(ps, ffi.cast("uint64_t *", ffi.from_buffer(out)), words, int(clear)), "page server dirty")
+    return out
+
+
+def ps_inject(ps, point: int, nth: int, err: int = 0) -> None:
+    check(lib.gk_ps_inject(ps, point, nth, err), "page server inject")
+
+
+def checksum(data) -> int:
+    src = ffi.from_buffer(data)
+    return int(lib.gk_checksum(int(ffi.cast("uintptr_t", src)), len(src)))

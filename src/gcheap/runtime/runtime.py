@@ -132,9 +132,13 @@ class Runtime:
     def __init__(self, heap_size: "int | str | None" = None, collector: str = "stw", *,
                  verify: bool = False, stress: bool = False, heap_initial: "int | str | None" = None,
                  target_utilization: float | None = None, min_free: "int | str | None" = None,
-                 max_free: "int | str | None" = None, **collector_options: Any) -> None:
+                 max_free: "int | str | None" = None, _create=None, **collector_options: Any) -> None:
         self._closed = True
         self._cmc = None
+        self._snapshot_ops: set = set()      # snapshots and swap-outs under way (gcheap.runtime.snapshot)
+        self._swap_path: str | None = None
+        self._restored_from: str | None = None
+        create = _create or _ll.runtime_new
         self._created_ns = time.monotonic_ns()         # the timeline's t0 (gcheap.runtime.timeline)
         self._programs = 0                # run_file calls in progress (in process _programs_pid)
         self._programs_pid = os.getpid()
@@ -151,13 +155,13 @@ class Runtime:
         options = (_ll.GR_OPT_VERIFY if verify else 0) | (_ll.GR_OPT_STRESS if stress else 0)
         fallback_rc = 0
         if cmc_options is not None:
-            rc, c = _ll.runtime_new(size, COLLECTORS[collector], options, sizing, cmc_options.c_config())
+            rc, c = create(size, COLLECTORS[collector], options, sizing, cmc_options.c_config())
             if rc < 0 and rc != -errno.ENOMEM:
                 # the kernel cannot run the concurrent compactor: stop-the-world compaction
                 fallback_rc = rc
-                rc, c = _ll.runtime_new(size, _ll.GR_COLLECTOR_STW, options, sizing)
+                rc, c = create(size, _ll.GR_COLLECTOR_STW, options, sizing)
         else:
-            rc, c = _ll.runtime_new(size, COLLECTORS[collector], options, sizing)
+            rc, c = create(size, COLLECTORS[collector], options, sizing)
         if rc == -errno.ENOMEM:
             raise HeapExhausted(f"cannot reserve a heap of {size} bytes")
         if rc == -errno.EINVAL:
@@ -285,26 +289,32 @@ class Runtime:
             cid = _ll.define_class(self._c, len(ref_names), len(scalar_specs))
             if cid < 0:
                 raise self._error(cid, "define_class")
-            ns: dict[str, Any] = {"__slots__": (), "_class_id": cid, "_owner": self,
-                                  "ref_fields": tuple(ref_names),
-                                  "scalar_fields": tuple(scalar_specs)}
-            for i, fname in enumerate(ref_names):
-                fields[fname] = (_REF, 1 + i)
-                ns[fname] = _ref_getter(fname, 1 + i)
-            for j, (fname, kind) in enumerate(scalar_specs):
-                idx = 1 + len(ref_names) + j
-                if kind == "i64":
-                    fields[fname] = (_I64, idx)
-                    ns[fname] = _i64_getter(fname, idx)
-                else:
-                    fields[fname] = (_F64, idx)
-                    ns[fname] = _f64_getter(fname, idx)
-            ns["_fields"] = fields
-            cls = type(name, (Instance,), ns)
-            while len(self._types) <= cid:
-                self._types.append(Ref)
-            self._types[cid] = cls
-            self._classes[name] = cls
+            return self._install_class(name, cid, ref_names, scalar_specs)
+
+    def _install_class(self, name: str, cid: int, ref_names: list, scalar_specs: list) -> type:
+        """The Ref subclass of heap class cid (defined in C already: by define_class,
+        or by the snapshot a runtime was restored from)."""
+        fields: dict[str, tuple[int, int]] = {}
+        ns: dict[str, Any] = {"__slots__": (), "_class_id": cid, "_owner": self,
+                              "ref_fields": tuple(ref_names),
+                              "scalar_fields": tuple(scalar_specs)}
+        for i, fname in enumerate(ref_names):
+            fields[fname] = (_REF, 1 + i)
+            ns[fname] = _ref_getter(fname, 1 + i)
+        for j, (fname, kind) in enumerate(scalar_specs):
+            idx = 1 + len(ref_names) + j
+            if kind == "i64":
+                fields[fname] = (_I64, idx)
+                ns[fname] = _i64_getter(fname, idx)
+            else:
+                fields[fname] = (_F64, idx)
+                ns[fname] = _f64_getter(fname, idx)
+        ns["_fields"] = fields
+        cls = type(name, (Instance,), ns)
+        while len(self._types) <= cid:
+            self._types.append(Ref)
+        self._types[cid] = cls
+        self._classes[name] = cls
         return cls
 
     def new(self, cls: type, **fields: Any) -> Instance:
@@ -462,6 +472,82 @@ class Runtime:
             raise self._error(int(rc), "debug_compact_image")
         return data
 
+    # -- snapshots, swap, restore (gcheap.runtime.snapshot, docs/snapshot.md) -----------
+    def snapshot(self, path, wait: bool = True, *, mode: str = "dontunmap", fault_mode: str = "sigbus",
+                 chunk_pages: int = 16, fsync: bool = False, batch_bytes: int = 1 << 20, **testing):
+        """Writes a point-in-time image of the heap (and of the classes and named
+        global roots) to path while the program runs; returns its SnapshotReport,
+        or with wait=False a SnapshotOperation (``.wait()``) right after the pause.
+
+        mode "dontunmap" (the design): the only pause is the flip, the heap's pages
+        moving to staging; mutators touching a page meanwhile get a copy
+        (fault_mode "sigbus": in their own thread; "thread": by a server thread).
+        "wp" (pre-copy rounds under write-protection, the last in a pause) and
+        "stw" (the whole write in a pause) are the ablation baselines. A running
+        cmc compaction finishes first; a collection requested meanwhile waits.
+        Raises SnapshotWriteError when the file cannot be written (the heap is
+        intact, the partial file removed)."""
+        from gcheap.runtime.snapshot import start
+        return start(self, path, wait=wait, mode=mode, fault_mode=fault_mode, chunk_pages=chunk_pages,
+                     fsync=fsync, batch_bytes=batch_bytes, swap=False, **testing)
+
+    def swap_out(self, path=None, wait: bool = True, *, fault_mode: str = "sigbus", chunk_pages: int = 16,
+                 fsync: bool = False, batch_bytes: int = 1 << 20, **testing):
+        """Writes the heap to path (default: the last swap file) and releases its
+        memory while the program runs; later accesses fault pages back from the
+        file (RSS grows with what is touched). Zero pages are never written; a
+        swap-out into the same file again writes only the chunks changed since
+        the last one. A collection brings every page back first."""
+        if path is None:
+            if self._swap_path is None:
+                raise InvalidOption("swap_out: a path is needed for the first swap-out")
+            path = self._swap_path
+        from gcheap.runtime.snapshot import start
+        return start(self, path, wait=wait, mode="dontunmap", fault_mode=fault_mode, chunk_pages=chunk_pages,
+                     fsync=fsync, batch_bytes=batch_bytes, swap=True, **testing)
+
+    def swap_in(self, wait: bool = False) -> None:
+        """Brings every swapped-out page back, in the background (CRIU-style chunks
+        that grow while no fault arrives); wait=True returns when all are in."""
+        self._check_open()
+        _ll.swap_in(self._c, wait)
+
+    @property
+    def swap_state(self) -> str:
+        """"none", "out" (pages served from the swap file), "in" (coming back),
+        "tracking" (resident; the next swap-out writes only what changed)."""
+        self._check_open()
+        return _ll.swap_state(self._c)
+
+    @classmethod
+    def restore(cls, path, lazy: bool = True, *, collector: "str | None" = None, fault_mode: str = "sigbus",
+                verify: bool = False, mmap: bool = False, prefetch: bool = True, **options: Any) -> "Runtime":
+        """A runtime from a snapshot file (in a new process: the heap goes at its
+        recorded address; HeapAddressInUse when that range is taken). lazy: pages
+        come from the file when first touched and from a background filler (a
+        collection waits until all are in); lazy=False reads them all first.
+        prefetch=False: no background filler (a lazy restore's pages then come only
+        when touched, or all at once when a collection needs them); mmap: copy
+        from a read-only mapping of the file instead of pread. verify: check every
+        chunk's checksum before anything is mapped. A bad file
+        raises SnapshotFormatError (SnapshotCorrupt, SnapshotTruncated,
+        SnapshotVersionError) with nothing mapped. collector: default, the one
+        the snapshot was taken under."""
+        from gcheap.runtime.snapshot import restore
+        return restore(cls, path, lazy=lazy, collector=collector, fault_mode=fault_mode, verify=verify,
+                       mmap=mmap, prefetch=prefetch, options=options)
+
+    def wait_restored(self, timeout: "float | None" = None) -> bool:
+        """A lazy restore: waits until every page is in (False on timeout)."""
+        self._check_open()
+        return _ll.restore_wait(self._c, -1 if timeout is None else int(timeout * 1000))
+
+    def page_server_stats(self) -> "dict | None":
+        """The page server of a lazy restore or a swapped-out heap (faults, blocks
+        installed by faults and by the filler, bytes read), or None."""
+        self._check_open()
+        return _ll.server_stats(self._c)
+
     # -- lifecycle ------------------------------------------------------------------
     @property
     def closed(self) -> bool:
@@ -479,6 +565,8 @@ class Runtime:
             recorder = getattr(self, "_timeline_recorder", None)
             if recorder is not None:
                 recorder.stop()                           # its thread reads the C statistics
+            from gcheap.runtime.snapshot import release
+            release(self)                                 # snapshots done, swapped pages back
             rc = _ll.runtime_close(self._c)
         if rc == -errno.EBUSY:
             raise RuntimeBusy("an interpreter program is running on this runtime: close it when run_file returns")
