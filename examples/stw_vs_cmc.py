@@ -56,15 +56,20 @@ def main() -> None:
     print(f"same heap ({HEAP}, {N} objects + garbage), collected by both compactors:\n")
     print(f"  stw: pause {stw.pause_s * 1e3:8.3f} ms (the whole compaction)   live {stw.live_bytes >> 10} KiB")
     if done.concurrent:
-        print(f"  cmc: pause {done.pause_s * 1e3:8.3f} ms = mark {done.pauses['mark'] * 1e3:.3f} "
-              f"+ flip {done.pauses['flip'] * 1e3:.3f} (mremap {done.pauses['flip.mremap'] * 1e3:.3f}, "
+        # the cycle's pauses: start, remark and flip (with concurrent marking, the
+        # default), or mark and flip (marking="pause"); flip.* are the flip's parts
+        parts = " + ".join(f"{k} {v * 1e3:.3f}" for k, v in done.pauses.items() if "." not in k)
+        print(f"  cmc: pauses {done.pause_s * 1e3:8.3f} ms in all = {parts} (longest "
+              f"{done.longest_pause_s * 1e3:.3f}; flip: mremap {done.pauses['flip.mremap'] * 1e3:.3f}, "
               f"register {done.pauses['flip.register'] * 1e3:.3f}, roots {done.pauses['flip.roots'] * 1e3:.3f})")
-        print(f"       gc(wait=False) returned after {(t1 - t0) * 1e3:.3f} ms; compaction went on for "
+        print(f"       gc(wait=False) returned after the flip, {(t1 - t0) * 1e3:.3f} ms (concurrent marking "
+              f"included, the mutator free to run meanwhile); compaction went on for "
               f"{done.compaction_s * 1e3:.2f} ms while the mutator read the heap")
         print(f"       pages built by the GC thread {done.pages_by_gc}, by the mutator's faults "
               f"{done.pages_by_mutator}; peak RSS {done.peak_rss >> 20} MiB vs {done.process_rss_before >> 20} "
               f"MiB before")
-        print(f"\n  flip pause is {stw.pause_s / done.pauses['flip']:.0f}x shorter than the stw pause")
+        print(f"\n  cmc's longest pause is {stw.pause_s / done.longest_pause_s:.0f}x shorter than the stw pause "
+              f"({done.marking} marking)")
     else:
         print(f"  cmc: fell back to stop-the-world ({done.error}); pause {done.pause_s * 1e3:.3f} ms")
 
