@@ -1,9 +1,10 @@
 """The ``gcheap`` command (also ``python -m gcheap``).
 
 Subcommands are listed here, explicitly, in SUBCOMMANDS: each is a module with
-HELP (one line), DESCRIPTION (the text of ``gcheap NAME --help``),
-``configure(parser)`` and ``main(args) -> exit status``. Modules are imported
-only to build the parser; none of them loads the C core at import time.
+DESCRIPTION (the text of ``gcheap NAME --help``), ``configure(parser)`` and
+``main(args) -> exit status``; its one-line help is here. Only the module of the
+subcommand being run is imported (``gcheap --help`` imports none): a
+``gcheap run`` starts without loading what ``bench`` or ``snapshot`` need.
 """
 from __future__ import annotations
 
@@ -27,25 +28,43 @@ examples:
   gcheap snapshot inspect heap.snap    what a heap snapshot file holds, checksums verified
   gcheap NAME --help                   the options of one subcommand"""
 
-# name -> module (in the order --help lists them)
-SUBCOMMANDS: dict[str, str] = {
-    "doctor": "gcheap.kernel.doctor",
-    "run": "gcheap.interp.cli",
-    "bench": "gcheap.bench.cli",
-    "snapshot": "gcheap.snapshot.cli",
+# name -> (module, one-line help), in the order --help lists them
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "doctor": ("gcheap.kernel.doctor",
+               "report what this kernel allows (userfaultfd, its features, MREMAP_DONTUNMAP) and how to fix what is missing"),
+    "run": ("gcheap.interp.cli",
+            "run a Python program (the CPython-compatible subset of docs/subset.md) on the managed heap"),
+    "bench": ("gcheap.bench.cli",
+              "pause-time benchmarks and experiments: sweeps over workloads, collectors and heaps; MMU, latency, traces, plots"),
+    "snapshot": ("gcheap.snapshot.cli",
+                 "inspect a heap snapshot or swap file: header, sizes, classes, roots, checksums"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: list[str]) -> str | None:
+    """The subcommand argv names (its first word that is not an option), if any."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a if a in SUBCOMMANDS else None
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with argv, only the subcommand it names is configured (the others
+    are listed with their help but take no options: they are never run)."""
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     from gcheap import __version__
     parser.add_argument("--version", action="version", version=f"gcheap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     sub.required = True
-    for name, module in SUBCOMMANDS.items():
+    chosen = _chosen(argv) if argv is not None else None
+    for name, (module, help_) in SUBCOMMANDS.items():
+        if argv is not None and name != chosen:
+            sub.add_parser(name, help=help_)
+            continue
         mod = importlib.import_module(module)
-        p = sub.add_parser(name, help=mod.HELP, description=mod.DESCRIPTION,
+        p = sub.add_parser(name, help=help_, description=mod.DESCRIPTION,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.configure(p)
         p.set_defaults(func=mod.main)
@@ -53,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:

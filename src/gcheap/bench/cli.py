@@ -11,7 +11,6 @@ import os
 import pathlib
 import sys
 
-HELP = "pause-time benchmarks and experiments: sweeps over workloads, collectors and heaps; MMU, latency, traces, plots"
 DESCRIPTION = """\
 Run workloads under collectors, collector options and heap sizes (their cross
 product, one process per run, repeated), and write into --out: results.json

@@ -18,7 +18,6 @@ import json
 import os
 import sys
 
-HELP = "run a Python program (the CPython-compatible subset of docs/subset.md) on the managed heap"
 DESCRIPTION = """\
 Compile PROGRAM (a .py file in the subset of Python that docs/subset.md
 describes; the same file runs under CPython) and run it on a gcheap runtime:
@@ -205,6 +204,16 @@ def main(args: argparse.Namespace) -> int:
     except GCHeapError as e:
         print(f"gcheap run: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FATAL
+    if args.stats or args.stats_json:   # (gcheap.metrics loads numpy: only when asked for)
+        _report(args, result)
+    if result.status == "fatal":
+        print(f"gcheap run: the runtime failed: {result.message}", file=sys.stderr)
+        return EXIT_FATAL
+    return result.exit_status
+
+
+def _report(args: argparse.Namespace, result) -> None:
+    """--stats and --stats-json: the pause summary and the MMU, from the run's pause log."""
     summary = pause_summary(result.pauses, result.cmc_pages)
     if result.pauses:       # minimum mutator utilisation over the run, from the pause log
         from gcheap.metrics import mmu
@@ -222,7 +231,3 @@ def main(args: argparse.Namespace) -> int:
                        "pauses": summary, "longest_pause_ms": summary["max_ms"],
                        "pause_log": [p.as_dict() for p in result.pauses],
                        "cycles": result.cycles}, f, indent=2)
-    if result.status == "fatal":
-        print(f"gcheap run: the runtime failed: {result.message}", file=sys.stderr)
-        return EXIT_FATAL
-    return result.exit_status

@@ -86,7 +86,7 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
     concurrent = cmc is not None and cmc.concurrent_capable
     runtime._program_started()            # close() raises RuntimeBusy until _program_ended
     try:
-        before = len(runtime.stats()["pauses"])
+        before = len(runtime._pauses())
         totals_before = cmc.totals() if concurrent else None
         sys.stdout.flush()
         sys.stderr.flush()
@@ -107,7 +107,7 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
             after = cmc.totals()
             cmc_pages = {k: int(after[k] - totals_before[k])
                          for k in ("cycles", "pages_by_gc", "pages_by_mutator", "zero_pages")}
-        pauses = runtime.stats()["pauses"][before:]
+        pauses = runtime._pauses()[before:]
         first_seq = pauses[0].seq if pauses else None
         cycles = [c for c in runtime.cycles() if first_seq is not None and c["pause_seq"]
                   and c["pause_seq"][0] >= first_seq] if concurrent else []

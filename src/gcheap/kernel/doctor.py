@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "report what this kernel allows (userfaultfd, its features, MREMAP_DONTUNMAP) and how to fix what is missing"
 DESCRIPTION = """\
 Probe this kernel and process for what the concurrent compactor needs:
 userfaultfd (and how it can be opened), its features (SIGBUS mode, MOVE, ...),

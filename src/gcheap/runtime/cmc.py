@@ -12,8 +12,6 @@ import dataclasses
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from gcheap import _lowlevel as _ll
 from gcheap.cmc.compactor import CmcOptions, unavailable_reason
 from gcheap.errors import AddressRangeStolen, HeapCorruption, InvalidOption, KernelError
@@ -114,7 +112,7 @@ class CmcReport(GCReport):
     pages_by_gc: int = 0
     pages_by_mutator: int = 0
     zero_pages: int = 0
-    fault_stalls_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fault_stalls_s: object = field(default_factory=lambda: _np().zeros(0))   # numpy float64 array
     ioctls: dict = field(default_factory=dict)
     eexist: int = 0
     eagain: int = 0
@@ -155,12 +153,20 @@ def split_options(collector: str, options: dict) -> CmcOptionsAll | None:
         raise InvalidOption(str(e)) from e
 
 
+def _np():
+    """numpy (the fault-stall arrays), imported when a cmc runtime is created
+    (CmcState) so that no report pays for it; a stw runtime never loads it."""
+    import numpy
+    return numpy
+
+
 class CmcState:
     """Per-runtime state of collector "cmc" (rt._cmc)."""
 
     def __init__(self, rt, options: CmcOptionsAll, rc: int = 0) -> None:
         """rc: the -errno with which creating the runtime with collector "cmc" failed
         (it was then created "stw"), or 0."""
+        _np()
         global _warned
         self.rt = rt
         self.options = options
@@ -261,7 +267,7 @@ class CmcState:
             error = (f"{_ll.CMC_POINT_NAMES.get(st['last_error_point'], 'build')} failed "
                      f"({_errno_name(st['last_error'])}); recovered, heap complete")
         compacted = bool(info["concurrent"])
-        stalls = _ll.gr_cmc_stalls(self.rt._c, max(int(st["stalls"]), 1)) if compacted else np.zeros(0)
+        stalls = _ll.gr_cmc_stalls(self.rt._c, max(int(st["stalls"]), 1)) if compacted else _np().zeros(0)
         fields["pause_s"] = cycle.get("total_pause_s", base.pause_s)
         return CmcReport(
             **fields, concurrent=compacted, marking="concurrent" if cycle.get("concurrent") else "pause",

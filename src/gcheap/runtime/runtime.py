@@ -437,6 +437,11 @@ class Runtime:
             raise self._error(rc, "heap_info")
         return info
 
+    def _pauses(self) -> list:
+        """Every pause so far (GCReport), without stats()'s summary (which loads numpy)."""
+        self._check_open()
+        return [GCReport.from_pause(p) for p in _ll.pauses(self._c)]
+
     def stats(self) -> dict:
         """Cumulative counts, every pause (a list of GCReport) and a pause summary
         (count, p50, p90, p99, p99.9, max, total in seconds). collector="cmc" adds

@@ -23,7 +23,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
 
 from gcheap import _lowlevel as _ll
 from gcheap.errors import InvalidOption, RuntimeBusy, SnapshotError, SnapshotWriteError
@@ -34,6 +33,13 @@ if TYPE_CHECKING:
 META_FORMAT = "gcheap-heap/1"
 MODES = tuple(_ll.GS_MODES)
 FAULT_MODES = tuple(_ll.GS_FAULT_MODES)
+
+
+def _numpy():
+    """numpy, imported when a report needs it: closing a runtime imports this module,
+    and a short `gcheap run` should not pay for numpy (about 80 ms)."""
+    import numpy
+    return numpy
 
 
 @dataclass(frozen=True)
@@ -68,14 +74,14 @@ class SnapshotReport:
     peak_extra_rss: int = 0
     wp_rounds: int = 0
     wp_final_pages: int = 0
-    stalls_s: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    stalls_s: object = field(default_factory=lambda: _numpy().zeros(0), repr=False)   # numpy float64 array
 
     def as_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "stalls_s"}
         st = self.stalls_s
         d["stalls"] = len(st)
-        d["stall_p50_s"] = float(np.percentile(st, 50)) if len(st) else 0.0
-        d["stall_p99_s"] = float(np.percentile(st, 99)) if len(st) else 0.0
+        d["stall_p50_s"] = float(_numpy().percentile(st, 50)) if len(st) else 0.0
+        d["stall_p99_s"] = float(_numpy().percentile(st, 99)) if len(st) else 0.0
         return d
 
     def __str__(self) -> str:

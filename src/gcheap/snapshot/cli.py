@@ -13,7 +13,6 @@ import datetime
 import json
 import sys
 
-HELP = "inspect a heap snapshot or swap file: header, sizes, classes, roots, checksums"
 DESCRIPTION = """\
 Look into a file written by rt.snapshot() or rt.swap_out(): its format version,
 the heap it holds (address, capacity, used bytes), how much is data and how much
