@@ -202,3 +202,21 @@ def test_workload_resolution():
     assert [c.label for c in cfgs] == ["stw", "cmc[fault_mode=sigbus,gc_threads=1]",
                                        "cmc[fault_mode=sigbus,gc_threads=2]", "cmc[fault_mode=thread,gc_threads=1]",
                                        "cmc[fault_mode=thread,gc_threads=2]"]
+
+
+def test_api_workloads_under_both_collectors(tmp_path, capsys):
+    """half_live records the cycle's pauses under cmc (start/remark/flip with
+    concurrent marking) and the docs' flip table is built from them."""
+    from gcheap.bench import docs
+    out = tmp_path / "cmc-pause"
+    rc = bench(tmp_path, "half_live", "--collector", "stw,cmc", "--heap", "16M", "--repeat", "1", "--out", str(out))
+    assert rc == 0, capsys.readouterr().err
+    doc = results.load(out / "results.json")
+    runs = {r["config"]: r for r in doc["runs"]}
+    assert {c: r["status"] for c, r in runs.items()} == {"stw": "ok", "cmc": "ok"}, runs
+    cmc = runs["cmc"]["extra"]
+    assert cmc["marking"] == "concurrent"
+    assert 0 < cmc["flip_s"] <= cmc["longest_pause_s"] < runs["stw"]["extra"]["first_pause_s"]
+    assert cmc["mark_s"] > 0 and cmc["compaction_s"] > 0
+    table = "\n".join(docs.flip_section(doc))
+    assert "| 16M |" in table and "cmc longest pause ms" in table

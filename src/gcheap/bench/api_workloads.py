@@ -82,7 +82,12 @@ def half_live(ctx, collections: str = "1") -> dict:
         if i == 0:
             out = {"live_bytes": rep.live_bytes, "first_pause_s": rep.pause_s}
             if getattr(rep, "concurrent", False):
-                out.update(mark_s=rep.pauses["mark"], flip_s=rep.pauses["flip"], compaction_s=rep.compaction_s,
+                # the cycle's pauses (start, remark, flip with concurrent marking; mark,
+                # flip with marking="pause") and its concurrent marking time
+                cyc = rep.cycle or {}
+                out.update(flip_s=rep.pauses["flip"], longest_pause_s=rep.longest_pause_s,
+                           mark_s=rep.pauses.get("mark", cyc.get("mark_s", 0.0)), marking=rep.marking,
+                           compaction_s=rep.compaction_s, gc_cpu_s=cyc.get("gc_cpu_s", 0.0),
                            rss_before_bytes=rep.process_rss_before, cycle_peak_rss_bytes=rep.peak_rss)
     rt.verify()
     return out
