@@ -47,7 +47,7 @@ bench: build
 # ThreadSanitizer: the C core built with -fsanitize=thread into build/tsan (apart
 # from the normal build), run under the concurrency tests with libtsan preloaded
 # (Python itself is not instrumented). TSAN_TESTS to choose the tests; a report
-# fails the run (exitcode 66).
+# fails the run (exitcode 66) and is printed (pytest would swallow it: log_path).
 TSAN_DIR   := build/tsan
 TSAN_TESTS ?= tests/runtime/test_concurrent_mark.py tests/runtime/test_threads.py tests/runtime/test_cmc.py \
               tests/cmc/test_compactor.py tests/interp/test_run_concurrently.py
@@ -57,9 +57,12 @@ tsan: $(STAMP)
 		build_ext --build-lib $(TSAN_DIR)/lib --build-temp $(TSAN_DIR)/tmp -L $(TSAN_DIR)/clib
 	cp -r src/gcheap $(TSAN_DIR)/pkg/ && rm -f $(TSAN_DIR)/pkg/gcheap/_native*.so
 	cp $(TSAN_DIR)/lib/gcheap/_native*.so $(TSAN_DIR)/pkg/gcheap/
-	TSAN_OPTIONS="exitcode=66 halt_on_error=0 report_signal_unsafe=0 suppressions=$(CURDIR)/.tsan-suppressions" \
+	rm -f $(TSAN_DIR)/report.*
+	TSAN_OPTIONS="exitcode=66 halt_on_error=0 report_signal_unsafe=0 log_path=$(CURDIR)/$(TSAN_DIR)/report suppressions=$(CURDIR)/.tsan-suppressions" \
 		LD_PRELOAD=$$(gcc -print-file-name=libtsan.so) PYTHONPATH=$(TSAN_DIR)/pkg GCHEAP_TSAN=1 \
-		$(PY) -m pytest -q -p no:cacheprovider -p no:faulthandler $(TSAN_TESTS)
+		$(PY) -m pytest -q -p no:cacheprovider -p no:faulthandler $(TSAN_TESTS) \
+		|| { cat $(TSAN_DIR)/report.* 2>/dev/null; exit 66; }
+	@if ls $(TSAN_DIR)/report.* >/dev/null 2>&1; then cat $(TSAN_DIR)/report.*; exit 66; fi
 
 clean:
 	rm -rf build $(VENV) src/gcheap/_native* src/*.egg-info

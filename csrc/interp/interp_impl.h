@@ -427,8 +427,9 @@ static inline V vm_alloc_small(struct gi_vm *vm, uint64_t size, uint64_t hdr)
                          !atomic_load_explicit(&vm->rt->alloc_hook_on, memory_order_relaxed), 1)) {
         V p = (V)m->tlab_top;
         m->tlab_top += size;
-        m->bytes_allocated += size;
-        m->objects_allocated++;
+        /* only this thread writes them; stats() reads them from others (relaxed: a mov) */
+        __atomic_store_n(&m->bytes_allocated, m->bytes_allocated + size, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->objects_allocated, m->objects_allocated + 1, __ATOMIC_RELAXED);
         *(uint64_t *)p = hdr;
         return p;
     }
