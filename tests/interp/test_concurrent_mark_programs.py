@@ -12,7 +12,8 @@ from vmrun import cpython, gcheap, require_collector
 
 CHECKED = ["--collector", "cmc", "--gc-checks", "checkmark,barrier", "--gc-stress-delay", "50", "--verify"]
 STRESSED = ["ok_classes.py", "ok_dicts.py", "ok_lists.py", "ok_exceptions.py", "ok_strings_build.py",
-            "ok_nested_data.py"]
+            "ok_nested_data.py", "ok_closures.py", "ok_generators.py", "ok_inheritance.py", "ok_sets_slices.py",
+            "ok_special_methods.py", "ok_comprehensions.py", "ok_calls.py", "ok_modules.py"]
 PROGRAMS = [p for p in all_programs() if p.path.name in STRESSED]
 
 

@@ -72,3 +72,20 @@ def test_stand_in_takes_the_program_arguments(shim):
 def test_every_benchmark_has_a_timing_configuration():
     assert sorted(pp.TIMING) == sorted(pp.BENCHMARKS)
     assert set(pp.QUICK) <= set(pp.BENCHMARKS)
+
+
+CHECKED = ["--collector", "cmc", "--gc-checks", "checkmark,barrier", "--gc-stress-delay", "50",
+           "--heap-initial", "1M"]
+
+
+@pytest.mark.parametrize("name", pp.BENCHMARKS)
+def test_benchmark_under_checked_concurrent_marking(name, shim):
+    """Paced cmc cycles from a 1 MiB soft limit, every remark re-marked stop-the-world
+    (checkmark) and checked for missing barrier logs, delays injected in the barrier
+    and between phases: the new language core's every reference store (closures'
+    cells, generator frames, sets, bound methods, ...) goes through the barrier."""
+    require_collector("cmc-sigbus")
+    args = pp.QUICK.get(name, [])
+    g = pp.run_gcheap(name, args, [*CHECKED, "--verify", "--heap", HEAP.get(name, "16M")])
+    assert g.returncode == 0, g.stderr
+    assert g.stdout == cpython_output(name, args, shim), g.stderr
