@@ -6,6 +6,7 @@ nothing mapped; a taken address range is HeapAddressInUse; a file that vanishes
 under a lazy restore is a clear fatal error, never zeros."""
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
@@ -71,6 +72,37 @@ def test_restore_in_a_new_process_brings_back_classes_roots_and_objects(tmp_path
                        text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["1234", "True", str(lazy == "lazy"), collector]
+
+
+GLOBALS_CHILD = """
+import json, sys, gcheap
+rt = gcheap.Runtime.restore(sys.argv[1])
+for name in ("d", "e", "f"):
+    rt.globals[name] = rt.new_str(name * 3)
+rt.gc(); rt.verify()
+print(json.dumps({"values": {n: str(rt.globals[n]) for n in rt.globals}, "slots": dict(rt.globals._index)}))
+rt.close()
+"""
+
+
+def test_restored_global_roots_get_the_slots_the_original_would_give(tmp_path):
+    """A deleted global root's slot is free in the restored runtime too: new roots
+    take free slots in the original's order and never a live one."""
+    path = tmp_path / "s"
+    with gcheap.Runtime("64M") as rt:
+        for name in ("a", "b", "c"):
+            rt.globals[name] = rt.new_str(name * 3)
+        del rt.globals["b"]
+        rt.snapshot(path)
+        for name in ("d", "e", "f"):                     # what the original does next
+            rt.globals[name] = rt.new_str(name * 3)
+        expected_slots = dict(rt.globals._index)
+    p = subprocess.run([sys.executable, "-c", GLOBALS_CHILD, str(path)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["values"] == {n: n * 3 for n in ("a", "c", "d", "e", "f")}
+    assert out["slots"] == expected_slots
 
 
 def test_the_address_range_taken_is_a_typed_error(tmp_path):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gcheap import _lowlevel as _ll
-from gcheap.errors import InvalidOption, RuntimeBusy, SnapshotError, SnapshotWriteError
+from gcheap.errors import InvalidOption, RuntimeBusy, SnapshotCorrupt, SnapshotError, SnapshotWriteError
 
 if TYPE_CHECKING:
     from gcheap.runtime.runtime import Runtime
@@ -89,8 +89,29 @@ def _meta(rt: "Runtime") -> bytes:
     for name, cls in rt._classes.items():
         classes.append({"id": cls._class_id, "name": name, "refs": list(cls.ref_fields),
                         "scalars": [list(s) for s in cls.scalar_fields]})
+    index, free = rt.globals._table()
     return json.dumps({"format": META_FORMAT, "collector": rt.collector, "classes": classes,
-                       "globals": dict(rt.globals._index)}, sort_keys=True).encode()
+                       "globals": index, "globals_free": free}, sort_keys=True).encode()
+
+
+def _global_slots(meta: dict, path: str) -> tuple[dict[str, int], list[int]]:
+    """The named global roots and the free slots recorded in meta, checked: no slot
+    twice. A file written before the free slots were recorded: the slots below the
+    highest named one that no name holds (none is reused while live)."""
+    try:
+        index = {str(k): int(v) for k, v in meta.get("globals", {}).items()}
+        if "globals_free" in meta:
+            free = [int(v) for v in meta["globals_free"]]
+        else:
+            top = max(index.values(), default=-1) + 1
+            free = sorted(set(range(top)) - set(index.values()), reverse=True)
+    except (AttributeError, TypeError, ValueError):
+        raise SnapshotCorrupt(errno.EBADMSG, "corrupt: the global roots in the meta section are malformed",
+                              path) from None
+    slots = list(index.values()) + free
+    if len(set(slots)) != len(slots) or any(v < 0 for v in slots):
+        raise SnapshotCorrupt(errno.EBADMSG, "corrupt: the meta section gives a global root slot twice", path)
+    return index, free
 
 
 class SnapshotOperation:
@@ -257,6 +278,7 @@ def restore(cls, path, *, lazy: bool, collector: str, fault_mode: str, verify: b
             meta = json.loads(meta_raw.decode()) if meta_raw else {}
         except (UnicodeDecodeError, json.JSONDecodeError):
             meta = {}
+        global_index, global_free = _global_slots(meta, path)
         if collector is None:
             collector = meta.get("collector", "stw")
             collector = collector if collector in COLLECTORS else "stw"
@@ -274,7 +296,7 @@ def restore(cls, path, *, lazy: bool, collector: str, fault_mode: str, verify: b
     rt._restored_from = path
     for c in sorted(meta.get("classes", []), key=lambda c: c["id"]):
         rt._install_class(c["name"], c["id"], c["refs"], [tuple(s) for s in c["scalars"]])
-    rt.globals._index.update({str(k): int(v) for k, v in meta.get("globals", {}).items()})
+    rt.globals._load(global_index, global_free)
     return rt
 
 
