@@ -1001,7 +1001,11 @@ int gk_ps_reset(struct gk_ps *ps)
     memset(ps->source, 0, ps->maxblocks);
     STORE(&ps->present, 0);
     STORE(&ps->completed, 0);
-    STORE(&ps->st.filler_state, GK_FILL_IDLE);
+    /* the statistics and the stall log start again with the next flip: its owner
+     * reports them per flip (a swap-out's pages_served), and a log that ran on
+     * would fill up and stop recording */
+    memset(&ps->st, 0, sizeof ps->st);
+    ps->st.nblocks = ps->nblocks;
     return 0;
 }
 

@@ -398,15 +398,20 @@ void gs_finish(struct gs_op *op, int rc)
                           op->kind == GS_KIND_SNAPSHOT ? GK_PS_MOVE : 0, GK_PS_DROP_PRESENT, &moved);
             op->rep.pages_moved_back += op->kind == GS_KIND_SNAPSHOT ? moved : moved * op->cp;
         }
+        /* the server's counters start at this op's pause (a new server, or the
+         * swap's reset in gs_swap_pause); a swap's server goes on serving after
+         * the op, so what it counts from now on is not the op's */
         struct gk_ps_stats st;
         if (gk_ps_stats(op->ps, &st) == 0)
             op->rep.pages_served = st.blocks_by_fault * (op->kind == GS_KIND_SNAPSHOT ? 1 : op->cp);
     }
+    if (op->ps) {
+        op->nstalls = gk_ps_stalls(op->ps, op->stalls, GS_STALLS);   /* kept past the server, or its next faults */
+        if (op->nstalls < 0)
+            op->nstalls = 0;
+    }
     if (op->kind == GS_KIND_SNAPSHOT) {
         if (op->ps) {
-            op->nstalls = gk_ps_stalls(op->ps, op->stalls, GS_STALLS);   /* kept past the server */
-            if (op->nstalls < 0)
-                op->nstalls = 0;
             gk_ps_disarm(op->ps);
             gk_ps_destroy(op->ps);  /* joins its thread, waits for handlers */
             op->ps = NULL;
@@ -467,14 +472,11 @@ int gs_op_stalls(struct gs_op *op, double *out, int max)
 {
     if (!op || !out || max < 0)
         return -EINVAL;
-    if (op->kind == GS_KIND_SNAPSHOT && LOAD(&op->status) == OP_DONE) {
-        int n = op->nstalls < max ? op->nstalls : max;
-        memcpy(out, op->stalls, (size_t)n * sizeof(double));
-        return n;
-    }
-    if (op->kind == GS_KIND_SNAPSHOT)
+    if (LOAD(&op->status) != OP_DONE)
         return -EAGAIN;         /* still writing: ask when it is done */
-    return op->sw && op->sw->ps ? gk_ps_stalls(op->sw->ps, out, max) : 0;
+    int n = op->nstalls < max ? op->nstalls : max;
+    memcpy(out, op->stalls, (size_t)n * sizeof(double));
+    return n;
 }
 
 void gs_op_free(struct gs_op *op)

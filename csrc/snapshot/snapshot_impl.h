@@ -104,7 +104,7 @@ struct gs_op {
     uint64_t t0_ns, t_write_ns;
     struct gs_report rep;
     char *meta;                   /* our copy of cfg.meta */
-    double *stalls;               /* the page server's stall log, kept when it goes */
+    double *stalls;               /* the stall log of the faults served during the op, copied at its end */
     int nstalls;
 };
 #define GS_STALLS (1 << 20)

@@ -79,6 +79,31 @@ def test_a_second_swap_out_writes_only_what_changed(tmp_path):
     assert p.stdout.split() == ["True"]
 
 
+@pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
+def test_each_swap_out_reports_only_the_faults_served_while_it_wrote(tmp_path, fault_mode):
+    rt, Node, arr = heap()
+    try:
+        path = tmp_path / "swap"
+        first = rt.swap_out(path, fault_mode=fault_mode)
+        assert first.pages_served == 0 and len(first.stalls_s) == 0
+        for i in range(0, N, 500):                           # faults back from the file between swap-outs
+            _ = arr[i].v
+        assert rt.page_server_stats()["blocks_by_fault"] >= 8
+        second = rt.swap_out()                               # nothing touches the heap while it writes
+        assert second.pages_served == 0 and len(second.stalls_s) == 0
+        for i in range(0, 2000):                             # the first chunks change: written, held back
+            arr[i].v = -i
+        op = rt.swap_out(wait=False, writer_delay_us=200_000, batch_bytes=64 << 10)
+        for i in range(N - 1, 0, -4000):                     # chunks ahead of the writer
+            _ = arr[i].v
+        assert not op.done
+        third = op.wait()
+        faults = rt.page_server_stats()["blocks_by_fault"]   # since the third's pause, all during it
+        assert third.pages_served == faults * 16 > 0 and len(third.stalls_s) >= faults
+    finally:
+        rt.close()
+
+
 RESTORE = """
 import sys, gcheap
 rt = gcheap.Runtime.restore(sys.argv[1])

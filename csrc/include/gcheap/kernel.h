@@ -304,8 +304,9 @@ int gk_ps_fill_start(struct gk_ps *ps, uint64_t min_bytes, uint64_t max_bytes,
 int gk_ps_fill_wait(struct gk_ps *ps, int timeout_ms);
 /* Stops the filler (if any) and waits for it; the blocks it claimed are installed. */
 void gk_ps_fill_stop(struct gk_ps *ps);
-/* Not armed: every block missing again, with its configured source (a server
- * reused for the next flip of the same range). -EBUSY while armed. */
+/* Not armed: every block missing again, with its configured source, and the
+ * statistics and stall log cleared (a server reused for the next flip of the
+ * same range). -EBUSY while armed. */
 int gk_ps_reset(struct gk_ps *ps);
 int gk_ps_stats(struct gk_ps *ps, struct gk_ps_stats *out);
 /* Copies up to max stall times (seconds: fault entry to block present). */

@@ -43,10 +43,11 @@ class SnapshotReport:
     pause_s: the only stop of the world (DONTUNMAP: the flip; STW: the whole
     write; WP: the last round). write_s: from the first data write to the header.
     bytes_written: data bytes (zero pages are never written); pages_served: pages
-    the mutators took from staging while it was written; pages_moved_back: pages
-    the writer gave back with UFFDIO_MOVE; peak_extra_rss: the process's RSS above
-    what it was at the pause, sampled while writing; stalls_s: per-fault stall
-    times of the mutators (DONTUNMAP)."""
+    the mutators' faults brought in while it was written (from staging; a swap's
+    also from the file); pages_moved_back: pages the writer gave back with
+    UFFDIO_MOVE; peak_extra_rss: the process's RSS above what it was at the
+    pause, sampled while writing; stalls_s: the stall times of those faults
+    (DONTUNMAP)."""
 
     path: str
     kind: str = "snapshot"
