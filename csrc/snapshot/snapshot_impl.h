@@ -159,6 +159,8 @@ void *gs_writer_main(void *arg);
 int gs_write_chunks(struct gs_op *op, uintptr_t image, uint64_t c0, uint64_t c1, uint64_t *bytes);
 uint64_t gs_rss(struct gs_op *op);
 int gs_injected(struct gs_op *op, int point);
+/* Snapshot: staged pages [p0, p0 + n) back to the heap; returns how many it installed. */
+uint64_t gs_give_back(struct gs_op *op, uint64_t p0, uint64_t n);
 /* Ends the op: rc < 0 gives every staged page back first. Idempotent. */
 void gs_finish(struct gs_op *op, int rc);
 

@@ -15,7 +15,9 @@
  *   then:    a mutator's access to a page copies it from staging (the staged
  *            original stays for the writer); the writer streams staging to the
  *            file in chunks and gives every page it wrote back with UFFDIO_MOVE
- *            (or, when a mutator took a copy, drops the staged original)
+ *            (or, when a mutator took a copy, drops the staged original); a
+ *            kernel without UFFDIO_MOVE (< 6.8), found before the pause, gets
+ *            UFFDIO_COPY and the staged pages dropped (report: move_fallback)
  * The ablation modes take the same snapshot by write-protection (WP: pre-copy
  * rounds with UFFD_FEATURE_WP_ASYNC and PAGEMAP_SCAN, the last dirty pages in a
  * pause) and by a stop-the-world write (STW).
@@ -72,12 +74,14 @@ struct gs_report {
     uint64_t pages_written;
     uint64_t zero_pages;          /* pages not written: all zero */
     uint64_t pages_served;        /* pages mutators took from staging while it was written */
-    uint64_t pages_moved_back;    /* staged pages given back by UFFDIO_MOVE */
+    uint64_t pages_moved_back;    /* staged pages given back (UFFDIO_MOVE; UFFDIO_COPY with move_fallback) */
     uint64_t pages_reused;        /* swap: chunks' pages not written again (unchanged since the last swap-out) */
     uint64_t rss_before;          /* process RSS at the pause */
     uint64_t peak_extra_rss;      /* process RSS above rss_before, sampled while writing */
     uint64_t wp_rounds;           /* GS_MODE_WP: pre-copy rounds */
     uint64_t wp_final_pages;      /* GS_MODE_WP: pages written in the final pause */
+    int32_t move_fallback;        /* DONTUNMAP snapshot: the kernel lacks UFFDIO_MOVE (< 6.8), so staged pages
+                                     went back by UFFDIO_COPY and their staged originals were dropped */
 };
 
 struct gs_op;                     /* a snapshot or swap-out in progress */

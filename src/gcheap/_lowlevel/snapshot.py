@@ -17,7 +17,7 @@ SWAP_STATES = ("none", "out", "in", "tracking")
 
 REPORT_FIELDS = ("pause_s", "flip_s", "write_s", "total_s", "heap_bytes", "bytes_written", "file_bytes",
                  "metadata_bytes", "pages_written", "zero_pages", "pages_served", "pages_moved_back",
-                 "pages_reused", "rss_before", "peak_extra_rss", "wp_rounds", "wp_final_pages")
+                 "pages_reused", "rss_before", "peak_extra_rss", "wp_rounds", "wp_final_pages", "move_fallback")
 
 
 def format_error(rc: int, path: str) -> SnapshotError:
@@ -65,6 +65,7 @@ def report_dict(r) -> dict:
     d["mode"] = GS_MODE_NAMES.get(r.mode, str(r.mode))
     d["error"] = int(r.error)
     d["done"] = bool(r.done)
+    d["move_fallback"] = bool(r.move_fallback)
     return d
 
 

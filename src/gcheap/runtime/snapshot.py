@@ -45,9 +45,10 @@ class SnapshotReport:
     bytes_written: data bytes (zero pages are never written); pages_served: pages
     the mutators' faults brought in while it was written (from staging; a swap's
     also from the file); pages_moved_back: pages the writer gave back with
-    UFFDIO_MOVE; peak_extra_rss: the process's RSS above what it was at the
-    pause, sampled while writing; stalls_s: the stall times of those faults
-    (DONTUNMAP)."""
+    UFFDIO_MOVE (move_fallback: the kernel lacks it, so with UFFDIO_COPY, the
+    staged originals dropped); peak_extra_rss: the process's RSS above what it
+    was at the pause, sampled while writing; stalls_s: the stall times of those
+    faults (DONTUNMAP)."""
 
     path: str
     kind: str = "snapshot"
@@ -69,6 +70,7 @@ class SnapshotReport:
     peak_extra_rss: int = 0
     wp_rounds: int = 0
     wp_final_pages: int = 0
+    move_fallback: bool = False
     stalls_s: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     def as_dict(self) -> dict:
