@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -114,20 +113,60 @@ def test_the_address_range_taken_is_a_typed_error(tmp_path):
             gcheap.Runtime.restore(path)
 
 
-def header(path) -> bytearray:
-    return bytearray(Path(path).read_bytes()[:4096])
+HEADER = "struct gs_header"
 
 
-def rewrite_header(path, buf: bytearray) -> None:
-    """Puts the header back with a correct checksum (a well-formed but foreign file)."""
-    hdr = bytes(buf[:256]) + bytes(32)                   # 264-byte header: summed up to its checksum, padded
-    struct.pack_into("<Q", buf, 256, ll.checksum(hdr))
-    with open(path, "r+b") as f:
-        f.write(bytes(buf))
+def read_header(data: bytes):
+    """The file's header as the C struct (csrc/include/gcheap/snapshot.h): fields by name."""
+    h = ll.ffi.new(f"{HEADER} *")
+    ll.ffi.memmove(h, data[: ll.ffi.sizeof(HEADER)], ll.ffi.sizeof(HEADER))
+    return h
+
+
+def header_checksum(h) -> int:
+    """gs_header_checksum: the header up to its checksum field, zero-padded to a multiple of 32."""
+    n = ll.ffi.offsetof(HEADER, "header_checksum")
+    padded = (ll.ffi.sizeof(HEADER) + 31) & ~31
+    return ll.checksum(bytes(ll.ffi.buffer(h))[:n] + bytes(padded - n))
+
+
+def metadata_checksum(section: bytes) -> int:
+    """The checksum of [classes_off, file_bytes): whole 32-byte stripes, then the
+    rest zero-padded to 32 bytes (32 zero bytes when none is left), XOR the length."""
+    whole = len(section) & ~31
+    tail = section[whole:]
+    return ll.checksum(section[:whole] + tail + bytes(32 - len(tail))) ^ len(section)
+
+
+def write_header(data: bytearray, h, seal: bool) -> None:
+    """Puts h back at offset 0; seal: with its checksum recomputed (a well-formed
+    header that lies), else as it is (a damaged one)."""
+    if seal:
+        h.header_checksum = header_checksum(h)
+    data[: ll.ffi.sizeof(HEADER)] = bytes(ll.ffi.buffer(h))
+
+
+# A field of a well-checksummed header that no file gcheap writes can hold:
+# the loader's own checks must reject it (not the header checksum).
+LIES = {
+    "nchunks": lambda h: setattr(h, "nchunks", 1 << 40),            # sections outside the file
+    "heap_address": lambda h: setattr(h, "heap_address", 0),        # "anywhere": not a snapshot's heap
+    "address_overflow": lambda h: setattr(h, "heap_address", (1 << 64) - (2 << 20)),
+    "capacity": lambda h: setattr(h, "heap_capacity", 2 << 40),     # beyond gcheap's 1 TiB maximum heap
+    "used": lambda h: setattr(h, "used", h.heap_capacity + 8),
+    "live": lambda h: setattr(h, "live", h.heap_capacity + 8),
+    "sizing": lambda h: setattr(h, "sizing_min_free", h.sizing_max_free + 4096),
+    "initial": lambda h: setattr(h, "sizing_initial", h.heap_capacity + (2 << 20)),
+    "kind": lambda h: setattr(h, "kind", 7),
+    "mode": lambda h: setattr(h, "mode", 9),
+    "collector": lambda h: setattr(h, "collector", 42),
+}
 
 
 def damage(path, how: str) -> type:
     data = bytearray(Path(path).read_bytes())
+    h = read_header(data)
+    assert header_checksum(h) == h.header_checksum          # the test computes it as the writer does
     if how == "empty":
         Path(path).write_bytes(b"")
         return SnapshotFormatError
@@ -137,24 +176,31 @@ def damage(path, how: str) -> type:
     if how == "truncated":
         Path(path).write_bytes(data[:-100])
         return SnapshotTruncated
-    if how == "header_bit":
-        data[72] ^= 1                                    # a byte of the heap address
+    if how == "header_bit":                                 # caught by the header checksum
+        data[ll.ffi.offsetof(HEADER, "heap_address") + 3] ^= 1
         Path(path).write_bytes(data)
         return SnapshotCorrupt
     if how == "version":
-        buf = header(path)
-        struct.pack_into("<I", buf, 8, 2)
-        rewrite_header(path, buf)
+        h.version = 2
+        write_header(data, h, seal=True)
+        Path(path).write_bytes(data)
         return SnapshotVersionError
-    if how == "metadata":
-        classes_off = struct.unpack_from("<Q", data, 160)[0]
-        data[classes_off + 8 * 16 + 4] ^= 0x40           # the user class's ref count
+    user_class = h.classes_off + 8 * 16 + 4                 # class records: u32 kind, nrefs, nscalars, size;
+                                                            # the first user class is record 8: its nrefs
+    if how == "metadata":                                   # caught by the metadata checksum
+        data[user_class] ^= 0x40
         Path(path).write_bytes(data)
         return SnapshotCorrupt
-    if how == "lies":                                    # checksums right, a section outside the file
-        buf = header(path)
-        struct.pack_into("<Q", buf, 200, 1 << 40)        # nchunks
-        rewrite_header(path, buf)
+    if how == "class_lies":                                 # both checksums right, a class that cannot be
+        data[user_class] ^= 0x40
+        h.metadata_checksum = metadata_checksum(bytes(data[h.classes_off:h.file_bytes]))
+        write_header(data, h, seal=True)
+        Path(path).write_bytes(data)
+        return SnapshotCorrupt
+    if how.startswith("lies_"):
+        LIES[how[len("lies_"):]](h)
+        write_header(data, h, seal=True)
+        Path(path).write_bytes(data)
         return SnapshotCorrupt
     raise AssertionError(how)
 
@@ -173,7 +219,8 @@ print("mapped" if taken else "nothing-mapped")
 """
 
 
-@pytest.mark.parametrize("how", ["empty", "junk", "truncated", "header_bit", "version", "metadata", "lies"])
+@pytest.mark.parametrize("how", ["empty", "junk", "truncated", "header_bit", "version", "metadata", "class_lies"]
+                         + [f"lies_{field}" for field in LIES])
 def test_a_bad_file_is_a_typed_error_and_nothing_is_mapped(tmp_path, how):
     path = tmp_path / "s"
     addr = make_snapshot(path)

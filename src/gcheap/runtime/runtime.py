@@ -40,7 +40,7 @@ _ARRAY_KINDS = {"ref": _ll.GR_CLASS_REF_ARRAY, "u8": _ll.GR_CLASS_U8_ARRAY,
 _RESERVED = {"same", "kind"}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-MAX_HEAP = 1 << 40
+MAX_HEAP = _ll.GR_MAX_HEAP
 
 
 def parse_size(value: Any, option: str = "heap_size") -> int:
