@@ -5,13 +5,15 @@ changed since the first (write-protect tracking), and a collection that brings
 everything back first. The swap file is a snapshot: it restores."""
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 
 import pytest
 
 import gcheap
-from gcheap.errors import InvalidOption
+from gcheap.errors import InvalidOption, SnapshotWriteError
+from gcheap.snapshot import info
 
 pytestmark = pytest.mark.uffd
 N = 40000
@@ -127,6 +129,40 @@ def test_the_incremental_swap_file_restores_to_the_second_state(tmp_path):
     p = subprocess.run([sys.executable, "-c", RESTORE, str(path)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["True"]
+
+
+def test_a_failed_swap_out_removes_a_new_file_and_keeps_an_incremental_one(tmp_path):
+    """What SnapshotWriteError promises: the heap intact either way; the first
+    swap-out's partial file removed; an incremental one's file kept, since it
+    still holds the previous swap-out's image (the new header is written last)."""
+    rt, Node, arr = heap()
+    try:
+        with pytest.raises(SnapshotWriteError):
+            rt.swap_out(tmp_path / "new", inject=("write", 1, errno.EIO))
+        assert not (tmp_path / "new").exists() and rt.swap_state == "none"
+        path = tmp_path / "swap"
+        rt.swap_out(path)
+        for i in range(0, 2000):
+            arr[i].v = -i
+        with pytest.raises(SnapshotWriteError) as e:
+            rt.swap_out(path, inject=("write", 1, errno.EIO))
+        assert e.value.errno == errno.EIO and rt.swap_state == "none"
+        assert all(arr[i].v == (-i if i < 2000 else i) for i in range(0, N, 7))
+        assert info(path)["verified"]
+    finally:
+        rt.close()
+    p = subprocess.run([sys.executable, "-c", RESTORE_FIRST, str(path)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["True"]
+
+
+RESTORE_FIRST = """
+import sys, gcheap
+rt = gcheap.Runtime.restore(sys.argv[1])
+arr = rt.globals["arr"]
+print(all(arr[i].v == i for i in range(0, 40000, 3)))
+rt.close()
+"""
 
 
 def test_a_collection_while_swapped_out_brings_every_page_back_first(tmp_path):

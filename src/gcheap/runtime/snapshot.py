@@ -136,7 +136,8 @@ class SnapshotOperation:
 
     def wait(self, timeout: float | None = None) -> SnapshotReport:
         """The report once the file is complete; raises SnapshotWriteError if it could
-        not be (the heap is intact, the partial file removed), TimeoutError on timeout."""
+        not be (the heap is intact; the partial file removed, except an incremental
+        swap-out's, which still holds the previous image), TimeoutError on timeout."""
         with self._lock:
             if self._op is not None:
                 rc, rep = _ll.op_wait(self._op, -1 if timeout is None else int(timeout * 1000))
