@@ -299,6 +299,9 @@ int gs_file_info(int fd, struct gs_file_info *out, char *meta, uint64_t meta_cap
     out->used = h->used;
     out->soft_limit = h->soft_limit;
     out->live = h->live;
+    out->sizing = (struct gr_heap_sizing){ .initial = h->sizing_initial, .min_free = h->sizing_min_free,
+                                           .max_free = h->sizing_max_free,
+                                           .target_utilization = h->target_utilization };
     out->nclasses = h->nclasses;
     out->nglobals = h->nglobals;
     out->nchunks = h->nchunks;

@@ -16,7 +16,7 @@ import pytest
 
 import gcheap
 from gcheap import _lowlevel as ll
-from gcheap.errors import (HeapAddressInUse, SnapshotCorrupt, SnapshotFormatError, SnapshotTruncated,
+from gcheap.errors import (HeapAddressInUse, InvalidOption, SnapshotCorrupt, SnapshotFormatError, SnapshotTruncated,
                            SnapshotVersionError)
 from gcheap.snapshot import info
 
@@ -44,7 +44,7 @@ def make_snapshot(path, collector="stw") -> int:
 CHILD = """
 import sys, gcheap
 rt = gcheap.Runtime.restore(sys.argv[1], lazy=sys.argv[2] == "lazy", collector=sys.argv[3],
-                            fault_mode=sys.argv[4])
+                            restore_fault_mode=sys.argv[4])
 arr = rt.globals["arr"]
 first = arr[1234].v
 stats = rt.page_server_stats()
@@ -102,6 +102,48 @@ def test_restored_global_roots_get_the_slots_the_original_would_give(tmp_path):
     out = json.loads(p.stdout)
     assert out["values"] == {n: n * 3 for n in ("a", "c", "d", "e", "f")}
     assert out["slots"] == expected_slots
+
+
+OPTIONS_CHILD = """
+import json, sys, gcheap
+rt = gcheap.Runtime.restore(sys.argv[1], collector="cmc", restore_fault_mode="thread", verify_file=True,
+                            fault_mode="thread", verify=True, gc_threads=1)
+rep = rt.gc()
+out = {"verify": "verify_before" in rep.phases, "cmc_fault_mode": rt._cmc.options.machinery.fault_mode,
+       "ok": rt.globals["arr"][5].v == 5}
+rt.close()
+rt = gcheap.Runtime.restore(sys.argv[1], heap_initial="4M", min_free="4M", max_free="6M", target_utilization=0.25)
+out["soft_before"] = rt.heap_info()["soft_limit"]
+rt.gc()
+out["soft_after"], out["live"] = rt.heap_info()["soft_limit"], rt.heap_info()["live"]
+rt.close()
+print(json.dumps(out))
+"""
+
+
+def test_restore_passes_the_runtime_options_on_and_refuses_those_the_file_decides(tmp_path):
+    """The restore's own options (restore_fault_mode, verify_file) no longer take the
+    names of the runtime's: verify and cmc's fault_mode reach the runtime, and so
+    does heap sizing within the recorded capacity; heap_size cannot apply."""
+    path = tmp_path / "s"
+    make_snapshot(path)
+    capacity = info(path, verify=False)["heap_capacity"]
+    with pytest.raises(InvalidOption, match="heap_size.*the snapshot"):
+        gcheap.Runtime.restore(path, heap_size="128M")
+    with pytest.raises(InvalidOption, match="heap_initial.*capacity"):
+        gcheap.Runtime.restore(path, heap_initial=capacity + (2 << 20))
+    with pytest.raises(InvalidOption, match="max_free.*min_free"):
+        gcheap.Runtime.restore(path, max_free="1M")          # below the snapshot's min_free (2 MiB)
+    with pytest.raises(InvalidOption, match="collector='cmc'"):
+        gcheap.Runtime.restore(path, fault_mode="thread")    # cmc's option; the snapshot's collector is stw
+    with pytest.raises(InvalidOption):
+        gcheap.Runtime.restore(path, restore_fault_mode="poll")
+    p = subprocess.run([sys.executable, "-c", OPTIONS_CHILD, str(path)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["verify"] and out["cmc_fault_mode"] == "thread" and out["ok"]
+    assert out["soft_before"] == 4 << 20                     # heap_initial: the first soft limit
+    assert out["soft_after"] == (out["live"] + (4 << 20) + 4095) & ~4095   # live + min_free (target 0.25)
 
 
 def test_the_address_range_taken_is_a_typed_error(tmp_path):
@@ -209,7 +251,7 @@ NOTHING_MAPPED = """
 import sys, gcheap
 addr = int(sys.argv[2])
 try:
-    gcheap.Runtime.restore(sys.argv[1], lazy=sys.argv[3] == "lazy", verify=sys.argv[4] == "verify")
+    gcheap.Runtime.restore(sys.argv[1], lazy=sys.argv[3] == "lazy", verify_file=sys.argv[4] == "verify")
     print("restored")
 except gcheap.SnapshotError as e:
     print(type(e).__name__)
@@ -256,7 +298,7 @@ def test_a_corrupt_chunk_is_found_before_anything_is_mapped(tmp_path, lazy, veri
 
 VANISH = """
 import os, sys, gcheap
-rt = gcheap.Runtime.restore(sys.argv[1], lazy=True, fault_mode=sys.argv[3], prefetch=False)
+rt = gcheap.Runtime.restore(sys.argv[1], lazy=True, restore_fault_mode=sys.argv[3], prefetch=False)
 arr = rt.globals["arr"]
 print(arr[0].v, flush=True)
 if sys.argv[2] == "truncate":

@@ -152,6 +152,7 @@ struct gs_file_info {
     uint64_t used;
     uint64_t soft_limit;
     uint64_t live;
+    struct gr_heap_sizing sizing; /* the runtime's heap sizing when it was taken */
     uint64_t nclasses;
     uint64_t nglobals;
     uint64_t nchunks;
@@ -185,9 +186,11 @@ struct gs_restore_config {
     uint64_t fill_min;            /* filler chunk (0: 64 KiB .. 4 MiB) */
     uint64_t fill_max;
     const char *name;             /* the file's name, for the fatal message */
+    struct gr_heap_sizing sizing; /* a field that is not 0 replaces the file's; initial also
+                                     replaces the recorded soft limit (never below used) */
 };
-/* A new runtime from the snapshot in fd, its heap at the recorded address
- * (-EADDRINUSE when that range is taken). Nothing is mapped on failure. A lazy
+/* A new runtime from the snapshot in fd, its heap at the recorded address and
+ * capacity (-EADDRINUSE when that range is taken). Nothing is mapped on failure. A lazy
  * restore holds collections off until every page is in (or a collection asks:
  * then it fills the rest first). */
 int gs_restore(int fd, const struct gs_restore_config *cfg, gr_runtime **out);

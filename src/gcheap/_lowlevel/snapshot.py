@@ -110,6 +110,8 @@ def file_info(fd: int, path: str) -> tuple[dict, bytes]:
         "file_bytes", "metadata_bytes", "meta_len", "created_ns", "header_checksum")}
     d["kind"] = GS_KINDS.get(d["kind"], str(d["kind"]))
     d["mode"] = GS_MODE_NAMES.get(d["mode"], str(d["mode"]))
+    d["sizing_initial"], d["sizing_min_free"] = int(info.sizing.initial), int(info.sizing.min_free)
+    d["sizing_max_free"], d["target_utilization"] = int(info.sizing.max_free), float(info.sizing.target_utilization)
     return d, ffi.buffer(meta, min(d["meta_len"], 1 << 20))[:]
 
 
@@ -121,9 +123,11 @@ def file_verify(fd: int) -> tuple[int, int]:
 
 
 def restore(fd: int, path: str, collector: int, options: int, collector_config, lazy: bool, fault_mode: str,
-            mmap: bool, verify: bool, fill: tuple = (0, 0), prefetch: bool = True):
-    """(rc, runtime)."""
+            mmap: bool, verify: bool, fill: tuple = (0, 0), prefetch: bool = True, sizing: dict | None = None):
+    """(rc, runtime). sizing: struct gr_heap_sizing fields that replace the file's."""
     cfg = ffi.new("struct gs_restore_config *")
+    for k, v in (sizing or {}).items():
+        setattr(cfg.sizing, k, v)
     cfg.collector, cfg.options = collector, options
     cfg.collector_config = collector_config if collector_config is not None else ffi.NULL
     cfg.lazy, cfg.fault_mode, cfg.file_mmap, cfg.verify = int(lazy), GS_FAULT_MODES[fault_mode], int(mmap), \

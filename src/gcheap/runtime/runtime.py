@@ -520,22 +520,30 @@ class Runtime:
         return _ll.swap_state(self._c)
 
     @classmethod
-    def restore(cls, path, lazy: bool = True, *, collector: "str | None" = None, fault_mode: str = "sigbus",
-                verify: bool = False, mmap: bool = False, prefetch: bool = True, **options: Any) -> "Runtime":
+    def restore(cls, path, lazy: bool = True, *, collector: "str | None" = None,
+                restore_fault_mode: str = "sigbus", verify_file: bool = False, mmap: bool = False,
+                prefetch: bool = True, **options: Any) -> "Runtime":
         """A runtime from a snapshot file (in a new process: the heap goes at its
         recorded address; HeapAddressInUse when that range is taken). lazy: pages
         come from the file when first touched and from a background filler (a
         collection waits until all are in); lazy=False reads them all first.
-        prefetch=False: no background filler (a lazy restore's pages then come only
-        when touched, or all at once when a collection needs them); mmap: copy
-        from a read-only mapping of the file instead of pread. verify: check every
-        chunk's checksum before anything is mapped. A bad file
-        raises SnapshotFormatError (SnapshotCorrupt, SnapshotTruncated,
-        SnapshotVersionError) with nothing mapped. collector: default, the one
-        the snapshot was taken under."""
+        restore_fault_mode: how the lazy restore's page server serves faults
+        ("sigbus" or "thread"). prefetch=False: no background filler (a lazy
+        restore's pages then come only when touched, or all at once when a
+        collection needs them); mmap: copy from a read-only mapping of the file
+        instead of pread. verify_file: check every chunk's checksum before
+        anything is mapped. A bad file raises SnapshotFormatError
+        (SnapshotCorrupt, SnapshotTruncated, SnapshotVersionError) with nothing
+        mapped. collector: default, the one the snapshot was taken under.
+
+        options are the Runtime's: verify, stress, the collector's options (cmc's
+        fault_mode, gc_threads, ...) and heap sizing (heap_initial within the
+        snapshot's capacity, target_utilization, min_free, max_free; what is not
+        given is the snapshot's). heap_size raises InvalidOption: the capacity is
+        the snapshot's."""
         from gcheap.runtime.snapshot import restore
-        return restore(cls, path, lazy=lazy, collector=collector, fault_mode=fault_mode, verify=verify,
-                       mmap=mmap, prefetch=prefetch, options=options)
+        return restore(cls, path, lazy=lazy, collector=collector, restore_fault_mode=restore_fault_mode,
+                       verify_file=verify_file, mmap=mmap, prefetch=prefetch, options=options)
 
     def wait_restored(self, timeout: "float | None" = None) -> bool:
         """A lazy restore: waits until every page is in (False on timeout)."""

@@ -266,12 +266,35 @@ def info(path, verify: bool = True) -> dict:
 
 # ---------------------------------------------------------------- restore
 
-def restore(cls, path, *, lazy: bool, collector: str, fault_mode: str, verify: bool, mmap: bool,
+def _check_runtime_options(hdr: dict, options: dict) -> None:
+    """The Runtime options a restored runtime cannot have: InvalidOption, before
+    anything is mapped. Its capacity and address are the snapshot's; heap sizing
+    given must fit them and the recorded sizing it partly replaces."""
+    from gcheap.runtime.runtime import parse_size
+    cap = hdr["heap_capacity"]
+    if "heap_size" in options:
+        raise InvalidOption(f"heap_size: a restored heap has the snapshot's capacity ({cap} bytes) at its recorded "
+                            "address (objects hold raw addresses): the file decides it")
+    if options.get("heap_initial") is not None:
+        initial = parse_size(options["heap_initial"], "heap_initial")
+        if initial > cap:
+            raise InvalidOption(f"heap_initial: {initial} bytes is more than the snapshot's heap capacity "
+                                f"({cap} bytes)")
+    given = {name: parse_size(options[name], name) for name in ("min_free", "max_free")
+             if options.get(name) is not None}
+    min_free = given.get("min_free", hdr["sizing_min_free"])
+    max_free = given.get("max_free", hdr["sizing_max_free"])
+    if max_free < min_free:
+        raise InvalidOption(f"max_free ({max_free} bytes) must be at least min_free ({min_free} bytes); "
+                            "the one not given is the snapshot's")
+
+
+def restore(cls, path, *, lazy: bool, collector: str, restore_fault_mode: str, verify_file: bool, mmap: bool,
             prefetch: bool, options: dict) -> "Runtime":
     from gcheap.runtime.runtime import COLLECTORS
-    if fault_mode not in _ll.GS_FAULT_MODES:
-        raise InvalidOption(f"fault_mode must be 'sigbus' or 'thread', got {fault_mode!r}")
-    for name, v in (("lazy", lazy), ("verify", verify), ("mmap", mmap), ("prefetch", prefetch)):
+    if restore_fault_mode not in _ll.GS_FAULT_MODES:
+        raise InvalidOption(f"restore_fault_mode must be 'sigbus' or 'thread', got {restore_fault_mode!r}")
+    for name, v in (("lazy", lazy), ("verify_file", verify_file), ("mmap", mmap), ("prefetch", prefetch)):
         if not isinstance(v, bool):
             raise InvalidOption(f"{name}: expected True or False, got {v!r}")
     path = os.fspath(path)
@@ -283,13 +306,14 @@ def restore(cls, path, *, lazy: bool, collector: str, fault_mode: str, verify: b
         except (UnicodeDecodeError, json.JSONDecodeError):
             meta = {}
         global_index, global_free = _global_slots(meta, path)
+        _check_runtime_options(hdr, options)
         if collector is None:
             collector = meta.get("collector", "stw")
             collector = collector if collector in COLLECTORS else "stw"
 
         def create(size, collector_id, opts, sizing, collector_config=None):
-            rc, c = _ll.restore(fd, path, collector_id, opts, collector_config, lazy, fault_mode, mmap, verify,
-                                prefetch=prefetch)
+            rc, c = _ll.restore(fd, path, collector_id, opts, collector_config, lazy, restore_fault_mode, mmap,
+                                verify_file, prefetch=prefetch, sizing=sizing)
             if rc in (-errno.ENOEXEC, -errno.EPROTONOSUPPORT, -errno.ENODATA, -errno.EBADMSG, -errno.EADDRINUSE):
                 raise _ll.format_error(rc, path)
             return rc, c
