@@ -146,6 +146,27 @@ def test_restore_passes_the_runtime_options_on_and_refuses_those_the_file_decide
     assert out["soft_after"] == (out["live"] + (4 << 20) + 4095) & ~4095   # live + min_free (target 0.25)
 
 
+IMPORTS = """
+import sys, gcheap
+rt = gcheap.Runtime.restore(sys.argv[1])
+print(rt.globals["arr"][7].v, "numpy" in sys.modules, "gcheap.runtime.cmc" in sys.modules)
+rt.close()
+"""
+
+
+def test_a_restore_imports_neither_numpy_nor_the_unused_collector(tmp_path):
+    """What a new process pays before its first object read: importing numpy was
+    most of bench/snapshot.py's "first object read (lazy)" at 1 GiB (92 ms; the
+    restore itself takes ~5 ms). Nothing on the path to a stw runtime's first read
+    needs numpy (stall arrays import it when they are made) or collector cmc's
+    module."""
+    path = tmp_path / "s"
+    make_snapshot(path)
+    p = subprocess.run([sys.executable, "-c", IMPORTS, str(path)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["7", "False", "False"]
+
+
 def test_the_address_range_taken_is_a_typed_error(tmp_path):
     path = tmp_path / "s"
     with gcheap.Runtime("64M") as rt:

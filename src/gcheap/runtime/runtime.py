@@ -147,8 +147,10 @@ class Runtime:
         sizing = _sizing(heap_initial, target_utilization, min_free, max_free, size)
         if not isinstance(collector, str) or collector not in COLLECTORS:
             raise InvalidOption(f"collector: unknown collector {collector!r} (available: {', '.join(COLLECTORS)})")
-        from gcheap.runtime.cmc import CmcState, split_options
-        cmc_options = split_options(collector, collector_options)
+        cmc_options = None
+        if collector == "cmc" or collector_options:     # a stw runtime needs none of it (nor its import)
+            from gcheap.runtime.cmc import CmcState, split_options
+            cmc_options = split_options(collector, collector_options)
         for name, v in (("verify", verify), ("stress", stress)):
             if not isinstance(v, bool):
                 raise InvalidOption(f"{name}: expected True or False, got {v!r}")

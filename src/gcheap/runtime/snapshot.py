@@ -23,12 +23,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from gcheap import _lowlevel as _ll
 from gcheap.errors import InvalidOption, RuntimeBusy, SnapshotCorrupt, SnapshotError, SnapshotWriteError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from gcheap.runtime.runtime import Runtime
 
 META_FORMAT = "gcheap-heap/1"
@@ -71,9 +71,10 @@ class SnapshotReport:
     wp_rounds: int = 0
     wp_final_pages: int = 0
     move_fallback: bool = False
-    stalls_s: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    stalls_s: np.ndarray = field(default_factory=lambda: _ll.doubles(None, 0), repr=False)
 
     def as_dict(self) -> dict:
+        import numpy as np
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "stalls_s"}
         st = self.stalls_s
         d["stalls"] = len(st)
