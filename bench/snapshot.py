@@ -94,7 +94,9 @@ t0 = time.perf_counter()
 import gcheap
 t_import = time.perf_counter() - t0
 t0 = time.perf_counter()
-rt = gcheap.Runtime.restore(sys.argv[1], lazy=sys.argv[2] == "lazy", collector="stw")
+Runtime = gcheap.Runtime                # `import gcheap` is lazy: this imports the runtime (counted in first_s)
+t_runtime_import = time.perf_counter() - t0
+rt = Runtime.restore(sys.argv[1], lazy=sys.argv[2] == "lazy", collector="stw")
 first = str(rt.globals["marker"])
 t_first = time.perf_counter() - t0
 holder = rt.globals["holder"]
@@ -105,7 +107,8 @@ if sys.argv[2] == "lazy":
 t_all = time.perf_counter() - t0
 stats = rt.page_server_stats()
 rt.close()
-print(json.dumps({"first_s": t_first, "all_s": t_all, "import_s": t_import, "stats": stats}))
+print(json.dumps({"first_s": t_first, "all_s": t_all, "import_s": t_import, "runtime_import_s": t_runtime_import,
+                  "stats": stats}))
 """
 
 
@@ -204,6 +207,7 @@ def main() -> int:
     eager = [restore_child(snap, False) for _ in range(a.repeat)]
     out["restore"] = {"lazy": lazy, "eager": eager}
     t_first = [r["first_s"] for r in lazy]
+    t_runtime_import = [r["runtime_import_s"] for r in lazy]
     t_eager = [r["all_s"] for r in eager]
     md = runs["dontunmap"][-1].metadata_bytes
     os.unlink(snap)
@@ -231,8 +235,9 @@ def main() -> int:
         row(f"stall from staging ({fm})", f"p99 {s['p99_us']:.1f} us (p50 {s['p50_us']:.1f}) = {r:.2f}x raw p99 "
             f"{raw_rt['p99']:.1f} us ({s['served']} served)", "<= 2x", r <= 2)
     rf = med(t_first) / med(t_eager)
-    row("restore: first object read (lazy)", f"{fmt_range(t_first, 1e3, 2)} ms = {rf:.2%} of eager "
-        f"{fmt_range(t_eager, 1e3, 0)} ms", "<= 5%", rf <= 0.05)
+    row("restore: first object read (lazy)", f"{fmt_range(t_first, 1e3, 2)} ms (of which importing "
+        f"gcheap.runtime {med(t_runtime_import) * 1e3:.1f} ms) = {rf:.2%} of eager {fmt_range(t_eager, 1e3, 0)} ms",
+        "<= 5%", rf <= 0.05)
     sw = out["swap"]
     rr = sw["resident_after"] / sw["resident_before"]
     row("heap RSS after swap-out", f"{sw['resident_after'] / MIB:.2f} MiB of {sw['resident_before'] / MIB:.0f} MiB "

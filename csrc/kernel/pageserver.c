@@ -47,6 +47,7 @@ enum { B_MISSING = 0, B_CLAIMED = 1, B_PRESENT = 2, B_WAITERS = 4 };
 #define POOL_SLOTS 64           /* scratch blocks for SIGBUS handlers */
 #define INSTALL_ATTEMPTS 2000   /* a failing install is retried (1 ms apart) this often, then fatal */
 #define FILE_PAGES_MAX (GK_PS_MAX_BLOCK_PAGES * 64)
+_Static_assert(GK_FEATURE_MOVE == UFFD_FEATURE_MOVE, "gcheap/kernel.h names the uapi bit");
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
@@ -60,6 +61,7 @@ struct gk_ps {
     uint64_t psize, npages, nblocks, bbytes;    /* bbytes: bytes per block; nblocks: served (armed) */
     uint64_t maxblocks;                         /* blocks of the whole range (array sizes) */
     int uffd;
+    uint64_t features;          /* UFFD_FEATURE_* bits the userfaultfd was opened with */
     int fd;                     /* FILE: our dup of cfg.fd */
     char *map;                  /* FILE with file_mmap: the file, read-only */
     uint64_t map_len;
@@ -516,6 +518,14 @@ static int map_zeroed(uint64_t bytes, void **out)
     return rc;
 }
 
+static uint64_t masked_features;      /* testing: gk_ps_mask_features */
+
+int gk_ps_mask_features(uint64_t features)
+{
+    STORE(&masked_features, features);
+    return 0;
+}
+
 static int open_uffd(struct gk_ps *ps)
 {
     uint64_t want = 0, avail = 0, ioctls = 0;
@@ -528,6 +538,7 @@ static int open_uffd(struct gk_ps *ps)
     close(fd);
     if (rc < 0)
         return rc;
+    avail &= ~LOAD(&masked_features);
     const uint64_t F_SIGBUS = 1ull << 7, F_POISON = 1ull << 14, F_MOVE = 1ull << 16, F_WP = 1ull << 0;
     if (ps->cfg.mode == GK_PS_SIGBUS)
         want |= F_SIGBUS;
@@ -550,6 +561,7 @@ static int open_uffd(struct gk_ps *ps)
         return rc;
     }
     ps->uffd = fd;
+    ps->features = want;
     return 0;
 }
 
@@ -753,6 +765,11 @@ int gk_ps_uffd(struct gk_ps *ps)
     return ps ? ps->uffd : -EINVAL;
 }
 
+uint64_t gk_ps_features(struct gk_ps *ps)
+{
+    return ps ? ps->features : 0;
+}
+
 int gk_ps_block_state(struct gk_ps *ps, uint64_t block)
 {
     if (!ps || block >= ps->nblocks)
@@ -780,6 +797,8 @@ int gk_ps_install(struct gk_ps *ps, uint64_t first, uint64_t n, int how, int fla
         return -EINVAL;
     if (installed)
         *installed = 0;
+    if (how == GK_PS_MOVE && !(ps->features & UFFD_FEATURE_MOVE))
+        return -EOPNOTSUPP;     /* every move would fail: said now, not after INSTALL_ATTEMPTS retries */
     if (!LOAD(&ps->armed))
         return -ENOTCONN;
     char *buf = ps->server_buf;
@@ -834,6 +853,8 @@ int gk_ps_set_source(struct gk_ps *ps, uint64_t first, uint64_t n, int source, i
         source > GK_PS_FILE || (source == GK_PS_FILE && (ps->fd < 0 || !ps->cfg.chunks)) ||
         ((source == GK_PS_COPY || source == GK_PS_MOVE) && !ps->cfg.region))
         return -EINVAL;
+    if (source == GK_PS_MOVE && !(ps->features & UFFD_FEATURE_MOVE))
+        return -EOPNOTSUPP;
     uint64_t mask = 0;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t b = first + i;
@@ -1001,7 +1022,11 @@ int gk_ps_reset(struct gk_ps *ps)
     memset(ps->source, 0, ps->maxblocks);
     STORE(&ps->present, 0);
     STORE(&ps->completed, 0);
-    STORE(&ps->st.filler_state, GK_FILL_IDLE);
+    /* the statistics and the stall log start again with the next flip: its owner
+     * reports them per flip (a swap-out's pages_served), and a log that ran on
+     * would fill up and stop recording */
+    memset(&ps->st, 0, sizeof ps->st);
+    ps->st.nblocks = ps->nblocks;
     return 0;
 }
 

@@ -70,7 +70,7 @@ int gr_heap_init(struct gr_runtime *rt, const struct gr_config *cfg)
     if (sysconf(_SC_PAGESIZE) != GR_PAGE)
         return -ENOTSUP;
     uint64_t size = cfg->heap_max;
-    if (size == 0 || size > (UINT64_C(1) << 40))
+    if (size == 0 || size > GR_MAX_HEAP)
         return -EINVAL;
     size = (size + GR_HEAP_ALIGN - 1) & ~(uint64_t)(GR_HEAP_ALIGN - 1);
     /* Large heaps are aligned to 1 GiB so that moving their page tables (the

@@ -2,11 +2,13 @@
  * checking them (see gcheap/snapshot.h for the layout).
  *
  * Validate, then act: a reader checks the magic, the version and page size, the
- * header's checksum, that every section lies inside the file and the file is as
- * long as the header says, the metadata's checksum and that every chunk's pages
- * lie inside the data section - all before a restore maps anything. The data
- * chunks are checked as they are read (lazily: when a fault or the filler
- * brings them in) or all at once (gs_file_verify, restore with verify). */
+ * header's checksum, that every field is one a runtime can have had (a header
+ * can be well summed and still lie), that every section lies inside the file
+ * and the file is as long as the header says, the metadata's checksum and that
+ * every chunk's pages lie inside the data section - all before a restore maps
+ * anything. The data chunks are checked as they are read (lazily: when a fault
+ * or the filler brings them in) or all at once (gs_file_verify, restore with
+ * verify). */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -167,9 +169,15 @@ static int check_header(const struct gs_header *h, uint64_t size)
     if (size < h->file_bytes)
         return -ENODATA;
     uint64_t ps = h->page_size, cp = h->chunk_pages;
+    /* every field a restore acts on must be one a runtime can have had: the heap
+     * somewhere fixed and whole, the sizing gr_heap_init accepts, known kinds */
     if (h->header_bytes != ps || !cp || cp > GK_PS_MAX_BLOCK_PAGES || (cp & (cp - 1)) ||
-        h->heap_capacity == 0 || h->heap_capacity % (2u << 20) || h->heap_address % (2u << 20) ||
-        h->used > h->heap_capacity || h->used % 8 ||
+        (h->kind != GS_KIND_SNAPSHOT && h->kind != GS_KIND_SWAP) || h->mode < GS_MODE_DONTUNMAP ||
+        h->mode > GS_MODE_STW || (h->collector != GR_COLLECTOR_STW && h->collector != GR_COLLECTOR_CMC) ||
+        h->heap_capacity == 0 || h->heap_capacity > GR_MAX_HEAP || h->heap_capacity % (2u << 20) ||
+        h->heap_address == 0 || h->heap_address % (2u << 20) || h->heap_address + h->heap_capacity < h->heap_address ||
+        h->used > h->heap_capacity || h->used % 8 || h->live > h->heap_capacity ||
+        h->sizing_initial > h->heap_capacity || h->sizing_min_free > h->sizing_max_free ||
         h->nchunks != (h->used + cp * ps - 1) / (cp * ps) || h->nclasses < GR_FIRST_USER_CLASS ||
         h->nclasses > GR_MAX_CLASSES || h->nglobals > GR_MAX_GLOBALS || h->data_off != ps ||
         h->soft_limit > h->heap_capacity || !(h->target_utilization > 0 && h->target_utilization <= 1))
@@ -291,6 +299,9 @@ int gs_file_info(int fd, struct gs_file_info *out, char *meta, uint64_t meta_cap
     out->used = h->used;
     out->soft_limit = h->soft_limit;
     out->live = h->live;
+    out->sizing = (struct gr_heap_sizing){ .initial = h->sizing_initial, .min_free = h->sizing_min_free,
+                                           .max_free = h->sizing_max_free,
+                                           .target_utilization = h->target_utilization };
     out->nclasses = h->nclasses;
     out->nglobals = h->nglobals;
     out->nchunks = h->nchunks;

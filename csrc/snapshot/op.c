@@ -251,8 +251,8 @@ static void op_hurry(void *ctx)
     gs_op_wait(ctx, -1, NULL);
 }
 
-/* Everything of a snapshot before the pause that can fail: its chunk table,
- * its page server. */
+/* Everything of a snapshot before the pause that can fail, or that decides how
+ * it goes: its chunk table, its page server and whether it can move pages. */
 static int prepare_snapshot(struct gs_op *op)
 {
     op->chunks = calloc(op->capacity / op->chunk_bytes + 1, sizeof *op->chunks);
@@ -265,7 +265,12 @@ static int prepare_snapshot(struct gs_op *op)
         .start = op->heap, .len = op->capacity, .mode = op->cfg.fault_mode, .source = GK_PS_COPY,
         .region = op->staging, .fd = -1, .block_pages = 1,
     };
-    return gk_ps_create(&pc, &op->ps);
+    int rc = gk_ps_create(&pc, &op->ps);
+    /* the give-back's MOVE needs Linux 6.8: without it, every page goes back by
+     * COPY (gs_give_back); known here, before the pause, and reported */
+    if (rc == 0)
+        op->rep.move_fallback = !(gk_ps_features(op->ps) & GK_FEATURE_MOVE);
+    return rc;
 }
 
 static void release_prepared(struct gs_op *op)
@@ -393,20 +398,28 @@ void gs_finish(struct gs_op *op, int rc)
     if (op->ps && op->reg_len) {
         if (rc < 0) {
             /* everything still staged goes back: the heap is intact */
-            uint64_t moved = 0;
-            gk_ps_install(op->ps, 0, op->reg_len / (op->kind == GS_KIND_SNAPSHOT ? op->psize : op->chunk_bytes),
-                          op->kind == GS_KIND_SNAPSHOT ? GK_PS_MOVE : 0, GK_PS_DROP_PRESENT, &moved);
-            op->rep.pages_moved_back += op->kind == GS_KIND_SNAPSHOT ? moved : moved * op->cp;
+            if (op->kind == GS_KIND_SNAPSHOT) {
+                op->rep.pages_moved_back += gs_give_back(op, 0, op->reg_len / op->psize);
+            } else {
+                uint64_t chunks = 0;
+                gk_ps_install(op->ps, 0, op->reg_len / op->chunk_bytes, 0, GK_PS_DROP_PRESENT, &chunks);
+                op->rep.pages_moved_back += chunks * op->cp;
+            }
         }
+        /* the server's counters start at this op's pause (a new server, or the
+         * swap's reset in gs_swap_pause); a swap's server goes on serving after
+         * the op, so what it counts from now on is not the op's */
         struct gk_ps_stats st;
         if (gk_ps_stats(op->ps, &st) == 0)
             op->rep.pages_served = st.blocks_by_fault * (op->kind == GS_KIND_SNAPSHOT ? 1 : op->cp);
     }
+    if (op->ps) {
+        op->nstalls = gk_ps_stalls(op->ps, op->stalls, GS_STALLS);   /* kept past the server, or its next faults */
+        if (op->nstalls < 0)
+            op->nstalls = 0;
+    }
     if (op->kind == GS_KIND_SNAPSHOT) {
         if (op->ps) {
-            op->nstalls = gk_ps_stalls(op->ps, op->stalls, GS_STALLS);   /* kept past the server */
-            if (op->nstalls < 0)
-                op->nstalls = 0;
             gk_ps_disarm(op->ps);
             gk_ps_destroy(op->ps);  /* joins its thread, waits for handlers */
             op->ps = NULL;
@@ -467,14 +480,11 @@ int gs_op_stalls(struct gs_op *op, double *out, int max)
 {
     if (!op || !out || max < 0)
         return -EINVAL;
-    if (op->kind == GS_KIND_SNAPSHOT && LOAD(&op->status) == OP_DONE) {
-        int n = op->nstalls < max ? op->nstalls : max;
-        memcpy(out, op->stalls, (size_t)n * sizeof(double));
-        return n;
-    }
-    if (op->kind == GS_KIND_SNAPSHOT)
+    if (LOAD(&op->status) != OP_DONE)
         return -EAGAIN;         /* still writing: ask when it is done */
-    return op->sw && op->sw->ps ? gk_ps_stalls(op->sw->ps, out, max) : 0;
+    int n = op->nstalls < max ? op->nstalls : max;
+    memcpy(out, op->stalls, (size_t)n * sizeof(double));
+    return n;
 }
 
 void gs_op_free(struct gs_op *op)

@@ -3,7 +3,8 @@
  *   check      header and metadata (format.c); with verify, every chunk too
  *   create     a runtime whose heap is exactly at the recorded address
  *              (MAP_FIXED_NOREPLACE: -EADDRINUSE when the range is taken)
- *   state      classes, globals, top, soft limit, live bytes as they were
+ *   state      classes, globals, top, soft limit, live bytes as they were (the
+ *              caller may give other heap sizing, not another capacity)
  *   pages      lazy:  the heap's used range registered MISSING with a page
  *                     server whose source is the file (each chunk read whole and
  *                     its checksum checked before its pages are installed), a
@@ -21,7 +22,7 @@
 
 #include "snapshot/snapshot_impl.h"
 
-static void set_state(struct gr_runtime *rt, const struct gs_state *st)
+static void set_state(struct gr_runtime *rt, const struct gs_state *st, uint64_t soft_limit)
 {
     const struct gs_header *h = &st->hdr;
     memcpy(rt->classes, st->classes, h->nclasses * sizeof(struct gr_class));
@@ -30,7 +31,7 @@ static void set_state(struct gr_runtime *rt, const struct gs_state *st)
     atomic_store(&rt->globals_hw, h->nglobals);
     atomic_store(&rt->top, (uintptr_t)rt->heap + h->used);
     rt->high_water = (uintptr_t)rt->heap + h->used;
-    atomic_store(&rt->soft_limit, h->soft_limit > h->used ? h->soft_limit : h->used);
+    atomic_store(&rt->soft_limit, soft_limit > h->used ? soft_limit : h->used);
     __atomic_store_n(&rt->last_live, h->live, __ATOMIC_RELAXED);
 }
 
@@ -115,18 +116,25 @@ int gs_restore(int fd, const struct gs_restore_config *cfg, gr_runtime **out)
         return rc;
     }
     const struct gs_header *h = &st.hdr;
+    /* the sizing is the file's but for what the caller gives (validated against
+     * it by the Python layer; gr_runtime_new checks it again) */
+    const struct gr_heap_sizing *s = &cfg->sizing;
     struct gr_config gc = {
         .heap_max = h->heap_capacity, .collector = cfg->collector, .options = cfg->options,
         .collector_config = cfg->collector_config, .heap_address = h->heap_address,
-        .sizing = { .initial = h->sizing_initial, .min_free = h->sizing_min_free, .max_free = h->sizing_max_free,
-                    .target_utilization = h->target_utilization },
+        .sizing = { .initial = s->initial ? s->initial : h->sizing_initial,
+                    .min_free = s->min_free ? s->min_free : h->sizing_min_free,
+                    .max_free = s->max_free ? s->max_free : h->sizing_max_free,
+                    .target_utilization = s->target_utilization > 0 ? s->target_utilization
+                                                                    : h->target_utilization },
     };
     gr_runtime *rt = NULL;
     rc = gr_runtime_new(&gc, &rt);
     if (rc == 0 && (rt->capacity != h->heap_capacity || (uintptr_t)rt->heap != h->heap_address))
         rc = -EBADMSG;
+    /* the soft limit as recorded, or where the caller's initial put it (gr_heap_init) */
     if (rc == 0)
-        set_state(rt, &st);
+        set_state(rt, &st, s->initial ? atomic_load(&rt->soft_limit) : h->soft_limit);
     uint64_t reg_len = h->nchunks * h->chunk_pages * h->page_size;
     struct gs_restore *r = NULL;
     if (rc == 0 && reg_len && !cfg->lazy) {

@@ -34,37 +34,6 @@
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
 #define XCHG(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
 
-/* The file's first page (the rest of the page is zero). */
-struct gs_header {
-    char magic[8];
-    uint32_t version;
-    uint32_t header_bytes;
-    uint32_t page_size;
-    uint32_t chunk_pages;
-    int32_t collector;
-    int32_t kind;
-    int32_t mode;
-    int32_t reserved;
-    uint64_t heap_address;
-    uint64_t heap_capacity;
-    uint64_t used;                /* top - heap at the snapshot instant */
-    uint64_t soft_limit;
-    uint64_t live;
-    uint64_t sizing_initial;
-    uint64_t sizing_min_free;
-    uint64_t sizing_max_free;
-    double target_utilization;
-    uint64_t nclasses, classes_off;       /* struct gr_class[nclasses] */
-    uint64_t nglobals, globals_off;       /* uint64_t[nglobals]: addresses, 0 = null */
-    uint64_t meta_len, meta_off;
-    uint64_t nchunks, chunks_off;         /* struct gk_ps_chunk[nchunks] */
-    uint64_t data_off, data_bytes, stored_pages;
-    uint64_t file_bytes;
-    uint64_t created_ns;
-    uint64_t metadata_checksum;           /* over [classes_off, file_bytes) */
-    uint64_t header_checksum;             /* over the header up to this field */
-};
-
 /* The runtime state a restore needs, captured in the pause. */
 struct gs_state {
     struct gs_header hdr;                 /* heap fields filled */
@@ -104,7 +73,7 @@ struct gs_op {
     uint64_t t0_ns, t_write_ns;
     struct gs_report rep;
     char *meta;                   /* our copy of cfg.meta */
-    double *stalls;               /* the page server's stall log, kept when it goes */
+    double *stalls;               /* the stall log of the faults served during the op, copied at its end */
     int nstalls;
 };
 #define GS_STALLS (1 << 20)
@@ -159,6 +128,8 @@ void *gs_writer_main(void *arg);
 int gs_write_chunks(struct gs_op *op, uintptr_t image, uint64_t c0, uint64_t c1, uint64_t *bytes);
 uint64_t gs_rss(struct gs_op *op);
 int gs_injected(struct gs_op *op, int point);
+/* Snapshot: staged pages [p0, p0 + n) back to the heap; returns how many it installed. */
+uint64_t gs_give_back(struct gs_op *op, uint64_t p0, uint64_t n);
 /* Ends the op: rc < 0 gives every staged page back first. Idempotent. */
 void gs_finish(struct gs_op *op, int rc);
 

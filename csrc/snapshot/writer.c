@@ -7,7 +7,8 @@
  * (no copy in user space). Then, per kind:
  *   snapshot  every page of the batch goes back to the heap: UFFDIO_MOVE of the
  *             pages no mutator touched (zero-copy: nothing is copied twice), and
- *             the staged original of a page a mutator copied is dropped
+ *             the staged original of a page a mutator copied is dropped; without
+ *             UFFDIO_MOVE in the kernel, UFFDIO_COPY and every staged page dropped
  *   swap      every chunk's source becomes the file (its staged pages dropped);
  *             a chunk a mutator took meanwhile stays resident
  * Staging is never written by anyone, so what the file gets is the heap at the
@@ -132,12 +133,32 @@ int gs_write_chunks(struct gs_op *op, uintptr_t image, uint64_t c0, uint64_t c1,
     return 0;
 }
 
+/* Every page not present yet is installed from staging and every staged page
+ * dropped: by UFFDIO_MOVE (zero-copy: the page leaves staging; the staged
+ * originals of pages a mutator copied are dropped) where the kernel has it;
+ * else (move_fallback, known before the pause) by UFFDIO_COPY, then the staged
+ * pages dropped a batch at a time, so that the copies never double the heap. */
+uint64_t gs_give_back(struct gs_op *op, uint64_t p0, uint64_t n)
+{
+    uint64_t total = 0;
+    if (!op->rep.move_fallback) {
+        gk_ps_install(op->ps, p0, n, GK_PS_MOVE, GK_PS_DROP_PRESENT, &total);
+        return total;
+    }
+    uint64_t per = op->cfg.batch_bytes / op->psize;
+    for (uint64_t p = p0; p < p0 + n; p += per) {
+        uint64_t k = p0 + n - p < per ? p0 + n - p : per, done = 0;
+        gk_ps_install(op->ps, p, k, GK_PS_COPY, 0, &done);      /* waits for blocks faults hold */
+        gk_madvise(op->staging + p * op->psize, k * op->psize, GK_MADV_DONTNEED);
+        total += done;
+    }
+    return total;
+}
+
 /* Snapshot: the pages of chunks [c0, c1) go back to the heap. */
 static void give_back(struct gs_op *op, uint64_t c0, uint64_t c1)
 {
-    uint64_t moved = 0;
-    gk_ps_install(op->ps, c0 * op->cp, (c1 - c0) * op->cp, GK_PS_MOVE, GK_PS_DROP_PRESENT, &moved);
-    op->rep.pages_moved_back += moved;
+    op->rep.pages_moved_back += gs_give_back(op, c0 * op->cp, (c1 - c0) * op->cp);
 }
 
 /* Swap: chunks [c0, c1) are in the file now; their staged pages go. */

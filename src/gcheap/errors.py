@@ -186,7 +186,9 @@ class SnapshotVersionError(SnapshotFormatError):
 
 class SnapshotWriteError(SnapshotError):
     """The snapshot could not be written (disk full, file size limit, a writer that
-    died). The program goes on: the heap is intact; the partial file was removed."""
+    died). The program goes on: the heap is intact. The partial file of a snapshot
+    or of a first swap-out was removed; a failed swap-out into the file of the
+    previous one keeps that file, which still holds the previous image."""
 
 
 class HeapAddressInUse(SnapshotError):

@@ -4,6 +4,7 @@ the owner's installs and source changes under the same claims; the background
 filler and its CRIU-style chunks; a file that cannot be read back is fatal."""
 from __future__ import annotations
 
+import errno
 import os
 import random
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 from gcheap import _lowlevel as ll
 from gcheap.errors import InvalidArgument, RegionClosed
-from gcheap.kernel import Chunk, PageServer, Region, dense_chunks, mremap_dontunmap
+from gcheap.kernel import Chunk, PageServer, Region, dense_chunks, mremap_dontunmap, probe
 
 pytestmark = pytest.mark.uffd
 PS = ll.page_size()
@@ -259,6 +260,30 @@ def test_owner_installs_by_move_and_switches_sources_to_a_file(tmp_path, mode):
         assert st2.read(12 * PS, 20 * PS) == bytes(20 * PS)  # staged pages released
         assert r2.read(12 * PS, 20 * PS) == b"".join(page(i, 4) for i in range(12, 32))
         eventually(lambda: s.stats()["bytes_read"] == 5 * 4 * PS)
+
+
+def test_without_the_move_feature_installing_by_move_is_refused_up_front():
+    """A server whose userfaultfd lacks UFFD_FEATURE_MOVE (Linux < 6.8; here masked)
+    says so, and refuses a move at once instead of retrying until the fatal message."""
+    r, st = staged(8)
+    ll.ps_mask_features(ll.FEATURE_MOVE)
+    try:
+        with pytest.raises(OSError) as e:
+            PageServer(r, source="move", region=st)
+        assert e.value.errno == errno.EOPNOTSUPP
+        with PageServer(r, source="copy", region=st) as s:
+            assert not ll.ps_features(s._ps) & ll.FEATURE_MOVE
+            with pytest.raises(OSError) as e:
+                s.install(0, 8, how="move")
+            assert e.value.errno == errno.EOPNOTSUPP
+            with pytest.raises(OSError) as e:
+                s.set_source(0, 8, "move")
+            assert e.value.errno == errno.EOPNOTSUPP
+            assert s.install(0, 8, how="copy") == 8 and r.read(3 * PS, PS) == page(3)
+    finally:
+        ll.ps_mask_features(0)
+    with PageServer(Region(8 * PS), source="copy", region=st) as s:
+        assert bool(ll.ps_features(s._ps) & ll.FEATURE_MOVE) == ("move" in probe().features)
 
 
 @pytest.mark.parametrize("mode", MODES)

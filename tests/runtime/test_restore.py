@@ -6,8 +6,8 @@ nothing mapped; a taken address range is HeapAddressInUse; a file that vanishes
 under a lazy restore is a clear fatal error, never zeros."""
 from __future__ import annotations
 
+import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +16,7 @@ import pytest
 
 import gcheap
 from gcheap import _lowlevel as ll
-from gcheap.errors import (HeapAddressInUse, SnapshotCorrupt, SnapshotFormatError, SnapshotTruncated,
+from gcheap.errors import (HeapAddressInUse, InvalidOption, SnapshotCorrupt, SnapshotFormatError, SnapshotTruncated,
                            SnapshotVersionError)
 from gcheap.snapshot import info
 
@@ -44,7 +44,7 @@ def make_snapshot(path, collector="stw") -> int:
 CHILD = """
 import sys, gcheap
 rt = gcheap.Runtime.restore(sys.argv[1], lazy=sys.argv[2] == "lazy", collector=sys.argv[3],
-                            fault_mode=sys.argv[4])
+                            restore_fault_mode=sys.argv[4])
 arr = rt.globals["arr"]
 first = arr[1234].v
 stats = rt.page_server_stats()
@@ -73,6 +73,100 @@ def test_restore_in_a_new_process_brings_back_classes_roots_and_objects(tmp_path
     assert p.stdout.split() == ["1234", "True", str(lazy == "lazy"), collector]
 
 
+GLOBALS_CHILD = """
+import json, sys, gcheap
+rt = gcheap.Runtime.restore(sys.argv[1])
+for name in ("d", "e", "f"):
+    rt.globals[name] = rt.new_str(name * 3)
+rt.gc(); rt.verify()
+print(json.dumps({"values": {n: str(rt.globals[n]) for n in rt.globals}, "slots": dict(rt.globals._index)}))
+rt.close()
+"""
+
+
+def test_restored_global_roots_get_the_slots_the_original_would_give(tmp_path):
+    """A deleted global root's slot is free in the restored runtime too: new roots
+    take free slots in the original's order and never a live one."""
+    path = tmp_path / "s"
+    with gcheap.Runtime("64M") as rt:
+        for name in ("a", "b", "c"):
+            rt.globals[name] = rt.new_str(name * 3)
+        del rt.globals["b"]
+        rt.snapshot(path)
+        for name in ("d", "e", "f"):                     # what the original does next
+            rt.globals[name] = rt.new_str(name * 3)
+        expected_slots = dict(rt.globals._index)
+    p = subprocess.run([sys.executable, "-c", GLOBALS_CHILD, str(path)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["values"] == {n: n * 3 for n in ("a", "c", "d", "e", "f")}
+    assert out["slots"] == expected_slots
+
+
+OPTIONS_CHILD = """
+import json, sys, gcheap
+rt = gcheap.Runtime.restore(sys.argv[1], collector="cmc", restore_fault_mode="thread", verify_file=True,
+                            fault_mode="thread", verify=True, gc_threads=1)
+rep = rt.gc()
+out = {"verify": "verify_before" in rep.phases, "cmc_fault_mode": rt._cmc.options.machinery.fault_mode,
+       "ok": rt.globals["arr"][5].v == 5}
+rt.close()
+rt = gcheap.Runtime.restore(sys.argv[1], heap_initial="4M", min_free="4M", max_free="6M", target_utilization=0.25)
+out["soft_before"] = rt.heap_info()["soft_limit"]
+rt.gc()
+out["soft_after"], out["live"] = rt.heap_info()["soft_limit"], rt.heap_info()["live"]
+rt.close()
+print(json.dumps(out))
+"""
+
+
+def test_restore_passes_the_runtime_options_on_and_refuses_those_the_file_decides(tmp_path):
+    """The restore's own options (restore_fault_mode, verify_file) no longer take the
+    names of the runtime's: verify and cmc's fault_mode reach the runtime, and so
+    does heap sizing within the recorded capacity; heap_size cannot apply."""
+    path = tmp_path / "s"
+    make_snapshot(path)
+    capacity = info(path, verify=False)["heap_capacity"]
+    with pytest.raises(InvalidOption, match="heap_size.*the snapshot"):
+        gcheap.Runtime.restore(path, heap_size="128M")
+    with pytest.raises(InvalidOption, match="heap_initial.*capacity"):
+        gcheap.Runtime.restore(path, heap_initial=capacity + (2 << 20))
+    with pytest.raises(InvalidOption, match="max_free.*min_free"):
+        gcheap.Runtime.restore(path, max_free="1M")          # below the snapshot's min_free (2 MiB)
+    with pytest.raises(InvalidOption, match="collector='cmc'"):
+        gcheap.Runtime.restore(path, fault_mode="thread")    # cmc's option; the snapshot's collector is stw
+    with pytest.raises(InvalidOption):
+        gcheap.Runtime.restore(path, restore_fault_mode="poll")
+    p = subprocess.run([sys.executable, "-c", OPTIONS_CHILD, str(path)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["verify"] and out["cmc_fault_mode"] == "thread" and out["ok"]
+    assert out["soft_before"] == 4 << 20                     # heap_initial: the first soft limit
+    assert out["soft_after"] == (out["live"] + (4 << 20) + 4095) & ~4095   # live + min_free (target 0.25)
+
+
+IMPORTS = """
+import sys, gcheap
+rt = gcheap.Runtime.restore(sys.argv[1])
+print(rt.globals["arr"][7].v, "numpy" in sys.modules, "gcheap.runtime.cmc" in sys.modules)
+rt.close()
+"""
+
+
+def test_a_restore_imports_neither_numpy_nor_the_unused_collector(tmp_path):
+    """What a new process pays before its first object read: importing numpy was
+    most of bench/snapshot.py's "first object read (lazy)" at 1 GiB (92 ms; the
+    restore itself takes ~5 ms). Nothing on the path to a stw runtime's first read
+    needs numpy (stall arrays import it when they are made) or collector cmc's
+    module."""
+    path = tmp_path / "s"
+    make_snapshot(path)
+    p = subprocess.run([sys.executable, "-c", IMPORTS, str(path)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["7", "False", "False"]
+
+
 def test_the_address_range_taken_is_a_typed_error(tmp_path):
     path = tmp_path / "s"
     with gcheap.Runtime("64M") as rt:
@@ -82,20 +176,60 @@ def test_the_address_range_taken_is_a_typed_error(tmp_path):
             gcheap.Runtime.restore(path)
 
 
-def header(path) -> bytearray:
-    return bytearray(Path(path).read_bytes()[:4096])
+HEADER = "struct gs_header"
 
 
-def rewrite_header(path, buf: bytearray) -> None:
-    """Puts the header back with a correct checksum (a well-formed but foreign file)."""
-    hdr = bytes(buf[:256]) + bytes(32)                   # 264-byte header: summed up to its checksum, padded
-    struct.pack_into("<Q", buf, 256, ll.checksum(hdr))
-    with open(path, "r+b") as f:
-        f.write(bytes(buf))
+def read_header(data: bytes):
+    """The file's header as the C struct (csrc/include/gcheap/snapshot.h): fields by name."""
+    h = ll.ffi.new(f"{HEADER} *")
+    ll.ffi.memmove(h, data[: ll.ffi.sizeof(HEADER)], ll.ffi.sizeof(HEADER))
+    return h
+
+
+def header_checksum(h) -> int:
+    """gs_header_checksum: the header up to its checksum field, zero-padded to a multiple of 32."""
+    n = ll.ffi.offsetof(HEADER, "header_checksum")
+    padded = (ll.ffi.sizeof(HEADER) + 31) & ~31
+    return ll.checksum(bytes(ll.ffi.buffer(h))[:n] + bytes(padded - n))
+
+
+def metadata_checksum(section: bytes) -> int:
+    """The checksum of [classes_off, file_bytes): whole 32-byte stripes, then the
+    rest zero-padded to 32 bytes (32 zero bytes when none is left), XOR the length."""
+    whole = len(section) & ~31
+    tail = section[whole:]
+    return ll.checksum(section[:whole] + tail + bytes(32 - len(tail))) ^ len(section)
+
+
+def write_header(data: bytearray, h, seal: bool) -> None:
+    """Puts h back at offset 0; seal: with its checksum recomputed (a well-formed
+    header that lies), else as it is (a damaged one)."""
+    if seal:
+        h.header_checksum = header_checksum(h)
+    data[: ll.ffi.sizeof(HEADER)] = bytes(ll.ffi.buffer(h))
+
+
+# A field of a well-checksummed header that no file gcheap writes can hold:
+# the loader's own checks must reject it (not the header checksum).
+LIES = {
+    "nchunks": lambda h: setattr(h, "nchunks", 1 << 40),            # sections outside the file
+    "heap_address": lambda h: setattr(h, "heap_address", 0),        # "anywhere": not a snapshot's heap
+    "address_overflow": lambda h: setattr(h, "heap_address", (1 << 64) - (2 << 20)),
+    "capacity": lambda h: setattr(h, "heap_capacity", 2 << 40),     # beyond gcheap's 1 TiB maximum heap
+    "used": lambda h: setattr(h, "used", h.heap_capacity + 8),
+    "live": lambda h: setattr(h, "live", h.heap_capacity + 8),
+    "sizing": lambda h: setattr(h, "sizing_min_free", h.sizing_max_free + 4096),
+    "initial": lambda h: setattr(h, "sizing_initial", h.heap_capacity + (2 << 20)),
+    "kind": lambda h: setattr(h, "kind", 7),
+    "mode": lambda h: setattr(h, "mode", 9),
+    "collector": lambda h: setattr(h, "collector", 42),
+}
 
 
 def damage(path, how: str) -> type:
     data = bytearray(Path(path).read_bytes())
+    h = read_header(data)
+    assert header_checksum(h) == h.header_checksum          # the test computes it as the writer does
     if how == "empty":
         Path(path).write_bytes(b"")
         return SnapshotFormatError
@@ -105,24 +239,31 @@ def damage(path, how: str) -> type:
     if how == "truncated":
         Path(path).write_bytes(data[:-100])
         return SnapshotTruncated
-    if how == "header_bit":
-        data[72] ^= 1                                    # a byte of the heap address
+    if how == "header_bit":                                 # caught by the header checksum
+        data[ll.ffi.offsetof(HEADER, "heap_address") + 3] ^= 1
         Path(path).write_bytes(data)
         return SnapshotCorrupt
     if how == "version":
-        buf = header(path)
-        struct.pack_into("<I", buf, 8, 2)
-        rewrite_header(path, buf)
+        h.version = 2
+        write_header(data, h, seal=True)
+        Path(path).write_bytes(data)
         return SnapshotVersionError
-    if how == "metadata":
-        classes_off = struct.unpack_from("<Q", data, 160)[0]
-        data[classes_off + 8 * 16 + 4] ^= 0x40           # the user class's ref count
+    user_class = h.classes_off + 8 * 16 + 4                 # class records: u32 kind, nrefs, nscalars, size;
+                                                            # the first user class is record 8: its nrefs
+    if how == "metadata":                                   # caught by the metadata checksum
+        data[user_class] ^= 0x40
         Path(path).write_bytes(data)
         return SnapshotCorrupt
-    if how == "lies":                                    # checksums right, a section outside the file
-        buf = header(path)
-        struct.pack_into("<Q", buf, 200, 1 << 40)        # nchunks
-        rewrite_header(path, buf)
+    if how == "class_lies":                                 # both checksums right, a class that cannot be
+        data[user_class] ^= 0x40
+        h.metadata_checksum = metadata_checksum(bytes(data[h.classes_off:h.file_bytes]))
+        write_header(data, h, seal=True)
+        Path(path).write_bytes(data)
+        return SnapshotCorrupt
+    if how.startswith("lies_"):
+        LIES[how[len("lies_"):]](h)
+        write_header(data, h, seal=True)
+        Path(path).write_bytes(data)
         return SnapshotCorrupt
     raise AssertionError(how)
 
@@ -131,7 +272,7 @@ NOTHING_MAPPED = """
 import sys, gcheap
 addr = int(sys.argv[2])
 try:
-    gcheap.Runtime.restore(sys.argv[1], lazy=sys.argv[3] == "lazy", verify=sys.argv[4] == "verify")
+    gcheap.Runtime.restore(sys.argv[1], lazy=sys.argv[3] == "lazy", verify_file=sys.argv[4] == "verify")
     print("restored")
 except gcheap.SnapshotError as e:
     print(type(e).__name__)
@@ -141,7 +282,8 @@ print("mapped" if taken else "nothing-mapped")
 """
 
 
-@pytest.mark.parametrize("how", ["empty", "junk", "truncated", "header_bit", "version", "metadata", "lies"])
+@pytest.mark.parametrize("how", ["empty", "junk", "truncated", "header_bit", "version", "metadata", "class_lies"]
+                         + [f"lies_{field}" for field in LIES])
 def test_a_bad_file_is_a_typed_error_and_nothing_is_mapped(tmp_path, how):
     path = tmp_path / "s"
     addr = make_snapshot(path)
@@ -177,7 +319,7 @@ def test_a_corrupt_chunk_is_found_before_anything_is_mapped(tmp_path, lazy, veri
 
 VANISH = """
 import os, sys, gcheap
-rt = gcheap.Runtime.restore(sys.argv[1], lazy=True, fault_mode=sys.argv[3], prefetch=False)
+rt = gcheap.Runtime.restore(sys.argv[1], lazy=True, restore_fault_mode=sys.argv[3], prefetch=False)
 arr = rt.globals["arr"]
 print(arr[0].v, flush=True)
 if sys.argv[2] == "truncate":

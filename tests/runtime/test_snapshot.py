@@ -195,6 +195,63 @@ def test_a_failed_flip_leaves_the_heap_as_it_was(tmp_path):
         rt.close()
 
 
+NO_MOVE = """
+import errno, sys
+import gcheap
+from gcheap import _lowlevel as ll
+from gcheap.errors import SnapshotWriteError
+ll.ps_mask_features(ll.FEATURE_MOVE)                     # page servers as on a kernel before 6.8
+rt = gcheap.Runtime("64M", heap_initial="48M")           # no collection: the fill pattern is by address
+Node = rt.define_class("Node", scalars=["v"])
+arr = rt.new_array("ref", 20000)
+for i in range(20000):
+    arr[i] = rt.new(Node, v=i)
+rt.globals["arr"] = arr
+blobs = rt.new_array("ref", 16)
+for k in range(16):                                      # 16 MiB of pages that are not zero
+    blobs[k] = rt.new_array("u8", (1 << 20) - 16)
+    ll.cmc_test_fill(blobs[k]._address() + 8, (1 << 20) - 24, k)
+rt.globals["blobs"] = blobs
+op = rt.snapshot(sys.argv[1], wait=False, fault_mode=sys.argv[2], writer_delay_us=2000, batch_bytes=64 << 10)
+for i in range(0, 20000, 100):                           # mutators meanwhile: copies from staging
+    arr[i].v = -i
+rep = op.wait()
+# staging's pages are dropped as the writer goes: the copies never double the heap
+print(rep.move_fallback, rep.pages_moved_back > 0, rep.peak_extra_rss < rep.heap_bytes // 4)
+try:                                                     # a failure puts every staged page back the same way
+    rt.snapshot(sys.argv[1] + ".2", inject=("write", 2, errno.EIO), batch_bytes=64 << 10)
+except SnapshotWriteError as e:
+    print("error", errno.errorcode[e.errno])
+print(all(arr[i].v == (-i if i % 100 == 0 else i) for i in range(20000))
+      and all(ll.cmc_test_check(blobs[k]._address() + 8, (1 << 20) - 24, k, 0) == -1 for k in range(16)))
+rt.verify()
+rt.gc()
+print(rt.snapshot(sys.argv[1] + ".3").move_fallback)
+"""
+
+
+@pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
+def test_without_uffdio_move_the_snapshot_copies_pages_back_and_says_so(tmp_path, fault_mode):
+    """A kernel before 6.8 has no UFFDIO_MOVE: the page server is opened without it
+    (gk_ps_mask_features), the snapshot finds that out before its pause and gives
+    staged pages back by UFFDIO_COPY, dropping each batch's staged originals
+    (move_fallback in the report), and a failed write does the same."""
+    path = tmp_path / "s"
+    p = subprocess.run([sys.executable, "-c", NO_MOVE, str(path), fault_mode], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["True", "True", "True", "error", "EIO", "True", "True"]
+    assert info(path)["verified"]
+
+
+def test_with_uffdio_move_the_report_has_no_fallback(tmp_path, uffd_caps):
+    rt, Node, arr = small_heap()
+    try:
+        assert rt.snapshot(tmp_path / "s").move_fallback == ("move" not in uffd_caps.features)
+    finally:
+        rt.close()
+
+
 FSIZE = """
 import errno, resource, sys
 import gcheap

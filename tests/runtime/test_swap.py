@@ -5,13 +5,15 @@ changed since the first (write-protect tracking), and a collection that brings
 everything back first. The swap file is a snapshot: it restores."""
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 
 import pytest
 
 import gcheap
-from gcheap.errors import InvalidOption
+from gcheap.errors import InvalidOption, SnapshotWriteError
+from gcheap.snapshot import info
 
 pytestmark = pytest.mark.uffd
 N = 40000
@@ -79,6 +81,31 @@ def test_a_second_swap_out_writes_only_what_changed(tmp_path):
     assert p.stdout.split() == ["True"]
 
 
+@pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
+def test_each_swap_out_reports_only_the_faults_served_while_it_wrote(tmp_path, fault_mode):
+    rt, Node, arr = heap()
+    try:
+        path = tmp_path / "swap"
+        first = rt.swap_out(path, fault_mode=fault_mode)
+        assert first.pages_served == 0 and len(first.stalls_s) == 0
+        for i in range(0, N, 500):                           # faults back from the file between swap-outs
+            _ = arr[i].v
+        assert rt.page_server_stats()["blocks_by_fault"] >= 8
+        second = rt.swap_out()                               # nothing touches the heap while it writes
+        assert second.pages_served == 0 and len(second.stalls_s) == 0
+        for i in range(0, 2000):                             # the first chunks change: written, held back
+            arr[i].v = -i
+        op = rt.swap_out(wait=False, writer_delay_us=200_000, batch_bytes=64 << 10)
+        for i in range(N - 1, 0, -4000):                     # chunks ahead of the writer
+            _ = arr[i].v
+        assert not op.done
+        third = op.wait()
+        faults = rt.page_server_stats()["blocks_by_fault"]   # since the third's pause, all during it
+        assert third.pages_served == faults * 16 > 0 and len(third.stalls_s) >= faults
+    finally:
+        rt.close()
+
+
 RESTORE = """
 import sys, gcheap
 rt = gcheap.Runtime.restore(sys.argv[1])
@@ -102,6 +129,40 @@ def test_the_incremental_swap_file_restores_to_the_second_state(tmp_path):
     p = subprocess.run([sys.executable, "-c", RESTORE, str(path)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["True"]
+
+
+def test_a_failed_swap_out_removes_a_new_file_and_keeps_an_incremental_one(tmp_path):
+    """What SnapshotWriteError promises: the heap intact either way; the first
+    swap-out's partial file removed; an incremental one's file kept, since it
+    still holds the previous swap-out's image (the new header is written last)."""
+    rt, Node, arr = heap()
+    try:
+        with pytest.raises(SnapshotWriteError):
+            rt.swap_out(tmp_path / "new", inject=("write", 1, errno.EIO))
+        assert not (tmp_path / "new").exists() and rt.swap_state == "none"
+        path = tmp_path / "swap"
+        rt.swap_out(path)
+        for i in range(0, 2000):
+            arr[i].v = -i
+        with pytest.raises(SnapshotWriteError) as e:
+            rt.swap_out(path, inject=("write", 1, errno.EIO))
+        assert e.value.errno == errno.EIO and rt.swap_state == "none"
+        assert all(arr[i].v == (-i if i < 2000 else i) for i in range(0, N, 7))
+        assert info(path)["verified"]
+    finally:
+        rt.close()
+    p = subprocess.run([sys.executable, "-c", RESTORE_FIRST, str(path)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["True"]
+
+
+RESTORE_FIRST = """
+import sys, gcheap
+rt = gcheap.Runtime.restore(sys.argv[1])
+arr = rt.globals["arr"]
+print(all(arr[i].v == i for i in range(0, 40000, 3)))
+rt.close()
+"""
 
 
 def test_a_collection_while_swapped_out_brings_every_page_back_first(tmp_path):

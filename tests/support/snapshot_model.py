@@ -213,7 +213,7 @@ def main(argv: list[str]) -> int:
     lazy = (argv[2] if len(argv) > 2 else "lazy") == "lazy"
     collector = argv[3] if len(argv) > 3 else "stw"
     fault_mode = argv[4] if len(argv) > 4 else "sigbus"
-    rt = gcheap.Runtime.restore(path, lazy=lazy, collector=collector, fault_mode=fault_mode)
+    rt = gcheap.Runtime.restore(path, lazy=lazy, collector=collector, restore_fault_mode=fault_mode)
     Node = rt._classes["Node"]
     progress = rt.globals["progress"]
     nthreads = len(progress)

@@ -282,6 +282,11 @@ int gk_ps_disarm(struct gk_ps *ps);
 /* Stops the threads, waits for handlers, releases everything (disarms first). */
 void gk_ps_destroy(struct gk_ps *ps);
 int gk_ps_uffd(struct gk_ps *ps);
+/* The UFFD_FEATURE_* bits the server's userfaultfd was opened with. Installing
+ * by GK_PS_MOVE (gk_ps_install, gk_ps_set_source, cfg.source) needs
+ * GK_FEATURE_MOVE (Linux 6.8): -EOPNOTSUPP without it. */
+uint64_t gk_ps_features(struct gk_ps *ps);
+#define GK_FEATURE_MOVE 65536
 /* Makes the missing blocks of [first, first + n) present with `how` (0: each
  * block's own source); waits for blocks other threads hold. *installed: blocks
  * it installed. Returns 0 or -errno. */
@@ -304,13 +309,18 @@ int gk_ps_fill_start(struct gk_ps *ps, uint64_t min_bytes, uint64_t max_bytes,
 int gk_ps_fill_wait(struct gk_ps *ps, int timeout_ms);
 /* Stops the filler (if any) and waits for it; the blocks it claimed are installed. */
 void gk_ps_fill_stop(struct gk_ps *ps);
-/* Not armed: every block missing again, with its configured source (a server
- * reused for the next flip of the same range). -EBUSY while armed. */
+/* Not armed: every block missing again, with its configured source, and the
+ * statistics and stall log cleared (a server reused for the next flip of the
+ * same range). -EBUSY while armed. */
 int gk_ps_reset(struct gk_ps *ps);
 int gk_ps_stats(struct gk_ps *ps, struct gk_ps_stats *out);
 /* Copies up to max stall times (seconds: fault entry to block present). */
 int gk_ps_stalls(struct gk_ps *ps, double *out, int max);
 int gk_ps_inject(struct gk_ps *ps, int point, int nth, int err);
+/* Testing: page servers created from now on treat these UFFD_FEATURE_* bits as
+ * absent, as a kernel without them would (their userfaultfd is opened without
+ * them); 0 clears. */
+int gk_ps_mask_features(uint64_t features);
 /* wp: the pages written since they were installed, a bit each (words >= npages/64
  * rounded up); clear != 0 clears them as it reads. */
 int gk_ps_dirty(struct gk_ps *ps, uint64_t *out, uint64_t words, int clear);

@@ -29,6 +29,9 @@ typedef struct gr_runtime gr_runtime;
 #define GR_CLASS_STRING 5
 #define GR_FIRST_USER_CLASS 8
 
+/* The largest heap (gr_config.heap_max; 1 TiB). */
+#define GR_MAX_HEAP 1099511627776
+
 /* Options of gr_runtime_new. */
 #define GR_OPT_VERIFY 1   /* verify the heap before and after every collection */
 #define GR_OPT_STRESS 2   /* collect at every allocation */

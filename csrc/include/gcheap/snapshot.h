@@ -15,7 +15,9 @@
  *   then:    a mutator's access to a page copies it from staging (the staged
  *            original stays for the writer); the writer streams staging to the
  *            file in chunks and gives every page it wrote back with UFFDIO_MOVE
- *            (or, when a mutator took a copy, drops the staged original)
+ *            (or, when a mutator took a copy, drops the staged original); a
+ *            kernel without UFFDIO_MOVE (< 6.8), found before the pause, gets
+ *            UFFDIO_COPY and the staged pages dropped (report: move_fallback)
  * The ablation modes take the same snapshot by write-protection (WP: pre-copy
  * rounds with UFFD_FEATURE_WP_ASYNC and PAGEMAP_SCAN, the last dirty pages in a
  * pause) and by a stop-the-world write (STW).
@@ -72,12 +74,14 @@ struct gs_report {
     uint64_t pages_written;
     uint64_t zero_pages;          /* pages not written: all zero */
     uint64_t pages_served;        /* pages mutators took from staging while it was written */
-    uint64_t pages_moved_back;    /* staged pages given back by UFFDIO_MOVE */
+    uint64_t pages_moved_back;    /* staged pages given back (UFFDIO_MOVE; UFFDIO_COPY with move_fallback) */
     uint64_t pages_reused;        /* swap: chunks' pages not written again (unchanged since the last swap-out) */
     uint64_t rss_before;          /* process RSS at the pause */
     uint64_t peak_extra_rss;      /* process RSS above rss_before, sampled while writing */
     uint64_t wp_rounds;           /* GS_MODE_WP: pre-copy rounds */
     uint64_t wp_final_pages;      /* GS_MODE_WP: pages written in the final pause */
+    int32_t move_fallback;        /* DONTUNMAP snapshot: the kernel lacks UFFDIO_MOVE (< 6.8), so staged pages
+                                     went back by UFFDIO_COPY and their staged originals were dropped */
 };
 
 struct gs_op;                     /* a snapshot or swap-out in progress */
@@ -102,6 +106,39 @@ int gs_op_stalls(struct gs_op *op, double *out, int max);
 /* Waits for op, then frees it. */
 void gs_op_free(struct gs_op *op);
 
+/* The file's header: its first page (the rest of the page is zero). Public so
+ * that the layout has one definition (docs/snapshot.md's table, tests that
+ * write a header field by name); readers go through gs_file_info. */
+struct gs_header {
+    char magic[8];
+    uint32_t version;
+    uint32_t header_bytes;
+    uint32_t page_size;
+    uint32_t chunk_pages;
+    int32_t collector;
+    int32_t kind;
+    int32_t mode;
+    int32_t reserved;
+    uint64_t heap_address;
+    uint64_t heap_capacity;
+    uint64_t used;                /* top - heap at the snapshot instant */
+    uint64_t soft_limit;
+    uint64_t live;
+    uint64_t sizing_initial;
+    uint64_t sizing_min_free;
+    uint64_t sizing_max_free;
+    double target_utilization;
+    uint64_t nclasses, classes_off;       /* struct gr_class[nclasses] */
+    uint64_t nglobals, globals_off;       /* uint64_t[nglobals]: addresses, 0 = null */
+    uint64_t meta_len, meta_off;
+    uint64_t nchunks, chunks_off;         /* struct gk_ps_chunk[nchunks] */
+    uint64_t data_off, data_bytes, stored_pages;
+    uint64_t file_bytes;
+    uint64_t created_ns;
+    uint64_t metadata_checksum;           /* over [classes_off, file_bytes) */
+    uint64_t header_checksum;             /* over the header up to this field */
+};
+
 /* ---- reading a snapshot file ---- */
 struct gs_file_info {
     uint32_t version;
@@ -115,6 +152,7 @@ struct gs_file_info {
     uint64_t used;
     uint64_t soft_limit;
     uint64_t live;
+    struct gr_heap_sizing sizing; /* the runtime's heap sizing when it was taken */
     uint64_t nclasses;
     uint64_t nglobals;
     uint64_t nchunks;
@@ -148,9 +186,11 @@ struct gs_restore_config {
     uint64_t fill_min;            /* filler chunk (0: 64 KiB .. 4 MiB) */
     uint64_t fill_max;
     const char *name;             /* the file's name, for the fatal message */
+    struct gr_heap_sizing sizing; /* a field that is not 0 replaces the file's; initial also
+                                     replaces the recorded soft limit (never below used) */
 };
-/* A new runtime from the snapshot in fd, its heap at the recorded address
- * (-EADDRINUSE when that range is taken). Nothing is mapped on failure. A lazy
+/* A new runtime from the snapshot in fd, its heap at the recorded address and
+ * capacity (-EADDRINUSE when that range is taken). Nothing is mapped on failure. A lazy
  * restore holds collections off until every page is in (or a collection asks:
  * then it fills the rest first). */
 int gs_restore(int fd, const struct gs_restore_config *cfg, gr_runtime **out);

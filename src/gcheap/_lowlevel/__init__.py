@@ -4,7 +4,7 @@ C functions return -errno (or a status); these modules turn them into typed
 Python exceptions and plain Python values. Everything above is pure Python and
 uses the names re-exported here (``from gcheap import _lowlevel as _ll``).
 """
-from gcheap._lowlevel.base import check, ffi, lib  # noqa: F401
+from gcheap._lowlevel.base import check, doubles, ffi, lib  # noqa: F401
 from gcheap._lowlevel.kernel import *  # noqa: F401,F403
 from gcheap._lowlevel.cmc import *  # noqa: F401,F403
 from gcheap._lowlevel.runtime import *  # noqa: F401,F403

@@ -2,13 +2,10 @@
 collector "cmc"'s reports (gcheap/gc.h)."""
 from __future__ import annotations
 
-from gcheap._lowlevel.base import check, ffi, lib  # noqa: F401
+from gcheap._lowlevel.base import check, doubles, ffi, lib  # noqa: F401
 from gcheap.errors import InvalidArgument  # noqa: F401
 
 # ---- concurrent compactor
-
-# Stall arrays are numpy arrays; numpy (about 80 ms to import) is imported by the cmc
-# runtime's state at creation (gcheap.runtime.cmc), not here: a stw run never pays for it.
 
 CMC_FAULT_MODES = {"sigbus": lib.CMC_FAULT_SIGBUS, "thread": lib.CMC_FAULT_THREAD}
 CMC_INSTALLS = {"copy": lib.CMC_INSTALL_COPY, "move": lib.CMC_INSTALL_MOVE}
@@ -136,10 +133,8 @@ def cmc_totals(c) -> dict:
 
 
 def cmc_stalls(c, max_entries: int):
-    import numpy as _np
-    out = _np.zeros(max(max_entries, 1), dtype=_np.float64)
-    n = check(lib.cmc_get_stalls(c, ffi.cast("double *", ffi.from_buffer(out)), max_entries), "cmc_get_stalls")
-    return out[:n].copy()
+    out = ffi.new("double[]", max(max_entries, 1))
+    return doubles(out, check(lib.cmc_get_stalls(c, out, max_entries), "cmc_get_stalls"))
 
 
 def cmc_inject(c, point: str, nth: int = 1, err: int = 5, times: int = 1) -> None:
@@ -169,10 +164,9 @@ def cmc_test_check(addr: int, length: int, seed: int, pattern: int) -> int:
 
 
 def cmc_test_touch(addr: int, n: int, stride: int, write: bool = False, val: int = 0):
-    import numpy as _np
-    out = _np.zeros(max(n, 1), dtype=_np.float64)
-    lib.cmc_test_touch(addr, n, stride, 1 if write else 0, val, ffi.cast("double *", ffi.from_buffer(out)))
-    return out[:n]
+    out = ffi.new("double[]", max(n, 1))
+    lib.cmc_test_touch(addr, n, stride, 1 if write else 0, val, out)
+    return doubles(out, n)
 
 
 def cmc_test_hammer(addr: int, seconds: float, stop=None) -> int:
@@ -202,10 +196,8 @@ def gr_cmc_totals(rt) -> dict:
 
 
 def gr_cmc_stalls(rt, max_entries: int):
-    import numpy as _np
-    out = _np.zeros(max(max_entries, 1), dtype=_np.float64)
-    n = check(lib.gr_cmc_stalls(rt, ffi.cast("double *", ffi.from_buffer(out)), max_entries), "gr_cmc_stalls")
-    return out[:n].copy()
+    out = ffi.new("double[]", max(max_entries, 1))
+    return doubles(out, check(lib.gr_cmc_stalls(rt, out, max_entries), "gr_cmc_stalls"))
 
 
 def gr_cmc_inject(rt, point: str, nth: int = 1, err: int = 5, times: int = 1) -> None:

@@ -279,6 +279,20 @@ def ps_create(start: int, length: int, block_pages: int, mode: int, source: int,
     return out[0]
 
 
+def ps_mask_features(bits: int) -> None:
+    """Testing: page servers created from now on open their userfaultfd without
+    these UFFD_FEATURE_* bits, as on a kernel that lacks them (0 clears)."""
+    check(lib.gk_ps_mask_features(bits), "page server feature mask")
+
+
+def ps_features(ps) -> int:
+    """The UFFD_FEATURE_* bits the server's userfaultfd was opened with."""
+    return int(lib.gk_ps_features(ps))
+
+
+FEATURE_MOVE = lib.GK_FEATURE_MOVE
+
+
 def ps_arm(ps, length: int = 0) -> None:
     check(lib.gk_ps_arm(ps, length), "page server arm (UFFDIO_REGISTER)")
 

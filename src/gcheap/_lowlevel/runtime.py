@@ -19,6 +19,7 @@ GR_OPT_VERIFY = lib.GR_OPT_VERIFY
 GR_OPT_STRESS = lib.GR_OPT_STRESS
 GR_COLLECTOR_STW = lib.GR_COLLECTOR_STW
 GR_COLLECTOR_CMC = lib.GR_COLLECTOR_CMC
+GR_MAX_HEAP = lib.GR_MAX_HEAP
 GR_NPHASES = lib.GR_NPHASES
 PHASE_NAMES = tuple(ffi.string(lib.gr_phase_name(i)).decode() for i in range(lib.GR_NPHASES))
 PAUSE_KINDS = {lib.GR_PAUSE_FULL: "full", lib.GR_PAUSE_MARK_FLIP: "mark+flip", lib.GR_PAUSE_START: "start",

@@ -17,7 +17,7 @@ SWAP_STATES = ("none", "out", "in", "tracking")
 
 REPORT_FIELDS = ("pause_s", "flip_s", "write_s", "total_s", "heap_bytes", "bytes_written", "file_bytes",
                  "metadata_bytes", "pages_written", "zero_pages", "pages_served", "pages_moved_back",
-                 "pages_reused", "rss_before", "peak_extra_rss", "wp_rounds", "wp_final_pages")
+                 "pages_reused", "rss_before", "peak_extra_rss", "wp_rounds", "wp_final_pages", "move_fallback")
 
 
 def format_error(rc: int, path: str) -> SnapshotError:
@@ -65,6 +65,7 @@ def report_dict(r) -> dict:
     d["mode"] = GS_MODE_NAMES.get(r.mode, str(r.mode))
     d["error"] = int(r.error)
     d["done"] = bool(r.done)
+    d["move_fallback"] = bool(r.move_fallback)
     return d
 
 
@@ -109,6 +110,8 @@ def file_info(fd: int, path: str) -> tuple[dict, bytes]:
         "file_bytes", "metadata_bytes", "meta_len", "created_ns", "header_checksum")}
     d["kind"] = GS_KINDS.get(d["kind"], str(d["kind"]))
     d["mode"] = GS_MODE_NAMES.get(d["mode"], str(d["mode"]))
+    d["sizing_initial"], d["sizing_min_free"] = int(info.sizing.initial), int(info.sizing.min_free)
+    d["sizing_max_free"], d["target_utilization"] = int(info.sizing.max_free), float(info.sizing.target_utilization)
     return d, ffi.buffer(meta, min(d["meta_len"], 1 << 20))[:]
 
 
@@ -120,9 +123,11 @@ def file_verify(fd: int) -> tuple[int, int]:
 
 
 def restore(fd: int, path: str, collector: int, options: int, collector_config, lazy: bool, fault_mode: str,
-            mmap: bool, verify: bool, fill: tuple = (0, 0), prefetch: bool = True):
-    """(rc, runtime)."""
+            mmap: bool, verify: bool, fill: tuple = (0, 0), prefetch: bool = True, sizing: dict | None = None):
+    """(rc, runtime). sizing: struct gr_heap_sizing fields that replace the file's."""
     cfg = ffi.new("struct gs_restore_config *")
+    for k, v in (sizing or {}).items():
+        setattr(cfg.sizing, k, v)
     cfg.collector, cfg.options = collector, options
     cfg.collector_config = collector_config if collector_config is not None else ffi.NULL
     cfg.lazy, cfg.fault_mode, cfg.file_mmap, cfg.verify = int(lazy), GS_FAULT_MODES[fault_mode], int(mmap), \

@@ -11,11 +11,15 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gcheap import _lowlevel as _ll
 from gcheap.cmc.compactor import CmcOptions, unavailable_reason
 from gcheap.errors import AddressRangeStolen, HeapCorruption, InvalidOption, KernelError
 from gcheap.runtime.report import GCReport
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MACHINERY_OPTIONS = ("fault_mode", "install", "gc_threads", "flip", "require_concurrent",
                      "run_pages", "release_batch_pages", "worker_delay_us", "end_delay_us",
@@ -112,7 +116,7 @@ class CmcReport(GCReport):
     pages_by_gc: int = 0
     pages_by_mutator: int = 0
     zero_pages: int = 0
-    fault_stalls_s: object = field(default_factory=lambda: _np().zeros(0))   # numpy float64 array
+    fault_stalls_s: np.ndarray = field(default_factory=lambda: _ll.doubles(None, 0))
     ioctls: dict = field(default_factory=dict)
     eexist: int = 0
     eagain: int = 0
@@ -153,20 +157,15 @@ def split_options(collector: str, options: dict) -> CmcOptionsAll | None:
         raise InvalidOption(str(e)) from e
 
 
-def _np():
-    """numpy (the fault-stall arrays), imported when a cmc runtime is created
-    (CmcState) so that no report pays for it; a stw runtime never loads it."""
-    import numpy
-    return numpy
-
-
 class CmcState:
     """Per-runtime state of collector "cmc" (rt._cmc)."""
 
     def __init__(self, rt, options: CmcOptionsAll, rc: int = 0) -> None:
         """rc: the -errno with which creating the runtime with collector "cmc" failed
         (it was then created "stw"), or 0."""
-        _np()
+        # the reports' fault-stall arrays are numpy arrays: imported with a cmc runtime,
+        # so that the first report built after a cycle does not pay ~0.1 s for it
+        import numpy  # noqa: F401
         global _warned
         self.rt = rt
         self.options = options
@@ -267,7 +266,7 @@ class CmcState:
             error = (f"{_ll.CMC_POINT_NAMES.get(st['last_error_point'], 'build')} failed "
                      f"({_errno_name(st['last_error'])}); recovered, heap complete")
         compacted = bool(info["concurrent"])
-        stalls = _ll.gr_cmc_stalls(self.rt._c, max(int(st["stalls"]), 1)) if compacted else _np().zeros(0)
+        stalls = _ll.gr_cmc_stalls(self.rt._c, max(int(st["stalls"]), 1)) if compacted else _ll.doubles(None, 0)
         fields["pause_s"] = cycle.get("total_pause_s", base.pause_s)
         return CmcReport(
             **fields, concurrent=compacted, marking="concurrent" if cycle.get("concurrent") else "pause",

@@ -59,6 +59,18 @@ class GlobalRoots:
             return None
         raise rt._error(r, "globals")
 
+    def _table(self) -> tuple[dict[str, int], list[int]]:
+        """The name -> slot map and the free slots, taken together (a snapshot's meta)."""
+        with self._lock:
+            return dict(self._index), list(self._free)
+
+    def _load(self, index: dict[str, int], free: list[int]) -> None:
+        """A restored runtime's roots: the original's map and its free slots in their
+        order, so that a new root gets the slot the original would give it (never
+        a live one: the next slot past them all is len(index) + len(free))."""
+        with self._lock:
+            self._index, self._free = dict(index), list(free)
+
     def __delitem__(self, name: str) -> None:
         with self._lock:
             idx = self._index.pop(self._key(name))

@@ -40,7 +40,7 @@ _ARRAY_KINDS = {"ref": _ll.GR_CLASS_REF_ARRAY, "u8": _ll.GR_CLASS_U8_ARRAY,
 _RESERVED = {"same", "kind"}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-MAX_HEAP = 1 << 40
+MAX_HEAP = _ll.GR_MAX_HEAP
 
 
 def parse_size(value: Any, option: str = "heap_size") -> int:
@@ -147,8 +147,10 @@ class Runtime:
         sizing = _sizing(heap_initial, target_utilization, min_free, max_free, size)
         if not isinstance(collector, str) or collector not in COLLECTORS:
             raise InvalidOption(f"collector: unknown collector {collector!r} (available: {', '.join(COLLECTORS)})")
-        from gcheap.runtime.cmc import CmcState, split_options
-        cmc_options = split_options(collector, collector_options)
+        cmc_options = None
+        if collector == "cmc" or collector_options:     # a stw runtime needs none of it (nor its import)
+            from gcheap.runtime.cmc import CmcState, split_options
+            cmc_options = split_options(collector, collector_options)
         for name, v in (("verify", verify), ("stress", stress)):
             if not isinstance(v, bool):
                 raise InvalidOption(f"{name}: expected True or False, got {v!r}")
@@ -525,22 +527,30 @@ class Runtime:
         return _ll.swap_state(self._c)
 
     @classmethod
-    def restore(cls, path, lazy: bool = True, *, collector: "str | None" = None, fault_mode: str = "sigbus",
-                verify: bool = False, mmap: bool = False, prefetch: bool = True, **options: Any) -> "Runtime":
+    def restore(cls, path, lazy: bool = True, *, collector: "str | None" = None,
+                restore_fault_mode: str = "sigbus", verify_file: bool = False, mmap: bool = False,
+                prefetch: bool = True, **options: Any) -> "Runtime":
         """A runtime from a snapshot file (in a new process: the heap goes at its
         recorded address; HeapAddressInUse when that range is taken). lazy: pages
         come from the file when first touched and from a background filler (a
         collection waits until all are in); lazy=False reads them all first.
-        prefetch=False: no background filler (a lazy restore's pages then come only
-        when touched, or all at once when a collection needs them); mmap: copy
-        from a read-only mapping of the file instead of pread. verify: check every
-        chunk's checksum before anything is mapped. A bad file
-        raises SnapshotFormatError (SnapshotCorrupt, SnapshotTruncated,
-        SnapshotVersionError) with nothing mapped. collector: default, the one
-        the snapshot was taken under."""
+        restore_fault_mode: how the lazy restore's page server serves faults
+        ("sigbus" or "thread"). prefetch=False: no background filler (a lazy
+        restore's pages then come only when touched, or all at once when a
+        collection needs them); mmap: copy from a read-only mapping of the file
+        instead of pread. verify_file: check every chunk's checksum before
+        anything is mapped. A bad file raises SnapshotFormatError
+        (SnapshotCorrupt, SnapshotTruncated, SnapshotVersionError) with nothing
+        mapped. collector: default, the one the snapshot was taken under.
+
+        options are the Runtime's: verify, stress, the collector's options (cmc's
+        fault_mode, gc_threads, ...) and heap sizing (heap_initial within the
+        snapshot's capacity, target_utilization, min_free, max_free; what is not
+        given is the snapshot's). heap_size raises InvalidOption: the capacity is
+        the snapshot's."""
         from gcheap.runtime.snapshot import restore
-        return restore(cls, path, lazy=lazy, collector=collector, fault_mode=fault_mode, verify=verify,
-                       mmap=mmap, prefetch=prefetch, options=options)
+        return restore(cls, path, lazy=lazy, collector=collector, restore_fault_mode=restore_fault_mode,
+                       verify_file=verify_file, mmap=mmap, prefetch=prefetch, options=options)
 
     def wait_restored(self, timeout: "float | None" = None) -> bool:
         """A lazy restore: waits until every page is in (False on timeout)."""

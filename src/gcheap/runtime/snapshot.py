@@ -23,23 +23,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-
 from gcheap import _lowlevel as _ll
-from gcheap.errors import InvalidOption, RuntimeBusy, SnapshotError, SnapshotWriteError
+from gcheap.errors import InvalidOption, RuntimeBusy, SnapshotCorrupt, SnapshotError, SnapshotWriteError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from gcheap.runtime.runtime import Runtime
 
 META_FORMAT = "gcheap-heap/1"
 MODES = tuple(_ll.GS_MODES)
 FAULT_MODES = tuple(_ll.GS_FAULT_MODES)
-
-
-def _numpy():
-    """numpy, imported when a report needs it: closing a runtime imports this module,
-    and a short `gcheap run` should not pay for numpy (about 80 ms)."""
-    import numpy
-    return numpy
 
 
 @dataclass(frozen=True)
@@ -49,10 +43,12 @@ class SnapshotReport:
     pause_s: the only stop of the world (DONTUNMAP: the flip; STW: the whole
     write; WP: the last round). write_s: from the first data write to the header.
     bytes_written: data bytes (zero pages are never written); pages_served: pages
-    the mutators took from staging while it was written; pages_moved_back: pages
-    the writer gave back with UFFDIO_MOVE; peak_extra_rss: the process's RSS above
-    what it was at the pause, sampled while writing; stalls_s: per-fault stall
-    times of the mutators (DONTUNMAP)."""
+    the mutators' faults brought in while it was written (from staging; a swap's
+    also from the file); pages_moved_back: pages the writer gave back with
+    UFFDIO_MOVE (move_fallback: the kernel lacks it, so with UFFDIO_COPY, the
+    staged originals dropped); peak_extra_rss: the process's RSS above what it
+    was at the pause, sampled while writing; stalls_s: the stall times of those
+    faults (DONTUNMAP)."""
 
     path: str
     kind: str = "snapshot"
@@ -74,14 +70,16 @@ class SnapshotReport:
     peak_extra_rss: int = 0
     wp_rounds: int = 0
     wp_final_pages: int = 0
-    stalls_s: object = field(default_factory=lambda: _numpy().zeros(0), repr=False)   # numpy float64 array
+    move_fallback: bool = False
+    stalls_s: np.ndarray = field(default_factory=lambda: _ll.doubles(None, 0), repr=False)
 
     def as_dict(self) -> dict:
+        import numpy as np
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "stalls_s"}
         st = self.stalls_s
         d["stalls"] = len(st)
-        d["stall_p50_s"] = float(_numpy().percentile(st, 50)) if len(st) else 0.0
-        d["stall_p99_s"] = float(_numpy().percentile(st, 99)) if len(st) else 0.0
+        d["stall_p50_s"] = float(np.percentile(st, 50)) if len(st) else 0.0
+        d["stall_p99_s"] = float(np.percentile(st, 99)) if len(st) else 0.0
         return d
 
     def __str__(self) -> str:
@@ -95,8 +93,29 @@ def _meta(rt: "Runtime") -> bytes:
     for name, cls in rt._classes.items():
         classes.append({"id": cls._class_id, "name": name, "refs": list(cls.ref_fields),
                         "scalars": [list(s) for s in cls.scalar_fields]})
+    index, free = rt.globals._table()
     return json.dumps({"format": META_FORMAT, "collector": rt.collector, "classes": classes,
-                       "globals": dict(rt.globals._index)}, sort_keys=True).encode()
+                       "globals": index, "globals_free": free}, sort_keys=True).encode()
+
+
+def _global_slots(meta: dict, path: str) -> tuple[dict[str, int], list[int]]:
+    """The named global roots and the free slots recorded in meta, checked: no slot
+    twice. A file written before the free slots were recorded: the slots below the
+    highest named one that no name holds (none is reused while live)."""
+    try:
+        index = {str(k): int(v) for k, v in meta.get("globals", {}).items()}
+        if "globals_free" in meta:
+            free = [int(v) for v in meta["globals_free"]]
+        else:
+            top = max(index.values(), default=-1) + 1
+            free = sorted(set(range(top)) - set(index.values()), reverse=True)
+    except (AttributeError, TypeError, ValueError):
+        raise SnapshotCorrupt(errno.EBADMSG, "corrupt: the global roots in the meta section are malformed",
+                              path) from None
+    slots = list(index.values()) + free
+    if len(set(slots)) != len(slots) or any(v < 0 for v in slots):
+        raise SnapshotCorrupt(errno.EBADMSG, "corrupt: the meta section gives a global root slot twice", path)
+    return index, free
 
 
 class SnapshotOperation:
@@ -118,7 +137,8 @@ class SnapshotOperation:
 
     def wait(self, timeout: float | None = None) -> SnapshotReport:
         """The report once the file is complete; raises SnapshotWriteError if it could
-        not be (the heap is intact, the partial file removed), TimeoutError on timeout."""
+        not be (the heap is intact; the partial file removed, except an incremental
+        swap-out's, which still holds the previous image), TimeoutError on timeout."""
         with self._lock:
             if self._op is not None:
                 rc, rep = _ll.op_wait(self._op, -1 if timeout is None else int(timeout * 1000))
@@ -247,12 +267,35 @@ def info(path, verify: bool = True) -> dict:
 
 # ---------------------------------------------------------------- restore
 
-def restore(cls, path, *, lazy: bool, collector: str, fault_mode: str, verify: bool, mmap: bool,
+def _check_runtime_options(hdr: dict, options: dict) -> None:
+    """The Runtime options a restored runtime cannot have: InvalidOption, before
+    anything is mapped. Its capacity and address are the snapshot's; heap sizing
+    given must fit them and the recorded sizing it partly replaces."""
+    from gcheap.runtime.runtime import parse_size
+    cap = hdr["heap_capacity"]
+    if "heap_size" in options:
+        raise InvalidOption(f"heap_size: a restored heap has the snapshot's capacity ({cap} bytes) at its recorded "
+                            "address (objects hold raw addresses): the file decides it")
+    if options.get("heap_initial") is not None:
+        initial = parse_size(options["heap_initial"], "heap_initial")
+        if initial > cap:
+            raise InvalidOption(f"heap_initial: {initial} bytes is more than the snapshot's heap capacity "
+                                f"({cap} bytes)")
+    given = {name: parse_size(options[name], name) for name in ("min_free", "max_free")
+             if options.get(name) is not None}
+    min_free = given.get("min_free", hdr["sizing_min_free"])
+    max_free = given.get("max_free", hdr["sizing_max_free"])
+    if max_free < min_free:
+        raise InvalidOption(f"max_free ({max_free} bytes) must be at least min_free ({min_free} bytes); "
+                            "the one not given is the snapshot's")
+
+
+def restore(cls, path, *, lazy: bool, collector: str, restore_fault_mode: str, verify_file: bool, mmap: bool,
             prefetch: bool, options: dict) -> "Runtime":
     from gcheap.runtime.runtime import COLLECTORS
-    if fault_mode not in _ll.GS_FAULT_MODES:
-        raise InvalidOption(f"fault_mode must be 'sigbus' or 'thread', got {fault_mode!r}")
-    for name, v in (("lazy", lazy), ("verify", verify), ("mmap", mmap), ("prefetch", prefetch)):
+    if restore_fault_mode not in _ll.GS_FAULT_MODES:
+        raise InvalidOption(f"restore_fault_mode must be 'sigbus' or 'thread', got {restore_fault_mode!r}")
+    for name, v in (("lazy", lazy), ("verify_file", verify_file), ("mmap", mmap), ("prefetch", prefetch)):
         if not isinstance(v, bool):
             raise InvalidOption(f"{name}: expected True or False, got {v!r}")
     path = os.fspath(path)
@@ -263,13 +306,15 @@ def restore(cls, path, *, lazy: bool, collector: str, fault_mode: str, verify: b
             meta = json.loads(meta_raw.decode()) if meta_raw else {}
         except (UnicodeDecodeError, json.JSONDecodeError):
             meta = {}
+        global_index, global_free = _global_slots(meta, path)
+        _check_runtime_options(hdr, options)
         if collector is None:
             collector = meta.get("collector", "stw")
             collector = collector if collector in COLLECTORS else "stw"
 
         def create(size, collector_id, opts, sizing, collector_config=None):
-            rc, c = _ll.restore(fd, path, collector_id, opts, collector_config, lazy, fault_mode, mmap, verify,
-                                prefetch=prefetch)
+            rc, c = _ll.restore(fd, path, collector_id, opts, collector_config, lazy, restore_fault_mode, mmap,
+                                verify_file, prefetch=prefetch, sizing=sizing)
             if rc in (-errno.ENOEXEC, -errno.EPROTONOSUPPORT, -errno.ENODATA, -errno.EBADMSG, -errno.EADDRINUSE):
                 raise _ll.format_error(rc, path)
             return rc, c
@@ -280,7 +325,7 @@ def restore(cls, path, *, lazy: bool, collector: str, fault_mode: str, verify: b
     rt._restored_from = path
     for c in sorted(meta.get("classes", []), key=lambda c: c["id"]):
         rt._install_class(c["name"], c["id"], c["refs"], [tuple(s) for s in c["scalars"]])
-    rt.globals._index.update({str(k): int(v) for k, v in meta.get("globals", {}).items()})
+    rt.globals._load(global_index, global_free)
     return rt
 
 
