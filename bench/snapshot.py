@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -114,19 +113,17 @@ print(json.dumps({"first_s": t_first, "all_s": t_all, "import_s": t_import, "run
 """
 
 
-def bytecode_env(dirpath: str) -> dict:
-    """The environment of the restoring processes: gcheap's modules compiled to
-    bytecode first (into a private cache under dirpath), as an installed wheel has
-    them; a checkout run with PYTHONDONTWRITEBYTECODE=1 would compile every module
-    from source at each start (about 8 ms more of the first read, both sides alike)."""
-    env = dict(os.environ, PYTHONPYCACHEPREFIX=os.path.join(dirpath, "pycache"))
-    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.dirname(gcheap.__file__)], env=env, check=True)
-    return env
+def compile_gcheap() -> None:
+    """gcheap's modules compiled to bytecode (in their __pycache__), as an installed
+    wheel has them: a checkout run under PYTHONDONTWRITEBYTECODE=1 would compile every
+    module from source at each start of a restoring process (both sides alike). Not
+    PYTHONPYCACHEPREFIX: with it, the standard library's bytecode is not found either."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.dirname(gcheap.__file__)], check=True)
 
 
-def restore_child(path: str, lazy: bool, env: dict | None = None) -> dict:
+def restore_child(path: str, lazy: bool) -> dict:
     p = subprocess.run([sys.executable, "-c", CHILD, path, "lazy" if lazy else "eager"], capture_output=True,
-                       text=True, timeout=600, env=env)
+                       text=True, timeout=600)
     if p.returncode != 0:
         raise RuntimeError(p.stderr[-2000:])
     return json.loads(p.stdout)
@@ -215,9 +212,9 @@ def main() -> int:
     os.unlink(os.path.join(dirpath, "heap.swap"))
 
     # ---- restore in new processes (the last dontunmap snapshot's file)
-    env = bytecode_env(dirpath)
-    lazy = [restore_child(snap, True, env) for _ in range(a.repeat)]
-    eager = [restore_child(snap, False, env) for _ in range(a.repeat)]
+    compile_gcheap()
+    lazy = [restore_child(snap, True) for _ in range(a.repeat)]
+    eager = [restore_child(snap, False) for _ in range(a.repeat)]
     out["restore"] = {"lazy": lazy, "eager": eager}
     t_first = [r["first_s"] for r in lazy]
     t_runtime_import = [r["runtime_import_s"] for r in lazy]
@@ -276,7 +273,6 @@ def main() -> int:
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, default=str)
-    shutil.rmtree(os.path.join(dirpath, "pycache"), ignore_errors=True)
     if not a.dir:
         os.rmdir(dirpath)
     return 0 if all(r[3] == "PASS" for r in rows) else 1
