@@ -260,6 +260,21 @@ def damage(path, how: str) -> type:
         write_header(data, h, seal=True)
         Path(path).write_bytes(data)
         return SnapshotCorrupt
+    if how.startswith("meta_"):                             # both checksums right, a meta section that does
+        meta = bytes(data[h.meta_off:h.meta_off + h.meta_len])   # not parse or names a field-less class
+        if how == "meta_json":
+            meta = b"!" + meta[1:]
+        elif how == "meta_class":
+            assert b'"name"' in meta
+            meta = meta.replace(b'"name"', b'"nbme"', 1)
+        elif how == "meta_class_id":
+            assert b'"id": 8' in meta
+            meta = meta.replace(b'"id": 8', b'"id": 7', 1)       # a built-in class's record
+        data[h.meta_off:h.meta_off + h.meta_len] = meta
+        h.metadata_checksum = metadata_checksum(bytes(data[h.classes_off:h.file_bytes]))
+        write_header(data, h, seal=True)
+        Path(path).write_bytes(data)
+        return SnapshotCorrupt
     if how.startswith("lies_"):
         LIES[how[len("lies_"):]](h)
         write_header(data, h, seal=True)
@@ -282,8 +297,8 @@ print("mapped" if taken else "nothing-mapped")
 """
 
 
-@pytest.mark.parametrize("how", ["empty", "junk", "truncated", "header_bit", "version", "metadata", "class_lies"]
-                         + [f"lies_{field}" for field in LIES])
+@pytest.mark.parametrize("how", ["empty", "junk", "truncated", "header_bit", "version", "metadata", "class_lies",
+                                 "meta_json", "meta_class", "meta_class_id"] + [f"lies_{field}" for field in LIES])
 def test_a_bad_file_is_a_typed_error_and_nothing_is_mapped(tmp_path, how):
     path = tmp_path / "s"
     addr = make_snapshot(path)

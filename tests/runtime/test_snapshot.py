@@ -341,3 +341,20 @@ def test_threads_touching_the_heap_during_the_write_see_their_own_stores(tmp_pat
         assert all(arr[i].v == i * 10 for i in range(8000))
     finally:
         rt.close()
+
+
+def test_a_meta_section_over_one_mib_is_read_whole(tmp_path):
+    """The meta section (class and global root names, JSON) is read at its full size
+    (it was cut at 1 MiB: the names past it were lost without a word)."""
+    from gcheap.runtime.snapshot import info
+    rt = gcheap.Runtime("64M")
+    try:
+        names = [f"root_{i:06d}_" + "x" * 80 for i in range(12000)]
+        for i, n in enumerate(names):
+            rt.globals[n] = None if i % 2 else rt.new_str(n[:12])
+        rt.snapshot(tmp_path / "s")
+    finally:
+        rt.close()
+    d = info(tmp_path / "s")
+    assert d["meta_len"] > 1 << 20
+    assert sorted(d["meta"]["globals"]) == sorted(names)

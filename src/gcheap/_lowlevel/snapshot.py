@@ -96,9 +96,16 @@ def swap_state(rt) -> str:
 
 
 def file_info(fd: int, path: str) -> tuple[dict, bytes]:
+    """The header's fields and the whole meta section (read again into a buffer of
+    its size when it is over 1 MiB: meta_len is checked against the file's size)."""
     info = ffi.new("struct gs_file_info *")
-    meta = ffi.new("char[]", 1 << 20)
-    rc = lib.gs_file_info(fd, info, meta, 1 << 20)
+    cap = 1 << 20
+    meta = ffi.new("char[]", cap)
+    rc = lib.gs_file_info(fd, info, meta, cap)
+    if rc >= 0 and info.meta_len > cap:
+        cap = int(info.meta_len)
+        meta = ffi.new("char[]", cap)
+        rc = lib.gs_file_info(fd, info, meta, cap)
     if rc < 0:
         err = format_error(rc, path)
         err.version = int(info.version)
@@ -112,7 +119,7 @@ def file_info(fd: int, path: str) -> tuple[dict, bytes]:
     d["mode"] = GS_MODE_NAMES.get(d["mode"], str(d["mode"]))
     d["sizing_initial"], d["sizing_min_free"] = int(info.sizing.initial), int(info.sizing.min_free)
     d["sizing_max_free"], d["target_utilization"] = int(info.sizing.max_free), float(info.sizing.target_utilization)
-    return d, ffi.buffer(meta, min(d["meta_len"], 1 << 20))[:]
+    return d, ffi.buffer(meta, min(d["meta_len"], cap))[:]
 
 
 def file_verify(fd: int) -> tuple[int, int]:

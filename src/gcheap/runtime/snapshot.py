@@ -98,6 +98,34 @@ def _meta(rt: "Runtime") -> bytes:
                        "globals": index, "globals_free": free}, sort_keys=True).encode()
 
 
+def _parse_meta(raw: bytes, path: str, nclasses: int) -> dict:
+    """The meta section (JSON), checked before anything is created from it: its
+    checksum is right, so a section that does not parse or does not describe the
+    file's classes was crafted; SnapshotCorrupt either way."""
+    def bad(why: str) -> SnapshotCorrupt:
+        return SnapshotCorrupt(errno.EBADMSG, f"corrupt: the meta section {why}", path)
+    try:
+        meta = json.loads(raw.decode()) if raw else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise bad("is not JSON") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("classes", []), list):
+        raise bad("is not an object with a list of classes")
+    names, ids = set(), set()
+    for c in meta.get("classes", []):
+        ok = (isinstance(c, dict) and isinstance(c.get("id"), int) and isinstance(c.get("name"), str)
+              and isinstance(c.get("refs"), list) and all(isinstance(r, str) for r in c["refs"])
+              and isinstance(c.get("scalars"), list)
+              and all(isinstance(x, list) and len(x) == 2 and isinstance(x[0], str) and x[1] in ("i64", "f64")
+                      for x in c["scalars"]))
+        if not ok or not _ll.GR_FIRST_USER_CLASS <= c["id"] < nclasses:
+            raise bad(f"describes a class it cannot hold: {str(c)[:80]}")
+        if c["name"] in names or c["id"] in ids:
+            raise bad(f"names class {c['name']!r} (id {c['id']}) twice")
+        names.add(c["name"])
+        ids.add(c["id"])
+    return meta
+
+
 def _global_slots(meta: dict, path: str) -> tuple[dict[str, int], list[int]]:
     """The named global roots and the free slots recorded in meta, checked: no slot
     twice. A file written before the free slots were recorded: the slots below the
@@ -250,10 +278,7 @@ def info(path, verify: bool = True) -> dict:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         d, meta = _ll.file_info(fd, path)
-        try:
-            d["meta"] = json.loads(meta.decode()) if meta else {}
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            d["meta"] = {"unreadable": True}
+        d["meta"] = _parse_meta(meta, path, d["nclasses"])
         if verify:
             rc, bad = _ll.file_verify(fd)
             d["verified"] = rc == 0
@@ -302,10 +327,7 @@ def restore(cls, path, *, lazy: bool, collector: str, restore_fault_mode: str, v
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         hdr, meta_raw = _ll.file_info(fd, path)
-        try:
-            meta = json.loads(meta_raw.decode()) if meta_raw else {}
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            meta = {}
+        meta = _parse_meta(meta_raw, path, hdr["nclasses"])
         global_index, global_free = _global_slots(meta, path)
         _check_runtime_options(hdr, options)
         if collector is None:
