@@ -224,7 +224,9 @@ def test_injected_flip_failure_falls_back_to_stw(point, flip):
 @pytest.mark.parametrize("point", ["ioctl", "worker"])
 @pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
 def test_injected_failure_during_compaction_is_recovered(point, fault_mode):
-    with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, fault_mode=fault_mode) as rt:
+    # run_pages=32: this small heap then takes several GC installs, so the second
+    # ioctl (the one that fails) is surely there
+    with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, fault_mode=fault_mode, run_pages=32) as rt:
         Node, head, nodes, arrays = build_fragmented(rt, 4000)
         rt._cmc.inject(point, 2 if point == "ioctl" else 1, errno.EIO)
         rt.gc(wait=False)
