@@ -372,7 +372,6 @@ struct gi_vm {
     uint64_t budget;                /* stop after this many loops and calls (tests) */
     uint64_t polls;
     uint32_t native_steps;          /* vm_native_step's counter */
-    bool alloc_inline;              /* vm_alloc_small may bump the TLAB itself */
     uint64_t int_size, int_hdr, float_size, float_hdr;   /* boxed ints and floats */
     bool gc_enabled;
     uint64_t allocs_at_last_collect, live_at_last_collect;
@@ -416,20 +415,12 @@ V vm_alloc_instance(struct gi_vm *vm, uint32_t gr_class);
 V vm_alloc_array(struct gi_vm *vm, uint32_t gr_class, uint64_t length);
 V vm_alloc_slow(struct gi_vm *vm, uint64_t size, uint64_t hdr);   /* gr_alloc, the choke point */
 
-/* The allocation of small objects: gr_alloc's own fast path (a bump in the
- * mutator's TLAB, its counters) inlined, taken only when gr_alloc would take it:
- * no --stress (vm->alloc_inline), no collector alloc hook; everything else goes
- * through gr_alloc. */
+/* The allocation of small objects: gr_alloc's own fast path inline (a bump in
+ * the mutator's TLAB), everything else through gr_alloc. */
 static inline V vm_alloc_small(struct gi_vm *vm, uint64_t size, uint64_t hdr)
 {
-    struct gr_mutator *m = vm->m;
-    if (__builtin_expect(vm->alloc_inline && (uint64_t)(m->tlab_end - m->tlab_top) >= size &&
-                         !atomic_load_explicit(&vm->rt->alloc_hook_on, memory_order_relaxed), 1)) {
-        V p = (V)m->tlab_top;
-        m->tlab_top += size;
-        /* only this thread writes them; stats() reads them from others (relaxed: a mov) */
-        __atomic_store_n(&m->bytes_allocated, m->bytes_allocated + size, __ATOMIC_RELAXED);
-        __atomic_store_n(&m->objects_allocated, m->objects_allocated + 1, __ATOMIC_RELAXED);
+    V p = gr_alloc_fast(vm->rt, vm->m, size);
+    if (__builtin_expect(p != 0, 1)) {
         *(uint64_t *)p = hdr;
         return p;
     }

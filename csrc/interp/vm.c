@@ -2160,7 +2160,6 @@ static bool define_layouts(struct gi_vm *vm)
         return false;
     vm->gr_frozenset = (uint32_t)id;
     vm->kind_of_class[id] = K_SET;
-    vm->alloc_inline = !(vm->rt->options & GR_OPT_STRESS);
     vm->int_size = vm->rt->classes[vm->gr_class[K_INT]].size;
     vm->int_hdr = gr_make_hdr(vm->gr_class[K_INT], 0);
     vm->float_size = vm->rt->classes[vm->gr_class[K_FLOAT]].size;

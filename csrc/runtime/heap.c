@@ -282,9 +282,7 @@ uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, i
         uint64_t epoch = atomic_load(&rt->gc_epoch);
         uintptr_t p = try_alloc(rt, m, size);
         if (p) {
-            /* one writer (the owner); statistics readers load them atomically */
-            __atomic_store_n(&m->bytes_allocated, m->bytes_allocated + size, __ATOMIC_RELAXED);
-            __atomic_store_n(&m->objects_allocated, m->objects_allocated + 1, __ATOMIC_RELAXED);
+            gr_count_alloc(m, size);
             if (__builtin_expect(atomic_load_explicit(&rt->alloc_hook_on, memory_order_relaxed), 0))
                 rt->ops->alloc(rt, m, p, size);
             return p;
