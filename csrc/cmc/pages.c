@@ -101,10 +101,7 @@ void cmc_note_error(struct cmc *c, int err, int point)
 
 void cmc_log_stall(struct cmc *c, double seconds)
 {
-    uint64_t i = ADD(&c->st.stalls, 1) - 1;
-    if (i < c->heap_pages)
-        __atomic_store(&c->stall_log[i], &seconds, __ATOMIC_RELAXED);
-    else
+    if (!gk_stall_log_add(c->stall_log, c->heap_pages, &c->st.stalls, seconds))
         ADD(&c->st.stalls_dropped, 1);
 }
 

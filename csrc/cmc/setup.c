@@ -413,14 +413,7 @@ int cmc_get_totals(struct cmc *c, struct cmc_totals *out)
 
 int cmc_get_stalls(struct cmc *c, double *out, int max)
 {
-    if (!c || !out || max < 0)
+    if (!c)
         return -EINVAL;
-    uint64_t n = LOAD(&c->st.stalls);
-    if (n > c->heap_pages)
-        n = c->heap_pages;
-    if (n > (uint64_t)max)
-        n = (uint64_t)max;
-    for (uint64_t i = 0; i < n; i++)     /* entries are written by faulting threads meanwhile */
-        __atomic_load(&c->stall_log[i], &out[i], __ATOMIC_RELAXED);
-    return (int)n;
+    return gk_stall_log_copy(c->stall_log, c->heap_pages, &c->st.stalls, out, max);
 }

@@ -395,9 +395,7 @@ static int serve_block(struct gk_ps *ps, uint64_t b, char *buf, int wait)
 
 static void log_stall(struct gk_ps *ps, double s)
 {
-    uint64_t i = ADD(&ps->st.stalls, 1) - 1;
-    if (i < ps->stall_cap)
-        __atomic_store(&ps->stall_log[i], &s, __ATOMIC_RELAXED);
+    gk_stall_log_add(ps->stall_log, ps->stall_cap, &ps->st.stalls, s);
 }
 
 /* A write to a present, write-protected page: note it, unprotect it. */
@@ -1077,16 +1075,9 @@ int gk_ps_stats(struct gk_ps *ps, struct gk_ps_stats *out)
 
 int gk_ps_stalls(struct gk_ps *ps, double *out, int max)
 {
-    if (!ps || !out || max < 0)
+    if (!ps)
         return -EINVAL;
-    uint64_t n = LOAD(&ps->st.stalls);
-    if (n > ps->stall_cap)
-        n = ps->stall_cap;
-    if (n > (uint64_t)max)
-        n = (uint64_t)max;
-    for (uint64_t i = 0; i < n; i++)
-        __atomic_load(&ps->stall_log[i], &out[i], __ATOMIC_RELAXED);
-    return (int)n;
+    return gk_stall_log_copy(ps->stall_log, ps->stall_cap, &ps->st.stalls, out, max);
 }
 
 int gk_ps_dirty(struct gk_ps *ps, uint64_t *out, uint64_t words, int clear)

@@ -1,5 +1,6 @@
 #ifndef GCHEAP_KERNEL_H
 #define GCHEAP_KERNEL_H
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -334,4 +335,31 @@ int gk_pagemap_written(uintptr_t start, uint64_t len, int reprotect, uint64_t *b
 /* 64-bit checksum of a block's stored pages (xxHash64, seed 0). */
 uint64_t gk_checksum(uintptr_t data, uint64_t len);
 /* cdef-end */
+
+/* A fault-stall log (seconds), shared by the page server and the concurrent
+ * compactor: faulting threads append without a lock (the slot is taken by an
+ * atomic count; past cap an entry is counted, not stored: false), reporters
+ * copy up to max entries while appends go on. */
+static inline int gk_stall_log_add(double *log, uint64_t cap, uint64_t *count, double seconds)
+{
+    uint64_t i = __atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
+    if (i >= cap)
+        return 0;
+    __atomic_store(&log[i], &seconds, __ATOMIC_RELAXED);
+    return 1;
+}
+
+static inline int gk_stall_log_copy(const double *log, uint64_t cap, const uint64_t *count, double *out, int max)
+{
+    if (!out || max < 0)
+        return -EINVAL;
+    uint64_t n = __atomic_load_n(count, __ATOMIC_SEQ_CST);
+    if (n > cap)
+        n = cap;
+    if (n > (uint64_t)max)
+        n = (uint64_t)max;
+    for (uint64_t i = 0; i < n; i++)
+        __atomic_load(&log[i], &out[i], __ATOMIC_RELAXED);
+    return (int)n;
+}
 #endif
