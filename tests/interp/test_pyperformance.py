@@ -89,3 +89,17 @@ def test_benchmark_under_checked_concurrent_marking(name, shim):
     g = pp.run_gcheap(name, args, [*CHECKED, "--verify", "--heap", HEAP.get(name, "16M")])
     assert g.returncode == 0, g.stderr
     assert g.stdout == cpython_output(name, args, shim), g.stderr
+
+
+def test_runner_bad_input_is_one_line_and_exit_2(monkeypatch, capsys):
+    """An unknown benchmark, or no pyperformance package: usage error, nothing run."""
+    with pytest.raises(SystemExit) as e:
+        pp.main(["richards", "nosuch"])
+    assert e.value.code == 2 and "unknown benchmark(s) nosuch" in capsys.readouterr().err
+
+    def missing():
+        raise ModuleNotFoundError("No module named 'pyperformance'")
+    monkeypatch.setattr(pp, "benchmarks_dir", missing)
+    with pytest.raises(SystemExit) as e:
+        pp.main(["richards"])
+    assert e.value.code == 2 and "pip install pyperformance" in capsys.readouterr().err

@@ -115,7 +115,7 @@ def _timed(run):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m gcheap.interp.pyperformance", description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="benchmarks (default: all of BENCHMARKS)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--collectors", default="stw,cmc")
@@ -123,6 +123,13 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
     names = args.names or BENCHMARKS
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        ap.error(f"unknown benchmark(s) {', '.join(unknown)} (known: {', '.join(BENCHMARKS)})")
+    try:
+        benchmarks_dir()
+    except ImportError:
+        ap.error("the benchmark files come from the pyperformance package: pip install pyperformance==1.14.0")
     collectors = args.collectors.split(",")
     shim = shim_dir()
     rows = []
@@ -194,4 +201,7 @@ def _print_row(row, collectors):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:       # the benchmark processes got the SIGINT too
+        sys.exit(130)
