@@ -1318,16 +1318,18 @@ static int c3_merge(int64_t **seqs, int *lens, int nseq, int64_t *out, int cap)
 
 /* Runtime classes are a fixed table (GR_MAX_CLASSES) that never shrinks, so the
  * layouts a runtime got for one program are reused by the next program run on it,
- * by shape. Defining a new one leaves the core (a safepoint). */
+ * by shape. Defining a new one leaves the core (a safepoint). The cache of a runtime
+ * (found by its serial; four runtimes at most, then one is evicted) is shared by
+ * the programs running on it at once: which of its classes a VM has taken is the
+ * VM's own (vm->layout_taken), else a second program starting would clear the
+ * marks of the first, which could then give two of its kinds one class. */
 struct layout_cache {
     uint64_t serial;
     uint32_t n;
     uint32_t nrefs[GR_MAX_CLASSES], nscalars[GR_MAX_CLASSES], id[GR_MAX_CLASSES];
-    uint8_t taken_by_vm[GR_MAX_CLASSES];
 };
 static struct layout_cache *layout_caches[4];
 static pthread_mutex_t layout_lock = PTHREAD_MUTEX_INITIALIZER;
-static __thread struct layout_cache *current_cache;
 
 void layouts_begin(struct gi_vm *vm)
 {
@@ -1343,25 +1345,25 @@ void layouts_begin(struct gi_vm *vm)
             layout_caches[v] = calloc(1, sizeof **layout_caches);
         lc = layout_caches[v];
         if (lc) {
-            memset(lc, 0, sizeof *lc);
+            lc->n = 0;
             lc->serial = vm->rt->serial;
         }
     }
-    if (lc)
-        memset(lc->taken_by_vm, 0, sizeof lc->taken_by_vm);
-    current_cache = lc;
+    memset(vm->layout_taken, 0, sizeof vm->layout_taken);
+    vm->layouts = lc;
     pthread_mutex_unlock(&layout_lock);
 }
 
 /* A runtime class of this shape not yet used by this VM. -1: table full. */
 int layout_get(struct gi_vm *vm, uint32_t nrefs, uint32_t nscalars, bool in_core)
 {
-    struct layout_cache *lc = current_cache;
+    /* the cache may have been given to another runtime since layouts_begin */
+    struct layout_cache *lc = vm->layouts;
     pthread_mutex_lock(&layout_lock);
-    if (lc) {
+    if (lc && lc->serial == vm->rt->serial) {
         for (uint32_t j = 0; j < lc->n; j++)
-            if (lc->nrefs[j] == nrefs && lc->nscalars[j] == nscalars && !lc->taken_by_vm[j]) {
-                lc->taken_by_vm[j] = 1;
+            if (lc->nrefs[j] == nrefs && lc->nscalars[j] == nscalars && !vm->layout_taken[lc->id[j]]) {
+                vm->layout_taken[lc->id[j]] = 1;
                 pthread_mutex_unlock(&layout_lock);
                 return (int)lc->id[j];
             }
@@ -1377,12 +1379,12 @@ int layout_get(struct gi_vm *vm, uint32_t nrefs, uint32_t nscalars, bool in_core
     }
     if (id < 0)
         return -1;
+    vm->layout_taken[id] = 1;
     pthread_mutex_lock(&layout_lock);
     if (lc && lc->n < GR_MAX_CLASSES && lc->serial == vm->rt->serial) {
         lc->nrefs[lc->n] = nrefs;
         lc->nscalars[lc->n] = nscalars;
         lc->id[lc->n] = (uint32_t)id;
-        lc->taken_by_vm[lc->n] = 1;
         lc->n++;
     }
     pthread_mutex_unlock(&layout_lock);
