@@ -115,6 +115,7 @@ struct cmc {
     int active;                 /* atomic: cycle running */
     int registered;             /* atomic: [heap, heap+used) registered */
     int workers_running;        /* atomic */
+    int worker_ending;          /* under mu: the last worker is ending the cycle (cmc_wait must not rescue it) */
     int cycle_error;            /* first fatal -errno of the cycle */
     uint64_t used_pages;        /* registered this cycle */
     uint64_t moved_pages;       /* moved to from-space this cycle (>= used_pages) */

@@ -265,6 +265,7 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t move_len, uint
     c->t_flip_end = cmc_now();
     c->st.flip_s = c->t_flip_end - t0;
     c->workers_running = c->cfg.gc_threads;
+    c->worker_ending = 0;
     c->started = 0;
     ADD(&c->cycle_id, 1);       /* the fault thread reads it without mu */
     return 0;
@@ -310,6 +311,7 @@ void cmc_end_cycle(struct cmc *c, uint64_t cycle_id)
 {
     pthread_mutex_lock(&c->mu);
     if (!LOAD(&c->active) || c->cycle_id != cycle_id) {
+        c->worker_ending = 0;
         pthread_mutex_unlock(&c->mu);
         return;
     }
@@ -338,6 +340,7 @@ void cmc_end_cycle(struct cmc *c, uint64_t cycle_id)
     cmc_add_cycle_totals(&c->totals, &c->st);
     c->totals.cycles++;
     STORE(&c->active, 0);
+    c->worker_ending = 0;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
 }
@@ -350,7 +353,9 @@ int cmc_wait(struct cmc *c, int timeout_ms)
     cmc_start(c);
     pthread_mutex_lock(&c->mu);
     uint64_t id = c->cycle_id;
-    while (LOAD(&c->active) && LOAD(&c->workers_running) > 0) {
+    /* a last worker ending the cycle (worker_ending) is waited for: a rescue
+     * would read the page states its cmc_end_cycle is resetting */
+    while (LOAD(&c->active) && (LOAD(&c->workers_running) > 0 || c->worker_ending)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 10 * 1000 * 1000;

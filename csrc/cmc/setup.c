@@ -60,6 +60,7 @@ static void *worker_main(void *arg)
             c->cycle_error = rc;
         int last = --c->workers_running == 0;
         if (last && LOAD(&c->installed) == c->n_build) {
+            c->worker_ending = 1;               /* cmc_wait waits for us, not rescues */
             pthread_mutex_unlock(&c->mu);
             if (c->cfg.end_delay_us > 0) {
                 struct timespec ts = { c->cfg.end_delay_us / 1000000, (c->cfg.end_delay_us % 1000000) * 1000L };
