@@ -67,11 +67,20 @@ struct cmc_pending {
     struct cmc_retry retry;
 };
 
+/* install="auto": a GC worker's timing of its installs (ns per page, running
+ * averages; 0: not measured yet) and its current run of copies. */
+struct cmc_choice {
+    uint64_t move_ns, copy_ns;
+    uint32_t copy_left;         /* runs still to copy before a move is tried again */
+    uint32_t span;              /* length of the last run of copies (doubles while moves stay dear) */
+};
+
 struct cmc_worker {
     struct cmc *c;
     pthread_t thread;
     int started;
     char *buf;                  /* run_pages pages */
+    struct cmc_choice choice;
 };
 
 struct cmc {
@@ -115,6 +124,8 @@ struct cmc {
     int active;                 /* atomic: cycle running */
     int registered;             /* atomic: [heap, heap+used) registered */
     int workers_running;        /* atomic */
+    int auto_install;           /* install="auto" (c->install is then MOVE) */
+    uint64_t release_ns;        /* atomic: ns per from-space page released (running average) */
     int worker_ending;          /* under mu: the last worker is ending the cycle (cmc_wait must not rescue it) */
     int cycle_error;            /* first fatal -errno of the cycle */
     uint64_t used_pages;        /* registered this cycle */
@@ -153,7 +164,7 @@ static inline void cmc_note_touched(struct cmc *c, uint64_t p)
 int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait, int *op);
 /* Makes page p present, retrying with backoff; aborts past the install deadline. */
 void cmc_serve_page_until(struct cmc *c, uint64_t p, char *buf, int by);
-int cmc_drive(struct cmc *c, char *buf, int run_pages);
+int cmc_drive(struct cmc *c, char *buf, int run_pages, struct cmc_choice *choice);
 void cmc_maybe_release(struct cmc *c, int force);
 void cmc_sample_rss(struct cmc *c);
 uint64_t cmc_rss(struct cmc *c);

@@ -238,7 +238,7 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t move_len, uint
     int install = c->install, move_fallback = c->move_fallback;
     memset(&c->st, 0, sizeof(c->st));
     c->st.cycles = cycles;
-    c->st.install = install;
+    c->st.install = c->auto_install ? CMC_INSTALL_AUTO : install;
     c->st.move_fallback = move_fallback;
     c->st.n_build = n_build;
     c->st.used_pages = used_pages;
@@ -374,7 +374,7 @@ int cmc_wait(struct cmc *c, int timeout_ms)
     if (LOAD(&c->active)) {
         /* No worker left and pages remain (a worker failed): finish here. */
         pthread_mutex_lock(&c->rescue_mu);
-        int rc = LOAD(&c->active) && c->cycle_id == id ? cmc_drive(c, c->server_buf + c->psize, 1) : 0;
+        int rc = LOAD(&c->active) && c->cycle_id == id ? cmc_drive(c, c->server_buf + c->psize, 1, NULL) : 0;
         if (rc == 0)
             cmc_end_cycle(c, id);
         pthread_mutex_unlock(&c->rescue_mu);

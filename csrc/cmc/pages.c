@@ -173,11 +173,17 @@ static void unclaim(struct cmc *c, uint64_t p, uint64_t n)
     }
 }
 
-static int install_op(struct cmc *c, const char *buf)
+static int install_op(const char *buf, int move)
 {
     if (!buf)
         return CMC_OP_ZEROPAGE;
-    return c->install == CMC_INSTALL_MOVE ? CMC_OP_MOVE : CMC_OP_COPY;
+    return move ? CMC_OP_MOVE : CMC_OP_COPY;
+}
+
+/* A mutator's fault service (and the rescue): the configured install; "auto" copies. */
+static int fault_moves(const struct cmc *c)
+{
+    return c->install == CMC_INSTALL_MOVE && !c->auto_install;
 }
 
 /* Installs the claimed pages [p0, p0+n): built pages from buf, or zero pages
@@ -190,7 +196,7 @@ static int install_op(struct cmc *c, const char *buf)
  *           takes over.
  * While the cycle is ending (range being unregistered) errors are benign: the
  * retried access faults in an ordinary page. */
-static int install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int by)
+static int install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int move, int by)
 {
     uint64_t off = 0;
     int failures = 0, spins = 0;
@@ -203,7 +209,7 @@ static int install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int by
             if (!buf) {
                 ADD(&c->st.ioctl_zeropage, 1);
                 rc = gk_uffd_zeropage(c->uffd, dst, len, 0, &done);
-            } else if (c->install == CMC_INSTALL_MOVE) {
+            } else if (move) {
                 ADD(&c->st.ioctl_move, 1);
                 rc = gk_uffd_move(c->uffd, dst, (uintptr_t)buf + off * c->psize, len, 0, &done);
             } else {
@@ -253,7 +259,7 @@ static int build_and_install_claimed(struct cmc *c, uint64_t p, char *buf, int b
 {
     if (p >= c->n_build) {
         *op = CMC_OP_ZEROPAGE;
-        return install_run(c, p, 1, NULL, by);
+        return install_run(c, p, 1, NULL, 0, by);
     }
     int rc = c->build(c->build_ctx, p, (const char *)c->from, buf);
     if (rc < 0) {
@@ -262,8 +268,8 @@ static int build_and_install_claimed(struct cmc *c, uint64_t p, char *buf, int b
         unclaim(c, p, 1);
         return rc;
     }
-    *op = install_op(c, buf);
-    return install_run(c, p, 1, buf, by);
+    *op = install_op(buf, fault_moves(c));
+    return install_run(c, p, 1, buf, fault_moves(c), by);
 }
 
 /* Makes page p present, whoever does it. wait != 0: return only once it is
@@ -340,6 +346,57 @@ static char *grab_recycled(struct cmc *c, uint64_t k)
     return r;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t average(uint64_t avg, uint64_t x)
+{
+    return avg ? (3 * avg + x) / 4 : x;
+}
+
+/* install="auto": does the worker's next run move (or copy)? */
+static int choose_move(const struct cmc *c, struct cmc_choice *ch)
+{
+    if (c->install != CMC_INSTALL_MOVE)
+        return 0;
+    if (!c->auto_install || !ch)
+        return 1;
+    if (ch->copy_left) {
+        ch->copy_left--;
+        return 0;
+    }
+    return 1;
+}
+
+/* install="auto": after a run of `pages` installed in `ns`. A move that cost
+ * more per page than a copy plus the release of the from-space page the move
+ * would have recycled starts a run of copies (8 runs, doubling up to 256 while
+ * the moves tried between them stay dear); then a move is tried again. */
+static void chose(struct cmc *c, struct cmc_choice *ch, int move, uint64_t ns, uint64_t pages)
+{
+    if (!ch || !c->auto_install || !pages)
+        return;
+    uint64_t per = ns / pages;
+    if (!move) {
+        ch->copy_ns = average(ch->copy_ns, per);
+        ADD(&c->st.auto_copy_pages, pages);
+        return;
+    }
+    ch->move_ns = average(ch->move_ns, per);
+    /* copy not timed yet: it is tried once a move costs more than a release */
+    uint64_t copy_cost = ch->copy_ns + LOAD(&c->release_ns);
+    if (per > copy_cost) {
+        ch->span = ch->span ? (ch->span < 128 ? 2 * ch->span : 256) : 8;
+        ch->copy_left = ch->span;
+    } else {
+        ch->span = 0;
+    }
+}
+
 /* A GC worker's share of a cycle: sweep [0, n_build) in runs taken from the
  * shared cursor, claiming each page just before building it so that a faulting
  * mutator can still take pages the worker has not reached; install each
@@ -347,7 +404,7 @@ static char *grab_recycled(struct cmc *c, uint64_t k)
  * back or skipped (a failed install, a dead worker) and wait for the pages that
  * mutators are building. Returns 0 once every page is installed (a page that
  * cannot be installed before the deadline aborts: cmc_stuck.c). */
-int cmc_drive(struct cmc *c, char *buf, int run_pages)
+int cmc_drive(struct cmc *c, char *buf, int run_pages, struct cmc_choice *choice)
 {
     uint64_t n_build = c->n_build;
     for (;;) {
@@ -357,7 +414,8 @@ int cmc_drive(struct cmc *c, char *buf, int run_pages)
         uint64_t e = s + (uint64_t)run_pages < n_build ? s + (uint64_t)run_pages : n_build;
         uint64_t p = s;
         char *rbuf = buf;
-        if (c->install == CMC_INSTALL_MOVE) {
+        int move = choose_move(c, choice);
+        if (move) {
             rbuf = grab_recycled(c, e - s);
             if (!rbuf) {
                 rbuf = buf;
@@ -380,7 +438,10 @@ int cmc_drive(struct cmc *c, char *buf, int run_pages)
             }
             if (q > p) {
                 /* A failure gave the unfinished pages back: the re-scan retries them. */
-                install_run(c, p, q - p, rbuf, BY_GC);
+                uint64_t t0 = choice && c->auto_install ? now_ns() : 0;
+                install_run(c, p, q - p, rbuf, move, BY_GC);
+                if (t0)
+                    chose(c, choice, move, now_ns() - t0, q - p);
                 if (rbuf != buf)
                     ADD(&c->st.recycled_pages, q - p);
                 cmc_maybe_release(c, 0);
@@ -424,7 +485,10 @@ void cmc_maybe_release(struct cmc *c, int force)
     if (q > c->released && (force || q - c->released >= (uint64_t)c->cfg.release_batch_pages)) {
         cmc_sample_rss(c);
         uint64_t len = (q - c->released) * c->psize;
+        uint64_t t0 = now_ns();
         if (gk_madvise(c->from + c->released * c->psize, len, GK_MADV_DONTNEED) == 0) {
+            if (c->auto_install)
+                STORE(&c->release_ns, average(LOAD(&c->release_ns), (now_ns() - t0) / (q - c->released)));
             ADD(&c->st.released_bytes, len);
             c->released = q;
         }

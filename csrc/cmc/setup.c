@@ -47,7 +47,7 @@ static void *worker_main(void *arg)
             ADD(&c->st.worker_failures, 1);
             cmc_note_error(c, rc, CMC_INJ_WORKER);
         } else {
-            rc = cmc_drive(c, w->buf, c->cfg.run_pages);
+            rc = cmc_drive(c, w->buf, c->cfg.run_pages, &w->choice);
             if (rc < 0) {
                 ADD(&c->st.worker_failures, 1);
                 cmc_note_error(c, rc, CMC_INJ_WORKER);
@@ -147,12 +147,17 @@ static int open_uffd(struct cmc *c)
         want |= F_SIGBUS;
     }
     c->install = c->cfg.install;
+    if (c->install == CMC_INSTALL_AUTO) {
+        c->install = CMC_INSTALL_MOVE;
+        c->auto_install = 1;
+    }
     if (c->install == CMC_INSTALL_MOVE) {
         if (avail & F_MOVE)
             want |= F_MOVE;
         else {
             c->install = CMC_INSTALL_COPY;     /* reported as move_fallback */
             c->move_fallback = 1;
+            c->auto_install = 0;
         }
     }
     fd = gk_uffd_open(GK_OPEN_NONBLOCK, &via, &dev_err);
@@ -263,7 +268,7 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
         return -EINVAL;
     if (cfg->fault_mode != CMC_FAULT_SIGBUS && cfg->fault_mode != CMC_FAULT_THREAD)
         return -EINVAL;
-    if (cfg->install != CMC_INSTALL_COPY && cfg->install != CMC_INSTALL_MOVE)
+    if (cfg->install != CMC_INSTALL_COPY && cfg->install != CMC_INSTALL_MOVE && cfg->install != CMC_INSTALL_AUTO)
         return -EINVAL;
     if (cfg->flip != CMC_FLIP_DONTUNMAP && cfg->flip != CMC_FLIP_REMAP)
         return -EINVAL;
@@ -369,6 +374,7 @@ int cmc_get_stats(struct cmc *c, struct cmc_stats *out)
         .ioctl_wake = LOAD(&st->ioctl_wake), .ioctl_errors = LOAD(&st->ioctl_errors), .eexist = LOAD(&st->eexist),
         .eagain = LOAD(&st->eagain), .moved_bytes = LOAD(&st->moved_bytes),
         .released_bytes = LOAD(&st->released_bytes), .recycled_pages = LOAD(&st->recycled_pages),
+        .auto_copy_pages = LOAD(&st->auto_copy_pages),
         .rss_before = st->rss_before, .peak_rss = LOAD(&st->peak_rss), .thefts = LOAD(&st->thefts),
         .stalls = LOAD(&st->stalls), .stalls_dropped = LOAD(&st->stalls_dropped), .flip_s = st->flip_s,
         .flip_register_s = st->flip_register_s, .flip_mremap_s = st->flip_mremap_s,

@@ -18,7 +18,7 @@ from tests.support.maps import assert_one_mapping, covering, mappings
 pytestmark = pytest.mark.uffd
 
 STRESS = __import__("os").environ.get("GCHEAP_STRESS") == "1"
-MODES = [(f, i, t) for f in ("sigbus", "thread") for i in ("copy", "move") for t in (1, 2)]
+MODES = [(f, i, t) for f in ("sigbus", "thread") for i in ("copy", "move", "auto") for t in (1, 2)]
 
 
 @pytest.mark.parametrize("fault_mode,install,gc_threads", MODES)

@@ -21,7 +21,7 @@ from tests.support.threads import run_mutators_and_collector
 
 pytestmark = pytest.mark.uffd
 STRESS = os.environ.get("GCHEAP_STRESS") == "1"
-MODES = [dict(fault_mode=f, install=i) for f in ("sigbus", "thread") for i in ("copy", "move")]
+MODES = [dict(fault_mode=f, install=i) for f in ("sigbus", "thread") for i in ("copy", "move", "auto")]
 IDS = [f"{m['fault_mode']}-{m['install']}" for m in MODES]
 CHECKED = dict(checks=("checkmark", "barrier"), stress_delay_us=200)
 

@@ -24,6 +24,12 @@ typedef int (*cmc_build_fn)(void *ctx, uint64_t dst_page, const char *from_image
 #define CMC_FAULT_THREAD 1
 #define CMC_INSTALL_COPY 0
 #define CMC_INSTALL_MOVE 1
+/* auto: GC threads move while a move costs less than a copy plus the release of
+ * the from-space page a move would have recycled, both timed per page as they
+ * run (UFFDIO_MOVE shoots down the TLB of every CPU running the process: cheap
+ * with the mutators idle, several times a copy while one runs); mutators' fault
+ * services copy (the mutator is running by definition). MOVE missing: copy. */
+#define CMC_INSTALL_AUTO 2
 #define CMC_FLIP_DONTUNMAP 0
 #define CMC_FLIP_REMAP 1
 
@@ -79,6 +85,7 @@ struct cmc_stats {
     uint64_t moved_bytes;       /* bytes of built pages installed */
     uint64_t released_bytes;    /* from-space released while the cycle ran */
     uint64_t recycled_pages;    /* move: pages built in consumed from-space and moved */
+    uint64_t auto_copy_pages;   /* auto: pages GC threads copied because moving cost more */
     uint64_t rss_before;        /* at the flip */
     uint64_t peak_rss;          /* sampled during the cycle */
     uint64_t thefts;            /* flip="remap": times the heap range was taken */

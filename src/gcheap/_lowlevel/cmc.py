@@ -8,7 +8,8 @@ from gcheap.errors import InvalidArgument  # noqa: F401
 # ---- concurrent compactor
 
 CMC_FAULT_MODES = {"sigbus": lib.CMC_FAULT_SIGBUS, "thread": lib.CMC_FAULT_THREAD}
-CMC_INSTALLS = {"copy": lib.CMC_INSTALL_COPY, "move": lib.CMC_INSTALL_MOVE}
+CMC_INSTALLS = {"copy": lib.CMC_INSTALL_COPY, "move": lib.CMC_INSTALL_MOVE, "auto": lib.CMC_INSTALL_AUTO}
+CMC_INSTALL_NAMES = {v: k for k, v in CMC_INSTALLS.items()}
 CMC_FLIPS = {"dontunmap": lib.CMC_FLIP_DONTUNMAP, "remap": lib.CMC_FLIP_REMAP}
 CMC_INJECTION_POINTS = {
     "reserve": lib.CMC_INJ_RESERVE, "uffd": lib.CMC_INJ_UFFD, "thread": lib.CMC_INJ_THREAD,
@@ -29,7 +30,7 @@ def gr_cmc_wait_rc(rt, timeout_ms: int = -1) -> int:
 
 
 def cmc_config(fault_mode: str, install: str, gc_threads: int, flip: str,
-               run_pages: int = 32, release_batch_pages: int = 64, worker_delay_us: int = 0,
+               run_pages: int = 128, release_batch_pages: int = 1024, worker_delay_us: int = 0,
                end_delay_us: int = 0, install_deadline_ms: int = 0, remap_gap_us: int = 0):
     return ffi.new("struct cmc_config *", {
         "fault_mode": CMC_FAULT_MODES[fault_mode], "install": CMC_INSTALLS[install],

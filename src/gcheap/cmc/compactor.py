@@ -17,12 +17,17 @@ class CmcOptions:
     """Options of collector="cmc" (validated on construction)."""
 
     fault_mode: str = "sigbus"
-    install: str = "move"            # UFFDIO_MOVE (Linux 6.8), else copy (move_fallback)
+    # "auto": GC threads use UFFDIO_MOVE (Linux 6.8) while it costs less per page than
+    # UFFDIO_COPY plus the release of the from-space page a move recycles, both timed as
+    # they run (a move shoots down the TLB of every CPU running the process: cheap while
+    # mutators sleep, several times a copy while one runs); mutators' faults copy.
+    # "move" / "copy": always that one. Without UFFDIO_MOVE: copy (move_fallback).
+    install: str = "auto"
     gc_threads: int = 1
     flip: str = "dontunmap"
     require_concurrent: bool = False
-    run_pages: int = 32
-    release_batch_pages: int = 64
+    run_pages: int = 128            # pages a GC thread builds and installs with one ioctl
+    release_batch_pages: int = 1024  # from-space pages released per madvise
     worker_delay_us: int = 0        # testing: let mutators fault first
     end_delay_us: int = 0           # testing: the last GC worker ends a cycle this late
     install_deadline_ms: int = ll.CMC_INSTALL_DEADLINE_MS   # a page not installable this long aborts

@@ -55,8 +55,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                     help="stw: stop-the-world mark-compact; cmc: concurrent compaction (default stw)")
     gc.add_argument("--fault-mode", default=None, choices=["sigbus", "thread"],
                     help="cmc: who serves a mutator's fault on a page not yet compacted (default sigbus)")
-    gc.add_argument("--install", default=None, choices=["copy", "move"],
-                    help="cmc: how a compacted page is installed (default move: UFFDIO_MOVE where the kernel has it, else copy)")
+    gc.add_argument("--install", default=None, choices=["auto", "copy", "move"],
+                    help="cmc: how a compacted page is installed: UFFDIO_MOVE, UFFDIO_COPY, or auto (the "
+                         "default): GC threads move while moving is timed cheaper than copying, "
+                         "faulting mutators copy; copy where the kernel lacks UFFDIO_MOVE")
     gc.add_argument("--gc-threads", metavar="N", type=int, default=None,
                     help="cmc: compaction threads (default 1)")
     gc.add_argument("--marking", default=None, choices=["concurrent", "pause"],

@@ -126,7 +126,8 @@ class CmcReport(GCReport):
     peak_rss: int = 0
     released_bytes: int = 0
     compaction_s: float = 0.0
-    install: str = "copy"
+    install: str = "copy"                   # copy, move or auto (see CmcOptions)
+    auto_copy_pages: int = 0                # install="auto": pages GC threads copied, not moved
     move_fallback: bool = False
     error: str | None = None                # what went wrong (the cycle still completed)
 
@@ -280,7 +281,7 @@ class CmcState:
             worker_failures=st["worker_failures"], process_rss_before=st["rss_before"],
             peak_rss=st["peak_rss"], released_bytes=st["released_bytes"],
             compaction_s=st["compaction_s"] if complete and compacted else 0.0,
-            install="move" if st["install"] == _ll.CMC_INSTALL_MOVE else "copy",
+            install=_ll.CMC_INSTALL_NAMES.get(st["install"], "copy"), auto_copy_pages=st["auto_copy_pages"],
             move_fallback=bool(st["move_fallback"]), error=error)
 
     def totals(self) -> dict:
