@@ -140,23 +140,31 @@ void cmc_sample_rss(struct cmc *c)
  * someone outside the claim protocol installed them (EEXIST). */
 static void mark_installed(struct cmc *c, uint64_t p, uint64_t n, int by)
 {
+    /* Count before publishing INSTALLED: a worker that sees the last page
+     * installed must also see installed == n_build, or nobody ends the cycle.
+     * Only the pages' claimant gets here, so the count is exact. One atomic add
+     * per counter per run, not per page (they were 6% of a GC thread's time). */
+    uint64_t built = 0, zero = 0;
     for (uint64_t i = p; i < p + n; i++) {
-        /* Count before publishing INSTALLED: a worker that sees the last page
-         * installed must also see installed == n_build, or nobody ends the
-         * cycle. Only the page's claimant gets here, so the count is exact. */
         if (LOAD(&c->state[i]) != PG_INSTALLED) {
-            if (i < c->n_build) {
-                ADD(&c->installed, 1);
-                if (by == BY_GC)
-                    ADD(&c->st.pages_by_gc, 1);
-                else if (by == BY_MUTATOR)
-                    ADD(&c->st.pages_by_mutator, 1);
-                if (by >= 0)
-                    ADD(&c->st.moved_bytes, c->psize);
-            } else if (by >= 0) {
-                ADD(&c->st.zero_pages, 1);
-            }
+            if (i < c->n_build)
+                built++;
+            else
+                zero++;
         }
+    }
+    if (built) {
+        ADD(&c->installed, built);
+        if (by == BY_GC)
+            ADD(&c->st.pages_by_gc, built);
+        else if (by == BY_MUTATOR)
+            ADD(&c->st.pages_by_mutator, built);
+        if (by >= 0)
+            ADD(&c->st.moved_bytes, built * c->psize);
+    }
+    if (zero && by >= 0)
+        ADD(&c->st.zero_pages, zero);
+    for (uint64_t i = p; i < p + n; i++) {
         uint32_t old = XCHG(&c->state[i], PG_INSTALLED);
         if (old & PG_WAITERS)
             futex_wake(&c->state[i]);
@@ -422,13 +430,13 @@ int cmc_drive(struct cmc *c, char *buf, int run_pages, struct cmc_choice *choice
                 populate_scratch(buf, (e - s) * c->psize);
             }
         }
+        cmc_note_touched(c, e - 1);     /* once per run, before any of its claims */
         while (p < e) {
             uint64_t q = p;
             while (q < e) {
                 uint32_t expect = PG_EMPTY;
                 if (!CAS(&c->state[q], &expect, PG_CLAIMED))
                     break;
-                cmc_note_touched(c, q);
                 int rc = c->build(c->build_ctx, q, (const char *)c->from, rbuf + (q - p) * c->psize);
                 if (rc < 0) {
                     cmc_note_error(c, rc, CMC_INJ_NONE);
