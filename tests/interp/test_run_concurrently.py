@@ -109,6 +109,34 @@ def test_a_class_defined_while_another_program_starts(tmp_path, collector):
         rt.verify()
 
 
+@pytest.mark.stress
+@pytest.mark.parametrize("collector", ["stw", pytest.param("cmc", marks=pytest.mark.uffd)])
+def test_programs_at_once_many_rounds(tmp_path, collector):
+    """The bug above came and went with timing: 40 rounds of three programs starting
+    together on one runtime (fresh files, so each also compiles), every output and
+    the heap checked after each round. GCHEAP_STRESS=1."""
+    with gcheap.Runtime(heap_size="64M", collector=collector, verify=True) as rt:
+        for round_ in range(40):
+            progs = []
+            for k in range(3):
+                p = tmp_path / f"r{round_}_{k}.py"
+                p.write_text(LOOP if k < 2 else CLASS_LATE)
+                progs.append(p)
+            results: list = []
+            argv = [["30000"], ["20000"], ["20000"]]
+            threads = [threading.Thread(target=run_in_thread, args=(progs[k], argv[k], rt, tmp_path / f"o{k}", results))
+                       for k in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            assert [r.status for r in results] == ["ok"] * 3, (round_, [r.message for r in results])
+            assert (tmp_path / "o0").read_text() == f"{30000 % 2001} 30000\n", round_
+            assert (tmp_path / "o1").read_text() == f"{20000 % 2001} 20000\n", round_
+            assert (tmp_path / "o2").read_text() == "[1, 2] 1 2 1 P Q list True\n", round_
+            rt.verify()
+
+
 def test_close_while_a_program_runs_raises_runtime_busy(tmp_path):
     prog = tmp_path / "loop.py"
     prog.write_text(LOOP)
