@@ -11,6 +11,10 @@
 3. remark: the remark pause with 0 and with ~1000 barrier-logged references
    left for it (a mutator cuts them while the cycle holds after its start
    pause), and the cost per entry;
+5. installs (--skip installs to leave out): each install ("move", "copy", "auto")
+   on a half-live heap, without a mutator and with a Python thread reading random
+   objects during compaction: GC CPU per cycle, the reader's fault stalls (p50,
+   p99) and the time of its reads;
 4. Splay (examples/splay.py) under cmc with the default heap sizing (it must
    collect at least 5 times) against the same program in a heap so large that
    it never collects: longest GC pause, RMS and max of Splay's own latency
@@ -109,6 +113,34 @@ def remark_with_entries(n: int) -> tuple[float, int]:
         return sum(p["pause_ns"] for p in remarks) / 1e9, c["satb_entries"]
 
 
+# ---- 5: installs, with and without a racing mutator --------------------------------------
+
+def install_cycle(size: int, install: str, reads: int) -> dict:
+    import random
+
+    import numpy as np
+    with gcheap.Runtime(heap_size=size, heap_initial=size, collector="cmc", require_concurrent=True,
+                        pacing=False, install=install) as rt:
+        build_half_live(rt, size)
+        rt.gc()
+        rt.globals["holder"] = None
+        rt.gc()
+        build_half_live(rt, size)
+        holder = rt.globals["holder"]
+        rnd = random.Random(1)
+        idx = [rnd.randrange(len(holder) - 1) for _ in range(reads)]
+        rt.gc(wait=False)
+        t0 = time.perf_counter()
+        for i in idx:
+            holder[i][0]
+        read_s = time.perf_counter() - t0
+        rep = rt.wait_gc()
+        st = np.asarray(rep.fault_stalls_s)
+        pct = (lambda q: float(np.percentile(st, q)) * 1e6) if len(st) else (lambda q: 0.0)
+        return {"gc_cpu": rep.cycle["gc_cpu_s"], "read_s": read_s if reads else 0.0, "p50": pct(50),
+                "p99": pct(99), "auto_copy": rep.auto_copy_pages}
+
+
 # ---- 4: Splay ------------------------------------------------------------------------------
 
 SPLAY_RE = re.compile(r"#time latency samples (\d+) rms ([\d.]+) ms max ([\d.]+) ms")
@@ -140,7 +172,8 @@ def main() -> None:
     ap.add_argument("--run-pages", default="",
                     help="comma-separated cmc run_pages values (pages a GC thread builds and installs "
                          "in one ioctl) measured beside the default in parts 1-2, runs interleaved")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: pauses,remark,splay")
+    ap.add_argument("--install-heap", default="512M", help="part 5's heap (default 512M)")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: pauses,remark,splay,installs")
     a = ap.parse_args()
     skip = set(a.skip.split(",")) if a.skip else set()
 
@@ -188,6 +221,24 @@ def main() -> None:
         n = statistics.median(f[1] for f in full)
         print(f"0 entries: remark {fmt(base, 1e3)} ms; ~{n:.0f} entries: remark {fmt(t_full, 1e3)} ms; "
               f"per entry {(statistics.median(t_full) - statistics.median(base)) / max(n, 1) * 1e9:.0f} ns")
+
+    if "installs" not in skip:
+        size = parse_size(a.install_heap)
+        print(f"\n== 5. installs, {a.install_heap} half-live heap, interleaved: no mutator / a Python thread "
+              f"reading 200000 random objects during compaction (median (min-max) of {a.repeat})")
+        names = ("move", "copy", "auto")
+        idle = {n: [] for n in names}
+        race = {n: [] for n in names}
+        for _ in range(a.repeat):
+            for n in names:
+                idle[n].append(install_cycle(size, n, 0))
+                race[n].append(install_cycle(size, n, 200_000))
+        for n in names:
+            print(f"{n:>5}: no mutator: GC CPU {fmt([r['gc_cpu'] for r in idle[n]], 1e3, 1)} ms | with the reader: "
+                  f"GC CPU {fmt([r['gc_cpu'] for r in race[n]], 1e3, 1)} ms, fault stall p50 "
+                  f"{fmt([r['p50'] for r in race[n]], 1, 1)} us, p99 {fmt([r['p99'] for r in race[n]], 1, 1)} us, "
+                  f"reads {fmt([r['read_s'] for r in race[n]])} s"
+                  + (f", pages copied {fmt([r['auto_copy'] for r in race[n]], 1, 0)}" if n == "auto" else ""))
 
     if "splay" not in skip:
         print(f"\n== 4. Splay, {a.splay_runs} runs each: cmc (default sizing) against a heap that never collects")
