@@ -17,22 +17,28 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pathlib
 import struct
 
-_HERE = pathlib.Path(__file__).resolve().parent
+# os.path, not pathlib: every `gcheap run` imports this module, and pathlib (with
+# urllib.parse) was 3 ms of its start-up
+_HERE = os.path.dirname(os.path.realpath(__file__))
 _FRONT_END = ("bytecode.py", "cache.py", "compiler.py", "image.py", "subset.py", "symtable.py")
 _MAGIC = b"GCC1"
 
 
-def _cache_dir() -> pathlib.Path | None:
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _cache_dir() -> str | None:
     if os.environ.get("GCHEAP_NO_CACHE"):
         return None
     d = os.environ.get("GCHEAP_CACHE_DIR")
     if d:
-        return pathlib.Path(d)
+        return d
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(base) / "gcheap" / "images"
+    return os.path.join(base, "gcheap", "images")
 
 
 def _digest(data: bytes) -> bytes:
@@ -48,8 +54,8 @@ def _front_end() -> bytes:
     if _front_end_key is None:
         h = hashlib.sha256()
         for name in _FRONT_END:
-            h.update((_HERE / name).read_bytes())
-        lib = _HERE / "lib"
+            h.update(_read(os.path.join(_HERE, name)))
+        lib = os.path.join(_HERE, "lib")
         for root, dirs, files in sorted(os.walk(lib)):
             dirs.sort()
             h.update(root.encode() + b"\0" + "\0".join(sorted(files)).encode() + b"\1")
@@ -70,7 +76,7 @@ def lookup(path: str, source: bytes) -> tuple[bytes, bytes] | None:
     if d is None:
         return None
     try:
-        data = (d / _key(path, source)).read_bytes()
+        data = _read(os.path.join(d, _key(path, source)))
         if data[:4] != _MAGIC:
             return None
         at = 4
@@ -80,7 +86,7 @@ def lookup(path: str, source: bytes) -> tuple[bytes, bytes] | None:
             (n,) = struct.unpack_from("<I", data, at)
             dep = data[at + 4:at + 4 + n].decode()
             at += 4 + n
-            if _digest(pathlib.Path(dep).read_bytes()) != data[at:at + 32]:
+            if _digest(_read(dep)) != data[at:at + 32]:
                 return None
             at += 32
         (n,) = struct.unpack_from("<I", data, at)
@@ -101,12 +107,14 @@ def store(path: str, source: bytes, deps: list[str], prefix: bytes, body: bytes)
         out = [_MAGIC, struct.pack("<I", len(deps))]
         for dep in deps:
             b = dep.encode()
-            out += [struct.pack("<I", len(b)), b, _digest(pathlib.Path(dep).read_bytes())]
+            out += [struct.pack("<I", len(b)), b, _digest(_read(dep))]
         out += [struct.pack("<I", len(prefix)), prefix, body]
-        d.mkdir(parents=True, exist_ok=True)
-        final = d / _key(path, source)
-        tmp = d / f".{final.name}.{os.getpid()}"
-        tmp.write_bytes(b"".join(out))
+        os.makedirs(d, exist_ok=True)
+        name = _key(path, source)
+        final = os.path.join(d, name)
+        tmp = os.path.join(d, f".{name}.{os.getpid()}")
+        with open(tmp, "wb") as f:
+            f.write(b"".join(out))
         os.replace(tmp, final)
     except OSError:
         pass

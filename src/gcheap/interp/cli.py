@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 
@@ -226,6 +225,7 @@ def _report(args: argparse.Namespace, result) -> None:
         print(format_summary(args.collector, summary, result), file=sys.stderr)
     if args.stats_json:
         with open(args.stats_json, "w") as f:
+            import json      # only with --stats-json: start-up imports only what a run needs
             json.dump({"program": args.program, "args": args.args, "collector": args.collector,
                        "heap": args.heap, "status": result.status, "wall_s": result.wall_s,
                        "start_s": result.start_s,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import sys
 import threading
 import time
 import weakref
@@ -580,8 +581,12 @@ class Runtime:
             recorder = getattr(self, "_timeline_recorder", None)
             if recorder is not None:
                 recorder.stop()                           # its thread reads the C statistics
-            from gcheap.runtime.snapshot import release
-            release(self)                                 # snapshots done, swapped pages back
+            # snapshots done, swapped pages back: only a runtime that took, swapped or was
+            # restored from one needs it, and each of those imported the module (a plain
+            # run does not pay for importing it at close)
+            snapshot = sys.modules.get("gcheap.runtime.snapshot")
+            if snapshot is not None:
+                snapshot.release(self)
             rc = _ll.runtime_close(self._c)
         if rc == -errno.EBUSY:
             raise RuntimeBusy("an interpreter program is running on this runtime: close it when run_file returns")
