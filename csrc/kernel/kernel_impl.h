@@ -94,6 +94,9 @@ _Static_assert(sizeof(struct uffd_msg) == 32, "uffd_msg");
 _Static_assert(GK_MADV_DONTNEED == MADV_DONTNEED, "madvise");
 _Static_assert(GK_MADV_HUGEPAGE == MADV_HUGEPAGE, "madvise");
 _Static_assert(GK_MADV_NOHUGEPAGE == MADV_NOHUGEPAGE, "madvise");
+#ifdef MADV_POPULATE_WRITE
+_Static_assert(GK_MADV_POPULATE_WRITE == MADV_POPULATE_WRITE, "madvise");
+#endif
 
 /* fork.c: hooks around fork(), run in layer order: prepare from the highest
  * rank down, parent and child from the lowest up. Register once per facility. */

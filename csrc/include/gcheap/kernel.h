@@ -102,6 +102,7 @@ int gk_madvise(uintptr_t addr, uint64_t size, int advice);
 #define GK_MADV_DONTNEED 4
 #define GK_MADV_HUGEPAGE 14
 #define GK_MADV_NOHUGEPAGE 15
+#define GK_MADV_POPULATE_WRITE 23   /* Linux 5.14; EINVAL before */
 int gk_mlock(uintptr_t addr, uint64_t size);
 int gk_munlock(uintptr_t addr, uint64_t size);
 /* Anonymous read/write mapping exactly at addr with MAP_FIXED_NOREPLACE:
