@@ -414,7 +414,8 @@ static int run_pause(struct gr_runtime *rt, int cause, int kind, gr_pause_fn fn,
 }
 
 /* Before the start pause (concurrently): the pages of the mark bitmaps for the
- * heap up to its soft limit exist. A bitmap page never written (the heap grew)
+ * heap up to its soft limit, or twice what is in use if less (the bitmaps' RSS
+ * follows the heap's use, not a large fixed soft limit), exist. A bitmap page never written (the heap grew)
  * is otherwise first read by a black allocation's read-modify-write - the shared
  * zero page - then written: a copy-on-write fault whose TLB flush interrupts
  * every other CPU running the process (9% of Splay's time while it marked).
@@ -423,6 +424,9 @@ static void populate_bitmaps(struct gr_runtime *rt)
 {
     struct gr_gc *gc = rt->gc;
     uint64_t heap_bytes = atomic_load(&rt->soft_limit);
+    uint64_t used = atomic_load(&rt->top) - (uintptr_t)rt->heap;
+    if (heap_bytes > 2 * used)
+        heap_bytes = 2 * used;
     uint64_t bytes = (heap_bytes / GR_WORD / 8 + GR_PAGE - 1) & ~(uint64_t)(GR_PAGE - 1);
     if (bytes > gc->bitmap_bytes)
         bytes = gc->bitmap_bytes;

@@ -314,3 +314,25 @@ def test_install_auto_times_both_installs():
         rt.verify()
         holder = rt.globals["holder"]
         assert all(holder[i // 2][0] == i & 0xFF for i in range(0, n, 2 * 97))
+
+
+@pytest.mark.uffd
+def test_bitmaps_populated_before_marking_follow_use_not_the_soft_limit():
+    """The mark bitmaps' pages are populated before each cycle (no copy-on-write fault
+    on a black allocation's first write); for twice the heap in use, not for a large
+    soft limit: a 4 GiB heap_initial holding ~5 MiB must not gain the 128 MiB of
+    bitmaps its soft limit would take."""
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    with gcheap.Runtime(heap_size="4G", heap_initial="4G", collector="cmc", require_concurrent=True,
+                        pacing=False) as rt:
+        Node = rt.define_class("Node", refs=["next"], scalars=["v"])
+        keep = rt.new_array("ref", 100000)
+        rt.globals["keep"] = keep
+        for i in range(100000):
+            keep[i] = rt.new(Node, v=i)
+        before = rss()
+        rt.gc()
+        assert rss() - before < 32 << 20, (before, rss())
+        assert keep[99999].v == 99999
