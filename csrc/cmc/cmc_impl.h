@@ -126,7 +126,8 @@ struct cmc {
     int workers_running;        /* atomic */
     int auto_install;           /* install="auto" (c->install is then MOVE) */
     uint64_t release_ns;        /* atomic: ns per from-space page released (running average) */
-    int worker_ending;          /* under mu: the last worker is ending the cycle (cmc_wait must not rescue it) */
+    int worker_ending;          /* under mu: the last worker is ending the cycle (cmc_wait must not rescue
+                                   it); set by that worker, cleared at the next flip (waiters stop at !active) */
     int cycle_error;            /* first fatal -errno of the cycle */
     uint64_t used_pages;        /* registered this cycle */
     uint64_t moved_pages;       /* moved to from-space this cycle (>= used_pages) */

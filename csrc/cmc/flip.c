@@ -311,7 +311,6 @@ void cmc_end_cycle(struct cmc *c, uint64_t cycle_id)
 {
     pthread_mutex_lock(&c->mu);
     if (!LOAD(&c->active) || c->cycle_id != cycle_id) {
-        c->worker_ending = 0;
         pthread_mutex_unlock(&c->mu);
         return;
     }
@@ -340,7 +339,6 @@ void cmc_end_cycle(struct cmc *c, uint64_t cycle_id)
     cmc_add_cycle_totals(&c->totals, &c->st);
     c->totals.cycles++;
     STORE(&c->active, 0);
-    c->worker_ending = 0;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
 }

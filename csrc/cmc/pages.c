@@ -276,8 +276,9 @@ static int build_and_install_claimed(struct cmc *c, uint64_t p, char *buf, int b
         unclaim(c, p, 1);
         return rc;
     }
-    *op = install_op(buf, fault_moves(c));
-    return install_run(c, p, 1, buf, fault_moves(c), by);
+    int move = fault_moves(c);
+    *op = install_op(buf, move);
+    return install_run(c, p, 1, buf, move, by);
 }
 
 /* Makes page p present, whoever does it. wait != 0: return only once it is
@@ -354,13 +355,6 @@ static char *grab_recycled(struct cmc *c, uint64_t k)
     return r;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t average(uint64_t avg, uint64_t x)
 {
     return avg ? (3 * avg + x) / 4 : x;
@@ -380,14 +374,12 @@ static int choose_move(const struct cmc *c, struct cmc_choice *ch)
     return 1;
 }
 
-/* install="auto": after a run of `pages` installed in `ns`. A move that cost
- * more per page than a copy plus the release of the from-space page the move
- * would have recycled starts a run of copies (8 runs, doubling up to 256 while
- * the moves tried between them stay dear); then a move is tried again. */
-static void chose(struct cmc *c, struct cmc_choice *ch, int move, uint64_t ns, uint64_t pages)
+/* install="auto": a worker's run of `pages` (> 0) was installed in `ns`. A move
+ * that cost more per page than a copy plus the release of the from-space page the
+ * move would have recycled starts a run of copies (8 runs, doubling up to 256
+ * while the moves tried between them stay dear); then a move is tried again. */
+static void note_install_cost(struct cmc *c, struct cmc_choice *ch, int move, uint64_t ns, uint64_t pages)
 {
-    if (!ch || !c->auto_install || !pages)
-        return;
     uint64_t per = ns / pages;
     if (!move) {
         ch->copy_ns = average(ch->copy_ns, per);
@@ -446,10 +438,11 @@ int cmc_drive(struct cmc *c, char *buf, int run_pages, struct cmc_choice *choice
             }
             if (q > p) {
                 /* A failure gave the unfinished pages back: the re-scan retries them. */
-                uint64_t t0 = choice && c->auto_install ? now_ns() : 0;
+                int timed = choice && c->auto_install;
+                uint64_t t0 = timed ? cmc_now_ns() : 0;
                 install_run(c, p, q - p, rbuf, move, BY_GC);
-                if (t0)
-                    chose(c, choice, move, now_ns() - t0, q - p);
+                if (timed)
+                    note_install_cost(c, choice, move, cmc_now_ns() - t0, q - p);
                 if (rbuf != buf)
                     ADD(&c->st.recycled_pages, q - p);
                 cmc_maybe_release(c, 0);
@@ -493,10 +486,10 @@ void cmc_maybe_release(struct cmc *c, int force)
     if (q > c->released && (force || q - c->released >= (uint64_t)c->cfg.release_batch_pages)) {
         cmc_sample_rss(c);
         uint64_t len = (q - c->released) * c->psize;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = c->auto_install ? cmc_now_ns() : 0;
         if (gk_madvise(c->from + c->released * c->psize, len, GK_MADV_DONTNEED) == 0) {
-            if (c->auto_install)
-                STORE(&c->release_ns, average(LOAD(&c->release_ns), (now_ns() - t0) / (q - c->released)));
+            if (c->auto_install)        /* what a copy adds per page: see note_install_cost */
+                STORE(&c->release_ns, average(LOAD(&c->release_ns), (cmc_now_ns() - t0) / (q - c->released)));
             ADD(&c->st.released_bytes, len);
             c->released = q;
         }

@@ -413,13 +413,13 @@ static int run_pause(struct gr_runtime *rt, int cause, int kind, gr_pause_fn fn,
     return rc;
 }
 
-/* Before the start pause (concurrently): the pages of the mark bitmaps for the
- * heap up to its soft limit, or twice what is in use if less (the bitmaps' RSS
- * follows the heap's use, not a large fixed soft limit), exist. A bitmap page never written (the heap grew)
- * is otherwise first read by a black allocation's read-modify-write - the shared
- * zero page - then written: a copy-on-write fault whose TLB flush interrupts
- * every other CPU running the process (9% of Splay's time while it marked).
- * Best effort: a kernel before 5.14 just takes those faults. */
+/* Before the start pause (concurrently): the pages of the mark bitmaps exist for
+ * the heap up to its soft limit, or up to twice what is in use if less (their RSS
+ * follows the heap's use, not a large fixed soft limit). A bitmap page never
+ * written (the heap grew) is otherwise first read by a black allocation's
+ * read-modify-write - the shared zero page - then written: a copy-on-write fault
+ * whose TLB flush interrupts every other CPU running the process (9% of Splay's
+ * time while it marked). Best effort: a kernel before 5.14 takes those faults. */
 static void populate_bitmaps(struct gr_runtime *rt)
 {
     struct gr_gc *gc = rt->gc;

@@ -1320,9 +1320,10 @@ static int c3_merge(int64_t **seqs, int *lens, int nseq, int64_t *out, int cap)
  * layouts a runtime got for one program are reused by the next program run on it,
  * by shape. Defining a new one leaves the core (a safepoint). The cache of a runtime
  * (found by its serial; four runtimes at most, then one is evicted) is shared by
- * the programs running on it at once: which of its classes a VM has taken is the
- * VM's own (vm->layout_taken), else a second program starting would clear the
- * marks of the first, which could then give two of its kinds one class. */
+ * the programs running on it at once. Which of its classes a VM has taken is the
+ * VM's own: those its kind_of_class maps (a mark in the shared cache was cleared
+ * by the next program to start, and the first could then give two of its kinds
+ * one class). */
 struct layout_cache {
     uint64_t serial;
     uint32_t n;
@@ -1349,12 +1350,12 @@ void layouts_begin(struct gi_vm *vm)
             lc->serial = vm->rt->serial;
         }
     }
-    memset(vm->layout_taken, 0, sizeof vm->layout_taken);
     vm->layouts = lc;
     pthread_mutex_unlock(&layout_lock);
 }
 
-/* A runtime class of this shape not yet used by this VM. -1: table full. */
+/* A runtime class of this shape not yet used by this VM (not in its kind_of_class:
+ * callers map the class they get before they ask again). -1: table full. */
 int layout_get(struct gi_vm *vm, uint32_t nrefs, uint32_t nscalars, bool in_core)
 {
     /* the cache may have been given to another runtime since layouts_begin */
@@ -1362,8 +1363,7 @@ int layout_get(struct gi_vm *vm, uint32_t nrefs, uint32_t nscalars, bool in_core
     pthread_mutex_lock(&layout_lock);
     if (lc && lc->serial == vm->rt->serial) {
         for (uint32_t j = 0; j < lc->n; j++)
-            if (lc->nrefs[j] == nrefs && lc->nscalars[j] == nscalars && !vm->layout_taken[lc->id[j]]) {
-                vm->layout_taken[lc->id[j]] = 1;
+            if (lc->nrefs[j] == nrefs && lc->nscalars[j] == nscalars && vm->kind_of_class[lc->id[j]] < 0) {
                 pthread_mutex_unlock(&layout_lock);
                 return (int)lc->id[j];
             }
@@ -1379,7 +1379,6 @@ int layout_get(struct gi_vm *vm, uint32_t nrefs, uint32_t nscalars, bool in_core
     }
     if (id < 0)
         return -1;
-    vm->layout_taken[id] = 1;
     pthread_mutex_lock(&layout_lock);
     if (lc && lc->n < GR_MAX_CLASSES && lc->serial == vm->rt->serial) {
         lc->nrefs[lc->n] = nrefs;

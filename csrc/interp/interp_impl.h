@@ -333,11 +333,7 @@ struct gi_vm {
     uint32_t gr_frozenset;          /* frozensets: the set layout, a class of their own */
     int8_t kind_of_class[GR_MAX_CLASSES];   /* runtime class -> K_* (-1: not a value) */
     int32_t user_class_of[GR_MAX_CLASSES];  /* runtime class -> vm->classes[] or -1 */
-    /* runtime classes this VM uses (one per layout: two of this VM's kinds never share
-     * one; other VMs on the runtime keep their own marks) and the runtime's cache
-     * of layouts it reuses (classes.c) */
-    uint8_t layout_taken[GR_MAX_CLASSES];
-    struct layout_cache *layouts;
+    struct layout_cache *layouts;   /* the runtime's layouts this VM may reuse (classes.c) */
     /* program */
     uint32_t ncodes, nglobals, nmodules;
     struct gi_code *codes;

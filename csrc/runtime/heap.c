@@ -282,9 +282,7 @@ uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, i
         uint64_t epoch = atomic_load(&rt->gc_epoch);
         uintptr_t p = try_alloc(rt, m, size);
         if (p) {
-            gr_count_alloc(m, size);
-            if (__builtin_expect(atomic_load_explicit(&rt->alloc_hook_on, memory_order_relaxed), 0))
-                rt->ops->alloc(rt, m, p, size);
+            gr_alloc_done(rt, m, p, size);
             return p;
         }
         /* Exhausted: full collections after our failure and a soft limit

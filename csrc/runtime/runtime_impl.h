@@ -283,29 +283,30 @@ int gr_heap_init(struct gr_runtime *rt, const struct gr_config *cfg);
 void gr_heap_fini(struct gr_runtime *rt);
 uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, int *err);
 
-/* Counts an allocation in m's statistics: only m's owner writes them, stats()
- * reads them from other threads (relaxed atomic stores: plain movs). */
-static inline void gr_count_alloc(struct gr_mutator *m, uint64_t size)
+/* An object of `size` bytes was just placed at p for m: counted in m's statistics
+ * (only m's owner writes them, stats() reads them from other threads: relaxed
+ * atomic stores, plain movs), and passed to the collector's alloc hook when it is
+ * on (concurrent marking allocates black). */
+static inline void gr_alloc_done(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t p, uint64_t size)
 {
     __atomic_store_n(&m->bytes_allocated, m->bytes_allocated + size, __ATOMIC_RELAXED);
     __atomic_store_n(&m->objects_allocated, m->objects_allocated + 1, __ATOMIC_RELAXED);
+    if (__builtin_expect(atomic_load_explicit(&rt->alloc_hook_on, memory_order_relaxed), 0))
+        rt->ops->alloc(rt, m, p, size);
 }
 
 /* gr_alloc's fast path, inline for hot callers (the interpreter's small
- * objects): a bump in m's TLAB, counted, and the collector's alloc hook when it
- * is on (as gr_alloc does after its bump: concurrent marking allocates black),
- * when no collection is due at every allocation and the TLAB has room.
- * 0: call gr_alloc. (With the hook on it used to return 0: vm_alloc_slow and
- * gr_alloc were 5% of Splay's samples while it marked.) */
+ * objects): a bump in m's TLAB and gr_alloc_done, when no collection is due at
+ * every allocation and the TLAB has room. 0: call gr_alloc. (With the alloc hook
+ * on it used to return 0: vm_alloc_slow and gr_alloc were 5% of Splay's samples
+ * while it marked.) */
 static inline uintptr_t gr_alloc_fast(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size)
 {
     if (__builtin_expect((rt->options & GR_OPT_STRESS) || (uint64_t)(m->tlab_end - m->tlab_top) < size, 0))
         return 0;
     uintptr_t p = (uintptr_t)m->tlab_top;
     m->tlab_top += size;
-    gr_count_alloc(m, size);
-    if (__builtin_expect(atomic_load_explicit(&rt->alloc_hook_on, memory_order_relaxed), 0))
-        rt->ops->alloc(rt, m, p, size);
+    gr_alloc_done(rt, m, p, size);
     return p;
 }
 void gr_retire_all_tlabs(struct gr_runtime *rt);
