@@ -11,14 +11,14 @@
 3. remark: the remark pause with 0 and with ~1000 barrier-logged references
    left for it (a mutator cuts them while the cycle holds after its start
    pause), and the cost per entry;
-5. installs (--skip installs to leave out): each install ("move", "copy", "auto")
-   on a half-live heap, without a mutator and with a Python thread reading random
-   objects during compaction: GC CPU per cycle, the reader's fault stalls (p50,
-   p99) and the time of its reads;
 4. Splay (examples/splay.py) under cmc with the default heap sizing (it must
    collect at least 5 times) against the same program in a heap so large that
    it never collects: longest GC pause, RMS and max of Splay's own latency
-   samples, MMU over 10 ms windows (gcheap.metrics, from the pause log).
+   samples, MMU over 10 ms windows (gcheap.metrics, from the pause log);
+5. installs (printed before part 4): each install ("move", "copy", "auto") on a
+   half-live heap, without a mutator and with a Python thread reading random
+   objects during compaction: GC CPU per cycle, the reader's fault stalls (p50,
+   p99) and the time of its reads.
 Every figure is the median over --repeat runs with its min-max.
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ def steady_half_live(rt, size: int):
 
 
 def cmc_half_live(size: int, install: str | None, run_pages: int | None = None) -> dict:
-    opts = {"install": install} if install else {}      # default: move (copy where the kernel lacks it)
+    opts = {"install": install} if install else {}      # default: the runtime's (auto)
     if run_pages is not None:
         opts["run_pages"] = run_pages
     with gcheap.Runtime(heap_size=size, heap_initial=size, collector="cmc", require_concurrent=True,
@@ -167,8 +167,8 @@ def main() -> None:
     ap.add_argument("--heaps", default="256M,1G,4G")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--splay-runs", type=int, default=5)
-    ap.add_argument("--install", default=None, choices=["copy", "move"],
-                    help="cmc's install for parts 1-2 (default: the runtime's, move where the kernel has it)")
+    ap.add_argument("--install", default=None, choices=["auto", "copy", "move"],
+                    help="cmc's install for parts 1-2 (default: the runtime's, auto)")
     ap.add_argument("--run-pages", default="",
                     help="comma-separated cmc run_pages values (pages a GC thread builds and installs "
                          "in one ioctl) measured beside the default in parts 1-2, runs interleaved")
