@@ -130,6 +130,7 @@ struct cmc {
                                    it); set by that worker, cleared at the next flip (waiters stop at !active) */
     int cycle_error;            /* first fatal -errno of the cycle */
     uint64_t used_pages;        /* registered this cycle */
+    uint64_t prefault_from, prefault_to; /* under mu: heap offsets a worker makes present (cmc_set_prefault) */
     uint64_t moved_pages;       /* moved to from-space this cycle (>= used_pages) */
     uint64_t n_build;
     uint64_t cursor;            /* atomic: next page a worker sweeps */

@@ -294,6 +294,20 @@ static int flip(struct gr_cmc *g, struct gr_runtime *rt, uint64_t n_build, const
     return cmc_flip_moving(g->c, rt->capacity, reg, n_build, src_first);
 }
 
+/* After a flip: the pages the mutators allocate in next, [the last built page,
+ * the soft limit) - as far as the heap had reached before (the rest never was
+ * present) - are made present by a GC worker, not by one fault each. */
+static void prefault_free(struct gr_cmc *g, struct gr_runtime *rt, uint64_t n_build, uintptr_t high)
+{
+    uint64_t to = high - (uintptr_t)rt->heap;
+    if (to > atomic_load(&rt->soft_limit))
+        to = atomic_load(&rt->soft_limit);
+    to &= ~(uint64_t)(GR_PAGE - 1);
+    uint64_t from = (n_build ? n_build : 1) * GR_PAGE;
+    if (to > from)
+        (void)cmc_set_prefault(g->c, from, to);
+}
+
 static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
 {
     struct gr_cmc *g = arg;
@@ -337,10 +351,12 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
         return -EFAULT;         /* flip="remap" lost the heap's range for good */
     }
     if (rc == 0) {
+        uintptr_t high = atomic_load(&rt->top) > rt->high_water ? atomic_load(&rt->top) : rt->high_water;
         atomic_store(&rt->top, cx->heap_start + live);
         rt->high_water = cx->heap_start + live;
         __atomic_store_n(&rt->last_live, live, __ATOMIC_RELAXED);
         gr_heap_resize(rt, live);
+        prefault_free(g, rt, cx->n_dst_pages, high);
         out->phase_ns[GR_PHASE_FLIP] = gr_now_ns() - t;
     } else {
         /* heap intact in place, roots already forwarded: slide stop-the-world */
@@ -537,10 +553,12 @@ int gr_cmc_in_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
         return -EFAULT;
     out->phase_ns[GR_PHASE_FLIP] = gr_now_ns() - t;
     if (rc == 0) {
+        uintptr_t high = atomic_load(&rt->top) > rt->high_water ? atomic_load(&rt->top) : rt->high_water;
         atomic_store(&rt->top, (uintptr_t)rt->heap + cx->live_bytes);
         rt->high_water = (uintptr_t)rt->heap + cx->live_bytes;
         __atomic_store_n(&rt->last_live, cx->live_bytes, __ATOMIC_RELAXED);
         gr_heap_resize(rt, cx->live_bytes);
+        prefault_free(g, rt, cx->n_dst_pages, high);
     } else {
         TIMED(GR_PHASE_COMPACT, gr_phase_compact(rt));
         TIMED(GR_PHASE_RELEASE, gr_phase_release(rt));

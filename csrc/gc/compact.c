@@ -87,9 +87,13 @@ void gr_phase_compact(struct gr_runtime *rt)
     }
 }
 
-/* Compacted. Returns the pages above the new top to the kernel (they read
- * back as zero, keeping [top, end) zero), moves top down and the soft limit
- * to follow the live data. */
+/* Compacted. Moves top down and the soft limit to follow the live data, and
+ * keeps [top, end) zero: the pages above the new top that the mutators will
+ * allocate in again (below the new soft limit) are zeroed in place, the rest
+ * go back to the kernel (they read back as zero). Zeroing costs about what
+ * MADV_DONTNEED does here, and spares the mutators one page fault per page
+ * they allocate in after the pause (measured: fannkuch 0.49 -> 0.27 s, its
+ * pauses 0.60 -> 0.12 ms p50; docs/interpreter.md). */
 void gr_phase_release(struct gr_runtime *rt)
 {
     const struct gr_compact_ctx *cx = gr_cx(rt);
@@ -98,9 +102,15 @@ void gr_phase_release(struct gr_runtime *rt)
     uintptr_t new_top = cx->heap_start + cx->live_bytes;
     uintptr_t from = (new_top + GR_PAGE - 1) & ~(uintptr_t)(GR_PAGE - 1);
     uintptr_t to = (high + GR_PAGE - 1) & ~(uintptr_t)(GR_PAGE - 1);
-    gr_heap_release(rt, from, to);
-    atomic_store(&rt->top, new_top);
-    rt->high_water = new_top;
     rt->last_live = cx->live_bytes;
     gr_heap_resize(rt, cx->live_bytes);
+    uintptr_t keep = (uintptr_t)rt->heap + atomic_load(&rt->soft_limit);
+    if (keep < from)
+        keep = from;
+    if (keep > to)
+        keep = to;
+    memset((void *)from, 0, keep - from);
+    gr_heap_release(rt, keep, to);
+    atomic_store(&rt->top, new_top);
+    rt->high_water = new_top;
 }

@@ -339,11 +339,15 @@ void gr_heap_reset_top(struct gr_runtime *rt, uintptr_t new_top)
     atomic_store(&rt->top, new_top);
 }
 
-/* Resident bytes of the used part of the heap mapping (mincore). */
+/* Resident bytes of the heap mapping (mincore): its used part and the free
+ * pages below the soft limit that the collector kept present for allocation. */
 uint64_t gr_heap_resident(struct gr_runtime *rt)
 {
     uintptr_t top = atomic_load(&rt->top);
     uintptr_t hi = top > rt->high_water ? top : rt->high_water;
+    uintptr_t limit = (uintptr_t)rt->heap + atomic_load(&rt->soft_limit);
+    if (limit > hi)
+        hi = limit;
     uint64_t len = round_page(hi - (uintptr_t)rt->heap);
     if (len == 0)
         return 0;

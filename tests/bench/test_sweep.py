@@ -67,13 +67,13 @@ def test_failed_and_timed_out_runs_are_recorded_and_the_sweep_goes_on(tmp_path, 
     loop.write_text(LOOP)
     bad = tmp_path / "bad.py"
     bad.write_text("x = [1]\nprint(x[5])\n")
-    rc = bench(tmp_path, f"{loop}:100000000", str(bad), f"{loop}:10", "--collector", "stw", "--heap", "8M",
+    rc = bench(tmp_path, f"{loop}:100000000000", str(bad), f"{loop}:10", "--collector", "stw", "--heap", "8M",
                "--repeat", "1", "--timeout", "1.5", "--out", str(tmp_path / "o"))
     assert rc == 0
     runs = results.load(tmp_path / "o" / "results.json")["runs"]
     assert [r["status"] for r in runs] == ["timeout", "error", "ok"]
     assert "IndexError" in runs[1]["error"]
-    assert "| loop:100000000 | stw | 8M | 0/1 |" in (tmp_path / "o" / "report.md").read_text()
+    assert "| loop:100000000000 | stw | 8M | 0/1 |" in (tmp_path / "o" / "report.md").read_text()
 
 
 def test_a_crashing_runner_is_recorded(tmp_path, monkeypatch):

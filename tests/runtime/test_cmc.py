@@ -20,7 +20,7 @@ from gcheap.runtime import cmc as cmc_runtime
 from gcheap.errors import AddressRangeStolen, InvalidOption, UffdUnavailable
 
 from tests.support.cmc import build_fragmented
-from tests.support.maps import assert_one_mapping, rss_of
+from tests.support.maps import assert_one_mapping, resident_bytes, rss_of
 from tests.support.runtime_model import make_model_machine
 from tests.support.threads import run_mutators_and_collector
 
@@ -137,8 +137,28 @@ def test_report_fields_and_rss_after_cycles(marking):
             ops = ("move", "copy") if rep.install == "auto" else (rep.install,)
             assert sum(rep.ioctls[o] for o in ops) > 0 and rep.eexist == 0
             assert_one_mapping(info["address"], info["capacity"])
-            live = rt.heap_info()["live"]
-            assert rss_of(info["address"], info["capacity"]) <= live + (1 << 20)
+            # from-space is gone; the heap holds its live pages and the free ones below
+            # the soft limit, made present for the mutators' allocation
+            assert rss_of(info["address"], info["capacity"]) <= rt.heap_info()["soft_limit"] + (1 << 20)
+        rt.verify()
+
+
+@pytest.mark.parametrize("marking", ["concurrent", "pause"])
+def test_free_pages_below_the_soft_limit_are_made_present_by_a_gc_thread(marking):
+    page = 4096
+    with gcheap.Runtime("64M", heap_initial="32M", collector="cmc", require_concurrent=True, marking=marking) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, 20000)     # no collection yet
+        base, reached = rt.heap_info()["address"], rt.heap_info()["used"]
+        rep = rt.gc()
+        info = rt.heap_info()
+        built = max(-(-info["live"] // page), 1) * page       # the registered pages
+        end = min(reached, info["soft_limit"]) // page * page  # as far as the heap had reached
+        assert end - built > (1 << 20)                         # the case is not empty
+        assert rep.prefault_pages * page == end - built and rep.prefault_s > 0
+        assert resident_bytes(base + built, end - built) == end - built
+        assert resident_bytes(base + end, info["capacity"] - end) == 0      # never more
+        nodes.append(rt.new(Node, v=-1))                       # allocation there reads zeros
+        assert nodes[-1].next is None and nodes[-1].w == 0.0
         rt.verify()
 
 

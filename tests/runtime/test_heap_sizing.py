@@ -1,13 +1,16 @@
 """Heap sizing as in ART and the JVM (csrc/runtime/heap.c): heap_size is the
 maximum, reserved once; allocation stays below a soft limit that starts at
 heap_initial and follows the live data after each collection (live / target
-utilisation, min_free..max_free above live); RSS follows the live data, not the
-reservation."""
+utilisation, min_free..max_free above live); RSS follows the soft limit, not the
+reservation: after a collection the free pages below the soft limit stay present
+(zeroed by the collector: stw in its pause, cmc by a GC thread after the flip), the
+ones above it go back to the kernel."""
 from __future__ import annotations
 
 import pytest
 
 import gcheap
+from tests.support.maps import resident_bytes
 from gcheap.errors import InvalidOption
 from gcheap.runtime import default_heap_max
 
@@ -57,7 +60,28 @@ def test_soft_limit_grows_with_live_data_and_shrinks_after_it_dies(collector):
         rt.wait_gc() if collector == "cmc" else None
         info = rt.heap_info()
         assert info["soft_limit"] == 8 * MiB                    # back to the initial soft limit
-        assert info["resident"] < grown_resident / 4
+        assert info["resident"] <= info["soft_limit"] + 4096 and info["resident"] < grown_resident / 3
+
+
+def test_stw_keeps_free_pages_below_the_soft_limit_present_and_zero():
+    page = 4096
+    with gcheap.Runtime(heap_size="1G", heap_initial="24M", collector="stw") as rt:
+        Node = rt.define_class("Node", refs=["next"], scalars=["v", "w"])
+        keep = fill(rt, Node, 2 * MiB, garbage_per_live=6)      # ~16 MiB reached, no collection
+        base, reached = rt.heap_info()["address"], rt.heap_info()["used"]
+        assert reached > 12 * MiB
+        rt.gc()
+        info = rt.heap_info()
+        top = -(-info["used"] // page) * page
+        end = min(-(-reached // page) * page, info["soft_limit"])
+        assert end - top > 4 * MiB
+        assert resident_bytes(base + top, end - top) == end - top        # zeroed in place
+        assert resident_bytes(base + end, info["capacity"] - end) == 0   # released
+        assert info["resident"] >= end - (1 << 20)
+        fresh = [rt.new(Node) for _ in range(20000)]                  # in the zeroed pages
+        assert all(n.v == 0 and n.w == 0 and n.next is None for n in fresh)
+        assert all(keep[i].v == i for i in range(0, len(keep), 101))
+        rt.verify()
 
 
 def test_target_utilization_and_free_bounds_set_the_limit():

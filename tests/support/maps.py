@@ -42,3 +42,18 @@ def rss_of(start: int, length: int) -> int:
                 if start <= lo and hi <= start + length:
                     total += kb * 1024
     return total
+
+
+def resident_bytes(start: int, length: int) -> int:
+    """Resident bytes of the pages of [start, start + length) (mincore(2); page aligned)."""
+    import ctypes
+    import mmap
+    page = mmap.PAGESIZE
+    n = (length + page - 1) // page
+    if n == 0:
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    vec = (ctypes.c_ubyte * n)()
+    if libc.mincore(ctypes.c_void_p(start), ctypes.c_size_t(length), vec) != 0:
+        raise OSError(ctypes.get_errno(), "mincore")
+    return sum(b & 1 for b in vec) * page
