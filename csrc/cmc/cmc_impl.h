@@ -130,7 +130,11 @@ struct cmc {
                                    it); set by that worker, cleared at the next flip (waiters stop at !active) */
     int cycle_error;            /* first fatal -errno of the cycle */
     uint64_t used_pages;        /* registered this cycle */
-    uint64_t prefault_from, prefault_to; /* under mu: heap offsets a worker makes present (cmc_set_prefault) */
+    /* prefault.c: the window [pf_next, pf_hi), populated up to pf_want (written
+     * under mu, read atomically); pf_gen counts windows */
+    uint64_t pf_gen, pf_next, pf_hi, pf_want;
+    uint64_t pf_pages, pf_ns;   /* atomic: totals of the helper's work */
+    uint64_t pf_pages0, pf_ns0; /* atomic: the totals when the current window was set */
     uint64_t moved_pages;       /* moved to from-space this cycle (>= used_pages) */
     uint64_t n_build;
     uint64_t cursor;            /* atomic: next page a worker sweeps */
@@ -197,6 +201,11 @@ int cmc_handlers_inflight(void);
 /* Ends cycle `cycle_id` if it is still the running one (a late caller of an
  * earlier cycle must not end - or release the from-space of - the next one). */
 void cmc_end_cycle(struct cmc *c, uint64_t cycle_id);
+#define CMC_PF_AHEAD (4ull << 20)  /* the window wanted ahead of the allocation frontier */
+#define CMC_PF_CHUNK (1ull << 20)  /* one MADV_POPULATE_WRITE */
+int cmc_prefault_pending(struct cmc *c);
+void cmc_prefault_step_locked(struct cmc *c);
+void cmc_prefault_serve(struct cmc *c);
 
 /* cmc_fault.c */
 int cmc_fault_attach(struct cmc *c);

@@ -251,7 +251,6 @@ static int flip_locked(struct cmc *c, uint64_t used_len, uint64_t move_len, uint
     c->released = 0;
     c->consumed = 0;
     c->cycle_error = 0;
-    c->prefault_from = c->prefault_to = 0;
     c->st.rss_before = cmc_rss(c);
     c->st.peak_rss = c->st.rss_before;
     c->st.flip_prepare_s = cmc_now() - t0;
@@ -284,24 +283,6 @@ int cmc_set_src_first(struct cmc *c, uint64_t first, uint64_t count, const uint3
     memcpy(c->src_first + first, values, count * sizeof(uint32_t));
     c->src_ready = first + count;
     return 0;
-}
-
-int cmc_set_prefault(struct cmc *c, uint64_t from_off, uint64_t to_off)
-{
-    if (!c || from_off % c->psize || to_off % c->psize || to_off > c->heap_size)
-        return -EINVAL;
-    pthread_mutex_lock(&c->mu);
-    int rc = 0;
-    if (!LOAD(&c->active) || c->started)
-        rc = -EBUSY;
-    else if (from_off < c->used_pages * c->psize)
-        rc = -EINVAL;           /* a registered page would fault through us */
-    else if (c->cfg.flip == CMC_FLIP_DONTUNMAP) {
-        c->prefault_from = from_off;
-        c->prefault_to = to_off > from_off ? to_off : from_off;
-    }
-    pthread_mutex_unlock(&c->mu);
-    return rc;
 }
 
 /* Lets the GC workers go. Separate from the flip so that the runtime can call

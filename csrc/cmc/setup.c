@@ -21,23 +21,6 @@
 
 /* ---- GC workers ---- */
 
-/* Makes [from, to) present ahead of the mutators allocating there, in 1 MiB
- * steps from the bottom, where they allocate first (a page they reached first
- * is left as it is). Best effort: a failure leaves the pages to fault. */
-static double prefault(struct cmc *c, uint64_t from, uint64_t to)
-{
-    double t = cmc_now();
-    uint64_t done = 0;
-    for (uint64_t off = from; off < to; ) {
-        uint64_t len = to - off < (1u << 20) ? to - off : (1u << 20);
-        if (gk_madvise(c->heap + off, len, GK_MADV_POPULATE_WRITE) < 0)
-            break;
-        done += len;
-        off += len;
-    }
-    ADD(&c->st.prefault_pages, done / c->psize);
-    return cmc_now() - t;
-}
 static void *worker_main(void *arg)
 {
     struct cmc_worker *w = arg;
@@ -45,15 +28,17 @@ static void *worker_main(void *arg)
     uint64_t seen = 0;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        while (!c->stopping && c->cycle_seq == seen)
+        while (!c->stopping && c->cycle_seq == seen && !cmc_prefault_pending(c))
             pthread_cond_wait(&c->cv, &c->mu);
         if (c->stopping)
             break;
+        if (c->cycle_seq == seen) {
+            cmc_prefault_step_locked(c);        /* between cycles: ahead of allocation */
+            continue;
+        }
         seen = c->cycle_seq;
         /* This cycle cannot end before we leave workers_running: it is ours. */
         uint64_t my_cycle = c->cycle_id;
-        uint64_t pf_from = c->prefault_from, pf_to = c->prefault_to;
-        c->prefault_from = c->prefault_to = 0;  /* one worker takes it */
         pthread_mutex_unlock(&c->mu);
 
         if (c->cfg.worker_delay_us > 0) {
@@ -62,7 +47,7 @@ static void *worker_main(void *arg)
         }
         struct timespec cpu0, cpu1;
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
-        double pf_s = pf_to > pf_from ? prefault(c, pf_from, pf_to) : 0;
+        cmc_prefault_serve(c);                  /* what the mutators allocate in first */
         int rc = cmc_injected(c, CMC_INJ_WORKER);
         if (rc < 0) {
             ADD(&c->st.worker_failures, 1);
@@ -76,7 +61,6 @@ static void *worker_main(void *arg)
         }
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
         pthread_mutex_lock(&c->mu);
-        c->st.prefault_s += pf_s;
         c->st.gc_cpu_s += (double)(cpu1.tv_sec - cpu0.tv_sec) + (double)(cpu1.tv_nsec - cpu0.tv_nsec) * 1e-9;
         if (rc < 0 && c->cycle_error == 0)
             c->cycle_error = rc;
@@ -396,12 +380,12 @@ int cmc_get_stats(struct cmc *c, struct cmc_stats *out)
         .ioctl_wake = LOAD(&st->ioctl_wake), .ioctl_errors = LOAD(&st->ioctl_errors), .eexist = LOAD(&st->eexist),
         .eagain = LOAD(&st->eagain), .moved_bytes = LOAD(&st->moved_bytes),
         .released_bytes = LOAD(&st->released_bytes), .recycled_pages = LOAD(&st->recycled_pages),
-        .auto_copy_pages = LOAD(&st->auto_copy_pages), .prefault_pages = LOAD(&st->prefault_pages),
+        .auto_copy_pages = LOAD(&st->auto_copy_pages), .prefault_pages = LOAD(&c->pf_pages) - LOAD(&c->pf_pages0),
         .rss_before = st->rss_before, .peak_rss = LOAD(&st->peak_rss), .thefts = LOAD(&st->thefts),
         .stalls = LOAD(&st->stalls), .stalls_dropped = LOAD(&st->stalls_dropped), .flip_s = st->flip_s,
         .flip_register_s = st->flip_register_s, .flip_mremap_s = st->flip_mremap_s,
         .flip_prepare_s = st->flip_prepare_s, .flip_dontneed_s = st->flip_dontneed_s,
-        .compaction_s = st->compaction_s, .gc_cpu_s = st->gc_cpu_s, .prefault_s = st->prefault_s,
+        .compaction_s = st->compaction_s, .gc_cpu_s = st->gc_cpu_s, .prefault_ns = LOAD(&c->pf_ns) - LOAD(&c->pf_ns0),
     };
     pthread_mutex_unlock(&c->mu);
     return 0;

@@ -252,6 +252,7 @@ const struct gr_collector_ops gr_cmc_ops = {
     .barrier = gr_satb_barrier,
     .alloc = gr_black_alloc,
     .trigger = cmc_trigger,
+    .claimed = gr_cmc_claimed,
     .fork_child = cmc_fork_child,
 };
 

@@ -296,7 +296,8 @@ static int flip(struct gr_cmc *g, struct gr_runtime *rt, uint64_t n_build, const
 
 /* After a flip: the pages the mutators allocate in next, [the last built page,
  * the soft limit) - as far as the heap had reached before (the rest never was
- * present) - are made present by a GC worker, not by one fault each. */
+ * present) - are made present ahead of their allocation by cmc's helper
+ * thread (csrc/cmc/prefault.c), not by one page fault each. */
 static void prefault_free(struct gr_cmc *g, struct gr_runtime *rt, uint64_t n_build, uintptr_t high)
 {
     uint64_t to = high - (uintptr_t)rt->heap;
@@ -304,8 +305,15 @@ static void prefault_free(struct gr_cmc *g, struct gr_runtime *rt, uint64_t n_bu
         to = atomic_load(&rt->soft_limit);
     to &= ~(uint64_t)(GR_PAGE - 1);
     uint64_t from = (n_build ? n_build : 1) * GR_PAGE;
-    if (to > from)
-        (void)cmc_set_prefault(g->c, from, to);
+    uint64_t next = cmc_set_prefault(g->c, from, to > from ? to : from);
+    atomic_store(&rt->claim_hint, next == UINT64_MAX ? UINTPTR_MAX : (uintptr_t)rt->heap + next);
+}
+
+/* The claimed op: an allocation claim reached rt->claim_hint. */
+void gr_cmc_claimed(struct gr_runtime *rt, uintptr_t frontier)
+{
+    uint64_t next = cmc_want_present(gr_cmc_of(rt)->c, frontier - (uintptr_t)rt->heap);
+    atomic_store(&rt->claim_hint, next == UINT64_MAX ? UINTPTR_MAX : (uintptr_t)rt->heap + next);
 }
 
 static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
@@ -363,6 +371,7 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
         out->phase_ns[GR_PHASE_FLIP] = gr_now_ns() - t;
         TIMED(GR_PHASE_COMPACT, gr_phase_compact(rt));
         TIMED(GR_PHASE_RELEASE, gr_phase_release(rt));
+        (void)cmc_set_prefault(g->c, 0, 0);     /* the slide kept the free pages present */
     }
     pthread_mutex_lock(&g->log_mu);
     g->info.roots_ns = out->phase_ns[GR_PHASE_UPDATE_ROOTS];
@@ -562,6 +571,7 @@ int gr_cmc_in_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     } else {
         TIMED(GR_PHASE_COMPACT, gr_phase_compact(rt));
         TIMED(GR_PHASE_RELEASE, gr_phase_release(rt));
+        (void)cmc_set_prefault(g->c, 0, 0);     /* the slide kept the free pages present */
     }
     pthread_mutex_lock(&g->log_mu);
     g->info.roots_ns = out->phase_ns[GR_PHASE_UPDATE_ROOTS];

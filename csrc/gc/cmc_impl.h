@@ -49,6 +49,7 @@ static inline struct gr_cmc *gr_cmc_of(struct gr_runtime *rt) { return rt->gc->c
 /* cmc_cycle.c */
 int gr_cmc_in_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg);  /* marking in the pause */
 void gr_cmc_arm_trigger(struct gr_runtime *rt);
+void gr_cmc_claimed(struct gr_runtime *rt, uintptr_t frontier);
 uint64_t gr_allocated_bytes(struct gr_runtime *rt);
 
 #endif

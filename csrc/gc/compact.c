@@ -111,6 +111,7 @@ void gr_phase_release(struct gr_runtime *rt)
         keep = to;
     memset((void *)from, 0, keep - from);
     gr_heap_release(rt, keep, to);
+    atomic_store(&rt->claim_hint, UINTPTR_MAX);
     atomic_store(&rt->top, new_top);
     rt->high_water = new_top;
 }

@@ -103,6 +103,7 @@ int gr_heap_init(struct gr_runtime *rt, const struct gr_config *cfg)
         return rc;
     atomic_store(&rt->top, (uintptr_t)rt->heap);
     rt->high_water = (uintptr_t)rt->heap;
+    rt->claim_hint = UINTPTR_MAX;
     rt->tlab_bytes = size / 64 < GR_TLAB_BYTES ? size / 64 : GR_TLAB_BYTES;
     return 0;
 }
@@ -203,6 +204,8 @@ static uintptr_t claim(struct gr_runtime *rt, uint64_t size, uint64_t want, uint
     } while (!atomic_compare_exchange_weak(&rt->top, &old, next));
     gr_fill(old, start);
     check_trigger(rt, next);
+    if (__builtin_expect(next > atomic_load_explicit(&rt->claim_hint, memory_order_relaxed), 0))
+        rt->ops->claimed(rt, next);
     return start;
 }
 

@@ -175,6 +175,9 @@ struct gr_collector_ops {
     void (*barrier)(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uintptr_t *slot, uintptr_t value);
     void (*alloc)(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uint64_t size);
     void (*trigger)(struct gr_runtime *rt);
+    /* in core, from the allocation slow path, once a claim's end passes
+     * rt->claim_hint (UINTPTR_MAX: off); may be NULL if it never is set */
+    void (*claimed)(struct gr_runtime *rt, uintptr_t frontier);
     /* in a fork child (runtime/fork.c, world held): the collector's threads
      * stayed in the parent; whatever they held or counted is reset */
     void (*fork_child)(struct gr_runtime *rt);
@@ -207,6 +210,7 @@ struct gr_runtime {
     struct gr_heap_sizing sizing;
     _Atomic uintptr_t top;        /* global bump pointer (absolute address) */
     uintptr_t high_water;         /* highest top since the last release */
+    _Atomic uintptr_t claim_hint; /* a claim ending above calls ops->claimed */
     uint64_t tlab_bytes;
     uint64_t last_live;
 

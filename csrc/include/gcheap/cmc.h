@@ -86,7 +86,8 @@ struct cmc_stats {
     uint64_t released_bytes;    /* from-space released while the cycle ran */
     uint64_t recycled_pages;    /* move: pages built in consumed from-space and moved */
     uint64_t auto_copy_pages;   /* auto: pages GC threads copied because moving cost more */
-    uint64_t prefault_pages;    /* pages a GC worker made present above the registered range */
+    uint64_t prefault_pages;    /* free pages the helper made present in the current window */
+    uint64_t prefault_ns;       /* its time in MADV_POPULATE_WRITE for them */
     uint64_t rss_before;        /* at the flip */
     uint64_t peak_rss;          /* sampled during the cycle */
     uint64_t thefts;            /* flip="remap": times the heap range was taken */
@@ -99,7 +100,6 @@ struct cmc_stats {
     double flip_dontneed_s;     /* dropping what slipped into the heap range */
     double compaction_s;        /* flip end to last page installed */
     double gc_cpu_s;            /* CPU time of the GC workers in this cycle */
-    double prefault_s;          /* of which making [prefault) present */
 };
 
 /* Totals over every cycle of a cmc: the completed cycles plus, while one
@@ -153,12 +153,16 @@ int cmc_flip_moving(struct cmc *c, uint64_t move_len, uint64_t used_len, uint64_
  * then uses entries [0, n_build), which must all have been set since the last flip:
  * the flip itself does O(1) work for them. */
 int cmc_set_src_first(struct cmc *c, uint64_t first, uint64_t count, const uint32_t *values);
-/* After a flip, before cmc_start: one GC worker makes [heap + from_off, heap + to_off)
- * present (zero pages, MADV_POPULATE_WRITE) before it compacts, so that the mutators
- * allocating there after the flip do not take one page fault per page. The range must
- * lie above the registered one, in the heap, page aligned; -EINVAL otherwise, -EBUSY
- * when no flipped cycle waits to start. Present pages are left as they are. */
-int cmc_set_prefault(struct cmc *c, uint64_t from_off, uint64_t to_off);
+/* The free heap pages made present ahead of allocation (csrc/cmc/prefault.c): after
+ * a flip (or a stop-the-world fallback), [heap + from_off, heap + to_off) is the
+ * window a helper thread populates ahead of the mutators' allocation frontier, its
+ * first CMC_PF_AHEAD bytes (4 MiB) at once (after cmc_start). from_off must lie above the
+ * registered range (else the window is empty), page aligned. The mutators report
+ * their frontier (a heap offset) with cmc_want_present once it reaches the offset
+ * either call returns (UINT64_MAX: not before the next window). flip="dontunmap"
+ * only; elsewhere, and in a fork child, both return UINT64_MAX and do nothing. */
+uint64_t cmc_set_prefault(struct cmc *c, uint64_t from_off, uint64_t to_off);
+uint64_t cmc_want_present(struct cmc *c, uint64_t frontier_off);
 /* Lets the GC workers start on the flipped cycle (idempotent; cmc_wait calls it). */
 void cmc_start(struct cmc *c);
 /* 1 while a cycle runs. */

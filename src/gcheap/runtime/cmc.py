@@ -128,8 +128,8 @@ class CmcReport(GCReport):
     compaction_s: float = 0.0
     install: str = "copy"                   # copy, move or auto (see CmcOptions)
     auto_copy_pages: int = 0                # install="auto": pages GC threads copied, not moved
-    prefault_pages: int = 0                 # free pages a GC thread made present for the mutators' allocation
-    prefault_s: float = 0.0                 # the time that took (part of the GC threads' CPU time)
+    prefault_pages: int = 0                 # free pages cmc's helper made present ahead of allocation
+    prefault_s: float = 0.0                 # the helper's time for them (not part of the cycle's GC CPU)
     move_fallback: bool = False
     error: str | None = None                # what went wrong (the cycle still completed)
 
@@ -284,7 +284,7 @@ class CmcState:
             peak_rss=st["peak_rss"], released_bytes=st["released_bytes"],
             compaction_s=st["compaction_s"] if complete and compacted else 0.0,
             install=_ll.CMC_INSTALL_NAMES.get(st["install"], "copy"), auto_copy_pages=st["auto_copy_pages"],
-            prefault_pages=st["prefault_pages"], prefault_s=st["prefault_s"],
+            prefault_pages=st["prefault_pages"], prefault_s=st["prefault_ns"] * 1e-9,
             move_fallback=bool(st["move_fallback"]), error=error)
 
     def totals(self) -> dict:
