@@ -133,8 +133,7 @@ struct cmc {
     /* prefault.c: the window [pf_next, pf_hi), populated up to pf_want (written
      * under mu, read atomically); pf_gen counts windows */
     uint64_t pf_gen, pf_next, pf_hi, pf_want;
-    uint64_t pf_pages, pf_ns;   /* atomic: totals of the helper's work */
-    uint64_t pf_pages0, pf_ns0; /* atomic: the totals when the current window was set */
+    uint64_t pf_pages, pf_ns;   /* atomic: totals of the prefault work */
     uint64_t moved_pages;       /* moved to from-space this cycle (>= used_pages) */
     uint64_t n_build;
     uint64_t cursor;            /* atomic: next page a worker sweeps */
@@ -205,7 +204,6 @@ void cmc_end_cycle(struct cmc *c, uint64_t cycle_id);
 #define CMC_PF_CHUNK (1ull << 20)  /* one MADV_POPULATE_WRITE */
 int cmc_prefault_pending(struct cmc *c);
 void cmc_prefault_step_locked(struct cmc *c);
-void cmc_prefault_serve(struct cmc *c);
 
 /* cmc_fault.c */
 int cmc_fault_attach(struct cmc *c);

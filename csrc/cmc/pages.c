@@ -446,7 +446,6 @@ int cmc_drive(struct cmc *c, char *buf, int run_pages, struct cmc_choice *choice
                 if (rbuf != buf)
                     ADD(&c->st.recycled_pages, q - p);
                 cmc_maybe_release(c, 0);
-                cmc_prefault_serve(c);
                 p = q;
             } else {
                 p++;            /* someone else holds it */

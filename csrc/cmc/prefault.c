@@ -8,9 +8,10 @@
  * of fannkuch's run). Instead the runtime reports its allocation frontier when
  * a claim passes a threshold (cmc_want_present), and a GC worker makes the
  * window up to CMC_PF_AHEAD beyond it present with MADV_POPULATE_WRITE, a
- * CMC_PF_CHUNK at a time: first thing in a cycle, between its runs of pages,
- * and between cycles. The work follows allocation: a heap that no one
- * allocates in gets the first window only.
+ * CMC_PF_CHUNK at a time, between cycles (once a cycle's pages are all built:
+ * a page a mutator has to build costs it far more than a page fault). The
+ * work follows allocation: a heap no one allocates in gets the first window
+ * only.
  *
  * The workers do it, not a thread of its own: on two cores a third runnable
  * thread competes with the mutator for its core (measured: fannkuch slower with
@@ -76,17 +77,6 @@ void cmc_prefault_step_locked(struct cmc *c)
         STORE(&c->pf_hi, from);                 /* the rest of this window faults as before */
 }
 
-/* Without mu: what is wanted of the window now, a chunk at a time. */
-void cmc_prefault_serve(struct cmc *c)
-{
-    if (!cmc_prefault_pending(c))
-        return;
-    pthread_mutex_lock(&c->mu);
-    while (cmc_prefault_pending(c))
-        cmc_prefault_step_locked(c);
-    pthread_mutex_unlock(&c->mu);
-}
-
 uint64_t cmc_set_prefault(struct cmc *c, uint64_t from_off, uint64_t to_off)
 {
     if (!c || c->forked || from_off % c->psize || to_off % c->psize || to_off > c->heap_size ||
@@ -98,13 +88,11 @@ uint64_t cmc_set_prefault(struct cmc *c, uint64_t from_off, uint64_t to_off)
     if (to_off < from_off)
         to_off = from_off;
     c->pf_gen++;
-    STORE(&c->pf_pages0, LOAD(&c->pf_pages));   /* the report counts from here */
-    STORE(&c->pf_ns0, LOAD(&c->pf_ns));
     STORE(&c->pf_next, from_off);
     STORE(&c->pf_hi, to_off);
     STORE(&c->pf_want, min_u64(from_off + CMC_PF_AHEAD, to_off));
     if (!LOAD(&c->active))
-        pthread_cond_broadcast(&c->cv);         /* else the cycle's start wakes the workers */
+        pthread_cond_broadcast(&c->cv);         /* else the workers get to it when the cycle ends */
     uint64_t next = next_call(c);
     pthread_mutex_unlock(&c->mu);
     return next;

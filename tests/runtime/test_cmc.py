@@ -143,33 +143,39 @@ def test_report_fields_and_rss_after_cycles(marking):
         rt.verify()
 
 
+def _wait_resident(start: int, length: int, timeout: float = 5.0) -> int:
+    deadline = time.monotonic() + timeout
+    while resident_bytes(start, length) < length and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return resident_bytes(start, length)
+
+
 @pytest.mark.parametrize("marking", ["concurrent", "pause"])
 def test_free_pages_are_made_present_by_a_gc_thread_ahead_of_allocation(marking):
-    """After a flip the free pages are empty; a GC worker populates 4 MiB ahead of
-    the allocation frontier (csrc/cmc/prefault.c), following it (asked again each
-    time the frontier passes the middle of the window), never beyond the
-    soft limit or where the heap had reached before."""
+    """After a flip the free pages are empty; once the cycle's pages are built, a GC
+    worker populates 4 MiB ahead of the allocation frontier (csrc/cmc/prefault.c),
+    following it (asked again each time the frontier passes the middle of the
+    window), never beyond the soft limit or where the heap had reached before."""
     page, ahead = 4096, 4 << 20
     with gcheap.Runtime("64M", heap_initial="32M", collector="cmc", require_concurrent=True, marking=marking) as rt:
         Node, head, nodes, arrays = build_fragmented(rt, 40000)     # no collection yet
         base, reached = rt.heap_info()["address"], rt.heap_info()["used"]
-        rep = rt.gc()
+        before = rt.stats()["cmc"]["prefault_pages"]
+        rt.gc()
         info = rt.heap_info()
         built = max(-(-info["live"] // page), 1) * page       # the registered pages
         end = min(reached, info["soft_limit"]) // page * page  # as far as the heap had reached
         assert end - built > 2 * ahead                         # the case is not empty
-        assert rep.prefault_pages * page == ahead and rep.prefault_s > 0    # the first window
-        assert resident_bytes(base + built, ahead) == ahead
+        assert _wait_resident(base + built, ahead) == ahead    # the first window
+        t = rt.stats()["cmc"]
+        assert t["prefault_pages"] - before == ahead // page and t["prefault_s"] > 0
         assert resident_bytes(base + built + ahead, info["capacity"] - built - ahead) == 0
         # allocation moves the frontier past the window's middle: the worker follows
         fresh = []
         while rt.heap_info()["used"] < built + ahead:
             fresh.append(rt.new(Node, v=-1))
         want = min(rt.heap_info()["used"] + ahead // 2, end) // page * page   # half a window ahead
-        deadline = time.monotonic() + 5
-        while resident_bytes(base + built, want - built) < want - built and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert resident_bytes(base + built, want - built) == want - built
+        assert _wait_resident(base + built, want - built) == want - built
         assert resident_bytes(base + end, info["capacity"] - end) == 0      # never beyond
         assert all(n.next is None and n.w == 0.0 and n.v == -1 for n in fresh)
         rt.verify()

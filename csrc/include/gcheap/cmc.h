@@ -86,8 +86,6 @@ struct cmc_stats {
     uint64_t released_bytes;    /* from-space released while the cycle ran */
     uint64_t recycled_pages;    /* move: pages built in consumed from-space and moved */
     uint64_t auto_copy_pages;   /* auto: pages GC threads copied because moving cost more */
-    uint64_t prefault_pages;    /* free pages the helper made present in the current window */
-    uint64_t prefault_ns;       /* its time in MADV_POPULATE_WRITE for them */
     uint64_t rss_before;        /* at the flip */
     uint64_t peak_rss;          /* sampled during the cycle */
     uint64_t thefts;            /* flip="remap": times the heap range was taken */
@@ -118,9 +116,11 @@ struct cmc_totals {
     uint64_t released_bytes;
     uint64_t recycled_pages;
     uint64_t stalls;
+    uint64_t prefault_pages;    /* free pages made present ahead of allocation (prefault.c) */
     double flip_s;
     double compaction_s;
     double gc_cpu_s;
+    double prefault_s;
 };
 
 struct cmc;
@@ -155,8 +155,8 @@ int cmc_flip_moving(struct cmc *c, uint64_t move_len, uint64_t used_len, uint64_
 int cmc_set_src_first(struct cmc *c, uint64_t first, uint64_t count, const uint32_t *values);
 /* The free heap pages made present ahead of allocation (csrc/cmc/prefault.c): after
  * a flip (or a stop-the-world fallback), [heap + from_off, heap + to_off) is the
- * window a helper thread populates ahead of the mutators' allocation frontier, its
- * first CMC_PF_AHEAD bytes (4 MiB) at once (after cmc_start). from_off must lie above the
+ * window the GC workers populate ahead of the mutators' allocation frontier, between
+ * cycles, its first 4 MiB (CMC_PF_AHEAD) at once. from_off must lie above the
  * registered range (else the window is empty), page aligned. The mutators report
  * their frontier (a heap offset) with cmc_want_present once it reaches the offset
  * either call returns (UINT64_MAX: not before the next window). flip="dontunmap"

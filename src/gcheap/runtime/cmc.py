@@ -128,8 +128,6 @@ class CmcReport(GCReport):
     compaction_s: float = 0.0
     install: str = "copy"                   # copy, move or auto (see CmcOptions)
     auto_copy_pages: int = 0                # install="auto": pages GC threads copied, not moved
-    prefault_pages: int = 0                 # free pages cmc's helper made present ahead of allocation
-    prefault_s: float = 0.0                 # the helper's time for them (not part of the cycle's GC CPU)
     move_fallback: bool = False
     error: str | None = None                # what went wrong (the cycle still completed)
 
@@ -284,14 +282,14 @@ class CmcState:
             peak_rss=st["peak_rss"], released_bytes=st["released_bytes"],
             compaction_s=st["compaction_s"] if complete and compacted else 0.0,
             install=_ll.CMC_INSTALL_NAMES.get(st["install"], "copy"), auto_copy_pages=st["auto_copy_pages"],
-            prefault_pages=st["prefault_pages"], prefault_s=st["prefault_ns"] * 1e-9,
             move_fallback=bool(st["move_fallback"]), error=error)
 
     def totals(self) -> dict:
         """Sums over every concurrent cycle of this runtime (completed ones, plus the
         running one so far): cycles, pages_by_gc, pages_by_mutator, zero_pages, faults,
         ioctl_errors, eexist, eagain, worker_failures, moved_bytes, released_bytes,
-        recycled_pages, stalls, flip_s, compaction_s. All zero after a fallback."""
+        recycled_pages, stalls, flip_s, compaction_s; prefault_pages and prefault_s (free pages
+        made present ahead of allocation, csrc/cmc/prefault.c). All zero after a fallback."""
         return _ll.gr_cmc_totals(self.rt._c)
 
     def inject(self, point: str, nth: int = 1, err: int = 5, times: int = 1) -> None:
