@@ -164,9 +164,9 @@ class CmcState:
     def __init__(self, rt, options: CmcOptionsAll, rc: int = 0) -> None:
         """rc: the -errno with which creating the runtime with collector "cmc" failed
         (it was then created "stw"), or 0."""
-        # the reports' fault-stall arrays are numpy arrays: imported with a cmc runtime,
-        # so that the first report built after a cycle does not pay ~0.1 s for it
-        import numpy  # noqa: F401
+        # (numpy, which the reports' fault-stall arrays need, is imported by the first
+        # report, not here: `gcheap run --collector cmc` builds none, and paid ~50 ms
+        # of its start-up for it; a report's figures are taken in C before the import)
         global _warned
         self.rt = rt
         self.options = options
