@@ -296,8 +296,8 @@ static int flip(struct gr_cmc *g, struct gr_runtime *rt, uint64_t n_build, const
 
 /* After a flip: the pages the mutators allocate in next, [the last built page,
  * the soft limit) - as far as the heap had reached before (the rest never was
- * present) - are made present ahead of their allocation by cmc's helper
- * thread (csrc/cmc/prefault.c), not by one page fault each. */
+ * present) - are made present ahead of their allocation by cmc's GC workers
+ * between cycles (csrc/cmc/prefault.c), not by one page fault each. */
 static void prefault_free(struct gr_cmc *g, struct gr_runtime *rt, uint64_t n_build, uintptr_t high)
 {
     uint64_t to = high - (uintptr_t)rt->heap;
