@@ -102,7 +102,9 @@ uint64_t cmc_want_present(struct cmc *c, uint64_t frontier_off)
 {
     if (!c || c->forked || c->cfg.flip != CMC_FLIP_DONTUNMAP)
         return UINT64_MAX;
-    uint64_t want = frontier_off + CMC_PF_AHEAD;
+    /* page aligned: the window's chunks start where the last one ended, and
+     * madvise(2) rejects an unaligned start (EINVAL: the window was dropped) */
+    uint64_t want = (frontier_off + CMC_PF_AHEAD + c->psize - 1) & ~(c->psize - 1);
     if (want <= LOAD(&c->pf_want))
         return next_call(c);
     if (pthread_mutex_trylock(&c->mu) != 0)

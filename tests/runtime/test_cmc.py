@@ -165,17 +165,19 @@ def test_free_pages_are_made_present_by_a_gc_thread_ahead_of_allocation(marking)
         info = rt.heap_info()
         built = max(-(-info["live"] // page), 1) * page       # the registered pages
         end = min(reached, info["soft_limit"]) // page * page  # as far as the heap had reached
-        assert end - built > 2 * ahead                         # the case is not empty
+        assert end - built > 3 * ahead                         # the case is not empty
         assert _wait_resident(base + built, ahead) == ahead    # the first window
         t = rt.stats()["cmc"]
         assert t["prefault_pages"] - before == ahead // page and t["prefault_s"] > 0
         assert resident_bytes(base + built + ahead, info["capacity"] - built - ahead) == 0
-        # allocation moves the frontier past the window's middle: the worker follows
+        # allocation moves the frontier past the window's middle, again and again (an
+        # unaligned frontier once made the next chunk fail): the worker follows
         fresh = []
-        while rt.heap_info()["used"] < built + ahead:
-            fresh.append(rt.new(Node, v=-1))
-        want = min(rt.heap_info()["used"] + ahead // 2, end) // page * page   # half a window ahead
-        assert _wait_resident(base + built, want - built) == want - built
+        for stop in (built + ahead, built + 2 * ahead + 12345):
+            while rt.heap_info()["used"] < stop:
+                fresh.append(rt.new(Node, v=-1))
+            want = min(rt.heap_info()["used"] + ahead // 2, end) // page * page   # half a window ahead
+            assert _wait_resident(base + built, want - built) == want - built
         assert resident_bytes(base + end, info["capacity"] - end) == 0      # never beyond
         assert all(n.next is None and n.w == 0.0 and n.v == -1 for n in fresh)
         rt.verify()
