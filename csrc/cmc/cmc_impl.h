@@ -130,10 +130,6 @@ struct cmc {
                                    it); set by that worker, cleared at the next flip (waiters stop at !active) */
     int cycle_error;            /* first fatal -errno of the cycle */
     uint64_t used_pages;        /* registered this cycle */
-    /* prefault.c: the window [pf_next, pf_hi), populated up to pf_want (written
-     * under mu, read atomically); pf_gen counts windows */
-    uint64_t pf_gen, pf_next, pf_hi, pf_want;
-    uint64_t pf_pages, pf_ns;   /* atomic: totals of the prefault work */
     uint64_t moved_pages;       /* moved to from-space this cycle (>= used_pages) */
     uint64_t n_build;
     uint64_t cursor;            /* atomic: next page a worker sweeps */
@@ -143,6 +139,10 @@ struct cmc {
     uint64_t consumed;          /* move: no page left to build reads below this one */
     int releasing;              /* atomic try-lock of the releaser */
     double t_flip_end;
+    /* prefault.c: the window [pf_next, pf_hi), populated up to pf_want (written
+     * under mu, read atomically); pf_gen counts windows */
+    uint64_t pf_gen, pf_next, pf_hi, pf_want;
+    uint64_t pf_pages, pf_ns;   /* atomic: totals of the prefault work */
 
     /* fault thread only: pages whose install it gave back and retries */
     struct cmc_pending pending[CMC_SERVER_PENDING];

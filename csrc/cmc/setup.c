@@ -20,7 +20,6 @@
 #define GIANT_ALIGN (1ull << 30)    /* like the heap (csrc/runtime/heap.c): page tables move by PUD */
 
 /* ---- GC workers ---- */
-
 static void *worker_main(void *arg)
 {
     struct cmc_worker *w = arg;

@@ -294,26 +294,46 @@ static int flip(struct gr_cmc *g, struct gr_runtime *rt, uint64_t n_build, const
     return cmc_flip_moving(g->c, rt->capacity, reg, n_build, src_first);
 }
 
-/* After a flip: the pages the mutators allocate in next, [the last built page,
- * the soft limit) - as far as the heap had reached before (the rest never was
- * present) - are made present ahead of their allocation by cmc's GC workers
- * between cycles (csrc/cmc/prefault.c), not by one page fault each. */
-static void prefault_free(struct gr_cmc *g, struct gr_runtime *rt, uint64_t n_build, uintptr_t high)
+/* rt->claim_hint from the heap offset cmc_set_prefault / cmc_want_present return. */
+static void set_claim_hint(struct gr_runtime *rt, uint64_t next)
 {
-    uint64_t to = high - (uintptr_t)rt->heap;
-    if (to > atomic_load(&rt->soft_limit))
-        to = atomic_load(&rt->soft_limit);
-    to &= ~(uint64_t)(GR_PAGE - 1);
-    uint64_t from = (n_build ? n_build : 1) * GR_PAGE;
-    uint64_t next = cmc_set_prefault(g->c, from, to > from ? to : from);
     atomic_store(&rt->claim_hint, next == UINT64_MAX ? UINTPTR_MAX : (uintptr_t)rt->heap + next);
 }
 
 /* The claimed op: an allocation claim reached rt->claim_hint. */
 void gr_cmc_claimed(struct gr_runtime *rt, uintptr_t frontier)
 {
-    uint64_t next = cmc_want_present(gr_cmc_of(rt)->c, frontier - (uintptr_t)rt->heap);
-    atomic_store(&rt->claim_hint, next == UINT64_MAX ? UINTPTR_MAX : (uintptr_t)rt->heap + next);
+    set_claim_hint(rt, cmc_want_present(gr_cmc_of(rt)->c, frontier - (uintptr_t)rt->heap));
+}
+
+/* A flip succeeded (world stopped): allocation goes on above the `live` bytes
+ * compacted to the bottom, under a soft limit sized from them. The pages the
+ * mutators allocate in next, [the last built page, the soft limit) - as far as
+ * the heap had reached before (the rest never was present) - are made present
+ * ahead of their allocation by cmc's GC workers between cycles
+ * (csrc/cmc/prefault.c), not by one page fault each. */
+static void heap_after_flip(struct gr_cmc *g, struct gr_runtime *rt, uint64_t live, uint64_t n_build)
+{
+    uintptr_t top = atomic_load(&rt->top);
+    uint64_t to = (top > rt->high_water ? top : rt->high_water) - (uintptr_t)rt->heap;
+    atomic_store(&rt->top, (uintptr_t)rt->heap + live);
+    rt->high_water = (uintptr_t)rt->heap + live;
+    __atomic_store_n(&rt->last_live, live, __ATOMIC_RELAXED);
+    gr_heap_resize(rt, live);
+    if (to > atomic_load(&rt->soft_limit))
+        to = atomic_load(&rt->soft_limit);
+    to &= ~(uint64_t)(GR_PAGE - 1);
+    uint64_t from = (n_build ? n_build : 1) * GR_PAGE;
+    set_claim_hint(rt, cmc_set_prefault(g->c, from, to > from ? to : from));
+}
+
+/* A flip failed, the heap intact in place (world stopped): slide it
+ * stop-the-world. The slide keeps the free pages present: no window. */
+static void slide_after_failed_flip(struct gr_cmc *g, struct gr_runtime *rt, struct gr_pause *out)
+{
+    TIMED(GR_PHASE_COMPACT, gr_phase_compact(rt));
+    TIMED(GR_PHASE_RELEASE, gr_phase_release(rt));
+    set_claim_hint(rt, cmc_set_prefault(g->c, 0, 0));
 }
 
 static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
@@ -359,19 +379,12 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
         return -EFAULT;         /* flip="remap" lost the heap's range for good */
     }
     if (rc == 0) {
-        uintptr_t high = atomic_load(&rt->top) > rt->high_water ? atomic_load(&rt->top) : rt->high_water;
-        atomic_store(&rt->top, cx->heap_start + live);
-        rt->high_water = cx->heap_start + live;
-        __atomic_store_n(&rt->last_live, live, __ATOMIC_RELAXED);
-        gr_heap_resize(rt, live);
-        prefault_free(g, rt, cx->n_dst_pages, high);
+        heap_after_flip(g, rt, live, cx->n_dst_pages);
         out->phase_ns[GR_PHASE_FLIP] = gr_now_ns() - t;
     } else {
-        /* heap intact in place, roots already forwarded: slide stop-the-world */
+        /* heap intact in place, roots already forwarded */
         out->phase_ns[GR_PHASE_FLIP] = gr_now_ns() - t;
-        TIMED(GR_PHASE_COMPACT, gr_phase_compact(rt));
-        TIMED(GR_PHASE_RELEASE, gr_phase_release(rt));
-        (void)cmc_set_prefault(g->c, 0, 0);     /* the slide kept the free pages present */
+        slide_after_failed_flip(g, rt, out);
     }
     pthread_mutex_lock(&g->log_mu);
     g->info.roots_ns = out->phase_ns[GR_PHASE_UPDATE_ROOTS];
@@ -561,18 +574,10 @@ int gr_cmc_in_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     if (rc == -ENOTRECOVERABLE)
         return -EFAULT;
     out->phase_ns[GR_PHASE_FLIP] = gr_now_ns() - t;
-    if (rc == 0) {
-        uintptr_t high = atomic_load(&rt->top) > rt->high_water ? atomic_load(&rt->top) : rt->high_water;
-        atomic_store(&rt->top, (uintptr_t)rt->heap + cx->live_bytes);
-        rt->high_water = (uintptr_t)rt->heap + cx->live_bytes;
-        __atomic_store_n(&rt->last_live, cx->live_bytes, __ATOMIC_RELAXED);
-        gr_heap_resize(rt, cx->live_bytes);
-        prefault_free(g, rt, cx->n_dst_pages, high);
-    } else {
-        TIMED(GR_PHASE_COMPACT, gr_phase_compact(rt));
-        TIMED(GR_PHASE_RELEASE, gr_phase_release(rt));
-        (void)cmc_set_prefault(g->c, 0, 0);     /* the slide kept the free pages present */
-    }
+    if (rc == 0)
+        heap_after_flip(g, rt, cx->live_bytes, cx->n_dst_pages);
+    else
+        slide_after_failed_flip(g, rt, out);
     pthread_mutex_lock(&g->log_mu);
     g->info.roots_ns = out->phase_ns[GR_PHASE_UPDATE_ROOTS];
     pthread_mutex_unlock(&g->log_mu);

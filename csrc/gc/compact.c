@@ -90,10 +90,11 @@ void gr_phase_compact(struct gr_runtime *rt)
 /* Compacted. Moves top down and the soft limit to follow the live data, and
  * keeps [top, end) zero: the pages above the new top that the mutators will
  * allocate in again (below the new soft limit) are zeroed in place, the rest
- * go back to the kernel (they read back as zero). Zeroing costs about what
- * MADV_DONTNEED does here, and spares the mutators one page fault per page
- * they allocate in after the pause (measured: fannkuch 0.49 -> 0.27 s, its
- * pauses 0.60 -> 0.12 ms p50; docs/interpreter.md). */
+ * go back to the kernel (they read back as zero). Zeroing costs less than
+ * MADV_DONTNEED here and spares the mutators one page fault per page they
+ * allocate in after the pause (measured: fannkuch 0.49 -> 0.27 s, its pauses
+ * 0.60 -> 0.12 ms p50; 1 GiB half-live, the pause 113-138 -> 73-76 ms;
+ * docs/cmc.md). */
 void gr_phase_release(struct gr_runtime *rt)
 {
     const struct gr_compact_ctx *cx = gr_cx(rt);
@@ -111,7 +112,6 @@ void gr_phase_release(struct gr_runtime *rt)
         keep = to;
     memset((void *)from, 0, keep - from);
     gr_heap_release(rt, keep, to);
-    atomic_store(&rt->claim_hint, UINTPTR_MAX);
     atomic_store(&rt->top, new_top);
     rt->high_water = new_top;
 }

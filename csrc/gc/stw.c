@@ -43,7 +43,7 @@ int gr_stw_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     TIMED(GR_PHASE_COMPUTE_PAGE_METADATA, objects = gr_phase_compute_page_metadata(rt, &moved));
     TIMED(GR_PHASE_UPDATE_ROOTS, gr_phase_update_roots(rt));           /* handles, globals, providers */
     TIMED(GR_PHASE_COMPACT, gr_phase_compact(rt));                     /* slide, page by page */
-    TIMED(GR_PHASE_RELEASE, gr_phase_release(rt));                     /* MADV_DONTNEED above top */
+    TIMED(GR_PHASE_RELEASE, gr_phase_release(rt));                     /* free pages: zeroed, or released above the soft limit */
     out->live_bytes = gr_cx(rt)->live_bytes;
     out->moved_bytes = moved;
     out->live_objects = (uint64_t)objects;

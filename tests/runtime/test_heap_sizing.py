@@ -3,16 +3,17 @@ maximum, reserved once; allocation stays below a soft limit that starts at
 heap_initial and follows the live data after each collection (live / target
 utilisation, min_free..max_free above live); RSS follows the soft limit, not the
 reservation: after a collection the free pages below the soft limit stay present
-(zeroed by the collector: stw in its pause, cmc by a GC thread after the flip), the
-ones above it go back to the kernel."""
+(zeroed by the collector: stw in its pause, cmc by its GC workers ahead of
+allocation), the ones above it go back to the kernel."""
 from __future__ import annotations
 
 import pytest
 
 import gcheap
-from tests.support.maps import resident_bytes
 from gcheap.errors import InvalidOption
 from gcheap.runtime import default_heap_max
+
+from tests.support.maps import resident_bytes
 
 MiB = 1 << 20
 
@@ -76,7 +77,7 @@ def test_stw_keeps_free_pages_below_the_soft_limit_present_and_zero():
         end = min(-(-reached // page) * page, info["soft_limit"])
         assert end - top > 4 * MiB
         assert resident_bytes(base + top, end - top) == end - top        # zeroed in place
-        assert resident_bytes(base + end, info["capacity"] - end) == 0   # released
+        assert resident_bytes(base + end, info["capacity"] - end) == 0   # nothing beyond
         assert info["resident"] >= end - (1 << 20)
         fresh = [rt.new(Node) for _ in range(20000)]                  # in the zeroed pages
         assert all(n.v == 0 and n.w == 0 and n.next is None for n in fresh)
