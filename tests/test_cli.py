@@ -58,13 +58,15 @@ def test_run_without_heap_option_runs_splay():
     assert "latency samples" in r.stdout
 
 
-def test_run_loads_only_what_it_needs(tmp_path):
-    """`gcheap run` under stw imports neither the other subcommands nor numpy (about
-    80 ms of start-up on every run of a short program), nor pathlib, json or the
-    snapshot module (about 9 ms)."""
+@pytest.mark.parametrize("collector", ["stw", pytest.param("cmc", marks=pytest.mark.uffd)])
+def test_run_loads_only_what_it_needs(tmp_path, collector):
+    """`gcheap run` imports neither the other subcommands nor numpy (about 80 ms of
+    start-up on every run of a short program; a cmc runtime imported it until its
+    reports did so themselves), nor pathlib, json or the snapshot module (about 9 ms)."""
     prog = tmp_path / "p.py"
     prog.write_text("print(sum(range(10)))\n")
-    r = subprocess.run([sys.executable, "-c", "import sys; from gcheap.cli import main; rc = main(['run', sys.argv[1]]); "
+    r = subprocess.run([sys.executable, "-c", "import sys; from gcheap.cli import main; "
+                        f"rc = main(['run', '--collector', '{collector}', sys.argv[1]]); "
                         "print(sorted(m for m in sys.modules if m in ('numpy', 'pathlib', 'json', "
                         "'gcheap.runtime.snapshot') or m.startswith(('gcheap.bench', "
                         "'gcheap.snapshot', 'gcheap.kernel.doctor')))); sys.exit(rc)", str(prog)],
