@@ -68,10 +68,9 @@ def steady_half_live(rt, size: int):
     return rt.gc()
 
 
-def cmc_half_live(size: int, install: str | None, run_pages: int | None = None) -> dict:
+def cmc_half_live(size: int, install: str | None, variant: dict | None = None) -> dict:
     opts = {"install": install} if install else {}      # default: the runtime's (auto)
-    if run_pages is not None:
-        opts["run_pages"] = run_pages
+    opts.update(variant or {})
     with gcheap.Runtime(heap_size=size, heap_initial=size, collector="cmc", require_concurrent=True,
                         pacing=False, **opts) as rt:
         rep = steady_half_live(rt, size)
@@ -173,6 +172,9 @@ def main() -> None:
                     help="comma-separated cmc run_pages values (pages a GC thread builds and installs "
                          "in one ioctl) measured beside the default in parts 1-2, runs interleaved")
     ap.add_argument("--install-heap", default="512M", help="part 5's heap (default 512M)")
+    ap.add_argument("--no-recycle", action="store_true",
+                    help="measure cmc with recycle_free=False (garbage from-space released, not moved "
+                         "into the free pages) beside the default in parts 1-2, runs interleaved")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: pauses,remark,splay,installs")
     a = ap.parse_args()
     skip = set(a.skip.split(",")) if a.skip else set()
@@ -184,13 +186,15 @@ def main() -> None:
         longest = {}
         for h in a.heaps.split(","):
             size = parse_size(h)
-            variants = [int(v) for v in a.run_pages.split(",") if v]
+            variants = {f"run_pages={v}": {"run_pages": int(v)} for v in a.run_pages.split(",") if v}
+            if a.no_recycle:
+                variants["recycle_free=False"] = {"recycle_free": False}
             cm, sw, alt = [], [], {v: [] for v in variants}
             for _ in range(a.repeat):       # interleaved: drift on this machine hits all alike
                 cm.append(cmc_half_live(size, a.install))
                 sw.append(stw_half_live(size))
-                for v in variants:
-                    alt[v].append(cmc_half_live(size, a.install, v))
+                for v, opts in variants.items():
+                    alt[v].append(cmc_half_live(size, a.install, opts))
             cmark = [c["marked"] / c["mark_s"] / 1e6 for c in cm]
             smark = [s["live"] / s["mark"] / 1e6 for s in sw]
             longest[h] = statistics.median(c["longest"] for c in cm)
@@ -200,10 +204,11 @@ def main() -> None:
                   f"{fmt([c['gc_cpu'] for c in cm], 1e3, 1):>20} {fmt([s['pause'] for s in sw], 1e3, 1):>20} "
                   f"{statistics.median(c['gc_cpu'] for c in cm) / statistics.median(s['pause'] for s in sw):>9.2f}")
             for v, rs in alt.items():
-                print(f"{'':>6}   run_pages={v}: longest pause {fmt([c['longest'] for c in rs], 1e3)} ms, "
+                print(f"{'':>6}   {v}: longest pause {fmt([c['longest'] for c in rs], 1e3)} ms, "
                       f"GC CPU {fmt([c['gc_cpu'] for c in rs], 1e3, 1)} ms, CPU ratio "
                       f"{statistics.median(c['gc_cpu'] for c in rs) / statistics.median(s['pause'] for s in sw):.2f}, "
-                      f"compaction {fmt([c['compaction'] for c in rs], 1e3, 1)} ms")
+                      f"compaction {fmt([c['compaction'] for c in rs], 1e3, 1)} ms, mark "
+                      f"{fmt([c['marked'] / c['mark_s'] / 1e6 for c in rs], 1, 0)} MB/s")
             print(f"{'':>6}   cmc pauses (last run): " +
                   ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in cm[-1]["pauses"].items()) +
                   f"; mark {cm[-1]['mark_s'] * 1e3:.1f} ms, prepare {cm[-1]['prepare'] * 1e3:.1f} ms, "

@@ -142,7 +142,13 @@ struct cmc {
     /* prefault.c: the window [pf_next, pf_hi), populated up to pf_want (written
      * under mu, read atomically); pf_gen counts windows */
     uint64_t pf_gen, pf_next, pf_hi, pf_want;
+    uint64_t pf_skip_lo, pf_skip_hi;    /* under mu: present already (the fill's pages) */
     uint64_t pf_pages, pf_ns;   /* atomic: totals of the prefault work */
+    /* recycle.c: [fill_lo, fill_hi) registered while from-space pages are moved
+     * into it (atomic; 0, 0 otherwise) */
+    uint64_t fill_lo, fill_hi;
+    uint64_t fill_pages_total, fill_ns_total;   /* atomic */
+    uint64_t present_end;       /* atomic: see cmc_present_end */
 
     /* fault thread only: pages whose install it gave back and retries */
     struct cmc_pending pending[CMC_SERVER_PENDING];
@@ -171,6 +177,11 @@ int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait, int *
 void cmc_serve_page_until(struct cmc *c, uint64_t p, char *buf, int by);
 int cmc_drive(struct cmc *c, char *buf, int run_pages, struct cmc_choice *choice);
 void cmc_maybe_release(struct cmc *c, int force);
+int cmc_install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int move, int by);
+/* recycle.c */
+int cmc_in_fill(struct cmc *c, uint64_t p);
+uint64_t cmc_fill_budget(struct cmc *c);
+void cmc_recycle_free(struct cmc *c);
 void cmc_sample_rss(struct cmc *c);
 uint64_t cmc_rss(struct cmc *c);
 void cmc_note_error(struct cmc *c, int err, int point);

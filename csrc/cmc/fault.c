@@ -69,7 +69,7 @@ static int serve_sigbus(struct cmc *c, uintptr_t addr)
     if (LOAD(&c->registered) != 1)
         return GK_FAULT_PASS;   /* cycle over: another owner's, or it faults normally */
     uint64_t p = (addr - c->heap) / c->psize;
-    if (p >= c->used_pages)
+    if (p >= c->used_pages && !cmc_in_fill(c, p))
         return GK_FAULT_PASS;
     double t0 = cmc_now();
     ADD(&c->st.faults, 1);
@@ -143,7 +143,8 @@ static int server_serve(struct cmc *c, uint64_t p, uint64_t cycle_id, int *op)
     int rc = STALE;
     /* registered first: it is stored after used_pages (and the flip's other
      * writes), so reading it first makes them visible */
-    if (LOAD(&c->registered) == 1 && LOAD(&c->cycle_id) == cycle_id && p < c->used_pages) {
+    if (LOAD(&c->registered) == 1 && LOAD(&c->cycle_id) == cycle_id &&
+        (p < c->used_pages || cmc_in_fill(c, p))) {
         rc = cmc_serve_page(c, p, c->server_buf, BY_MUTATOR, 0, op);
         if (rc == 0)
             rc = SERVED;

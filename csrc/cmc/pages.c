@@ -246,7 +246,9 @@ static int install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int mo
                 continue;
             }
         }
-        if (LOAD(&c->registered) != 1) {
+        if (LOAD(&c->registered) != 1 || (p0 + off >= c->used_pages && !cmc_in_fill(c, p0 + off))) {
+            /* the range is being (or was) unregistered: the retried access
+             * faults in an ordinary page */
             mark_installed(c, p0 + off, n - off, -1);
             return 0;
         }
@@ -260,6 +262,11 @@ static int install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int mo
         sched_yield();
     }
     return 0;
+}
+
+int cmc_install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int move, int by)
+{
+    return install_run(c, p0, n, buf, move, by);
 }
 
 /* Builds (below n_build) or zero-fills the page p that the caller claimed. */
@@ -482,6 +489,11 @@ void cmc_maybe_release(struct cmc *c, int force)
         if (q > c->consumed)
             c->consumed = q;
         q = q > pool ? q - pool : 0;
+    }
+    if (!force) {
+        /* recycle.c moves these into the free pages at the cycle's end */
+        uint64_t hold = cmc_fill_budget(c);
+        q = q > hold ? q - hold : 0;
     }
     if (q > c->released && (force || q - c->released >= (uint64_t)c->cfg.release_batch_pages)) {
         cmc_sample_rss(c);

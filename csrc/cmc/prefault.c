@@ -57,10 +57,16 @@ int cmc_prefault_pending(struct cmc *c)
 void cmc_prefault_step_locked(struct cmc *c)
 {
     uint64_t from = LOAD(&c->pf_next), to = min_u64(LOAD(&c->pf_want), LOAD(&c->pf_hi));
+    if (from >= c->pf_skip_lo && from < c->pf_skip_hi) {
+        from = c->pf_skip_hi;                   /* the fill's pages: present already */
+        STORE(&c->pf_next, from < to ? from : to);
+    }
     if (from >= to)
         return;
     if (to - from > CMC_PF_CHUNK)
         to = from + CMC_PF_CHUNK;
+    if (from < c->pf_skip_lo && to > c->pf_skip_lo)
+        to = c->pf_skip_lo;
     uint64_t gen = c->pf_gen;
     STORE(&c->pf_next, to);                     /* ours: another worker takes the next one */
     pthread_mutex_unlock(&c->mu);
@@ -71,8 +77,11 @@ void cmc_prefault_step_locked(struct cmc *c)
     if (gen != c->pf_gen)
         return;                                 /* a new window was set meanwhile */
     ADD(&c->pf_ns, dt);
-    if (rc == 0)
+    if (rc == 0) {
         ADD(&c->pf_pages, (to - from) / c->psize);
+        if (to > LOAD(&c->present_end))
+            STORE(&c->present_end, to);
+    }
     else
         STORE(&c->pf_hi, from);                 /* the rest of this window faults as before */
 }
@@ -88,6 +97,7 @@ uint64_t cmc_set_prefault(struct cmc *c, uint64_t from_off, uint64_t to_off)
     if (to_off < from_off)
         to_off = from_off;
     c->pf_gen++;
+    c->pf_skip_lo = c->pf_skip_hi = 0;
     STORE(&c->pf_next, from_off);
     STORE(&c->pf_hi, to_off);
     STORE(&c->pf_want, min_u64(from_off + CMC_PF_AHEAD, to_off));

@@ -424,6 +424,8 @@ int cmc_get_totals(struct cmc *c, struct cmc_totals *out)
         cmc_add_cycle_totals(out, &c->st);
     out->prefault_pages = LOAD(&c->pf_pages);
     out->prefault_s = (double)LOAD(&c->pf_ns) * 1e-9;
+    out->fill_pages = LOAD(&c->fill_pages_total);
+    out->fill_s = (double)LOAD(&c->fill_ns_total) * 1e-9;
     pthread_mutex_unlock(&c->mu);
     return 0;
 }

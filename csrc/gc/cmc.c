@@ -150,7 +150,8 @@ static int cmc_init(struct gr_runtime *rt, const void *config)
 {
     struct gr_cmc_config defaults = {
         .machinery = {.fault_mode = CMC_FAULT_SIGBUS, .install = CMC_INSTALL_AUTO, .gc_threads = 1,
-                      .flip = CMC_FLIP_DONTUNMAP, .run_pages = 128, .release_batch_pages = 1024},
+                      .flip = CMC_FLIP_DONTUNMAP, .run_pages = 128, .release_batch_pages = 1024,
+                      .recycle_free = 1},
     };
     const struct gr_cmc_config *cfg = config ? config : &defaults;
     if (cfg->marking != GR_MARK_CONCURRENT && cfg->marking != GR_MARK_IN_PAUSE)

@@ -309,13 +309,16 @@ void gr_cmc_claimed(struct gr_runtime *rt, uintptr_t frontier)
 /* A flip succeeded (world stopped): allocation goes on above the `live` bytes
  * compacted to the bottom, under a soft limit sized from them. The pages the
  * mutators allocate in next, [the last built page, the soft limit) - as far as
- * the heap had reached before (the rest never was present) - are made present
- * ahead of their allocation by cmc's GC workers between cycles
+ * the heap had reached before, or its pages were present (the rest never was) -
+ * are made present by cmc's GC workers: at the cycle's end with the garbage
+ * from-space pages (csrc/cmc/recycle.c), and ahead of allocation between cycles
  * (csrc/cmc/prefault.c), not by one page fault each. */
 static void heap_after_flip(struct gr_cmc *g, struct gr_runtime *rt, uint64_t live, uint64_t n_build)
 {
     uintptr_t top = atomic_load(&rt->top);
     uint64_t to = (top > rt->high_water ? top : rt->high_water) - (uintptr_t)rt->heap;
+    if (to < cmc_present_end(g->c))
+        to = cmc_present_end(g->c);     /* the pages the last fill and prefault kept */
     atomic_store(&rt->top, (uintptr_t)rt->heap + live);
     rt->high_water = (uintptr_t)rt->heap + live;
     __atomic_store_n(&rt->last_live, live, __ATOMIC_RELAXED);

@@ -155,9 +155,11 @@ def test_free_pages_are_made_present_by_a_gc_thread_ahead_of_allocation(marking)
     """After a flip the free pages are empty; once the cycle's pages are built, a GC
     worker populates 4 MiB ahead of the allocation frontier (csrc/cmc/prefault.c),
     following it (asked again each time the frontier passes the middle of the
-    window), never beyond the soft limit or where the heap had reached before."""
+    window), never beyond the soft limit or where the heap had reached before.
+    (recycle_free=False: the fill would make the pages above the window present.)"""
     page, ahead = 4096, 4 << 20
-    with gcheap.Runtime("64M", heap_initial="32M", collector="cmc", require_concurrent=True, marking=marking) as rt:
+    with gcheap.Runtime("64M", heap_initial="32M", collector="cmc", require_concurrent=True, marking=marking,
+                        recycle_free=False) as rt:
         Node, head, nodes, arrays = build_fragmented(rt, 40000)     # no collection yet
         base, reached = rt.heap_info()["address"], rt.heap_info()["used"]
         before = rt.stats()["cmc"]["prefault_pages"]
@@ -180,6 +182,80 @@ def test_free_pages_are_made_present_by_a_gc_thread_ahead_of_allocation(marking)
             assert _wait_resident(base + built, want - built) == want - built
         assert resident_bytes(base + end, info["capacity"] - end) == 0      # never beyond
         assert all(n.next is None and n.w == 0.0 and n.v == -1 for n in fresh)
+        rt.verify()
+
+
+@pytest.mark.parametrize("marking", ["concurrent", "pause"])
+def test_garbage_from_space_pages_fill_the_free_pages_above_the_window(marking):
+    """At a cycle's end the garbage from-space pages, zeroed, are moved into the free
+    pages from the prefault window's end up to where the heap had reached (below the
+    soft limit) (csrc/cmc/recycle.c): present and zero, nothing beyond, the heap one
+    mapping again, and the resident set no larger than without the fill."""
+    page, ahead = 4096, 4 << 20
+    with gcheap.Runtime("64M", heap_initial="32M", collector="cmc", require_concurrent=True,
+                        marking=marking) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, 40000)     # no collection yet
+        base, reached = rt.heap_info()["address"], rt.heap_info()["used"]
+        rt.gc()
+        info = rt.heap_info()
+        built = max(-(-info["live"] // page), 1) * page
+        end = min(reached, info["soft_limit"]) // page * page
+        assert end - built > 3 * ahead                         # the case is not empty
+        filled = rt.stats()["cmc"]["fill_pages"]
+        assert filled == (end - built - ahead) // page and rt.stats()["cmc"]["fill_s"] > 0
+        assert resident_bytes(base + built + ahead, end - built - ahead) == end - built - ahead
+        assert resident_bytes(base + end, info["capacity"] - end) == 0
+        assert_one_mapping(base, info["capacity"])
+        raw = ll.ffi.buffer(ll.ffi.cast("char *", base + built + ahead), end - built - ahead)
+        assert bytes(raw) == bytes(end - built - ahead)        # every filled byte zero
+        fresh = []
+        while rt.heap_info()["used"] < end:                    # allocate across the filled pages
+            fresh.append(rt.new(Node, v=-1))
+        assert all(n.next is None and n.w == 0.0 and n.v == -1 for n in fresh)
+        rt.verify()
+        rep = rt.gc()                                          # the next flip moves one mapping
+        assert rep.cycle["compacted"] and not rep.cycle["failed"]
+        assert_one_mapping(base, info["capacity"])
+        rt.verify()
+
+
+@pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
+def test_a_mutator_faulting_inside_the_fill_range_gets_zero_pages(fault_mode):
+    """fill_delay_us holds the fill with its range registered while a mutator thread
+    allocates into it: its faults are served zero pages through the claim protocol,
+    the fill skips those pages, and every object (old, and new in the range) is intact."""
+    with gcheap.Runtime("64M", heap_initial="64M", collector="cmc", require_concurrent=True, pacing=False,
+                        fault_mode=fault_mode, fill_delay_us=1_000_000) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, 40000)
+        rt.globals["keep"] = keep = rt.new_array("ref", 4096)
+        err, made = [], []
+
+        def mutator():
+            try:
+                i = 0
+                while i < 3000:             # 12 MiB: past the window, into the fill range
+                    a = rt.new_array("u8", 4000)
+                    assert all(a[j] == 0 for j in (0, 1999, 3999))
+                    a[0] = i & 0xFF
+                    keep[i] = a
+                    made.append(i)
+                    i += 1
+            except BaseException as e:      # noqa: BLE001 - reported below
+                err.append(e)
+
+        rt.gc(wait=False)
+        t = threading.Thread(target=mutator)
+        t.start()
+        t.join()
+        rep = rt.wait_gc()
+        assert not err, err
+        assert rep.complete
+        assert rt.stats()["cmc"]["zero_pages"] > 0              # faults inside the registered range
+        assert all(keep[i][0] == i & 0xFF for i in made)
+        assert_one_mapping(rt.heap_info()["address"], rt.heap_info()["capacity"])
+        rt.verify()
+        rt.gc()
+        assert all(keep[i][0] == i & 0xFF for i in made)
         rt.verify()
 
 

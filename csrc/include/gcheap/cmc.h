@@ -58,6 +58,10 @@ struct cmc_config {
                                    process (0: CMC_INSTALL_DEADLINE_MS); see cmc_stuck.c */
     int remap_gap_us;           /* testing, flip=CMC_FLIP_REMAP: hold the unmapped window open this
                                    long (the range-theft experiment, independent of scheduling) */
+    int recycle_free;           /* at a cycle's end, move garbage from-space pages (zeroed) into
+                                   the free pages above the allocation frontier (recycle.c) */
+    int fill_delay_us;          /* testing: the fill waits this long once its range is registered
+                                   (so that mutators fault inside it) */
 };
 #define CMC_INSTALL_DEADLINE_MS 10000
 
@@ -85,6 +89,7 @@ struct cmc_stats {
     uint64_t moved_bytes;       /* bytes of built pages installed */
     uint64_t released_bytes;    /* from-space released while the cycle ran */
     uint64_t recycled_pages;    /* move: pages built in consumed from-space and moved */
+    uint64_t fill_pages;        /* recycle_free: from-space pages moved into free heap pages */
     uint64_t auto_copy_pages;   /* auto: pages GC threads copied because moving cost more */
     uint64_t rss_before;        /* at the flip */
     uint64_t peak_rss;          /* sampled during the cycle */
@@ -117,10 +122,12 @@ struct cmc_totals {
     uint64_t recycled_pages;
     uint64_t stalls;
     uint64_t prefault_pages;    /* free pages made present ahead of allocation (prefault.c) */
+    uint64_t fill_pages;        /* free pages filled with recycled from-space pages (recycle.c) */
     double flip_s;
     double compaction_s;
     double gc_cpu_s;
     double prefault_s;
+    double fill_s;              /* time the fills took (part of the cycles' GC CPU) */
 };
 
 struct cmc;
@@ -163,6 +170,10 @@ int cmc_set_src_first(struct cmc *c, uint64_t first, uint64_t count, const uint3
  * only; elsewhere, and in a fork child, both return UINT64_MAX and do nothing. */
 uint64_t cmc_set_prefault(struct cmc *c, uint64_t from_off, uint64_t to_off);
 uint64_t cmc_want_present(struct cmc *c, uint64_t frontier_off);
+/* The heap offset below which the last cycle's fill (csrc/cmc/recycle.c) and the
+ * prefault left the free pages present: they went to from-space with the flip, and
+ * a window up to here gets them back (0 when there is none). */
+uint64_t cmc_present_end(struct cmc *c);
 /* Lets the GC workers start on the flipped cycle (idempotent; cmc_wait calls it). */
 void cmc_start(struct cmc *c);
 /* 1 while a cycle runs. */

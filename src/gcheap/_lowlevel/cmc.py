@@ -31,13 +31,15 @@ def gr_cmc_wait_rc(rt, timeout_ms: int = -1) -> int:
 
 def cmc_config(fault_mode: str, install: str, gc_threads: int, flip: str,
                run_pages: int = 128, release_batch_pages: int = 1024, worker_delay_us: int = 0,
-               end_delay_us: int = 0, install_deadline_ms: int = 0, remap_gap_us: int = 0):
+               end_delay_us: int = 0, install_deadline_ms: int = 0, remap_gap_us: int = 0,
+               recycle_free: bool = True, fill_delay_us: int = 0):
     return ffi.new("struct cmc_config *", {
         "fault_mode": CMC_FAULT_MODES[fault_mode], "install": CMC_INSTALLS[install],
         "gc_threads": gc_threads, "flip": CMC_FLIPS[flip], "run_pages": run_pages,
         "release_batch_pages": release_batch_pages, "worker_delay_us": worker_delay_us,
         "end_delay_us": end_delay_us, "install_deadline_ms": install_deadline_ms,
-        "remap_gap_us": remap_gap_us})
+        "remap_gap_us": remap_gap_us, "recycle_free": int(recycle_free),
+        "fill_delay_us": fill_delay_us})
 CMC_INSTALL_DEADLINE_MS = lib.CMC_INSTALL_DEADLINE_MS
 GR_MARKINGS = {"concurrent": lib.GR_MARK_CONCURRENT, "pause": lib.GR_MARK_IN_PAUSE}
 GR_CHECKS = {"checkmark": lib.GR_CHECK_MARK, "barrier": lib.GR_CHECK_SATB}

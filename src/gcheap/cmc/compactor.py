@@ -32,6 +32,10 @@ class CmcOptions:
     end_delay_us: int = 0           # testing: the last GC worker ends a cycle this late
     install_deadline_ms: int = ll.CMC_INSTALL_DEADLINE_MS   # a page not installable this long aborts
     remap_gap_us: int = 0           # testing, flip="remap": the unmapped window is held open this long
+    # at a cycle's end, move the garbage from-space pages (zeroed) into the heap's free
+    # pages above the allocation frontier instead of releasing them (csrc/cmc/recycle.c)
+    recycle_free: bool = True
+    fill_delay_us: int = 0          # testing: the fill waits this long with its range registered
 
     def __post_init__(self) -> None:
         if self.fault_mode not in ll.CMC_FAULT_MODES:
@@ -42,15 +46,19 @@ class CmcOptions:
             raise InvalidArgument(f"flip must be one of {sorted(ll.CMC_FLIPS)}, not {self.flip!r}")
         for name, lo, hi in (("gc_threads", 1, 64), ("run_pages", 1, 256), ("release_batch_pages", 1, 1 << 30),
                              ("worker_delay_us", 0, 10_000_000), ("end_delay_us", 0, 10_000_000),
-                             ("install_deadline_ms", 1, 3_600_000), ("remap_gap_us", 0, 1_000_000)):
+                             ("install_deadline_ms", 1, 3_600_000), ("remap_gap_us", 0, 1_000_000),
+                             ("fill_delay_us", 0, 10_000_000)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise InvalidArgument(f"{name} must be an int in [{lo}, {hi}], not {v!r}")
+        if not isinstance(self.recycle_free, bool):
+            raise InvalidArgument(f"recycle_free: expected True or False, got {self.recycle_free!r}")
 
     def c_config(self):
         return ll.cmc_config(self.fault_mode, self.install, self.gc_threads, self.flip,
                              self.run_pages, self.release_batch_pages, self.worker_delay_us,
-                             self.end_delay_us, self.install_deadline_ms, self.remap_gap_us)
+                             self.end_delay_us, self.install_deadline_ms, self.remap_gap_us,
+                             self.recycle_free, self.fill_delay_us)
 
 
 def unavailable_reason(err: int) -> UffdUnavailable:

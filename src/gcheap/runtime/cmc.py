@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 MACHINERY_OPTIONS = ("fault_mode", "install", "gc_threads", "flip", "require_concurrent",
                      "run_pages", "release_batch_pages", "worker_delay_us", "end_delay_us",
-                     "install_deadline_ms", "remap_gap_us")
+                     "install_deadline_ms", "remap_gap_us", "recycle_free",
+                     "fill_delay_us")
 CYCLE_OPTIONS = ("marking", "checks", "remark_budget_us", "remark_attempts", "pacing", "stress_delay_us",
                  "mark_stack_limit", "hold_after_start_ms")
 OPTION_NAMES = MACHINERY_OPTIONS + CYCLE_OPTIONS
@@ -289,7 +290,9 @@ class CmcState:
         running one so far): cycles, pages_by_gc, pages_by_mutator, zero_pages, faults,
         ioctl_errors, eexist, eagain, worker_failures, moved_bytes, released_bytes,
         recycled_pages, stalls, flip_s, compaction_s; prefault_pages and prefault_s (free pages
-        made present ahead of allocation, csrc/cmc/prefault.c). All zero after a fallback."""
+        made present ahead of allocation, csrc/cmc/prefault.c); fill_pages and fill_s (free pages
+        filled with recycled from-space pages at a cycle's end, csrc/cmc/recycle.c). All zero
+        after a fallback."""
         return _ll.gr_cmc_totals(self.rt._c)
 
     def inject(self, point: str, nth: int = 1, err: int = 5, times: int = 1) -> None:
