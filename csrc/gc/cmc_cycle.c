@@ -258,6 +258,16 @@ static int remark_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
 
 /* Concurrent, after remark: offsets, metadata and sources of everything below
  * the top at remark (new TLABs start on a chunk boundary above it). */
+
+/* The lowest from-space page destination page p reads: where the word that
+ * lands at its start comes from (gr_compact_page reads nothing below it; not
+ * its first object's start, which for a large object spanning many pages would
+ * hold back the release and recycling of every page under it until the whole
+ * object is built). */
+static uint32_t src_page(const struct gr_compact_ctx *cx, uint64_t p)
+{
+    return (uint32_t)((cx->pages[p].first_obj + cx->pages[p].bytes_before) / GR_PAGE);
+}
 static void prepare(struct gr_runtime *rt, struct gr_cmc *g)
 {
     struct gr_compact_ctx *cx = gr_cx(rt);
@@ -271,7 +281,7 @@ static void prepare(struct gr_runtime *rt, struct gr_cmc *g)
     cx->n_dst_pages = pages;
     gr_pagemeta_range(cx, 0, pages);
     for (uint64_t p = 0; p < pages; p++)
-        g->src_first[p] = (uint32_t)(cx->pages[p].first_obj / GR_PAGE);
+        g->src_first[p] = src_page(cx, p);
     if (cmc_set_src_first(g->c, 0, pages, g->src_first) < 0)
         pages = 0;              /* (cannot happen: no cycle runs) the flip sets them all */
     g->prepared_chunks = cr;
@@ -360,7 +370,7 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     uint64_t p0 = g->prepared_pages;
     gr_pagemeta_range(cx, p0, cx->n_dst_pages);
     for (uint64_t p = p0; p < cx->n_dst_pages; p++)
-        g->src_first[p] = (uint32_t)(cx->pages[p].first_obj / GR_PAGE);
+        g->src_first[p] = src_page(cx, p);
     if (g->bitmap_dirty < f)
         g->bitmap_dirty = f;
     out->phase_ns[GR_PHASE_BLACK] = gr_now_ns() - t;
@@ -568,7 +578,7 @@ int gr_cmc_in_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     uint64_t used = atomic_load(&rt->top) == (uintptr_t)rt->heap && rt->high_water == (uintptr_t)rt->heap
                     ? 0 : rt->capacity;
     for (uint64_t p = 0; p < cx->n_dst_pages; p++)
-        g->src_first[p] = (uint32_t)(cx->pages[p].first_obj / GR_PAGE);
+        g->src_first[p] = src_page(cx, p);
     rc = used ? flip(g, rt, cx->n_dst_pages, g->src_first) : -ENODATA;
     pthread_mutex_lock(&g->log_mu);
     g->info.flip_error = rc == -ENODATA ? 0 : rc;

@@ -259,6 +259,57 @@ def test_a_mutator_faulting_inside_the_fill_range_gets_zero_pages(fault_mode):
         rt.verify()
 
 
+def _src_first_scenario(install: str, recycle_free: bool) -> None:
+    with gcheap.Runtime("32M", heap_initial="32M", collector="cmc", require_concurrent=True, pacing=False,
+                        install=install, release_batch_pages=1, run_pages=1, recycle_free=recycle_free) as rt:
+        Node = rt.define_class("Node", refs=["next"], scalars=["v"])
+        n = 40000
+        keep, model = rt.new_array("ref", n), []
+        rt.globals["keep"] = keep
+        for i in range(n):
+            if i % 4000 == 0:
+                big = rt.new_array("u8", 20000 + i)            # five pages and more
+                big[0], big[len(big) - 1] = i & 0xFF, (i >> 8) & 0xFF
+                keep[i] = big
+                model.append((i, "big", len(big)))
+            else:
+                keep[i] = rt.new(Node, v=i)
+                model.append((i, "node", i))
+            if i % 16 == 0:
+                rt.new(Node, v=-i)                             # dead
+        for _ in range(2):
+            rep = rt.gc()
+            assert rep.cycle["compacted"] and not rep.cycle["failed"]
+            bad = []
+            for i, kind, x in model:
+                o = keep[i]
+                ok = (len(o) == x and o[0] == i & 0xFF and o[x - 1] == (i >> 8) & 0xFF) if kind == "big" \
+                    else (o.v == x and o.next is None)
+                if not ok:
+                    bad.append(i)
+            assert not bad, f"{len(bad)} objects differ, first {bad[:5]}"
+            rt.verify()
+
+
+@pytest.mark.parametrize("install", ["copy", "move"])
+@pytest.mark.parametrize("recycle_free", [False, True])
+def test_from_space_is_released_and_recycled_only_once_read(install, recycle_free):
+    """A GC thread releases (copy) or recycles as build buffers (move) each
+    from-space page once no page left to build reads it: below src_first[p], the
+    page the word landing at p's start comes from. The heap is mostly live (so
+    the pages consumed run barely ahead of the pages built) with large objects
+    spanning pages; the release batch and the run are one page. With src_first one
+    page too high the builder read a released page and the cycle never ended, so
+    the scenario runs in a child process with a deadline."""
+    import subprocess
+    import sys
+    code = ("from tests.runtime.test_cmc import _src_first_scenario; "
+            f"_src_first_scenario({install!r}, {recycle_free!r})")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
 def test_gc_wait_false_then_gc_waits_for_the_cycle():
     with gcheap.Runtime("16M", collector="cmc", require_concurrent=True, worker_delay_us=5000) as rt:
         Node, head, nodes, arrays = build_fragmented(rt, 3000)
