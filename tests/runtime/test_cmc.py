@@ -228,34 +228,41 @@ def test_a_mutator_faulting_inside_the_fill_range_gets_zero_pages(fault_mode):
                         fault_mode=fault_mode, fill_delay_us=1_000_000) as rt:
         Node, head, nodes, arrays = build_fragmented(rt, 40000)
         rt.globals["keep"] = keep = rt.new_array("ref", 4096)
-        err, made = [], []
+        while rt.heap_info()["used"] < (40 << 20):
+            rt.new_array("u8", 4000)            # garbage: the fill range reaches 40 MiB
+        err, made, stop = [], {}, threading.Event()
 
         def mutator():
             try:
                 i = 0
-                while i < 3000:             # 12 MiB: past the window, into the fill range
+                while not stop.is_set():
                     a = rt.new_array("u8", 4000)
                     assert all(a[j] == 0 for j in (0, 1999, 3999))
                     a[0] = i & 0xFF
-                    keep[i] = a
-                    made.append(i)
+                    keep[i % 4096] = a
+                    made[i % 4096] = i
                     i += 1
             except BaseException as e:      # noqa: BLE001 - reported below
                 err.append(e)
 
+        before = len(ll.pauses(rt._c))
         rt.gc(wait=False)
+        while not any(p["kind"] == "flip" for p in ll.pauses(rt._c)[before:]):
+            time.sleep(0.001)                   # allocate after the flip, from the built pages up
         t = threading.Thread(target=mutator)
         t.start()
-        t.join()
         rep = rt.wait_gc()
+        stop.set()
+        t.join()
+        rt.wait_gc()                            # a cycle the mutator's allocation started
         assert not err, err
         assert rep.complete
         assert rt.stats()["cmc"]["zero_pages"] > 0              # faults inside the registered range
-        assert all(keep[i][0] == i & 0xFF for i in made)
+        assert all(keep[k][0] == i & 0xFF for k, i in made.items())
         assert_one_mapping(rt.heap_info()["address"], rt.heap_info()["capacity"])
         rt.verify()
         rt.gc()
-        assert all(keep[i][0] == i & 0xFF for i in made)
+        assert all(keep[k][0] == i & 0xFF for k, i in made.items())
         rt.verify()
 
 
