@@ -149,6 +149,7 @@ struct cmc {
     uint64_t fill_lo, fill_hi;
     uint64_t fill_pages_total, fill_ns_total;   /* atomic */
     uint64_t present_end;       /* atomic: see cmc_present_end */
+    int fill_unsupported;       /* under mu: the kernel has no UFFDIO_MOVE: no fill */
 
     /* fault thread only: pages whose install it gave back and retries */
     struct cmc_pending pending[CMC_SERVER_PENDING];
@@ -177,7 +178,9 @@ int cmc_serve_page(struct cmc *c, uint64_t p, char *buf, int by, int wait, int *
 void cmc_serve_page_until(struct cmc *c, uint64_t p, char *buf, int by);
 int cmc_drive(struct cmc *c, char *buf, int run_pages, struct cmc_choice *choice);
 void cmc_maybe_release(struct cmc *c, int force);
-int cmc_install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int move, int by);
+/* pages claimed outside the protocol's own installs (recycle.c): installed, or given back */
+void cmc_mark_installed(struct cmc *c, uint64_t p, uint64_t n);
+void cmc_unclaim(struct cmc *c, uint64_t p, uint64_t n);
 /* recycle.c */
 int cmc_in_fill(struct cmc *c, uint64_t p);
 uint64_t cmc_fill_budget(struct cmc *c);

@@ -264,9 +264,14 @@ static int install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int mo
     return 0;
 }
 
-int cmc_install_run(struct cmc *c, uint64_t p0, uint64_t n, char *buf, int move, int by)
+void cmc_mark_installed(struct cmc *c, uint64_t p, uint64_t n)
 {
-    return install_run(c, p0, n, buf, move, by);
+    mark_installed(c, p, n, -1);
+}
+
+void cmc_unclaim(struct cmc *c, uint64_t p, uint64_t n)
+{
+    unclaim(c, p, n);
 }
 
 /* Builds (below n_build) or zero-fills the page p that the caller claimed. */

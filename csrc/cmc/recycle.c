@@ -20,12 +20,17 @@
  * present (EEXIST: skipped); a mutator that faults inside the range while it
  * is registered is served a zero page through the usual claim protocol.
  * Before that, cmc_maybe_release holds back as many consumed pages as the
- * fill can take (cmc_fill_budget), so the resident set is no larger than
- * without the fill once the cycle ends.
+ * fill can take (cmc_fill_budget). Once the cycle ends the free pages below
+ * the soft limit are present, as stw keeps them: the resident set is larger
+ * than without the fill by the pages moved, and the mutators do not fault
+ * them in.
  *
- * What is not moved (a failed ioctl, a fork child sharing the pages: EBUSY,
- * no room) is released as before. Pages below fill_lo still come from
- * prefault.c.
+ * What is not moved (a failed ioctl, no room) is released as before; a
+ * kernel without UFFDIO_MOVE (< 6.8) gets no fill. A page a fork child still
+ * shares is copied by the memset (copy on write) and the copy moved. Pages
+ * below fill_lo still come from prefault.c. The fill runs under mu (as the
+ * rest of cmc_end_cycle): cmc_want_present's trylock fails meanwhile, so a
+ * mutator allocating fast may reach the range and take zero pages in it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,7 +74,8 @@ static void fill_range(struct cmc *c, uint64_t *lo, uint64_t *hi)
 
 uint64_t cmc_fill_budget(struct cmc *c)
 {
-    if (!c->cfg.recycle_free || c->cfg.flip != CMC_FLIP_DONTUNMAP || c->forked)
+    if (!c->cfg.recycle_free || c->cfg.flip != CMC_FLIP_DONTUNMAP || c->forked || c->move_fallback ||
+        LOAD(&c->fill_unsupported))
         return 0;
     uint64_t lo, hi;
     fill_range(c, &lo, &hi);
@@ -91,6 +97,42 @@ static uint64_t claim_run(struct cmc *c, uint64_t p, uint64_t n)
     return k;
 }
 
+/* Moves the k zeroed from-space pages at src into the claimed heap pages from
+ * d on. Returns the pages it moved; *taken: the heap pages it is done with
+ * (moved, or present already: EEXIST, left as they are). A failure gives the
+ * rest back and returns with *taken < k: the caller stops. */
+static uint64_t move_run(struct cmc *c, uint64_t d, uint64_t k, uintptr_t src, uint64_t *taken)
+{
+    uint64_t off = 0, moved = 0;
+    int spins = 0;
+    while (off < k) {
+        uint64_t done = 0;
+        int rc = gk_uffd_move(c->uffd, c->heap + (d + off) * c->psize, src + moved * c->psize,
+                              (k - off) * c->psize, 0, &done);
+        uint64_t np = done / c->psize;
+        if (np) {
+            cmc_mark_installed(c, d + off, np);
+            off += np;
+            moved += np;
+            spins = 0;
+        }
+        if (rc == 0 || off >= k)
+            continue;
+        if (rc == -EEXIST) {            /* a mutator's page (before the registration): keep it */
+            gk_uffd_wake(c->uffd, c->heap + (d + off) * c->psize, c->psize);
+            cmc_mark_installed(c, d + off, 1);
+            off++;
+            continue;
+        }
+        if (rc == -EAGAIN && ++spins < 64)
+            continue;
+        cmc_unclaim(c, d + off, k - off);
+        break;
+    }
+    *taken = off;
+    return moved;
+}
+
 /* Under mu, every page built, [0, used_pages) still registered. */
 void cmc_recycle_free(struct cmc *c)
 {
@@ -100,21 +142,26 @@ void cmc_recycle_free(struct cmc *c)
         return;
     fill_range(c, &lo, &hi);
     uint64_t t0 = cmc_now_ns();
+    uintptr_t range = c->heap + lo * c->psize;
+    uint64_t range_len = (hi - lo) * c->psize;
     STORE(&c->fill_lo, lo);
     STORE(&c->fill_hi, hi);
     uint64_t ioctls = 0;
-    int rc = gk_uffd_register(c->uffd, c->heap + lo * c->psize, (hi - lo) * c->psize, GK_MODE_MISSING, &ioctls);
+    int rc = gk_uffd_register(c->uffd, range, range_len, GK_MODE_MISSING, &ioctls);
     if (rc < 0 || !(ioctls & (1ull << 5))) {
-        if (rc == 0)
-            gk_uffd_unregister(c->uffd, c->heap + lo * c->psize, (hi - lo) * c->psize);
         STORE(&c->fill_hi, 0);
         STORE(&c->fill_lo, 0);
-        cmc_note_error(c, rc < 0 ? rc : -EOPNOTSUPP, CMC_INJ_REGISTER);
+        gk_uffd_unregister(c->uffd, range, range_len);
+        if (rc == 0)
+            STORE(&c->fill_unsupported, 1);     /* no UFFDIO_MOVE: never again */
+        else
+            cmc_note_error(c, rc, CMC_INJ_REGISTER);
         return;
     }
     if (c->cfg.fill_delay_us > 0) {
         struct timespec ts = { c->cfg.fill_delay_us / 1000000, (c->cfg.fill_delay_us % 1000000) * 1000L };
         nanosleep(&ts, NULL);
+        t0 += (uint64_t)c->cfg.fill_delay_us * 1000;    /* testing: not work */
     }
     unsigned char vec[MINCORE_CHUNK];
     uint64_t vec_at = 0, vec_n = 0;     /* vec describes from-space pages [vec_at, vec_at + vec_n) */
@@ -139,23 +186,26 @@ void cmc_recycle_free(struct cmc *c)
             d++;                        /* a mutator's (or being served): leave it */
             continue;
         }
-        char *src = (char *)(c->from + s * c->psize);
-        memset(src, 0, got * c->psize);
-        rc = cmc_install_run(c, d, got, src, 1, -1);
-        if (rc < 0)
-            break;                      /* given back; the rest is released */
-        moved += got;
-        d += got;
-        s += got;
+        uintptr_t src = c->from + s * c->psize;
+        memset((void *)src, 0, got * c->psize);
+        uint64_t taken = 0, m = move_run(c, d, got, src, &taken);
+        moved += m;
+        d += taken;
+        s += m;                         /* a skipped (EEXIST) page's source stays for the next */
+        if (taken < got)
+            break;                      /* failed: the rest is released */
     }
     /* out of the range before it is unregistered: a fault there now passes
      * (and retries until the unregister) rather than be served a zero page
      * through an ioctl the unregister would fail */
     STORE(&c->fill_hi, 0);
     STORE(&c->fill_lo, 0);
-    rc = gk_uffd_unregister(c->uffd, c->heap + lo * c->psize, (hi - lo) * c->psize);
-    if (rc < 0)
+    for (int i = 0; i < 3; i++) {
+        rc = gk_uffd_unregister(c->uffd, range, range_len);
+        if (rc == 0)
+            break;
         cmc_note_error(c, rc, CMC_INJ_REGISTER);
+    }
     if (s > c->released)
         c->released = s;
     STORE(&c->present_end, d * c->psize);

@@ -382,7 +382,7 @@ int cmc_get_stats(struct cmc *c, struct cmc_stats *out)
         .ioctl_wake = LOAD(&st->ioctl_wake), .ioctl_errors = LOAD(&st->ioctl_errors), .eexist = LOAD(&st->eexist),
         .eagain = LOAD(&st->eagain), .moved_bytes = LOAD(&st->moved_bytes),
         .released_bytes = LOAD(&st->released_bytes), .recycled_pages = LOAD(&st->recycled_pages),
-        .auto_copy_pages = LOAD(&st->auto_copy_pages),
+        .fill_pages = LOAD(&st->fill_pages), .auto_copy_pages = LOAD(&st->auto_copy_pages),
         .rss_before = st->rss_before, .peak_rss = LOAD(&st->peak_rss), .thefts = LOAD(&st->thefts),
         .stalls = LOAD(&st->stalls), .stalls_dropped = LOAD(&st->stalls_dropped), .flip_s = st->flip_s,
         .flip_register_s = st->flip_register_s, .flip_mremap_s = st->flip_mremap_s,

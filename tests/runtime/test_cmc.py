@@ -284,8 +284,11 @@ def _src_first_scenario(install: str, recycle_free: bool) -> None:
                 model.append((i, "node", i))
             if i % 16 == 0:
                 rt.new(Node, v=-i)                             # dead
+        while rt.heap_info()["used"] < (24 << 20):
+            rt.new_array("u8", 60000)                          # dead, above it all: room for the fill
         for _ in range(2):
             rep = rt.gc()
+            assert (rt.stats()["cmc"]["fill_pages"] > 0) == recycle_free
             assert rep.cycle["compacted"] and not rep.cycle["failed"]
             bad = []
             for i, kind, x in model:
@@ -306,8 +309,11 @@ def test_from_space_is_released_and_recycled_only_once_read(install, recycle_fre
     page the word landing at p's start comes from. The heap is mostly live (so
     the pages consumed run barely ahead of the pages built) with large objects
     spanning pages; the release batch and the run are one page. With src_first one
-    page too high the builder read a released page and the cycle never ended, so
-    the scenario runs in a child process with a deadline."""
+    page too high the builder read a released page and the cycle never ended (copy,
+    no fill: with the fill the releaser holds those pages back and a move recycles
+    the lowest consumed ones, so the other cases check the contents only), so the
+    scenario runs in a child process with a deadline. Dead space above the live
+    data gives the fill (recycle_free) a range, and the releaser its hold."""
     import subprocess
     import sys
     code = ("from tests.runtime.test_cmc import _src_first_scenario; "
