@@ -161,6 +161,11 @@ struct cmc {
     struct cmc_totals totals;   /* completed cycles' sums (under mu, at each cycle's end) */
 };
 
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
 /* Page p's state left EMPTY: the next flip resets states below state_hw only,
  * so a flip costs what the last cycle touched, not the size of the reservation. */
 static inline void cmc_note_touched(struct cmc *c, uint64_t p)

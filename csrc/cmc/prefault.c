@@ -24,6 +24,9 @@
  * the flip's MADV_DONTNEED; after it, a registered page fails the populate
  * (SIGBUS mode) or is built like a mutator's fault (thread mode).
  *
+ * The pages a cycle's fill put in (recycle.c) are present already: the
+ * window skips them ([pf_skip_lo, pf_skip_hi)).
+ *
  * Locks: the window is written under mu, read with atomics. A mutator takes mu
  * only with trylock (a GC thread may hold it for a while at the end of a
  * cycle): when it is busy, the mutator asks again at its next claim.
@@ -33,11 +36,6 @@
 #include <sys/mman.h>
 
 #include "cmc/cmc_impl.h"
-
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
 
 /* The frontier at which the runtime should call cmc_want_present again. */
 static uint64_t next_call(struct cmc *c)

@@ -43,11 +43,6 @@
 #define FILL_RUN 64             /* pages per UFFDIO_MOVE */
 #define MINCORE_CHUNK 4096      /* from-space pages per mincore(2) */
 
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
 uint64_t cmc_present_end(struct cmc *c)
 {
     return c ? LOAD(&c->present_end) : 0;
@@ -72,12 +67,17 @@ static void fill_range(struct cmc *c, uint64_t *lo, uint64_t *hi)
         *hi = *lo;
 }
 
+static int fill_enabled(struct cmc *c)
+{
+    return c->cfg.recycle_free && c->cfg.flip == CMC_FLIP_DONTUNMAP && !c->forked && !c->move_fallback &&
+           !LOAD(&c->fill_unsupported);
+}
+
 uint64_t cmc_fill_budget(struct cmc *c)
 {
-    if (!c->cfg.recycle_free || c->cfg.flip != CMC_FLIP_DONTUNMAP || c->forked || c->move_fallback ||
-        LOAD(&c->fill_unsupported))
-        return 0;
     uint64_t lo, hi;
+    if (!fill_enabled(c))
+        return 0;
     fill_range(c, &lo, &hi);
     return hi - lo;
 }
@@ -138,9 +138,11 @@ void cmc_recycle_free(struct cmc *c)
 {
     uint64_t lo, hi;
     STORE(&c->present_end, 0);          /* what is above the built pages is released */
-    if (!cmc_fill_budget(c))
+    if (!fill_enabled(c))
         return;
     fill_range(c, &lo, &hi);
+    if (lo == hi)
+        return;
     uint64_t t0 = cmc_now_ns();
     uintptr_t range = c->heap + lo * c->psize;
     uint64_t range_len = (hi - lo) * c->psize;

@@ -256,9 +256,6 @@ static int remark_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     return 0;
 }
 
-/* Concurrent, after remark: offsets, metadata and sources of everything below
- * the top at remark (new TLABs start on a chunk boundary above it). */
-
 /* The lowest from-space page destination page p reads: where the word that
  * lands at its start comes from (gr_compact_page reads nothing below it; not
  * its first object's start, which for a large object spanning many pages would
@@ -268,6 +265,9 @@ static uint32_t src_page(const struct gr_compact_ctx *cx, uint64_t p)
 {
     return (uint32_t)((cx->pages[p].first_obj + cx->pages[p].bytes_before) / GR_PAGE);
 }
+
+/* Concurrent, after remark: offsets, metadata and sources of everything below
+ * the top at remark (new TLABs start on a chunk boundary above it). */
 static void prepare(struct gr_runtime *rt, struct gr_cmc *g)
 {
     struct gr_compact_ctx *cx = gr_cx(rt);

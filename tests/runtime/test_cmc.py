@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -23,6 +26,8 @@ from tests.support.cmc import build_fragmented
 from tests.support.maps import assert_one_mapping, resident_bytes, rss_of
 from tests.support.runtime_model import make_model_machine
 from tests.support.threads import run_mutators_and_collector
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.uffd
 STRESS = os.environ.get("GCHEAP_STRESS") == "1"
@@ -190,7 +195,7 @@ def test_garbage_from_space_pages_fill_the_free_pages_above_the_window(marking):
     """At a cycle's end the garbage from-space pages, zeroed, are moved into the free
     pages from the prefault window's end up to where the heap had reached (below the
     soft limit) (csrc/cmc/recycle.c): present and zero, nothing beyond, the heap one
-    mapping again, and the resident set no larger than without the fill."""
+    mapping again, and the next flip moves it."""
     page, ahead = 4096, 4 << 20
     with gcheap.Runtime("64M", heap_initial="32M", collector="cmc", require_concurrent=True,
                         marking=marking) as rt:
@@ -222,8 +227,9 @@ def test_garbage_from_space_pages_fill_the_free_pages_above_the_window(marking):
 @pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
 def test_a_mutator_faulting_inside_the_fill_range_gets_zero_pages(fault_mode):
     """fill_delay_us holds the fill with its range registered while a mutator thread
-    allocates into it: its faults are served zero pages through the claim protocol,
-    the fill skips those pages, and every object (old, and new in the range) is intact."""
+    allocates into it: its faults are served zero pages through the claim protocol
+    (it fails when the SIGBUS handler passes them on), every object (old, and new in
+    the range) is intact, and the heap is one mapping again."""
     with gcheap.Runtime("64M", heap_initial="64M", collector="cmc", require_concurrent=True, pacing=False,
                         fault_mode=fault_mode, fill_delay_us=1_000_000) as rt:
         Node, head, nodes, arrays = build_fragmented(rt, 40000)
@@ -314,12 +320,9 @@ def test_from_space_is_released_and_recycled_only_once_read(install, recycle_fre
     the lowest consumed ones, so the other cases check the contents only), so the
     scenario runs in a child process with a deadline. Dead space above the live
     data gives the fill (recycle_free) a range, and the releaser its hold."""
-    import subprocess
-    import sys
     code = ("from tests.runtime.test_cmc import _src_first_scenario; "
             f"_src_first_scenario({install!r}, {recycle_free!r})")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    p = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr[-2000:]
 
 
