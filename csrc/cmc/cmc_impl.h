@@ -35,6 +35,7 @@ enum { BY_GC = 0, BY_MUTATOR = 1 };
 /* What failed when a page could not be made present (cmc_stuck.c names them). */
 enum { CMC_OP_NONE = 0, CMC_OP_BUILD, CMC_OP_COPY, CMC_OP_MOVE, CMC_OP_ZEROPAGE };
 
+#define CMC_CHUNK_BYTES (2ull << 20)    /* one page table: mremap moves it whole */
 #define CMC_MUT_SLOTS 64        /* scratch pages for SIGBUS handlers */
 #define CMC_SERVER_PENDING 64   /* pages the fault thread retries itself */
 
@@ -97,6 +98,9 @@ struct cmc {
     int statm_fd;
     cmc_build_fn build;
     void *build_ctx;
+    cmc_frontier_fn frontier;   /* under mu: the allocator's hooks (NULL: the fill zeroes) */
+    cmc_dirty_fn dirty;
+    void *hooks_ctx;
     uint32_t *state;            /* heap_pages futex words; EMPTY at and above state_hw */
     uint64_t state_hw;          /* atomic: 1 + the highest page whose state left EMPTY */
     uint32_t *src_first;        /* heap_pages entries */
@@ -150,6 +154,9 @@ struct cmc {
     uint64_t fill_pages_total, fill_ns_total;   /* atomic */
     uint64_t present_end;       /* atomic: see cmc_present_end */
     int fill_unsupported;       /* under mu: the kernel has no UFFDIO_MOVE: no fill */
+    int chunk_moves;            /* atomic, per cycle: the heap's VMA shares from-space's anon_vma
+                                   (flip.c's anchor), so whole 2 MiB from-space chunks may be
+                                   mremapped back to the same offsets (recycle.c) */
 
     /* fault thread only: pages whose install it gave back and retries */
     struct cmc_pending pending[CMC_SERVER_PENDING];

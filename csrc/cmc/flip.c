@@ -77,6 +77,31 @@ static int register_range(struct cmc *c, uint64_t len)
     return 0;
 }
 
+/* Gives the heap's VMA (empty after the DONTUNMAP move, its anon_vma unlinked)
+ * from-space's anon_vma: one page of from-space above the sources (the
+ * allocator's frontier at the flip, the old top) is moved back to the same
+ * offset, where its VMA merges into the heap's, and its page is dropped.
+ * Everything installed in the heap later then shares that anon_vma with the
+ * from-space chunks that recycle.c mremaps back to their offsets, and the
+ * heap's VMAs merge into one when the cycle unregisters (measured on 6.18: with
+ * a fresh anon_vma of its own the heap stays split in one VMA per mremapped
+ * chunk, and the next flip, which moves the whole heap, would fail). 0 when
+ * done; nothing changed otherwise. */
+static int anchor(struct cmc *c, uint64_t len, uint64_t move_len)
+{
+    if (!c->frontier || c->heap % CMC_CHUNK_BYTES || c->from % CMC_CHUNK_BYTES)
+        return -EINVAL;
+    uint64_t x = (c->frontier(c->hooks_ctx) + c->psize - 1) & ~(c->psize - 1);
+    if (x < len || x + c->psize > move_len)
+        return -ENOSPC;         /* no page above the sources */
+    uintptr_t got = 0;
+    int rc = gk_mremap_dontunmap(c->from + x, c->psize, c->heap + x, &got);
+    if (rc < 0)
+        return rc;
+    gk_madvise(c->heap + x, c->psize, GK_MADV_DONTNEED);       /* above the old top: garbage */
+    return 0;
+}
+
 /* Moves [heap, heap + move_len) and registers [heap, heap + len) (len <= move_len):
  * pages above len, where the mutators allocate after the flip, then fault as
  * ordinary anonymous memory instead of through us. */
@@ -94,7 +119,10 @@ static int flip_dontunmap(struct cmc *c, uint64_t len, uint64_t move_len)
         cmc_note_error(c, rc, CMC_INJ_MREMAP);
         return rc;              /* nothing moved */
     }
-    if (len < move_len) {
+    STORE(&c->chunk_moves, 0);
+    if (c->cfg.recycle_free && anchor(c, len, move_len) == 0) {
+        STORE(&c->chunk_moves, 1);
+    } else if (len < move_len) {
         /* Registering part of the VMA splits it; unregistering at the end of the
          * cycle merges it back only if both parts share one anon_vma. The moved-
          * from VMA has none (DONTUNMAP unlinks it), and the part we leave

@@ -212,6 +212,20 @@ int cmc_set_builder(struct cmc *c, cmc_build_fn fn, void *ctx)
     return 0;
 }
 
+int cmc_set_alloc_hooks(struct cmc *c, cmc_frontier_fn frontier, cmc_dirty_fn dirty, void *ctx)
+{
+    if (!c || !frontier != !dirty)
+        return -EINVAL;
+    if (LOAD(&c->active))
+        return -EBUSY;
+    pthread_mutex_lock(&c->mu);         /* the fill reads them under mu */
+    c->frontier = frontier;
+    c->dirty = dirty;
+    c->hooks_ctx = ctx;
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
 static uint64_t round_page(uint64_t n);
 
 static void release_all(struct cmc *c)

@@ -23,6 +23,21 @@ static int build_page(void *ctx, uint64_t dst_page, const char *from_image, char
     return gr_compact_page(ctx, dst_page, from_image, dst_buf);
 }
 
+/* The fill moves garbage pages into the free pages unzeroed; the runtime's
+ * claims zero them (csrc/runtime/heap.c, csrc/cmc/recycle.c). */
+static uint64_t alloc_frontier(void *ctx)
+{
+    return gr_heap_frontier(ctx);
+}
+
+static void alloc_dirty(void *ctx, uint64_t lo, uint64_t hi, int narrow)
+{
+    if (narrow)
+        gr_heap_narrow_dirty(ctx, lo, hi);
+    else
+        gr_heap_note_dirty(ctx, lo, hi);
+}
+
 static bool is_cmc(gr_runtime *rt) { return rt && rt->ops == &gr_cmc_ops && rt->gc && rt->gc->cmc; }
 
 static int cmc_collect(struct gr_runtime *rt, int cause, struct gr_pause *out)
@@ -196,6 +211,8 @@ static int cmc_init(struct gr_runtime *rt, const void *config)
         rc = cmc_create((uintptr_t)rt->heap, rt->capacity, &cfg->machinery, &g->c);
     if (rc == 0)
         rc = cmc_set_builder(g->c, build_page, gr_cx(rt));
+    if (rc == 0)
+        rc = cmc_set_alloc_hooks(g->c, alloc_frontier, alloc_dirty, rt);
     if (rc == 0 && !cfg->no_pacing) {
         rc = -pthread_create(&g->driver, NULL, driver_main, rt);
         if (rc == 0) {

@@ -330,6 +330,7 @@ static void heap_after_flip(struct gr_cmc *g, struct gr_runtime *rt, uint64_t li
     if (to < cmc_present_end(g->c))
         to = cmc_present_end(g->c);     /* the pages the last fill and prefault kept */
     atomic_store(&rt->top, (uintptr_t)rt->heap + live);
+    gr_heap_clear_dirty(rt);            /* every page above the built ones is empty now */
     rt->high_water = (uintptr_t)rt->heap + live;
     __atomic_store_n(&rt->last_live, live, __ATOMIC_RELAXED);
     gr_heap_resize(rt, live);

@@ -2,9 +2,12 @@
  * the one allocation choke point.
  *
  * Invariants: [heap, top) is parseable object by object; [top, end) is zero
- * (fresh mapping, or released with MADV_DONTNEED / zeroed by the collector), so
- * allocation never has to clear memory. A TLAB [tlab_top, tlab_end) belongs to
- * one mutator; when it is retired its unused tail becomes a filler object. */
+ * (fresh mapping, or released with MADV_DONTNEED / zeroed by the collector),
+ * except in the dirty range [heap + dirty_lo, heap + dirty_hi): free pages a
+ * cmc cycle's fill moved there from from-space as they were (csrc/cmc/recycle.c),
+ * which the claim that takes them zeroes (HotSpot zeroes its TLABs the same way;
+ * elsewhere allocation never clears memory). A TLAB [tlab_top, tlab_end) belongs
+ * to one mutator; when it is retired its unused tail becomes a filler object. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -163,6 +166,60 @@ void gr_heap_release(struct gr_runtime *rt, uintptr_t from, uintptr_t to)
         memset((void *)from, 0, to - from);
 }
 
+void gr_heap_note_dirty(struct gr_runtime *rt, uint64_t lo, uint64_t hi)
+{
+    if (hi <= lo)
+        return;
+    uint64_t cur_hi = atomic_load(&rt->dirty_hi), cur_lo = atomic_load(&rt->dirty_lo);
+    if (cur_hi && cur_lo < lo)
+        lo = cur_lo;
+    if (cur_hi > hi)
+        hi = cur_hi;
+    /* lo first: a claim that reads the new hi reads this lo or a later one */
+    atomic_store(&rt->dirty_lo, lo);
+    atomic_store(&rt->dirty_hi, hi);
+}
+
+void gr_heap_narrow_dirty(struct gr_runtime *rt, uint64_t lo, uint64_t hi)
+{
+    uint64_t cur_lo = atomic_load(&rt->dirty_lo), cur_hi = atomic_load(&rt->dirty_hi);
+    if (lo < cur_lo)
+        lo = cur_lo;
+    if (hi > cur_hi)
+        hi = cur_hi;
+    if (hi <= lo)
+        lo = hi = 0;
+    /* every state in between covers [lo, hi) */
+    atomic_store(&rt->dirty_hi, hi);
+    atomic_store(&rt->dirty_lo, lo);
+}
+
+void gr_heap_clear_dirty(struct gr_runtime *rt)
+{
+    atomic_store(&rt->dirty_hi, 0);
+    atomic_store(&rt->dirty_lo, 0);
+}
+
+uint64_t gr_heap_frontier(struct gr_runtime *rt)
+{
+    return atomic_load(&rt->top) - (uintptr_t)rt->heap;
+}
+
+/* [start, next) was just claimed and the dirty range may reach into it. */
+static __attribute__((noinline)) void zero_dirty(struct gr_runtime *rt, uintptr_t start, uintptr_t next,
+                                                 uint64_t hi)
+{
+    uintptr_t a = (uintptr_t)rt->heap + atomic_load(&rt->dirty_lo), b = (uintptr_t)rt->heap + hi;
+    if (a < start)
+        a = start;
+    if (b > next)
+        b = next;
+    if (a < b) {
+        memset((void *)a, 0, b - a);
+        atomic_fetch_add_explicit(&rt->claim_zeroed_bytes, b - a, memory_order_relaxed);
+    }
+}
+
 /* Makes [from, to) one filler object (a dead, parseable gap); nothing if empty. */
 void gr_fill(uintptr_t from, uintptr_t to)
 {
@@ -202,6 +259,12 @@ static uintptr_t claim(struct gr_runtime *rt, uint64_t size, uint64_t want, uint
         *got = room < want ? room : want;
         next = start + *got;
     } while (!atomic_compare_exchange_weak(&rt->top, &old, next));
+    /* seq_cst after the claim: a fill that widened the dirty range before
+     * this load is seen here; one that widens it later sees this claim in
+     * the frontier and moves nothing below it (gr_heap_note_dirty) */
+    uint64_t dirty_hi = atomic_load(&rt->dirty_hi);
+    if (__builtin_expect(dirty_hi > start - (uintptr_t)rt->heap, 0))
+        zero_dirty(rt, start, next, dirty_hi);
     gr_fill(old, start);
     check_trigger(rt, next);
     if (__builtin_expect(next > atomic_load_explicit(&rt->claim_hint, memory_order_relaxed), 0))

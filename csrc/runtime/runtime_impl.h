@@ -211,6 +211,11 @@ struct gr_runtime {
     _Atomic uintptr_t top;        /* global bump pointer (absolute address) */
     uintptr_t high_water;         /* highest top since the last release */
     _Atomic uintptr_t claim_hint; /* a claim ending above calls ops->claimed */
+    /* [heap + dirty_lo, heap + dirty_hi): free pages above top that may hold
+     * garbage (a cmc fill moved unzeroed from-space pages there); a claim zeroes
+     * its part of it (gr_heap_note_dirty). dirty_hi == 0: none. */
+    _Atomic uint64_t dirty_lo, dirty_hi;
+    _Atomic uint64_t claim_zeroed_bytes;  /* bytes those claims zeroed */
     uint64_t tlab_bytes;
     uint64_t last_live;
 
@@ -322,6 +327,16 @@ uint64_t gr_heap_resident(struct gr_runtime *rt);
 void gr_heap_resize(struct gr_runtime *rt, uint64_t live);
 /* Releases [from, to) (page aligned inside the heap) to the kernel: reads back as zero. */
 void gr_heap_release(struct gr_runtime *rt, uintptr_t from, uintptr_t to);
+/* Free memory that may hold garbage (heap offsets; see dirty_lo in gr_runtime).
+ * note_dirty widens the range to cover [lo, hi) before a word there is written,
+ * and is seq_cst: a claim after it zeroes its part, and gr_heap_frontier read
+ * after it bounds every claim that did not see it. narrow_dirty: once nothing
+ * outside [lo, hi) is garbage any more. clear_dirty: world stopped, nothing
+ * above top is garbage (a cmc flip emptied those pages). */
+void gr_heap_note_dirty(struct gr_runtime *rt, uint64_t lo, uint64_t hi);
+void gr_heap_narrow_dirty(struct gr_runtime *rt, uint64_t lo, uint64_t hi);
+void gr_heap_clear_dirty(struct gr_runtime *rt);
+uint64_t gr_heap_frontier(struct gr_runtime *rt);
 uint64_t gr_now_ns(void);
 
 /* access.c */

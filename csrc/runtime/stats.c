@@ -62,6 +62,7 @@ int gr_stats(gr_runtime *rt, struct gr_stats *out)
     out->alloc_stalls = atomic_load(&rt->alloc_stalls);
     out->alloc_stall_ns = atomic_load(&rt->alloc_stall_ns);
     out->soft_limit_raises = atomic_load(&rt->soft_limit_raises);
+    out->claim_zeroed_bytes = atomic_load(&rt->claim_zeroed_bytes);
     pthread_mutex_unlock(&rt->stats_lock);
     return atomic_load(&rt->closed) ? -ESHUTDOWN : 0;
 }

@@ -136,6 +136,10 @@ int gs_restore(int fd, const struct gs_restore_config *cfg, gr_runtime **out)
     if (rc == 0)
         set_state(rt, &st, s->initial ? atomic_load(&rt->soft_limit) : h->soft_limit);
     uint64_t reg_len = h->nchunks * h->chunk_pages * h->page_size;
+    /* the stored pages above top may hold what a cmc fill left there (the
+     * snapshot does not record the dirty range): the claims zero them */
+    if (rc == 0 && reg_len > h->used)
+        gr_heap_note_dirty(rt, h->used, reg_len);
     struct gs_restore *r = NULL;
     if (rc == 0 && reg_len && !cfg->lazy) {
         rc = read_eagerly(fd, rt, &st, chunks);

@@ -19,6 +19,11 @@
  * Functions return >= 0 or -errno.
  */
 typedef int (*cmc_build_fn)(void *ctx, uint64_t dst_page, const char *from_image, char *dst_buf);
+/* The allocator's side of the fill (cmc_set_alloc_hooks): the heap offset every
+ * allocation so far lies below; free memory [lo_off, hi_off) that may hold garbage
+ * (narrow = 0: widen to cover it, before; narrow = 1: nothing outside it is, after). */
+typedef uint64_t (*cmc_frontier_fn)(void *ctx);
+typedef void (*cmc_dirty_fn)(void *ctx, uint64_t lo_off, uint64_t hi_off, int narrow);
 
 #define CMC_FAULT_SIGBUS 0
 #define CMC_FAULT_THREAD 1
@@ -140,6 +145,13 @@ int cmc_create(uintptr_t heap, uint64_t heap_size, const struct cmc_config *cfg,
 /* Waits for a running cycle, stops threads, releases everything. */
 void cmc_destroy(struct cmc *c);
 int cmc_set_builder(struct cmc *c, cmc_build_fn fn, void *ctx);
+/* Lets the fill (recycle_free) move garbage from-space pages into the free pages
+ * without zeroing them: it calls dirty(lo, hi, 0), then moves nothing below
+ * frontier() (read after it, before each run), then dirty(lo', hi', 1) with the
+ * pages it moved; the allocator zeroes what it claims inside the dirty range (its
+ * claims must read the range after they take memory, both sides seq_cst). Without
+ * hooks the fill zeroes each page before it moves it. -EBUSY while a cycle runs. */
+int cmc_set_alloc_hooks(struct cmc *c, cmc_frontier_fn frontier, cmc_dirty_fn dirty, void *ctx);
 uintptr_t cmc_from_space(struct cmc *c);
 
 /* The flip. Caller guarantees no mutator touches the heap until it returns.

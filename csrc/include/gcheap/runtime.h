@@ -138,6 +138,8 @@ struct gr_stats {
     uint64_t alloc_stall_ns;      /* their total wait */
     uint64_t soft_limit_raises;   /* allocations that raised the soft limit while a concurrent
                                    * cycle marked, instead of waiting for it */
+    uint64_t claim_zeroed_bytes;  /* free memory a cmc fill left unzeroed, zeroed by the
+                                   * allocations that took it (csrc/runtime/heap.c) */
 };
 
 const char *gr_phase_name(int phase);

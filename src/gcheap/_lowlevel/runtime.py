@@ -149,7 +149,8 @@ def stats(rt):
                 "max_pause_ns": p.max_pause_ns, "bytes_allocated": p.bytes_allocated,
                 "objects_allocated": p.objects_allocated, "handles_live": p.handles_live,
                 "mutators": p.mutators, "classes": p.classes, "alloc_stalls": p.alloc_stalls,
-                "alloc_stall_ns": p.alloc_stall_ns, "soft_limit_raises": p.soft_limit_raises}
+                "alloc_stall_ns": p.alloc_stall_ns, "soft_limit_raises": p.soft_limit_raises,
+                "claim_zeroed_bytes": p.claim_zeroed_bytes}
 
 
 def debug_compact_to_buffer(rt, capacity: int):
