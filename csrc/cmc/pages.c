@@ -409,60 +409,139 @@ static void note_install_cost(struct cmc *c, struct cmc_choice *ch, int move, ui
     }
 }
 
+/* install="move", chunk_moves (flip.c's anchor): the from-space pages at the
+ * destination's own offsets [s, s + k), once no page still to be built reads
+ * them (consumed) and neither the recycling nor the releaser took them (they
+ * only take pages from `released` on). The consumed pages skipped below s are
+ * released. NULL: build elsewhere. */
+static char *grab_in_place(struct cmc *c, uint64_t s, uint64_t k)
+{
+    if (XCHG(&c->releasing, 1))
+        return NULL;
+    char *r = NULL;
+    if (c->released <= s && c->consumed >= s + k) {
+        if (s > c->released &&
+            gk_madvise(c->from + c->released * c->psize, (s - c->released) * c->psize, GK_MADV_DONTNEED) == 0)
+            ADD(&c->st.released_bytes, (s - c->released) * c->psize);
+        c->released = s + k;
+        r = (char *)c->from + s * c->psize;
+    }
+    STORE(&c->releasing, 0);
+    return r;
+}
+
+/* The chunk [s, s + k), all claimed by us and built in from-space at its own
+ * offsets, goes into the heap with one mremap (its page table moves whole;
+ * recycle.c's move_chunk says why the same offsets). 0, or -1: not moved. */
+static int install_chunk(struct cmc *c, uint64_t s, uint64_t k)
+{
+    uintptr_t dst = c->heap + s * c->psize, at = 0;
+    uint64_t len = k * c->psize;
+    int rc = cmc_injected(c, CMC_INJ_MREMAP);
+    if (rc == 0)
+        rc = gk_mremap_dontunmap(c->from + s * c->psize, len, dst, &at);
+    if (rc < 0) {
+        cmc_note_error(c, rc, CMC_INJ_MREMAP);
+        return -1;
+    }
+    mark_installed(c, s, k, BY_GC);
+    ADD(&c->st.ioctl_wake, 1);
+    gk_uffd_wake(c->uffd, dst, len);    /* threads blocked on a claimed page (thread mode) */
+    return 0;
+}
+
+/* Builds and installs [s, e): claims each page just before building it into
+ * rbuf (page s at rbuf), installs each contiguous claimed stretch with one
+ * ioctl - or, when `chunk` and the whole of it was claimed, with one mremap. */
+static void build_run(struct cmc *c, uint64_t s, uint64_t e, char *rbuf, int move, int chunk, char *buf,
+                      struct cmc_choice *choice)
+{
+    uint64_t p = s;
+    cmc_note_touched(c, e - 1);     /* once per run, before any of its claims */
+    while (p < e) {
+        uint64_t q = p;
+        while (q < e) {
+            uint32_t expect = PG_EMPTY;
+            if (!CAS(&c->state[q], &expect, PG_CLAIMED))
+                break;
+            int rc = c->build(c->build_ctx, q, (const char *)c->from, rbuf + (q - s) * c->psize);
+            if (rc < 0) {
+                cmc_note_error(c, rc, CMC_INJ_NONE);
+                cmc_fatal(c, q, CMC_OP_BUILD, rc, 0);   /* pure function: no retry helps */
+            }
+            q++;
+        }
+        if (q > p) {
+            if (chunk && p == s && q == e && install_chunk(c, s, e - s) == 0) {
+                ADD(&c->st.recycled_pages, e - s);
+                cmc_maybe_release(c, 0);
+                return;
+            }
+            /* A failure gave the unfinished pages back: the re-scan retries them. */
+            int timed = choice && c->auto_install && !chunk;
+            uint64_t t0 = timed ? cmc_now_ns() : 0;
+            install_run(c, p, q - p, rbuf + (p - s) * c->psize, move, BY_GC);
+            if (timed)
+                note_install_cost(c, choice, move, cmc_now_ns() - t0, q - p);
+            if (rbuf != buf)
+                ADD(&c->st.recycled_pages, q - p);
+            cmc_maybe_release(c, 0);
+            p = q;
+        } else {
+            p++;            /* someone else holds it */
+        }
+    }
+}
+
+/* A run of ordinary pages: recycled from-space pages to build in (move), else
+ * the worker's own scratch pages. */
+static void plain_run(struct cmc *c, uint64_t s, uint64_t e, char *buf, struct cmc_choice *choice)
+{
+    char *rbuf = buf;
+    int move = choose_move(c, choice);
+    if (move) {
+        rbuf = grab_recycled(c, e - s);
+        if (!rbuf) {
+            rbuf = buf;
+            populate_scratch(buf, (e - s) * c->psize);
+        }
+    }
+    build_run(c, s, e, rbuf, move, 0, buf, choice);
+}
+
 /* A GC worker's share of a cycle: sweep [0, n_build) in runs taken from the
  * shared cursor, claiming each page just before building it so that a faulting
  * mutator can still take pages the worker has not reached; install each
- * contiguous claimed run with one ioctl. Then re-scan for pages that were given
- * back or skipped (a failed install, a dead worker) and wait for the pages that
- * mutators are building. Returns 0 once every page is installed (a page that
- * cannot be installed before the deadline aborts: cmc_stuck.c). */
+ * contiguous claimed run with one ioctl. A worker whose run starts a 2 MiB chunk
+ * takes the whole chunk when no one has taken its next run yet, and builds it in
+ * place in from-space when it can (grab_in_place): then one mremap installs it.
+ * Then re-scan for pages that were given back or skipped (a failed install, a
+ * dead worker) and wait for the pages that mutators are building. Returns 0 once
+ * every page is installed (a page that cannot be installed before the deadline
+ * aborts: cmc_stuck.c). */
 int cmc_drive(struct cmc *c, char *buf, int run_pages, struct cmc_choice *choice)
 {
-    uint64_t n_build = c->n_build;
+    uint64_t n_build = c->n_build, run = (uint64_t)run_pages;
+    uint64_t chunk = CMC_CHUNK_BYTES / c->psize;
+    int chunks = choice && LOAD(&c->chunk_moves) && c->install == CMC_INSTALL_MOVE && chunk % run == 0;
     for (;;) {
-        uint64_t s = ADD(&c->cursor, (uint64_t)run_pages) - (uint64_t)run_pages;
+        uint64_t s = ADD(&c->cursor, run) - run;
         if (s >= n_build)
             break;
-        uint64_t e = s + (uint64_t)run_pages < n_build ? s + (uint64_t)run_pages : n_build;
-        uint64_t p = s;
-        char *rbuf = buf;
-        int move = choose_move(c, choice);
-        if (move) {
-            rbuf = grab_recycled(c, e - s);
-            if (!rbuf) {
-                rbuf = buf;
-                populate_scratch(buf, (e - s) * c->psize);
-            }
-        }
-        cmc_note_touched(c, e - 1);     /* once per run, before any of its claims */
-        while (p < e) {
-            uint64_t q = p;
-            while (q < e) {
-                uint32_t expect = PG_EMPTY;
-                if (!CAS(&c->state[q], &expect, PG_CLAIMED))
-                    break;
-                int rc = c->build(c->build_ctx, q, (const char *)c->from, rbuf + (q - p) * c->psize);
-                if (rc < 0) {
-                    cmc_note_error(c, rc, CMC_INJ_NONE);
-                    cmc_fatal(c, q, CMC_OP_BUILD, rc, 0);   /* pure function: no retry helps */
-                }
-                q++;
-            }
-            if (q > p) {
-                /* A failure gave the unfinished pages back: the re-scan retries them. */
-                int timed = choice && c->auto_install;
-                uint64_t t0 = timed ? cmc_now_ns() : 0;
-                install_run(c, p, q - p, rbuf, move, BY_GC);
-                if (timed)
-                    note_install_cost(c, choice, move, cmc_now_ns() - t0, q - p);
-                if (rbuf != buf)
-                    ADD(&c->st.recycled_pages, q - p);
-                cmc_maybe_release(c, 0);
-                p = q;
+        uint64_t e = s + run < n_build ? s + run : n_build;
+        uint64_t expect = s + run;
+        if (chunks && s % chunk == 0 && s + chunk <= n_build && run < chunk &&
+            CAS(&c->cursor, &expect, s + chunk)) {
+            char *ip = grab_in_place(c, s, chunk);
+            if (ip) {
+                build_run(c, s, s + chunk, ip, 1, 1, buf, choice);
             } else {
-                p++;            /* someone else holds it */
+                for (uint64_t r = s; r < s + chunk; r += run)
+                    plain_run(c, r, r + run, buf, choice);
             }
+            continue;
         }
+        plain_run(c, s, e, buf, choice);
     }
     for (uint64_t p = 0; p < n_build; p++) {
         if (LOAD(&c->state[p]) != PG_INSTALLED)
