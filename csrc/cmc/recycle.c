@@ -11,9 +11,8 @@
  * first read (the next cycle's marking ran at half the rate over freshly
  * faulted pages). stw keeps its free pages present and zeroes them.
  *
- * So once every page is built, the worker ending the cycle zeroes the
- * garbage from-space pages and moves them (UFFDIO_MOVE, up to FILL_RUN pages
- * per ioctl) into the free pages the prefault window would populate, above
+ * So once every page is built, the worker ending the cycle moves the garbage
+ * from-space pages into the free pages the prefault window would populate, above
  * the mutators' allocation frontier ([fill_lo, fill_hi): registered for the
  * move, unregistered after; the VMA split that registering makes merges back,
  * both parts sharing the heap's anon_vma). A page a mutator touched first is
@@ -24,6 +23,13 @@
  * the soft limit are present, as stw keeps them: the resident set is larger
  * than without the fill by the pages moved, and the mutators do not fault
  * them in.
+ *
+ * With the allocator's hooks (cmc_set_alloc_hooks) the pages go as they are:
+ * the dirty range it is told covers them, and its claims zero what they take
+ * (csrc/runtime/heap.c); whole 2 MiB from-space chunks inside the range go
+ * back to their own offsets with one mremap each (move_chunk), the rest with
+ * UFFDIO_MOVE, up to FILL_RUN pages per ioctl. Without hooks each page is
+ * zeroed first and moved page by page.
  *
  * What is not moved (a failed ioctl, no room) is released as before; a
  * kernel without UFFDIO_MOVE (< 6.8) gets no fill. A page a fork child still
