@@ -193,6 +193,11 @@ void cmc_maybe_release(struct cmc *c, int force);
 /* pages claimed outside the protocol's own installs (recycle.c): installed, or given back */
 void cmc_mark_installed(struct cmc *c, uint64_t p, uint64_t n);
 void cmc_unclaim(struct cmc *c, uint64_t p, uint64_t n);
+/* The claimed pages [s, s + k) (one aligned 2 MiB chunk), present in from-space at
+ * the same offsets, go into the heap with one mremap (their page table moves
+ * whole; recycle.c's move_chunk says why the same offsets), counted as `by`
+ * installs (mark_installed). 0, or -1: nothing moved, the pages still claimed. */
+int cmc_remap_chunk(struct cmc *c, uint64_t s, uint64_t k, int by);
 /* recycle.c */
 int cmc_in_fill(struct cmc *c, uint64_t p);
 uint64_t cmc_fill_budget(struct cmc *c);

@@ -414,15 +414,16 @@ static void note_install_cost(struct cmc *c, struct cmc_choice *ch, int move, ui
  * them (consumed) and neither the recycling nor the releaser took them (they
  * only take pages from `released` on). The consumed pages skipped below s are
  * released. NULL: build elsewhere. */
+static void release_to(struct cmc *c, uint64_t q);
+
 static char *grab_in_place(struct cmc *c, uint64_t s, uint64_t k)
 {
     if (XCHG(&c->releasing, 1))
         return NULL;
     char *r = NULL;
     if (c->released <= s && c->consumed >= s + k) {
-        if (s > c->released &&
-            gk_madvise(c->from + c->released * c->psize, (s - c->released) * c->psize, GK_MADV_DONTNEED) == 0)
-            ADD(&c->st.released_bytes, (s - c->released) * c->psize);
+        if (s > c->released)
+            release_to(c, s);
         c->released = s + k;
         r = (char *)c->from + s * c->psize;
     }
@@ -430,10 +431,7 @@ static char *grab_in_place(struct cmc *c, uint64_t s, uint64_t k)
     return r;
 }
 
-/* The chunk [s, s + k), all claimed by us and built in from-space at its own
- * offsets, goes into the heap with one mremap (its page table moves whole;
- * recycle.c's move_chunk says why the same offsets). 0, or -1: not moved. */
-static int install_chunk(struct cmc *c, uint64_t s, uint64_t k)
+int cmc_remap_chunk(struct cmc *c, uint64_t s, uint64_t k, int by)
 {
     uintptr_t dst = c->heap + s * c->psize, at = 0;
     uint64_t len = k * c->psize;
@@ -444,8 +442,9 @@ static int install_chunk(struct cmc *c, uint64_t s, uint64_t k)
         cmc_note_error(c, rc, CMC_INJ_MREMAP);
         return -1;
     }
-    mark_installed(c, s, k, BY_GC);
-    ADD(&c->st.ioctl_wake, 1);
+    mark_installed(c, s, k, by);
+    if (by >= 0)
+        ADD(&c->st.ioctl_wake, 1);
     gk_uffd_wake(c->uffd, dst, len);    /* threads blocked on a claimed page (thread mode) */
     return 0;
 }
@@ -472,7 +471,7 @@ static void build_run(struct cmc *c, uint64_t s, uint64_t e, char *rbuf, int mov
             q++;
         }
         if (q > p) {
-            if (chunk && p == s && q == e && install_chunk(c, s, e - s) == 0) {
+            if (chunk && p == s && q == e && cmc_remap_chunk(c, s, e - s, BY_GC) == 0) {
                 ADD(&c->st.recycled_pages, e - s);
                 cmc_maybe_release(c, 0);
                 return;
@@ -579,16 +578,21 @@ void cmc_maybe_release(struct cmc *c, int force)
         uint64_t hold = cmc_fill_budget(c);
         q = q > hold ? q - hold : 0;
     }
-    if (q > c->released && (force || q - c->released >= (uint64_t)c->cfg.release_batch_pages)) {
-        cmc_sample_rss(c);
-        uint64_t len = (q - c->released) * c->psize;
-        uint64_t t0 = c->auto_install ? cmc_now_ns() : 0;
-        if (gk_madvise(c->from + c->released * c->psize, len, GK_MADV_DONTNEED) == 0) {
-            if (c->auto_install)        /* what a copy adds per page: see note_install_cost */
-                STORE(&c->release_ns, average(LOAD(&c->release_ns), (cmc_now_ns() - t0) / (q - c->released)));
-            ADD(&c->st.released_bytes, len);
-            c->released = q;
-        }
-    }
+    if (q > c->released && (force || q - c->released >= (uint64_t)c->cfg.release_batch_pages))
+        release_to(c, q);
     STORE(&c->releasing, 0);
+}
+
+/* Holding `releasing`: from-space [released, q) goes back to the kernel. */
+static void release_to(struct cmc *c, uint64_t q)
+{
+    cmc_sample_rss(c);
+    uint64_t len = (q - c->released) * c->psize;
+    uint64_t t0 = c->auto_install ? cmc_now_ns() : 0;
+    if (gk_madvise(c->from + c->released * c->psize, len, GK_MADV_DONTNEED) == 0) {
+        if (c->auto_install)        /* what a copy adds per page: see note_install_cost */
+            STORE(&c->release_ns, average(LOAD(&c->release_ns), (cmc_now_ns() - t0) / (q - c->released)));
+        ADD(&c->st.released_bytes, len);
+        c->released = q;
+    }
 }

@@ -103,7 +103,7 @@ static uint64_t claim_run(struct cmc *c, uint64_t p, uint64_t n)
     return k;
 }
 
-/* Moves the k zeroed from-space pages at src into the claimed heap pages from
+/* Moves the k from-space pages at src into the claimed heap pages from
  * d on. Returns the pages it moved; *taken: the heap pages it is done with
  * (moved, or present already: EEXIST, left as they are). A failure gives the
  * rest back and returns with *taken < k: the caller stops. */
@@ -148,44 +148,26 @@ static uint64_t move_run(struct cmc *c, uint64_t d, uint64_t k, uintptr_t src, u
  * mremap failed (no more chunks this cycle). */
 static int64_t move_chunk(struct cmc *c, uint64_t a, uint64_t chunk, unsigned char *vec)
 {
-    uint64_t got = claim_run(c, a, chunk);
-    if (got < chunk) {
-        cmc_unclaim(c, a, got);
-        return 0;
-    }
-    uintptr_t dst = c->heap + a * c->psize, src = c->from + a * c->psize;
-    uint64_t len = chunk * c->psize, n = 0;
-    if (mincore((void *)dst, len, vec) < 0) {
-        cmc_unclaim(c, a, chunk);
-        return 0;
-    }
+    uint64_t got = claim_run(c, a, chunk), len = chunk * c->psize, n = 0;
+    if (got < chunk || mincore((void *)(c->heap + a * c->psize), len, vec) < 0)
+        goto leave;
     for (uint64_t i = 0; i < chunk; i++)
-        if (vec[i] & 1) {
-            cmc_unclaim(c, a, chunk);
-            return 0;
-        }
-    if (mincore((void *)src, len, vec) < 0) {
-        cmc_unclaim(c, a, chunk);
-        return 0;
-    }
+        if (vec[i] & 1)
+            goto leave;
+    if (mincore((void *)(c->from + a * c->psize), len, vec) < 0)
+        goto leave;
     for (uint64_t i = 0; i < chunk; i++)
         n += vec[i] & 1;
-    if (n == 0) {
-        cmc_unclaim(c, a, chunk);
-        return 0;
-    }
-    uintptr_t at = 0;
-    int rc = cmc_injected(c, CMC_INJ_MREMAP);
-    if (rc == 0)
-        rc = gk_mremap_dontunmap(src, len, dst, &at);
-    if (rc < 0) {
-        cmc_note_error(c, rc, CMC_INJ_MREMAP);
+    if (n == 0)
+        goto leave;
+    if (cmc_remap_chunk(c, a, chunk, -1) < 0) {
         cmc_unclaim(c, a, chunk);
         return -1;
     }
-    cmc_mark_installed(c, a, chunk);
-    gk_uffd_wake(c->uffd, dst, len);    /* threads blocked on a claimed page (thread mode) */
     return (int64_t)n;
+leave:
+    cmc_unclaim(c, a, got);
+    return 0;
 }
 
 /* Under mu, every page built, [0, used_pages) still registered. */

@@ -63,8 +63,9 @@ struct cmc_config {
                                    process (0: CMC_INSTALL_DEADLINE_MS); see cmc_stuck.c */
     int remap_gap_us;           /* testing, flip=CMC_FLIP_REMAP: hold the unmapped window open this
                                    long (the range-theft experiment, independent of scheduling) */
-    int recycle_free;           /* at a cycle's end, move garbage from-space pages (zeroed) into
-                                   the free pages above the allocation frontier (recycle.c) */
+    int recycle_free;           /* at a cycle's end, move garbage from-space pages into the free
+                                   pages above the allocation frontier (recycle.c): zeroed first,
+                                   unless the allocator zeroes them (cmc_set_alloc_hooks) */
     int fill_delay_us;          /* testing: the fill waits this long once its range is registered
                                    (so that mutators fault inside it) */
 };

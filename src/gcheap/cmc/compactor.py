@@ -32,8 +32,9 @@ class CmcOptions:
     end_delay_us: int = 0           # testing: the last GC worker ends a cycle this late
     install_deadline_ms: int = ll.CMC_INSTALL_DEADLINE_MS   # a page not installable this long aborts
     remap_gap_us: int = 0           # testing, flip="remap": the unmapped window is held open this long
-    # at a cycle's end, move the garbage from-space pages (zeroed) into the heap's free
-    # pages above the allocation frontier instead of releasing them (csrc/cmc/recycle.c)
+    # at a cycle's end, move the garbage from-space pages into the heap's free pages
+    # above the allocation frontier instead of releasing them (csrc/cmc/recycle.c):
+    # under a Runtime its allocations zero them; this standalone Compactor zeroes them first
     recycle_free: bool = True
     fill_delay_us: int = 0          # testing: the fill waits this long with its range registered
 
