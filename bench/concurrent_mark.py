@@ -246,10 +246,13 @@ def main() -> None:
                   + (f", pages copied {fmt([r['auto_copy'] for r in race[n]], 1, 0)}" if n == "auto" else ""))
 
     if "splay" not in skip:
-        print(f"\n== 4. Splay, {a.splay_runs} runs each: cmc (default sizing) against a heap that never collects")
-        never = [splay(["--heap", "8G", "--heap-initial", "8G"]) for _ in range(a.splay_runs)]
-        cm = [splay(["--collector", "cmc"]) for _ in range(a.splay_runs)]
-        stw = [splay(["--collector", "stw"]) for _ in range(a.splay_runs)]
+        print(f"\n== 4. Splay, {a.splay_runs} runs each: cmc (default sizing) against a heap that never collects"
+              " (the three interleaved, so that the machine's slow spells fall on all of them)")
+        never, cm, stw = [], [], []
+        for _ in range(a.splay_runs):
+            never.append(splay(["--heap", "8G", "--heap-initial", "8G"]))
+            cm.append(splay(["--collector", "cmc"]))
+            stw.append(splay(["--collector", "stw"]))
         for name, rs in (("no collection", never), ("cmc", cm), ("stw", stw)):
             print(f"{name:>14}: cycles {fmt([r['cycles'] for r in rs], 1, 0)}, "
                   f"longest pause {fmt([r['longest_ms'] for r in rs])} ms, "

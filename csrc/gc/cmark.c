@@ -1,11 +1,18 @@
 /* cmark.c - concurrent marking: the marker (one GC thread), the SATB write
- * barrier and the black-allocation hook (mutators). The protocol is described
- * in gc_impl.h; the cycle that runs it is cmc.c.
+ * barrier and black allocation. The protocol is described in gc_impl.h; the
+ * cycle that runs it is cmc_cycle.c.
+ *
+ * Black allocation costs the mutators nothing while marking runs: everything
+ * between TAMS and the top at the final remark is live, and its bits are set
+ * after remark by one walk of that range (gr_cmark_black_range, a GC thread).
+ * From remark to the flip the allocation hook sets each new object's bits
+ * (gr_black_alloc): that range is what the flip pause reads them for.
  *
  * Who writes what, so that no bitmap word has two writers:
  *   obj_starts, live_words below TAMS   the marker only (relaxed atomics: the
  *                                       barrier reads obj_starts to filter)
- *   obj_starts, live_words above TAMS   the mutator whose TLAB (or large object)
+ *   ... from TAMS to the top at remark  the GC thread that walks them, after remark
+ *   ... above the top at remark         the mutator whose TLAB (or large object)
  *                                       covers the word: TLABs start on chunk
  *                                       (512-byte) boundaries during a cycle
  *   heap reference fields               mutators (release stores, gr_store_ref);
@@ -183,7 +190,8 @@ void gr_cmark_start(struct gr_runtime *rt, struct gr_marker *mk)
     cx->scan_limit = tams - cx->heap_start;
     void *arg[2] = {cx, mk};
     gr_visit_roots(rt, mark_root, arg);
-    atomic_store(&rt->alloc_hook_on, 1);
+    atomic_store(&rt->cycle_on, 1);
+    atomic_store(&rt->barrier_floor, tams);
     atomic_store(&rt->barrier_on, 1);
 }
 
@@ -310,15 +318,15 @@ void gr_satb_release_mutator(struct gr_marker *mk, struct gr_mutator *m)
 /* The barrier's slow path (rt->barrier_on): BEFORE *slot = value, log the
  * reference about to be overwritten if it points below TAMS and is unmarked.
  * Stores into objects allocated during marking (above TAMS) need no logging:
- * their old values were stored after the snapshot. */
+ * their old values were stored after the snapshot; gr_store_ref_slow does not
+ * call us for them (rt->barrier_floor is TAMS). */
 void gr_satb_barrier(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uintptr_t *slot, uintptr_t value)
 {
     struct gr_marker *mk = &rt->gc->mk;
+    (void)obj;
     if (__builtin_expect(mk->stress_delay_us > 0, 0))
         stress_delay(mk->stress_delay_us);
     uintptr_t tams = mk->tams;
-    if (obj >= tams)
-        return;
     uintptr_t old = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (!old || old >= tams || gr_cmark_is_marked(&rt->gc->cx, old))
         return;
@@ -333,13 +341,52 @@ void gr_satb_barrier(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj,
     b->e[b->n++] = old;
 }
 
-/* The allocation hook (rt->alloc_hook_on): the object is live (allocated black). */
+/* The allocation hook (rt->alloc_hook_on, from the final remark to the flip):
+ * the object is live (allocated black). */
 void gr_black_alloc(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uint64_t size)
 {
     struct gr_compact_ctx *cx = &rt->gc->cx;
     uint64_t w = word_of(cx, obj);
     set_bits_owned(cx->obj_starts, w, 1);
     set_bits_owned(cx->live_words, w, size / GR_WORD);
+}
+
+/* Calls fn for each object in [from, to), fillers skipped; the range is
+ * parsable (world stopped, or below the top at a pause that retired the
+ * TLABs: their tails and the gaps before chunk-aligned claims are fillers). */
+static void walk_objects(struct gr_runtime *rt, uintptr_t from, uintptr_t to,
+                         void (*fn)(struct gr_runtime *, uintptr_t, const struct gr_class *, uint32_t, uint64_t, void *),
+                         void *arg)
+{
+    for (uintptr_t p = from; p < to;) {
+        uint64_t hdr = *(const uint64_t *)p;
+        const struct gr_class *c = gr_class_at(rt, gr_hdr_class(hdr));
+        uint32_t len = gr_hdr_length(hdr);
+        uint64_t size = gr_size_of(c, len);
+        if (!size)
+            break;              /* (cannot happen: every gap is a filler of at least a word) */
+        if (c->kind != GR_KIND_FILLER)
+            fn(rt, p, c, len, size, arg);
+        p += size;
+    }
+}
+
+static void set_black(struct gr_runtime *rt, uintptr_t obj, const struct gr_class *c, uint32_t len, uint64_t size,
+                      void *arg)
+{
+    struct gr_compact_ctx *cx = gr_cx(rt);
+    uint64_t w = word_of(cx, obj);
+    (void)c, (void)len;
+    set_bits_owned(cx->obj_starts, w, 1);
+    set_bits_owned(cx->live_words, w, size / GR_WORD);
+    *(uint64_t *)arg += size;
+}
+
+uint64_t gr_cmark_black_range(struct gr_runtime *rt, uintptr_t from, uintptr_t to)
+{
+    uint64_t bytes = 0;
+    walk_objects(rt, from, to, set_black, &bytes);
+    return bytes;
 }
 
 uint64_t gr_cmark_take_satb(struct gr_runtime *rt, struct gr_marker *mk, int all_mutators)
@@ -371,6 +418,20 @@ uint64_t gr_cmark_take_satb(struct gr_runtime *rt, struct gr_marker *mk, int all
     return taken;
 }
 
+static void push_referents(struct gr_runtime *rt, uintptr_t obj, const struct gr_class *c, uint32_t len,
+                           uint64_t size, void *arg)
+{
+    void **a = arg;
+    uint64_t first, count;
+    (void)rt, (void)size;
+    gr_ref_words(c, len, &first, &count);
+    for (uint64_t k = 0; k < count; k++) {
+        uintptr_t v = ((uintptr_t *)obj)[first + k];
+        if (v)
+            mark_push(a[0], a[1], v, 0);
+    }
+}
+
 /* World stopped: a buffer was lost, so the snapshot may be incomplete. Clear
  * the marks below TAMS and mark everything reachable now, in the pause. */
 int gr_cmark_full_remark(struct gr_runtime *rt, struct gr_marker *mk)
@@ -385,24 +446,7 @@ int gr_cmark_full_remark(struct gr_runtime *rt, struct gr_marker *mk)
     void *arg[2] = {cx, mk};
     gr_visit_roots(rt, mark_root, arg);
     /* black objects reference objects below TAMS too: trace from them */
-    uint64_t top_words = (atomic_load(&rt->top) - cx->heap_start) / GR_WORD;
-    for (uint64_t i = nwords; i < (top_words + 63) / 64; i++) {
-        uint64_t starts = RELAXED_LOAD(&cx->obj_starts[i]);
-        while (starts) {
-            uint64_t b = (uint64_t)__builtin_ctzll(starts);
-            starts &= starts - 1;
-            uintptr_t obj = cx->heap_start + (i * 64 + b) * GR_WORD;
-            uint64_t hdr = *(const uint64_t *)obj;
-            const struct gr_class *c = gr_class_at(rt, gr_hdr_class(hdr));
-            uint64_t first, count;
-            gr_ref_words(c, gr_hdr_length(hdr), &first, &count);
-            for (uint64_t k = 0; k < count; k++) {
-                uintptr_t v = ((uintptr_t *)obj)[first + k];
-                if (v)
-                    mark_push(cx, mk, v, 0);
-            }
-        }
-    }
+    walk_objects(rt, mk->tams, atomic_load(&rt->top), push_referents, arg);
     gr_cmark_drain(rt, mk, 0);
     gr_cmark_rescan(rt, mk, 0);
     atomic_store(&mk->satb_lost, 0);

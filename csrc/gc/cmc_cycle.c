@@ -8,15 +8,19 @@
  *   finish_previous   (concurrent) the last cycle's compaction completes; its
  *                     record is closed; the bitmaps are cleared
  *   START pause       TLABs retired; TAMS = top rounded up to a chunk; roots
- *                     greyed; barrier and black allocation on
+ *                     greyed; barrier on (what is allocated from now on is
+ *                     black: above TAMS, no bits set yet)
  *   mark              (concurrent) drain the mark stack and the full barrier
  *                     buffers until both are empty (precleaning)
  *   REMARK pause      the mutators' partial buffers; drain for at most the
  *                     remark budget: when that is not enough, resume and go
  *                     back to mark (the last allowed attempt drains it all);
- *                     checks (debug); barrier off
- *   prepare           (concurrent) chunk offsets, page metadata, from-space
- *                     sources of everything below the top at remark
+ *                     checks (debug); barrier off; allocation hook on (it
+ *                     sets the bits of each object allocated from now on)
+ *   prepare           (concurrent) the bits of what was allocated while
+ *                     marking, [TAMS, top at remark), by one walk; chunk
+ *                     offsets, page metadata, from-space sources of
+ *                     everything below the top at remark
  *   FLIP pause        TLABs retired; black allocation off; offsets and
  *                     metadata of what was allocated since remark; roots
  *                     forwarded; mremap + register; top = live
@@ -196,7 +200,7 @@ static int start_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
         TIMED(GR_PHASE_CHECK, rc = gr_check_snapshot(rt, g->snap, mk->tams - (uintptr_t)rt->heap));
         if (rc < 0) {
             atomic_store(&rt->barrier_on, 0);
-            atomic_store(&rt->alloc_hook_on, 0);
+            atomic_store(&rt->cycle_on, 0);
             return rc;
         }
     }
@@ -217,6 +221,7 @@ static void abandon_marking(struct gr_runtime *rt)
     struct gr_marker *mk = &rt->gc->mk;
     gr_cmark_end(rt, mk);                           /* barrier off, buffers emptied */
     atomic_store(&rt->alloc_hook_on, 0);
+    atomic_store(&rt->cycle_on, 0);
     mk->sp = mk->ssp = 0;
     mk->overflow = 0;
 }
@@ -253,6 +258,7 @@ static int remark_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     }
     gr_cmark_end(rt, mk);                           /* marking complete: barrier off */
     g->remark_top = atomic_load(&rt->top);          /* TLABs retired: everything below is final */
+    atomic_store(&rt->alloc_hook_on, 1);            /* bits for what comes above it */
     return 0;
 }
 
@@ -271,6 +277,7 @@ static uint32_t src_page(const struct gr_compact_ctx *cx, uint64_t p)
 static void prepare(struct gr_runtime *rt, struct gr_cmc *g)
 {
     struct gr_compact_ctx *cx = gr_cx(rt);
+    gr_cmark_black_range(rt, rt->gc->mk.tams, g->remark_top);
     uint64_t r = g->remark_top - cx->heap_start;
     uint64_t cr = chunks_of(r);
     cx->scan_limit = cr * GR_CHUNK_BYTES;
@@ -355,6 +362,7 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     struct gr_cmc *g = arg;
     struct gr_compact_ctx *cx = gr_cx(rt);
     atomic_store(&rt->alloc_hook_on, 0);
+    atomic_store(&rt->cycle_on, 0);
     int rc = verify_before(rt, out);
     if (rc < 0)
         return rc;

@@ -133,6 +133,10 @@ int gr_cmark_rescan(struct gr_runtime *rt, struct gr_marker *mk, uint64_t deadli
 /* Remark found the barrier lost entries: re-marks everything from the roots (pause). */
 int gr_cmark_full_remark(struct gr_runtime *rt, struct gr_marker *mk);
 void gr_cmark_end(struct gr_runtime *rt, struct gr_marker *mk);        /* remark done: barrier off */
+/* After the final remark (concurrently, one GC thread): sets the bits of every
+ * object in [from, to) = [TAMS, top at remark), all allocated black while
+ * marking ran; returns their bytes. */
+uint64_t gr_cmark_black_range(struct gr_runtime *rt, uintptr_t from, uintptr_t to);
 int gr_cmark_is_marked(const struct gr_compact_ctx *cx, uintptr_t obj);
 /* the collector ops' barrier and allocation hook (mutators, in core) */
 void gr_satb_barrier(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uintptr_t *slot, uintptr_t value);

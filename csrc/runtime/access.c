@@ -14,11 +14,14 @@
 static __thread int tl_last_error;
 
 /* The write barrier's slow path (runtime_impl.h): the collector's barrier,
- * then the store. Not inlined, on purpose. */
+ * then the store. Not inlined, on purpose. A holder at or above the floor
+ * (allocated while marking) needs no call: most of a program's stores while
+ * marking go into objects it has just made. */
 __attribute__((noinline)) void gr_store_ref_slow(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj,
                                                  uintptr_t *slot, uintptr_t value)
 {
-    rt->ops->barrier(rt, m, obj, slot, value);
+    if (obj < atomic_load_explicit(&rt->barrier_floor, memory_order_relaxed))
+        rt->ops->barrier(rt, m, obj, slot, value);
     __atomic_store_n(slot, value, __ATOMIC_RELEASE);
 }
 

@@ -227,12 +227,12 @@ void gr_fill(uintptr_t from, uintptr_t to)
         *(uint64_t *)from = gr_make_hdr(GR_CLASS_FILLER, (uint32_t)((to - from) / GR_WORD));
 }
 
-/* During a concurrent cycle (alloc_hook_on) a claim starts on a chunk boundary,
+/* During a concurrent cycle (cycle_on) a claim starts on a chunk boundary,
  * the gap before it a filler: the bitmap words of one TLAB or large object are
  * then written by its mutator alone (csrc/gc/cmark.c). */
 static inline uintptr_t claim_start(struct gr_runtime *rt, uintptr_t old)
 {
-    if (__builtin_expect(atomic_load_explicit(&rt->alloc_hook_on, memory_order_relaxed), 0))
+    if (__builtin_expect(atomic_load_explicit(&rt->cycle_on, memory_order_relaxed), 0))
         return (old + GR_CHUNK_BYTES - 1) & ~(uintptr_t)(GR_CHUNK_BYTES - 1);
     return old;
 }
@@ -360,7 +360,7 @@ uintptr_t gr_alloc(struct gr_runtime *rt, struct gr_mutator *m, uint64_t size, i
             return 0;
         }
         int rc = 0;
-        if (attempt == 0 && atomic_load_explicit(&rt->alloc_hook_on, memory_order_relaxed) && grow_for(rt, size)) {
+        if (attempt == 0 && atomic_load_explicit(&rt->cycle_on, memory_order_relaxed) && grow_for(rt, size)) {
             /* a concurrent cycle is marking and will free space at its flip: the
              * soft limit gives way rather than stall this thread (the flip sizes
              * it again from the live data); at the reservation, it waits */

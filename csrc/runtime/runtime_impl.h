@@ -154,10 +154,12 @@ struct gr_root_provider {
  *   wait         out of core: until no concurrent work of earlier
  *                collections is left (timeout_ms < 0: forever).
  *   barrier      the write barrier's slow path, in core: called only while
- *                rt->barrier_on is set, BEFORE *slot = value.
+ *                rt->barrier_on is set, BEFORE *slot = value, and only for a
+ *                holder below rt->barrier_floor.
  *   alloc        in core, after a successful allocation while rt->alloc_hook_on.
- *                While alloc_hook_on is set, TLABs and large objects start on a
- *                chunk (GR_CHUNK_BYTES) boundary, so that the bitmap words of one
+ *                While rt->cycle_on is set (a concurrent cycle between its
+ *                start and its flip), TLABs and large objects start on a chunk
+ *                (GR_CHUNK_BYTES) boundary, so that the bitmap words of one
  *                TLAB belong to its mutator alone.
  *   trigger      in core, from the allocation slow path, once used bytes reach
  *                rt->gc_trigger (the collector's pacer sets it; UINT64_MAX: off).
@@ -194,6 +196,11 @@ struct gr_runtime {
     struct gr_gc *gc;             /* owned by the collector */
     _Atomic int barrier_on;       /* the collector's barrier slow path must run */
     _Atomic int alloc_hook_on;    /* the collector's alloc hook must run */
+    _Atomic int cycle_on;         /* a concurrent cycle runs: claims start on a chunk
+                                   * boundary; a full soft limit gives way (heap.c) */
+    /* stores into objects at or above it skip the barrier's slow path (SATB:
+     * allocated after the snapshot, nothing of the snapshot to log) */
+    _Atomic uintptr_t barrier_floor;
     _Atomic uint64_t gc_trigger;  /* used bytes at which ops->trigger runs (UINT64_MAX: never) */
 
     /* allocations that had to wait for a collection: count, total wait */

@@ -24,7 +24,10 @@ print(len(acc), n)
 """
 
 
-N0, N1 = 150_000, 100_000   # about 45 MB allocated in all: several collections
+# About 45 MB allocated in all, in a 32 MiB heap: several collections. (In a 64 MiB
+# heap cmc's pacer could give the rest of the run room after one cycle: when its
+# marking was slow on two cores, the allocation rate it saw called for that.)
+N0, N1 = 150_000, 100_000
 
 
 def run_in_thread(path, argv, rt, out_path, results):
@@ -36,7 +39,7 @@ def run_in_thread(path, argv, rt, out_path, results):
 def test_two_programs_at_once_on_one_runtime(tmp_path, collector):
     prog = tmp_path / "loop.py"
     prog.write_text(LOOP)
-    with gcheap.Runtime(heap_size="64M", collector=collector, verify=True) as rt:
+    with gcheap.Runtime(heap_size="32M", collector=collector, verify=True) as rt:
         # the embedding program's global roots, far above the old 1024 limit
         Node = rt.define_class("Node", scalars=["v"])
         for g in (0, 1023, 1024, 5000, 60000):
@@ -115,7 +118,7 @@ def test_programs_at_once_many_rounds(tmp_path, collector):
     """The bug above came and went with timing: 40 rounds of three programs starting
     together on one runtime (fresh files, so each also compiles), every output and
     the heap checked after each round. GCHEAP_STRESS=1."""
-    with gcheap.Runtime(heap_size="64M", collector=collector, verify=True) as rt:
+    with gcheap.Runtime(heap_size="32M", collector=collector, verify=True) as rt:
         for round_ in range(40):
             progs = []
             for k in range(3):
