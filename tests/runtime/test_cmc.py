@@ -212,6 +212,10 @@ def test_garbage_from_space_pages_fill_the_free_pages_above_the_window(marking):
         assert resident_bytes(base + built + ahead, end - built - ahead) == end - built - ahead
         assert resident_bytes(base + end, info["capacity"] - end) == 0
         assert_one_mapping(base, info["capacity"])
+        # each from-space page went back once: released (only those present are
+        # counted), built on (recycled) or moved into the free pages (filled)
+        st = rt.stats()["cmc"]                                 # (the first cycle: its own)
+        assert st["released_bytes"] // page + st["recycled_pages"] + filled <= -(-reached // page), st
         zeroed = rt.stats()["claim_zeroed_bytes"]
         fresh, blobs = [], []
         while rt.heap_info()["used"] < end:                    # allocate across the filled pages

@@ -93,7 +93,7 @@ struct cmc_stats {
     uint64_t eexist;
     uint64_t eagain;
     uint64_t moved_bytes;       /* bytes of built pages installed */
-    uint64_t released_bytes;    /* from-space released while the cycle ran */
+    uint64_t released_bytes;    /* from-space released while the cycle ran (its present pages) */
     uint64_t recycled_pages;    /* move: pages built in consumed from-space and moved */
     uint64_t fill_pages;        /* recycle_free: from-space pages moved into free heap pages */
     uint64_t auto_copy_pages;   /* auto: pages GC threads copied because moving cost more */
