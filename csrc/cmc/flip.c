@@ -95,9 +95,13 @@ static int anchor(struct cmc *c, uint64_t len, uint64_t move_len)
     if (x < len || x + c->psize > move_len)
         return -ENOSPC;         /* no page above the sources */
     uintptr_t got = 0;
-    int rc = gk_mremap_dontunmap(c->from + x, c->psize, c->heap + x, &got);
-    if (rc < 0)
-        return rc;
+    int rc = cmc_injected(c, CMC_INJ_MREMAP);
+    if (rc == 0)
+        rc = gk_mremap_dontunmap(c->from + x, c->psize, c->heap + x, &got);
+    if (rc < 0) {
+        cmc_note_error(c, rc, CMC_INJ_MREMAP);
+        return rc;              /* nothing moved: the cycle goes on without chunk moves */
+    }
     gk_madvise(c->heap + x, c->psize, GK_MADV_DONTNEED);       /* above the old top: garbage */
     return 0;
 }

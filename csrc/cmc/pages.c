@@ -443,6 +443,7 @@ int cmc_remap_chunk(struct cmc *c, uint64_t s, uint64_t k, int by)
         return -1;
     }
     mark_installed(c, s, k, by);
+    ADD(&c->st.chunk_pages, k);
     if (by >= 0)
         ADD(&c->st.ioctl_wake, 1);
     gk_uffd_wake(c->uffd, dst, len);    /* threads blocked on a claimed page (thread mode) */

@@ -397,6 +397,7 @@ int cmc_get_stats(struct cmc *c, struct cmc_stats *out)
         .eagain = LOAD(&st->eagain), .moved_bytes = LOAD(&st->moved_bytes),
         .released_bytes = LOAD(&st->released_bytes), .recycled_pages = LOAD(&st->recycled_pages),
         .fill_pages = LOAD(&st->fill_pages), .auto_copy_pages = LOAD(&st->auto_copy_pages),
+        .chunk_pages = LOAD(&st->chunk_pages),
         .rss_before = st->rss_before, .peak_rss = LOAD(&st->peak_rss), .thefts = LOAD(&st->thefts),
         .stalls = LOAD(&st->stalls), .stalls_dropped = LOAD(&st->stalls_dropped), .flip_s = st->flip_s,
         .flip_register_s = st->flip_register_s, .flip_mremap_s = st->flip_mremap_s,
@@ -420,6 +421,7 @@ void cmc_add_cycle_totals(struct cmc_totals *t, const struct cmc_stats *st)
     t->moved_bytes += LOAD(&st->moved_bytes);
     t->released_bytes += LOAD(&st->released_bytes);
     t->recycled_pages += LOAD(&st->recycled_pages);
+    t->chunk_pages += LOAD(&st->chunk_pages);
     t->stalls += LOAD(&st->stalls);
     t->flip_s += st->flip_s;
     t->compaction_s += st->compaction_s;

@@ -415,6 +415,33 @@ def test_injected_flip_failure_falls_back_to_stw(point, flip):
         rt.verify()
 
 
+def test_injected_anchor_failure_leaves_one_mapping():
+    """The flip's second mremap is its anchor (csrc/cmc/flip.c: a from-space page
+    moved back above the old top, so that the heap's VMA shares from-space's
+    anon_vma and whole chunks can go back by mremap). When it fails the cycle goes
+    on without chunk moves, reports the error, and leaves the heap one mapping
+    that the next flip moves."""
+    with gcheap.Runtime("64M", heap_initial="32M", collector="cmc", require_concurrent=True) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, 40000)
+        heap, cap = rt.heap_info()["address"], rt.heap_info()["capacity"]
+        rt._cmc.inject("mremap", 2, errno.ENOMEM)
+        rep = rt.gc()
+        assert rep.concurrent and rep.error and "ENOMEM" in rep.error and "mremap" in rep.error
+        assert rt.stats()["cmc"]["chunk_pages"] == 0               # none, page by page
+        assert rt.stats()["cmc"]["fill_pages"] > 0
+        rt.verify()
+        assert all(nodes[i].v == i and nodes[i].w == i / 7 for i in range(1, 40000, 2))
+        assert all(a[9] == i * 1000 + 9 for i, a in arrays)
+        assert_one_mapping(heap, cap)
+        for _ in range(40000):
+            rt.new_array("u8", 300)         # garbage above the live data
+        rep = rt.gc()
+        assert rep.concurrent and rep.error is None
+        assert rt.stats()["cmc"]["chunk_pages"] > 0                # the anchor held: chunks again
+        rt.verify()
+        assert_one_mapping(heap, cap)
+
+
 @pytest.mark.parametrize("point", ["ioctl", "worker"])
 @pytest.mark.parametrize("fault_mode", ["sigbus", "thread"])
 def test_injected_failure_during_compaction_is_recovered(point, fault_mode):

@@ -97,6 +97,8 @@ struct cmc_stats {
     uint64_t recycled_pages;    /* move: pages built in consumed from-space and moved */
     uint64_t fill_pages;        /* recycle_free: from-space pages moved into free heap pages */
     uint64_t auto_copy_pages;   /* auto: pages GC threads copied because moving cost more */
+    uint64_t chunk_pages;       /* pages that went into the heap in whole 2 MiB chunks by mremap
+                                   (built in place in from-space, or the fill's) */
     uint64_t rss_before;        /* at the flip */
     uint64_t peak_rss;          /* sampled during the cycle */
     uint64_t thefts;            /* flip="remap": times the heap range was taken */
@@ -129,6 +131,7 @@ struct cmc_totals {
     uint64_t stalls;
     uint64_t prefault_pages;    /* free pages made present ahead of allocation (prefault.c) */
     uint64_t fill_pages;        /* free pages filled with recycled from-space pages (recycle.c) */
+    uint64_t chunk_pages;       /* of the built and filled pages, those moved in whole chunks */
     double flip_s;
     double compaction_s;
     double gc_cpu_s;
