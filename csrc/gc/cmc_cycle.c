@@ -21,6 +21,8 @@
  *                     marking, [TAMS, top at remark), by one walk; chunk
  *                     offsets, page metadata, from-space sources of
  *                     everything below the top at remark
+ *   CATCHUP pause(s)  while more than catchup_kib was allocated since:
+ *                     TLABs retired; prepare goes on up to their top
  *   FLIP pause        TLABs retired; black allocation off; offsets and
  *                     metadata of what was allocated since remark; roots
  *                     forwarded; mremap + register; top = live
@@ -41,6 +43,12 @@
 #define TIMED(phase, stmt) do { uint64_t t_ = gr_now_ns(); stmt; out->phase_ns[phase] += gr_now_ns() - t_; } while (0)
 #define DEFAULT_REMARK_BUDGET_US 300
 #define DEFAULT_REMARK_ATTEMPTS 8
+/* Prepare goes on past the top at remark (after a catch-up pause) while more
+ * than catchup_kib was allocated since what it covers: the flip pause computes
+ * the offsets and metadata of the rest, about 55 ns per KiB (Splay), so that
+ * 2 MiB cost it ~0.1 ms. */
+#define DEFAULT_CATCHUP_KIB 2048
+#define CATCHUP_ROUNDS 4
 
 static uint64_t thread_cpu_ns(void)
 {
@@ -272,6 +280,37 @@ static uint32_t src_page(const struct gr_compact_ctx *cx, uint64_t p)
     return (uint32_t)((cx->pages[p].first_obj + cx->pages[p].bytes_before) / GR_PAGE);
 }
 
+/* Offsets, metadata and sources of what was allocated since the prepared part,
+ * up to heap offset f (TLABs retired there: its chunk is final, the next claim
+ * starts on the next chunk boundary): chunks [prepared_chunks, chunks_of(f)),
+ * destination pages from prepared_pages on. Leaves cx->live_bytes and
+ * n_dst_pages; returns the live bytes. (A catch-up round, or the flip pause.) */
+static uint64_t prepare_since(struct gr_runtime *rt, struct gr_cmc *g, uint64_t f)
+{
+    struct gr_compact_ctx *cx = gr_cx(rt);
+    uint64_t cf = chunks_of(f);
+    if (cf < g->prepared_chunks)
+        cf = g->prepared_chunks;
+    cx->scan_limit = cf * GR_CHUNK_BYTES;
+    uint64_t live = gr_liveness_range(cx, g->prepared_chunks, cf);
+    cx->live_bytes = live;
+    cx->n_dst_pages = (live + GR_PAGE - 1) / GR_PAGE;
+    gr_pagemeta_range(cx, g->prepared_pages, cx->n_dst_pages);
+    for (uint64_t p = g->prepared_pages; p < cx->n_dst_pages; p++)
+        g->src_first[p] = src_page(cx, p);
+    if (g->bitmap_dirty < f)
+        g->bitmap_dirty = f;
+    return live;
+}
+
+static int catchup_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
+{
+    struct gr_cmc *g = arg;
+    out->live_bytes = out->used_before;
+    g->catch_top = atomic_load(&rt->top);           /* TLABs retired: everything below is final */
+    return 0;
+}
+
 /* Concurrent, after remark: offsets, metadata and sources of everything below
  * the top at remark (new TLABs start on a chunk boundary above it). */
 static void prepare(struct gr_runtime *rt, struct gr_cmc *g)
@@ -367,21 +406,9 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     if (rc < 0)
         return rc;
     uint64_t t = gr_now_ns();
-    /* what was allocated since remark: black, its bits set by the allocators */
-    uint64_t f = atomic_load(&rt->top) - cx->heap_start;
-    uint64_t cf = chunks_of(f);
-    if (cf < g->prepared_chunks)
-        cf = g->prepared_chunks;
-    cx->scan_limit = cf * GR_CHUNK_BYTES;
-    uint64_t live = gr_liveness_range(cx, g->prepared_chunks, cf);
-    cx->live_bytes = live;
-    cx->n_dst_pages = (live + GR_PAGE - 1) / GR_PAGE;
+    /* what was allocated since the prepared part: black, its bits set by the allocators */
     uint64_t p0 = g->prepared_pages;
-    gr_pagemeta_range(cx, p0, cx->n_dst_pages);
-    for (uint64_t p = p0; p < cx->n_dst_pages; p++)
-        g->src_first[p] = src_page(cx, p);
-    if (g->bitmap_dirty < f)
-        g->bitmap_dirty = f;
+    uint64_t live = prepare_since(rt, g, atomic_load(&rt->top) - cx->heap_start);
     out->phase_ns[GR_PHASE_BLACK] = gr_now_ns() - t;
     out->live_bytes = live;
     out->moved_bytes = g->moved_bytes;
@@ -542,6 +569,24 @@ static int concurrent_cycle(struct gr_runtime *rt, int cause, struct gr_pause *o
     uint64_t prep0 = gr_now_ns();
     prepare(rt, g);
     stress_delay(g);
+    for (int i = 0; i < CATCHUP_ROUNDS; i++) {
+        struct gr_compact_ctx *cx = gr_cx(rt);
+        uint64_t kib = g->cfg.catchup_kib > 0 ? (uint64_t)g->cfg.catchup_kib : DEFAULT_CATCHUP_KIB;
+        if (atomic_load(&rt->top) - cx->heap_start < g->prepared_chunks * GR_CHUNK_BYTES + (kib << 10))
+            break;
+        rc = run_pause(rt, cause, GR_PAUSE_CATCHUP, catchup_pause, g, &p);
+        if (rc < 0) {
+            end_record(rt, g, rc, NULL);
+            return rc;
+        }
+        g->cur.catchups++;
+        uint64_t p0 = g->prepared_pages;
+        prepare_since(rt, g, g->catch_top - cx->heap_start);
+        if (cmc_set_src_first(g->c, p0, cx->n_dst_pages - p0, g->src_first + p0) < 0)
+            break;              /* (cannot happen: no cycle runs) the flip sets them */
+        g->prepared_chunks = chunks_of(g->catch_top - cx->heap_start);
+        g->prepared_pages = cx->n_dst_pages;
+    }
     g->cur.prepare_ns = gr_now_ns() - prep0;
     rc = run_pause(rt, cause, GR_PAUSE_FLIP, flip_pause, g, out);
     /* the pacer's history: how fast the mutators allocated, how long marking took */

@@ -25,6 +25,7 @@ struct gr_cmc {
 
     /* between the phases of a running cycle (gc_lock) */
     uintptr_t remark_top;         /* top at the last remark: TLABs after it start above */
+    uintptr_t catch_top;          /* top at the last catch-up pause */
     uint64_t prepared_chunks;     /* chunk offsets valid for chunks [0, prepared_chunks] */
     uint64_t prepared_pages;      /* page metadata and sources set for [0, prepared_pages) */
     uint64_t moved_bytes;

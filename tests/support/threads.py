@@ -72,7 +72,7 @@ def run_mutators_and_collector(nthreads: int, rounds: int, heap: str = "8M", **r
         c.join(timeout=60)
         assert not c.is_alive() and not any(m.is_alive() for m in ms), "deadlock"
         assert not errors, errors
-        st = rt.stats()
+        st = dict(rt.stats(), cycle_log=rt.cycles())
         assert st["collections"] >= 3
         rt.verify()
         rep = rt.gc()

@@ -63,7 +63,8 @@ struct gr_cmc_config {
     uint64_t mark_stack_limit;    /* testing: mark stack entries at most (0: unlimited) */
     int32_t hold_after_start_ms;  /* testing: the cycle waits this long after its start pause
                                    * before it marks (the mutators run meanwhile) */
-    int32_t reserved;
+    int32_t catchup_kib;          /* after remark, a catch-up pause (and more prepare) while more
+                                   * than this was allocated since what prepare covers (0: 2048) */
 };
 
 /* One collection of collector "cmc": its pauses and its concurrent phases. */
@@ -75,7 +76,8 @@ struct gr_cycle {
     int32_t remarks;              /* remark pauses (over-budget ones resumed the mutators) */
     int32_t npauses;
     int32_t failed;               /* -errno: the cycle was abandoned (heap intact), 0 if none */
-    uint64_t pause_seq[12];       /* gr_pause seqs of its pauses, in order */
+    int32_t catchups;             /* catch-up pauses between the last remark and the flip */
+    uint64_t pause_seq[16];       /* gr_pause seqs of its pauses, in order */
     uint64_t start_ns;            /* CLOCK_MONOTONIC: the cycle began (before its first pause) */
     uint64_t flip_end_ns;         /* the flip pause ended */
     uint64_t end_ns;              /* compaction complete (0 while it runs) */

@@ -23,7 +23,8 @@ GR_MAX_HEAP = lib.GR_MAX_HEAP
 GR_NPHASES = lib.GR_NPHASES
 PHASE_NAMES = tuple(ffi.string(lib.gr_phase_name(i)).decode() for i in range(lib.GR_NPHASES))
 PAUSE_KINDS = {lib.GR_PAUSE_FULL: "full", lib.GR_PAUSE_MARK_FLIP: "mark+flip", lib.GR_PAUSE_START: "start",
-               lib.GR_PAUSE_REMARK: "remark", lib.GR_PAUSE_FLIP: "flip", lib.GR_PAUSE_SNAPSHOT: "snapshot"}
+               lib.GR_PAUSE_REMARK: "remark", lib.GR_PAUSE_FLIP: "flip", lib.GR_PAUSE_SNAPSHOT: "snapshot",
+               lib.GR_PAUSE_CATCHUP: "catchup"}
 CAUSE_NAMES = {lib.GR_CAUSE_EXPLICIT: "explicit", lib.GR_CAUSE_ALLOC: "allocation", lib.GR_CAUSE_STRESS: "stress",
                lib.GR_CAUSE_PACED: "paced", lib.GR_CAUSE_FULL: "full"}
 

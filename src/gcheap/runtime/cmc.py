@@ -26,7 +26,7 @@ MACHINERY_OPTIONS = ("fault_mode", "install", "gc_threads", "flip", "require_con
                      "install_deadline_ms", "remap_gap_us", "recycle_free",
                      "fill_delay_us")
 CYCLE_OPTIONS = ("marking", "checks", "remark_budget_us", "remark_attempts", "pacing", "stress_delay_us",
-                 "mark_stack_limit", "hold_after_start_ms")
+                 "mark_stack_limit", "hold_after_start_ms", "catchup_kib")
 OPTION_NAMES = MACHINERY_OPTIONS + CYCLE_OPTIONS
 _warned = False
 FORKED_REASON = ("forked child: the userfaultfd and GC threads belong to the parent process; "
@@ -46,6 +46,10 @@ class CycleOptions:
     remark_budget_us  how long a remark pause may drain (default 300); over it the
                       mutators resume and marking goes on
     remark_attempts   resumed remarks before one finishes regardless (default 8)
+    catchup_kib       after remark, while more than this many KiB were allocated since
+                      what prepare covers, a catch-up pause retires the TLABs and
+                      prepare goes on up to their top (default 2048; at most 4 rounds):
+                      the flip pause then handles only the rest
     pacing            True: the pacer starts cycles before the heap fills
     stress_delay_us   testing: random delays up to this long between phases, in the
                       barrier and in the marker
@@ -63,6 +67,7 @@ class CycleOptions:
     stress_delay_us: int = 0
     mark_stack_limit: int = 0
     hold_after_start_ms: int = 0
+    catchup_kib: int = 0
 
     def __post_init__(self) -> None:
         if self.marking not in _ll.GR_MARKINGS:
@@ -74,7 +79,8 @@ class CycleOptions:
         if not isinstance(self.pacing, bool):
             raise InvalidOption(f"pacing: expected True or False, got {self.pacing!r}")
         for name, hi in (("remark_budget_us", 10_000_000), ("remark_attempts", 1000), ("stress_delay_us", 100_000),
-                         ("mark_stack_limit", 1 << 40), ("hold_after_start_ms", 60_000)):
+                         ("mark_stack_limit", 1 << 40), ("hold_after_start_ms", 60_000),
+                         ("catchup_kib", 1 << 30)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= hi:
                 raise InvalidOption(f"{name} must be an int in [0, {hi}], not {v!r}")
@@ -82,7 +88,7 @@ class CycleOptions:
     def c_config(self, machinery: CmcOptions):
         return _ll.gr_cmc_config(machinery.c_config(), self.marking, self.checks, self.remark_budget_us,
                                  self.remark_attempts, self.pacing, self.stress_delay_us, self.mark_stack_limit,
-                                 self.hold_after_start_ms)
+                                 self.hold_after_start_ms, self.catchup_kib)
 
 
 @dataclass(frozen=True)
@@ -101,8 +107,9 @@ class CmcOptionsAll:
 @dataclass(frozen=True)
 class CmcReport(GCReport):
     """A GCReport of collector "cmc": one cycle. pause_s = the sum of its pauses
-    (pauses: "start", "remark" (all of them), "flip" for concurrent marking; "mark"
-    and "flip" when marking ran in the pause); "flip.*" are parts of "flip";
+    (pauses: "start", "remark" (all of them), "catchup" (all of them, if any),
+    "flip" for concurrent marking; "mark" and "flip" when marking ran in the
+    pause); "flip.*" are parts of "flip";
     longest_pause_s is the longest single one. cycle: the C cycle record (its
     concurrent phases, GC CPU, allocation stalls, floating garbage, ...). RSS
     figures here are the process's (/proc/self/statm), sampled at the flip and

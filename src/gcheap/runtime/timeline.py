@@ -187,7 +187,7 @@ def _cmc_cycles(rt, rec, pauses: list[dict]) -> list[dict]:
             continue
         phases = []
         for a, b in zip(ps, ps[1:]):                  # between consecutive pauses of the cycle
-            name = "prepare" if b["kind"] == "flip" else "concurrent mark"
+            name = "prepare" if b["kind"] in ("flip", "catchup") else "concurrent mark"
             phases.append((name, a["start_ns"] + a["pause_ns"], b["start_ns"]))
         last = ps[-1]
         flip_end = last["start_ns"] + last["pause_ns"]
