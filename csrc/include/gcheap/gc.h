@@ -65,6 +65,9 @@ struct gr_cmc_config {
                                    * before it marks (the mutators run meanwhile) */
     int32_t catchup_kib;          /* after remark, a catch-up pause (and more prepare) while more
                                    * than this was allocated since what prepare covers (0: 2048) */
+    int32_t no_remark_flush;      /* 1: no catch-up pause that queues the mutators' partial barrier
+                                   * buffers before each remark (the remark takes them; ablation) */
+    int32_t reserved;
 };
 
 /* One collection of collector "cmc": its pauses and its concurrent phases. */

@@ -47,7 +47,8 @@ GR_CHECKS = {"checkmark": lib.GR_CHECK_MARK, "barrier": lib.GR_CHECK_SATB}
 
 def gr_cmc_config(machinery, marking: str = "concurrent", checks=(), remark_budget_us: int = 0,
                   remark_attempts: int = 0, pacing: bool = True, stress_delay_us: int = 0,
-                  mark_stack_limit: int = 0, hold_after_start_ms: int = 0, catchup_kib: int = 0):
+                  mark_stack_limit: int = 0, hold_after_start_ms: int = 0, catchup_kib: int = 0,
+                  remark_flush: bool = True):
     """struct gr_cmc_config: the machinery's struct cmc_config (a cffi pointer) and the cycle's options."""
     cfg = ffi.new("struct gr_cmc_config *")
     cfg.machinery = machinery[0]
@@ -63,6 +64,7 @@ def gr_cmc_config(machinery, marking: str = "concurrent", checks=(), remark_budg
     cfg.mark_stack_limit = mark_stack_limit
     cfg.hold_after_start_ms = hold_after_start_ms
     cfg.catchup_kib = catchup_kib
+    cfg.no_remark_flush = 0 if remark_flush else 1
     return cfg
 
 

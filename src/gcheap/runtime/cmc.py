@@ -26,7 +26,7 @@ MACHINERY_OPTIONS = ("fault_mode", "install", "gc_threads", "flip", "require_con
                      "install_deadline_ms", "remap_gap_us", "recycle_free",
                      "fill_delay_us")
 CYCLE_OPTIONS = ("marking", "checks", "remark_budget_us", "remark_attempts", "pacing", "stress_delay_us",
-                 "mark_stack_limit", "hold_after_start_ms", "catchup_kib")
+                 "mark_stack_limit", "hold_after_start_ms", "catchup_kib", "remark_flush")
 OPTION_NAMES = MACHINERY_OPTIONS + CYCLE_OPTIONS
 _warned = False
 FORKED_REASON = ("forked child: the userfaultfd and GC threads belong to the parent process; "
@@ -46,6 +46,10 @@ class CycleOptions:
     remark_budget_us  how long a remark pause may drain (default 300); over it the
                       mutators resume and marking goes on
     remark_attempts   resumed remarks before one finishes regardless (default 8)
+    remark_flush      True (default): before each remark, a catch-up pause queues the
+                      mutators' partial barrier buffers and the marker drains them
+                      concurrently, so that the remark finds only what was logged
+                      since; False: the remark takes them (ablation)
     catchup_kib       after remark, while more than this many KiB were allocated since
                       what prepare covers, a catch-up pause retires the TLABs and
                       prepare goes on up to their top (default 2048; at most 4 rounds):
@@ -68,6 +72,7 @@ class CycleOptions:
     mark_stack_limit: int = 0
     hold_after_start_ms: int = 0
     catchup_kib: int = 0
+    remark_flush: bool = True
 
     def __post_init__(self) -> None:
         if self.marking not in _ll.GR_MARKINGS:
@@ -76,8 +81,9 @@ class CycleOptions:
         if not isinstance(checks, (tuple, list, set, frozenset)) or any(c not in _ll.GR_CHECKS for c in checks):
             raise InvalidOption(f"checks: a tuple of {sorted(_ll.GR_CHECKS)}, not {self.checks!r}")
         object.__setattr__(self, "checks", tuple(sorted(set(checks))))
-        if not isinstance(self.pacing, bool):
-            raise InvalidOption(f"pacing: expected True or False, got {self.pacing!r}")
+        for name in ("pacing", "remark_flush"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidOption(f"{name}: expected True or False, got {getattr(self, name)!r}")
         for name, hi in (("remark_budget_us", 10_000_000), ("remark_attempts", 1000), ("stress_delay_us", 100_000),
                          ("mark_stack_limit", 1 << 40), ("hold_after_start_ms", 60_000),
                          ("catchup_kib", 1 << 30)):
@@ -88,7 +94,7 @@ class CycleOptions:
     def c_config(self, machinery: CmcOptions):
         return _ll.gr_cmc_config(machinery.c_config(), self.marking, self.checks, self.remark_budget_us,
                                  self.remark_attempts, self.pacing, self.stress_delay_us, self.mark_stack_limit,
-                                 self.hold_after_start_ms, self.catchup_kib)
+                                 self.hold_after_start_ms, self.catchup_kib, self.remark_flush)
 
 
 @dataclass(frozen=True)
