@@ -10,7 +10,8 @@
    threads) against the stw pause (all of it GC work);
 3. remark: the remark pause with 0 and with ~1000 barrier-logged references
    left for it (a mutator cuts them while the cycle holds after its start
-   pause), and the cost per entry;
+   pause), and the cost per entry (remark_flush=False: the remark takes them);
+   then the same with the default catch-up pause that hands them to the marker;
 4. Splay (examples/splay.py) under cmc with the default heap sizing (it must
    collect at least 5 times) against the same program in a heap so large that
    it never collects: longest GC pause, RMS and max of Splay's own latency
@@ -89,9 +90,13 @@ def stw_half_live(size: int) -> dict:
 
 # ---- 3: remark cost per logged entry ------------------------------------------------------
 
-def remark_with_entries(n: int) -> tuple[float, int]:
+def remark_with_entries(n: int, flush: bool = False) -> tuple[float, int, float]:
+    """The remark pause with n logged references in a mutator's partial buffer
+    (flush=False: the remark takes them; True, the default: a catch-up pause hands
+    them to the marker first). Returns remark s, entries, catch-up pauses s."""
     with gcheap.Runtime(heap_size="64M", heap_initial="64M", collector="cmc", require_concurrent=True,
-                        hold_after_start_ms=150, pacing=False, remark_budget_us=1_000_000) as rt:
+                        hold_after_start_ms=150, pacing=False, remark_budget_us=1_000_000,
+                        remark_flush=flush) as rt:
         Node = rt.define_class("Node", refs=["next"], scalars=["v"])
         arr = rt.new_array("ref", max(n, 1))
         rt.globals["arr"] = arr
@@ -109,7 +114,9 @@ def remark_with_entries(n: int) -> tuple[float, int]:
         c = box["rep"].cycle
         pauses = {p["seq"]: p for p in ll.pauses(rt._c)}
         remarks = [pauses[s] for s in c["pause_seq"] if pauses[s]["kind"] == "remark"]
-        return sum(p["pause_ns"] for p in remarks) / 1e9, c["satb_entries"]
+        catchups = [pauses[s] for s in c["pause_seq"] if pauses[s]["kind"] == "catchup"]
+        return (sum(p["pause_ns"] for p in remarks) / 1e9, c["satb_entries"],
+                sum(p["pause_ns"] for p in catchups) / 1e9)
 
 
 # ---- 5: installs, with and without a racing mutator --------------------------------------
@@ -224,8 +231,12 @@ def main() -> None:
         full = [remark_with_entries(1000) for _ in range(a.repeat)]
         t_full = [f[0] for f in full]
         n = statistics.median(f[1] for f in full)
-        print(f"0 entries: remark {fmt(base, 1e3)} ms; ~{n:.0f} entries: remark {fmt(t_full, 1e3)} ms; "
-              f"per entry {(statistics.median(t_full) - statistics.median(base)) / max(n, 1) * 1e9:.0f} ns")
+        print(f"remark_flush=False: 0 entries: remark {fmt(base, 1e3)} ms; ~{n:.0f} entries: remark "
+              f"{fmt(t_full, 1e3)} ms; per entry "
+              f"{(statistics.median(t_full) - statistics.median(base)) / max(n, 1) * 1e9:.0f} ns")
+        fl = [remark_with_entries(1000, flush=True) for _ in range(a.repeat)]
+        print(f"remark_flush=True (default): ~{statistics.median(f[1] for f in fl):.0f} entries: catch-up pause "
+              f"{fmt([f[2] for f in fl], 1e3)} ms, then the remark {fmt([f[0] for f in fl], 1e3)} ms")
 
     if "installs" not in skip:
         size = parse_size(a.install_heap)
