@@ -143,7 +143,23 @@ static void describe_path(struct trav *t, uint64_t i, char *msg, size_t cap)
     }
 }
 
-int gr_checkmark(struct gr_runtime *rt, uintptr_t tams)
+/* The bytes of [from, to) that are objects (not fillers) and not in reached. */
+static uint64_t unreached_objects(struct gr_runtime *rt, const uint64_t *reached, uintptr_t from, uintptr_t to)
+{
+    uint64_t bytes = 0;
+    for (uintptr_t p = from; p < to;) {
+        uint64_t size = gr_object_size(rt, p);
+        if (!size)
+            break;
+        uint64_t w = (p - (uintptr_t)rt->heap) / GR_WORD;
+        if (gr_hdr_class(*(const uint64_t *)p) != GR_CLASS_FILLER && !((reached[w / 64] >> (w % 64)) & 1))
+            bytes += size;
+        p += size;
+    }
+    return bytes;
+}
+
+int gr_checkmark(struct gr_runtime *rt, uintptr_t tams, uint64_t *floating)
 {
     struct gr_compact_ctx *cx = gr_cx(rt);
     struct trav t;
@@ -158,6 +174,20 @@ int gr_checkmark(struct gr_runtime *rt, uintptr_t tams)
                  o, (uint64_t)(o - (uintptr_t)rt->heap), gr_hdr_class(*(const uint64_t *)o));
         describe_path(&t, i, rt->verify_msg, sizeof rt->verify_msg);
         rc = -EFAULT;
+    }
+    if (rc == 0 && floating) {
+        /* the floating garbage, exactly: marked below TAMS or allocated above
+         * it (live by construction), and not reachable now */
+        uint64_t bytes = 0, nwords = (tams - (uintptr_t)rt->heap) / GR_WORD / 64;
+        for (uint64_t i = 0; i < nwords; i++) {
+            uint64_t m = __atomic_load_n(&cx->obj_starts[i], __ATOMIC_RELAXED) & ~t.bits[i];
+            while (m) {
+                uint64_t b = (uint64_t)__builtin_ctzll(m);
+                m &= m - 1;
+                bytes += gr_object_size(rt, (uintptr_t)rt->heap + (i * 64 + b) * GR_WORD);
+            }
+        }
+        *floating = bytes + unreached_objects(rt, t.bits, tams, (uintptr_t)rt->heap + used);
     }
     trav_free(&t);
     return rc;

@@ -186,6 +186,7 @@ void gr_cmark_start(struct gr_runtime *rt, struct gr_marker *mk)
     mk->overflow = 0;
     mk->marked_objects = mk->marked_bytes = mk->satb_entries = mk->floating_bytes = 0;
     mk->overflows = mk->rescans = 0;
+    mk->floating_checked = -1;
     atomic_store(&mk->satb_lost, 0);
     cx->scan_limit = tams - cx->heap_start;
     void *arg[2] = {cx, mk};

@@ -260,8 +260,12 @@ static int remark_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     int rc = 0;
     if (g->cfg.checks & GR_CHECK_SATB)
         TIMED(GR_PHASE_CHECK, rc = gr_check_snapshot_marked(rt, g->snap, mk->tams));
-    if (rc == 0 && (g->cfg.checks & GR_CHECK_MARK))
-        TIMED(GR_PHASE_CHECK, rc = gr_checkmark(rt, mk->tams));
+    uint64_t floating = 0;
+    if (rc == 0 && (g->cfg.checks & GR_CHECK_MARK)) {
+        TIMED(GR_PHASE_CHECK, rc = gr_checkmark(rt, mk->tams, &floating));
+        if (rc == 0)
+            mk->floating_checked = (int64_t)floating;
+    }
     if (rc < 0) {
         abandon_marking(rt);
         return rc;
@@ -463,6 +467,7 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
 static void begin_record(struct gr_runtime *rt, struct gr_cmc *g, int cause, int concurrent)
 {
     memset(&g->cur, 0, sizeof g->cur);
+    g->cur.floating_checked_bytes = -1;
     g->cur.seq = g->nlog + 1;
     g->cur.cause = cause;
     g->cur.concurrent = concurrent;
@@ -488,6 +493,7 @@ static void end_record(struct gr_runtime *rt, struct gr_cmc *g, int rc, const st
         cy->marked_bytes = mk->marked_bytes;
         cy->satb_entries = mk->satb_entries;
         cy->floating_bytes = mk->floating_bytes;
+        cy->floating_checked_bytes = mk->floating_checked;
         cy->mark_stack_overflows = mk->overflows;
         cy->bitmap_rescans = mk->rescans;
     }

@@ -113,6 +113,7 @@ struct gr_marker {
     uint64_t ssp, scap;
     int overflow;                 /* a push found the stack full: rescan the bitmap */
     uint64_t marked_objects, marked_bytes, satb_entries, floating_bytes, overflows, rescans;
+    int64_t floating_checked;     /* checkmark at the final remark: the exact floating garbage; -1: none */
     /* the barrier's queue of full buffers (q_mu), and spare buffers */
     _Alignas(64) pthread_mutex_t q_mu;
     struct gr_satb_buf *full, *spare;
@@ -152,7 +153,9 @@ int gr_check_snapshot_marked(struct gr_runtime *rt, const uint64_t *snap, uintpt
 /* GR_CHECK_MARK: re-marks from the roots with separate bits: 0, or -EFAULT with
  * rt->verify_msg naming an object reachable but neither marked nor allocated
  * black, and the path that reaches it. */
-int gr_checkmark(struct gr_runtime *rt, uintptr_t tams);
+/* ... and on success, *floating (may be NULL): the bytes marked or allocated during
+ * marking that are unreachable now, i.e. the floating garbage at remark, exactly. */
+int gr_checkmark(struct gr_runtime *rt, uintptr_t tams, uint64_t *floating);
 
 /* liveness.c and pagemeta.c, by range (the concurrent prepare and the flip) */
 /* chunk_offset[c] for c in (c0, c1], starting from chunk_offset[c0]; returns chunk_offset[c1]. */

@@ -237,6 +237,8 @@ def test_a_catchup_pause_hands_the_partial_buffers_to_the_marker():
         c = box["report"].cycle
         assert c["remarks"] == 1 and c["catchups"] >= 1 and c["failed"] == 0, c
         assert c["satb_entries"] >= 800 and c["floating_bytes"] >= 800 * 200 * 24
+        # checkmark measures it exactly: the 800 chains, nothing else died while marking
+        assert c["floating_checked_bytes"] == 800 * 200 * 24, c
         pauses = {p["seq"]: p for p in ll.pauses(rt._c)}
         kinds = [pauses[s]["kind"] for s in c["pause_seq"]]
         assert kinds.index("catchup") < kinds.index("remark")
@@ -297,6 +299,7 @@ def test_cycle_records_every_pause_and_phase():
         assert set(kinds[1:-1]) <= {"remark", "catchup"} and kinds[-2] in ("remark", "catchup")
         assert c["npauses"] == len(kinds) and c["remarks"] + c["catchups"] == len(kinds) - 2
         assert kinds.count("catchup") == c["catchups"]
+        assert c["floating_checked_bytes"] == -1                  # measured only with checkmark
         assert c["longest_pause_s"] == pytest.approx(max(pauses[s]["pause_ns"] for s in c["pause_seq"]) / 1e9)
         assert c["mark_s"] > 0 and c["prepare_s"] > 0 and c["compaction_s"] > 0 and c["gc_cpu_s"] > 0
         assert c["marked_bytes"] > 0 and c["live_bytes"] == rt.heap_info()["live"]

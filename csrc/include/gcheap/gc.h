@@ -99,6 +99,9 @@ struct gr_cycle {
     uint64_t satb_entries;        /* overwritten references the barrier logged */
     uint64_t floating_bytes;      /* estimate of floating garbage: bytes first marked from a logged
                                    * (deleted) reference, an upper bound of what died while marking */
+    int64_t floating_checked_bytes; /* checks "checkmark": the floating garbage at the final remark,
+                                   * exactly (marked or allocated while marking, unreachable then);
+                                   * -1 without the check */
     uint64_t mark_stack_overflows;
     uint64_t bitmap_rescans;
     uint64_t live_bytes;          /* after compaction */

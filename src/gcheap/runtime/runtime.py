@@ -409,7 +409,9 @@ class Runtime:
         durations of its concurrent phases (mark_s, preclean_s, prepare_s,
         compaction_s), gc_cpu_s, allocation stalls, marked / black / floating bytes
         (floating_bytes: bytes first marked from a reference the barrier logged, an
-        upper bound of what died during marking), longest_pause_s. [] for stw."""
+        upper bound of what died during marking; floating_checked_bytes, with
+        checks="checkmark": the bytes marked or allocated during marking that were
+        unreachable at the final remark, exactly; -1 without), longest_pause_s. [] for stw."""
         self._check_open()
         return self._cmc.cycles() if self._cmc is not None else []
 
