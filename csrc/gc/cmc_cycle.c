@@ -26,8 +26,9 @@
  *   CATCHUP pause(s)  while more than catchup_kib was allocated since:
  *                     TLABs retired; prepare goes on up to their top
  *   FLIP pause        TLABs retired; black allocation off; offsets and
- *                     metadata of what was allocated since remark; roots
- *                     forwarded; mremap + register; top = live
+ *                     metadata of what was allocated since the last catch-up
+ *                     (or remark); roots forwarded; mremap + register;
+ *                     top = live
  *   compaction        (concurrent) GC workers and faulting mutators (csrc/cmc)
  *
  * A failed cycle (a check found an unmarked object, a flip that cannot be
