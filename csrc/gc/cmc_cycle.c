@@ -524,6 +524,39 @@ static int run_pause(struct gr_runtime *rt, int cause, int kind, gr_pause_fn fn,
     return rc;
 }
 
+/* A catch-up pause (flush_pause or catchup_pause), counted in the record. */
+static int run_catchup(struct gr_runtime *rt, int cause, gr_pause_fn fn, void *arg)
+{
+    struct gr_pause p;
+    int rc = run_pause(rt, cause, GR_PAUSE_CATCHUP, fn, arg, &p);
+    if (rc == 0)
+        gr_cmc_of(rt)->cur.catchups++;
+    return rc;
+}
+
+/* After prepare: while more than catchup_kib was allocated beyond what it
+ * covers, a catch-up pause retires the TLABs and prepare goes on up to their
+ * top (at most CATCHUP_ROUNDS times). */
+static int prepare_catch_up(struct gr_runtime *rt, struct gr_cmc *g, int cause)
+{
+    struct gr_compact_ctx *cx = gr_cx(rt);
+    uint64_t kib = g->cfg.catchup_kib > 0 ? (uint64_t)g->cfg.catchup_kib : DEFAULT_CATCHUP_KIB;
+    for (int i = 0; i < CATCHUP_ROUNDS; i++) {
+        if (atomic_load(&rt->top) - cx->heap_start < g->prepared_chunks * GR_CHUNK_BYTES + (kib << 10))
+            break;
+        int rc = run_catchup(rt, cause, catchup_pause, g);
+        if (rc < 0)
+            return rc;
+        uint64_t p0 = g->prepared_pages;
+        prepare_since(rt, g, g->catch_top - cx->heap_start);
+        if (cmc_set_src_first(g->c, p0, cx->n_dst_pages - p0, g->src_first + p0) < 0)
+            break;              /* (cannot happen: no cycle runs) the flip sets them */
+        g->prepared_chunks = chunks_of(g->catch_top - cx->heap_start);
+        g->prepared_pages = cx->n_dst_pages;
+    }
+    return 0;
+}
+
 /* Before the start pause (concurrently): the pages of the mark bitmaps exist for
  * the heap up to its soft limit, or up to twice what is in use if less (their RSS
  * follows the heap's use, not a large fixed soft limit). A bitmap page never
@@ -581,12 +614,10 @@ static int concurrent_cycle(struct gr_runtime *rt, int cause, struct gr_pause *o
             } while (taken || mk->sp || mk->ssp || mk->overflow);
             if (flushed || g->cfg.no_remark_flush)
                 break;
-            rc = run_pause(rt, cause, GR_PAUSE_CATCHUP, flush_pause, NULL, &p);
-            if (rc < 0) {
+            if ((rc = run_catchup(rt, cause, flush_pause, NULL)) < 0) {
                 end_record(rt, g, rc, NULL);
                 return rc;
             }
-            g->cur.catchups++;
         }
         stress_delay(g);
         struct remark_arg ra = {g, remarks + 1 >= attempts, 0};
@@ -605,23 +636,9 @@ static int concurrent_cycle(struct gr_runtime *rt, int cause, struct gr_pause *o
     uint64_t prep0 = gr_now_ns();
     prepare(rt, g);
     stress_delay(g);
-    for (int i = 0; i < CATCHUP_ROUNDS; i++) {
-        struct gr_compact_ctx *cx = gr_cx(rt);
-        uint64_t kib = g->cfg.catchup_kib > 0 ? (uint64_t)g->cfg.catchup_kib : DEFAULT_CATCHUP_KIB;
-        if (atomic_load(&rt->top) - cx->heap_start < g->prepared_chunks * GR_CHUNK_BYTES + (kib << 10))
-            break;
-        rc = run_pause(rt, cause, GR_PAUSE_CATCHUP, catchup_pause, g, &p);
-        if (rc < 0) {
-            end_record(rt, g, rc, NULL);
-            return rc;
-        }
-        g->cur.catchups++;
-        uint64_t p0 = g->prepared_pages;
-        prepare_since(rt, g, g->catch_top - cx->heap_start);
-        if (cmc_set_src_first(g->c, p0, cx->n_dst_pages - p0, g->src_first + p0) < 0)
-            break;              /* (cannot happen: no cycle runs) the flip sets them */
-        g->prepared_chunks = chunks_of(g->catch_top - cx->heap_start);
-        g->prepared_pages = cx->n_dst_pages;
+    if ((rc = prepare_catch_up(rt, g, cause)) < 0) {
+        end_record(rt, g, rc, NULL);
+        return rc;
     }
     g->cur.prepare_ns = gr_now_ns() - prep0;
     rc = run_pause(rt, cause, GR_PAUSE_FLIP, flip_pause, g, out);

@@ -171,17 +171,17 @@ def test_mark_stack_overflow_falls_back_to_the_bitmap():
         assert seen == n
 
 
-def test_remark_over_budget_resumes_the_mutators():
+CHAIN_BYTES = 800 * 200 * 24                  # 800 chains of 200 nodes: header, next, v
+
+
+def _cut_chains_while_the_cycle_holds(remark_flush: bool):
     """While the cycle holds after its start pause (marking has not begun), a
     mutator cuts 800 chains of 200 objects from the only array that reaches them:
     the barrier logs their heads into its buffer, which stays partial (under 1022
-    entries) until remark. Tracing them there takes far more than the 1 us
-    budget: the remark resumes the mutators, marking goes on, a later remark
-    finishes. The chains survive this cycle as floating garbage (estimated), and
-    the next cycle frees them. (remark_flush=False: else the catch-up pause before
-    the remark queues that buffer and the marker traces it concurrently: below.)"""
+    entries). Returns the cycle's record, then checks the next cycle frees them."""
     with gcheap.Runtime("64M", collector="cmc", require_concurrent=True, remark_budget_us=1, remark_attempts=4,
-                        checks=("checkmark",), hold_after_start_ms=200, pacing=False, remark_flush=False) as rt:
+                        checks=("checkmark",), hold_after_start_ms=200, pacing=False,
+                        remark_flush=remark_flush) as rt:
         Node = rt.define_class("Node", refs=["next"], scalars=["v"])
         arr = rt.new_array("ref", 1000)
         rt.globals["arr"] = arr
@@ -199,54 +199,36 @@ def test_remark_over_budget_resumes_the_mutators():
         t.join(60)
         assert "report" in box, box
         c = box["report"].cycle
-        assert c["remarks"] >= 2 and c["failed"] == 0, c
-        assert c["satb_entries"] >= 800
-        assert c["floating_bytes"] >= 800 * 200 * 24              # header, next, v
         pauses = {p["seq"]: p for p in ll.pauses(rt._c)}
         kinds = [pauses[s]["kind"] for s in c["pause_seq"]]
-        assert kinds.count("remark") == c["remarks"]
+        assert c["failed"] == 0 and c["satb_entries"] >= 800 and c["floating_bytes"] >= CHAIN_BYTES, c
+        # checkmark measures the floating garbage exactly: the chains, nothing else died
+        assert c["floating_checked_bytes"] == CHAIN_BYTES, c
+        assert kinds.count("remark") == c["remarks"] and kinds.count("catchup") == c["catchups"]
         live_before = rt.heap_info()["live"]
         rt.gc()
-        assert rt.heap_info()["live"] < live_before - 800 * 200 * 24 * 0.9
+        assert rt.heap_info()["live"] < live_before - CHAIN_BYTES * 0.9
         assert all(arr[i] is None for i in range(800)) and arr[999].v == 199
         rt.verify()
+        return c, kinds
+
+
+def test_remark_over_budget_resumes_the_mutators():
+    """remark_flush=False: the buffer reaches the remark, and tracing the chains
+    there takes far more than the 1 us budget: the remark resumes the mutators,
+    marking goes on, a later remark finishes. The chains survive this cycle as
+    floating garbage, and the next cycle frees them."""
+    c, kinds = _cut_chains_while_the_cycle_holds(remark_flush=False)
+    assert c["remarks"] >= 2 and c["catchups"] == 0, c
 
 
 def test_a_catchup_pause_hands_the_partial_buffers_to_the_marker():
-    """The same cut as above with the default remark_flush: before the remark a
-    catch-up pause queues the mutator's partial buffer (800 entries), the marker
-    traces the chains concurrently, and one remark finds nothing left to do."""
-    with gcheap.Runtime("64M", collector="cmc", require_concurrent=True, remark_budget_us=1, remark_attempts=4,
-                        checks=("checkmark",), hold_after_start_ms=200, pacing=False) as rt:
-        Node = rt.define_class("Node", refs=["next"], scalars=["v"])
-        arr = rt.new_array("ref", 1000)
-        rt.globals["arr"] = arr
-        for i in range(1000):
-            chain = None
-            for k in range(200):
-                chain = rt.new(Node, next=chain, v=k)
-            arr[i] = chain
-        del chain
-        n_before = len(ll.pauses(rt._c))
-        t, box = _collect_in_thread(rt)
-        _wait_for_start_pause(rt, n_before)
-        for i in range(800):
-            arr[i] = None
-        t.join(60)
-        assert "report" in box, box
-        c = box["report"].cycle
-        assert c["remarks"] == 1 and c["catchups"] >= 1 and c["failed"] == 0, c
-        assert c["satb_entries"] >= 800 and c["floating_bytes"] >= 800 * 200 * 24
-        # checkmark measures it exactly: the 800 chains, nothing else died while marking
-        assert c["floating_checked_bytes"] == 800 * 200 * 24, c
-        pauses = {p["seq"]: p for p in ll.pauses(rt._c)}
-        kinds = [pauses[s]["kind"] for s in c["pause_seq"]]
-        assert kinds.index("catchup") < kinds.index("remark")
-        live_before = rt.heap_info()["live"]
-        rt.gc()
-        assert rt.heap_info()["live"] < live_before - 800 * 200 * 24 * 0.9
-        assert all(arr[i] is None for i in range(800)) and arr[999].v == 199
-        rt.verify()
+    """The default remark_flush: before the remark a catch-up pause queues the
+    mutator's partial buffer (800 entries), the marker traces the chains
+    concurrently, and one remark finds nothing left to do."""
+    c, kinds = _cut_chains_while_the_cycle_holds(remark_flush=True)
+    assert c["remarks"] == 1 and c["catchups"] >= 1, c
+    assert kinds.index("catchup") < kinds.index("remark")
 
 
 def test_the_pacer_starts_cycles_before_the_heap_fills():
