@@ -163,6 +163,10 @@ def splay(options: list[str]) -> dict:
     rel = [q["start_s"] - d["start_s"] for q in log]
     mmu10 = metrics.mmu(rel, [q["pause_s"] for q in log], max([d["wall_s"]] + [r + q["pause_s"] for r, q in
                                                                                    zip(rel, log)]), 0.010) if log else 1.0
+    worst = max(log, key=lambda q: q["pause_s"]) if log else None
+    if worst and worst["pause_s"] > 1e-3 and worst["kind"] != "full":     # cmc: what it was
+        print(f"   (a {worst['kind']} pause of {worst['pause_s'] * 1e3:.3f} ms: "
+              + ", ".join(f"{k} {v * 1e3:.3f}" for k, v in worst["phases"].items() if v > 1e-5) + " ms)")
     return {"rms_ms": float(m.group(2)), "max_ms": float(m.group(3)), "wall_s": d["wall_s"],
             "pauses": len(log), "longest_ms": d["longest_pause_ms"], "cycles": len(d["cycles"]) or len(log),
             "stalls": sum(c["alloc_stalls"] for c in d["cycles"]), "mmu_10ms": mmu10}

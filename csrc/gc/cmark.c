@@ -6,7 +6,7 @@
  * between TAMS and the top at the final remark is live, and its bits are set
  * after remark by one walk of that range (gr_cmark_black_range, a GC thread).
  * From remark to the flip the allocation hook sets each new object's bits
- * (gr_black_alloc): that range is what the flip pause reads them for.
+ * (gr_black_alloc), which the catch-up rounds and the flip pause read.
  *
  * Who writes what, so that no bitmap word has two writers:
  *   obj_starts, live_words below TAMS   the marker only (relaxed atomics: the
@@ -14,7 +14,7 @@
  *   ... from TAMS to the top at remark  the GC thread that walks them, after remark
  *   ... above the top at remark         the mutator whose TLAB (or large object)
  *                                       covers the word: TLABs start on chunk
- *                                       (512-byte) boundaries during a cycle
+ *                                       (512-byte) boundaries while the hook is on
  *   heap reference fields               mutators (release stores, gr_store_ref);
  *                                       the marker reads them (acquire loads)
  * A field the marker reads late may already hold a newer value: marking it is

@@ -333,27 +333,30 @@ static int catchup_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     return 0;
 }
 
-/* Concurrent, after remark: offsets, metadata and sources of everything below
- * the top at remark (new TLABs start on a chunk boundary above it). */
+/* Concurrent: prepare_since up to f, the new pages' sources handed to cmc, and
+ * the prepared part advanced to f. */
+static void advance_prepared(struct gr_runtime *rt, struct gr_cmc *g, uint64_t f)
+{
+    struct gr_compact_ctx *cx = gr_cx(rt);
+    uint64_t p0 = g->prepared_pages;
+    prepare_since(rt, g, f);
+    if (cmc_set_src_first(g->c, p0, cx->n_dst_pages - p0, g->src_first + p0) < 0)
+        return;                 /* (cannot happen: no cycle runs) the flip sets them */
+    if (chunks_of(f) > g->prepared_chunks)
+        g->prepared_chunks = chunks_of(f);
+    g->prepared_pages = cx->n_dst_pages;
+}
+
+/* Concurrent, after remark: the bits of what was allocated while marking, then
+ * offsets, metadata and sources of everything below the top at remark (new
+ * TLABs start on a chunk boundary above it). */
 static void prepare(struct gr_runtime *rt, struct gr_cmc *g)
 {
     struct gr_compact_ctx *cx = gr_cx(rt);
     gr_cmark_black_range(rt, rt->gc->mk.tams, g->remark_top);
-    uint64_t r = g->remark_top - cx->heap_start;
-    uint64_t cr = chunks_of(r);
-    cx->scan_limit = cr * GR_CHUNK_BYTES;
     cx->chunk_offset[0] = 0;
-    uint64_t live_r = gr_liveness_range(cx, 0, cr);
-    cx->live_bytes = live_r;
-    uint64_t pages = (live_r + GR_PAGE - 1) / GR_PAGE;
-    cx->n_dst_pages = pages;
-    gr_pagemeta_range(cx, 0, pages);
-    for (uint64_t p = 0; p < pages; p++)
-        g->src_first[p] = src_page(cx, p);
-    if (cmc_set_src_first(g->c, 0, pages, g->src_first) < 0)
-        pages = 0;              /* (cannot happen: no cycle runs) the flip sets them all */
-    g->prepared_chunks = cr;
-    g->prepared_pages = pages;
+    g->prepared_chunks = g->prepared_pages = 0;
+    advance_prepared(rt, g, g->remark_top - cx->heap_start);
     g->moved_bytes = gr_moved_bytes(cx);
 }
 
@@ -424,6 +427,10 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     struct gr_compact_ctx *cx = gr_cx(rt);
     atomic_store(&rt->alloc_hook_on, 0);
     atomic_store(&rt->cycle_on, 0);
+    /* the hook set bits up to the top: the next cycle clears them even if this
+     * pause fails (else it would take stale bits for marks) */
+    if (g->bitmap_dirty < atomic_load(&rt->top) - cx->heap_start)
+        g->bitmap_dirty = atomic_load(&rt->top) - cx->heap_start;
     int rc = verify_before(rt, out);
     if (rc < 0)
         return rc;
@@ -547,12 +554,7 @@ static int prepare_catch_up(struct gr_runtime *rt, struct gr_cmc *g, int cause)
         int rc = run_catchup(rt, cause, catchup_pause, g);
         if (rc < 0)
             return rc;
-        uint64_t p0 = g->prepared_pages;
-        prepare_since(rt, g, g->catch_top - cx->heap_start);
-        if (cmc_set_src_first(g->c, p0, cx->n_dst_pages - p0, g->src_first + p0) < 0)
-            break;              /* (cannot happen: no cycle runs) the flip sets them */
-        g->prepared_chunks = chunks_of(g->catch_top - cx->heap_start);
-        g->prepared_pages = cx->n_dst_pages;
+        advance_prepared(rt, g, g->catch_top - cx->heap_start);
     }
     return 0;
 }

@@ -227,12 +227,12 @@ void gr_fill(uintptr_t from, uintptr_t to)
         *(uint64_t *)from = gr_make_hdr(GR_CLASS_FILLER, (uint32_t)((to - from) / GR_WORD));
 }
 
-/* During a concurrent cycle (cycle_on) a claim starts on a chunk boundary,
+/* While the collector's alloc hook is on a claim starts on a chunk boundary,
  * the gap before it a filler: the bitmap words of one TLAB or large object are
  * then written by its mutator alone (csrc/gc/cmark.c). */
 static inline uintptr_t claim_start(struct gr_runtime *rt, uintptr_t old)
 {
-    if (__builtin_expect(atomic_load_explicit(&rt->cycle_on, memory_order_relaxed), 0))
+    if (__builtin_expect(atomic_load_explicit(&rt->alloc_hook_on, memory_order_relaxed), 0))
         return (old + GR_CHUNK_BYTES - 1) & ~(uintptr_t)(GR_CHUNK_BYTES - 1);
     return old;
 }

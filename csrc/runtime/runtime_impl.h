@@ -157,8 +157,7 @@ struct gr_root_provider {
  *                rt->barrier_on is set, BEFORE *slot = value, and only for a
  *                holder below rt->barrier_floor.
  *   alloc        in core, after a successful allocation while rt->alloc_hook_on.
- *                While rt->cycle_on is set (a concurrent cycle between its
- *                start and its flip), TLABs and large objects start on a chunk
+ *                While it is on, TLABs and large objects start on a chunk
  *                (GR_CHUNK_BYTES) boundary, so that the bitmap words of one
  *                TLAB belong to its mutator alone.
  *   trigger      in core, from the allocation slow path, once used bytes reach
@@ -196,8 +195,8 @@ struct gr_runtime {
     struct gr_gc *gc;             /* owned by the collector */
     _Atomic int barrier_on;       /* the collector's barrier slow path must run */
     _Atomic int alloc_hook_on;    /* the collector's alloc hook must run */
-    _Atomic int cycle_on;         /* a concurrent cycle runs: claims start on a chunk
-                                   * boundary; a full soft limit gives way (heap.c) */
+    _Atomic int cycle_on;         /* a concurrent cycle runs (start to flip): an allocation
+                                   * that finds the soft limit reached raises it (heap.c) */
     /* stores into objects at or above it skip the barrier's slow path (SATB:
      * allocated after the snapshot, nothing of the snapshot to log) */
     _Atomic uintptr_t barrier_floor;

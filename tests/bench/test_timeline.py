@@ -79,6 +79,14 @@ def test_recorder_sees_cmc_cycles_rss_and_allocation(tmp_path):
     assert len(groups["gc"]) == sum(len(c["phases"]) for c in tl["cycles"])
     assert {e["name"] for e in groups["gc"]} <= {"concurrent mark", "prepare", "concurrent compaction"}
     assert {e["name"] for e in groups["C"]} == {"rss", "allocated"}
+    # marking runs up to the last remark (the catch-up pause before it included),
+    # prepare from it to the flip
+    for c in tl["cycles"]:
+        names = [name for name, _, _ in c["phases"]]
+        if c["marking"] == "concurrent":
+            k = names.index("prepare")
+            assert k > 0 and set(names[:k]) == {"concurrent mark"}, names
+            assert set(names[k:]) <= {"prepare", "concurrent compaction"}, names
 
 
 def test_gcheap_run_trace(tmp_path, capfd):

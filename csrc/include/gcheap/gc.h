@@ -79,8 +79,9 @@ struct gr_cycle {
     int32_t remarks;              /* remark pauses (over-budget ones resumed the mutators) */
     int32_t npauses;
     int32_t failed;               /* -errno: the cycle was abandoned (heap intact), 0 if none */
-    int32_t catchups;             /* catch-up pauses between the last remark and the flip */
-    uint64_t pause_seq[16];       /* gr_pause seqs of its pauses, in order */
+    int32_t catchups;             /* catch-up pauses: before each remark (remark_flush) and
+                                   * the rounds after prepare */
+    uint64_t pause_seq[32];       /* gr_pause seqs of its pauses, in order (the first 32 of npauses) */
     uint64_t start_ns;            /* CLOCK_MONOTONIC: the cycle began (before its first pause) */
     uint64_t flip_end_ns;         /* the flip pause ended */
     uint64_t end_ns;              /* compaction complete (0 while it runs) */

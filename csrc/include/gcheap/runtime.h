@@ -61,8 +61,9 @@ typedef struct gr_runtime gr_runtime;
 #define GR_PAUSE_REMARK 3     /* cmc: the end of marking */
 #define GR_PAUSE_FLIP 4       /* cmc: roots forwarded, heap flipped, compaction starts */
 #define GR_PAUSE_SNAPSHOT 5   /* snapshot / swap-out: the heap's pages moved to staging (gcheap/snapshot.h) */
-#define GR_PAUSE_CATCHUP 6    /* cmc: TLABs retired, so that prepare can go on over what was allocated
-                               * since remark (keeps the flip's share of it small) */
+#define GR_PAUSE_CATCHUP 6    /* cmc: work handed to a concurrent phase: the mutators' partial barrier
+                               * buffers before a remark, or the TLABs retired after prepare so
+                               * that it goes on up to their top */
 
 /* Why a collection ran. */
 #define GR_CAUSE_EXPLICIT 0

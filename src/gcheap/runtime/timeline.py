@@ -186,8 +186,11 @@ def _cmc_cycles(rt, rec, pauses: list[dict]) -> list[dict]:
         if not ps or c["failed"]:
             continue
         phases = []
-        for a, b in zip(ps, ps[1:]):                  # between consecutive pauses of the cycle
-            name = "prepare" if b["kind"] in ("flip", "catchup") else "concurrent mark"
+        # between consecutive pauses of the cycle: marking up to its last remark
+        # (catch-up pauses before a remark are part of it), prepare after
+        last_remark = max((i for i, q in enumerate(ps) if q["kind"] == "remark"), default=len(ps))
+        for i, (a, b) in enumerate(zip(ps, ps[1:])):
+            name = "prepare" if i >= last_remark else "concurrent mark"
             phases.append((name, a["start_ns"] + a["pause_ns"], b["start_ns"]))
         last = ps[-1]
         flip_end = last["start_ns"] + last["pause_ns"]
