@@ -2,10 +2,12 @@
 CPython says (same stdout, same uncaught exception class)."""
 import os
 import re
+import subprocess
+import sys
 import tempfile
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import programs as _programs  # noqa: F401  (a temporary image cache directory)
@@ -52,8 +54,18 @@ def run_gcheap(runtime, src):
 UNCOMPARABLE = (" is ",)
 
 
+def depends_on_the_hash_seed(src: str) -> bool:
+    """CPython randomises the hash of str and bytes per process; gcheap has its own
+    (docs/subset.md): a program whose output CPython prints differently under two
+    hash seeds is not compared."""
+    outs = {subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONHASHSEED=seed)).stdout for seed in ("1", "2")}
+    return len(outs) > 1
+
+
 @FUZZ
 @given(programs())
+@example(src='print(hash(f"<{0}>"))\n')      # a str hash: CPython's is per process (found by CI)
 def test_random_programs_run_like_cpython(runtime, src):
     try:
         result, out, err = run_gcheap(runtime, src)
@@ -72,6 +84,8 @@ def test_random_programs_run_like_cpython(runtime, src):
     if " at 0x" in want_out:  # reprs naming addresses
         out = re.sub(r" at 0x[0-9a-f]+", " at 0x?", out)
         want_out = re.sub(r" at 0x[0-9a-f]+", " at 0x?", want_out)
+    if out != want_out and "hash(" in src and depends_on_the_hash_seed(src):
+        return
     if out != want_out and sorted(out) == sorted(want_out) and (
             "set" in src or "{" in src):
         # The iteration order of a set holding strings follows the string hash,
