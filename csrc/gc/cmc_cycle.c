@@ -358,6 +358,7 @@ static void prepare(struct gr_runtime *rt, struct gr_cmc *g)
     g->prepared_chunks = g->prepared_pages = 0;
     advance_prepared(rt, g, g->remark_top - cx->heap_start);
     g->moved_bytes = gr_moved_bytes(cx);
+    g->moved_live = cx->live_bytes;
 }
 
 static void update_root(uintptr_t *slot, void *arg) { *slot = gr_forward(arg, *slot); }
@@ -440,7 +441,9 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     uint64_t live = prepare_since(rt, g, atomic_load(&rt->top) - cx->heap_start);
     out->phase_ns[GR_PHASE_BLACK] = gr_now_ns() - t;
     out->live_bytes = live;
-    out->moved_bytes = g->moved_bytes;
+    /* every object after the first dead word moves: what was allocated since
+     * prepare too, when that word lies below the top at remark (it nearly always does) */
+    out->moved_bytes = g->moved_bytes ? g->moved_bytes + (live - g->moved_live) : 0;
     out->live_objects = rt->gc->mk.marked_objects;
     TIMED(GR_PHASE_UPDATE_ROOTS, gr_visit_roots(rt, update_root, cx));
 

@@ -28,7 +28,7 @@ struct gr_cmc {
     uintptr_t catch_top;          /* top at the last catch-up pause */
     uint64_t prepared_chunks;     /* chunk offsets valid for chunks [0, prepared_chunks] */
     uint64_t prepared_pages;      /* page metadata and sources set for [0, prepared_pages) */
-    uint64_t moved_bytes;
+    uint64_t moved_bytes, moved_live; /* at prepare: bytes that move, live bytes below the top at remark */
     uint64_t alloc_at_start;      /* bytes allocated by the mutators when the cycle began */
 
     /* the pacer: a driver thread runs cycles that the trigger asks for */
