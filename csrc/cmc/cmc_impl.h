@@ -198,6 +198,8 @@ void cmc_unclaim(struct cmc *c, uint64_t p, uint64_t n);
  * whole; recycle.c's move_chunk says why the same offsets), counted as `by`
  * installs (mark_installed). 0, or -1: nothing moved, the pages still claimed. */
 int cmc_remap_chunk(struct cmc *c, uint64_t s, uint64_t k, int by);
+/* The present pages (mincore) of [base + p pages, base + q pages); -1 if it fails. */
+int64_t cmc_present_pages(struct cmc *c, uintptr_t base, uint64_t p, uint64_t q);
 /* recycle.c */
 int cmc_in_fill(struct cmc *c, uint64_t p);
 uint64_t cmc_fill_budget(struct cmc *c);

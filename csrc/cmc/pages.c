@@ -584,18 +584,14 @@ void cmc_maybe_release(struct cmc *c, int force)
     STORE(&c->releasing, 0);
 }
 
-/* The pages of from-space [p, q) that are present: a range released at the
- * cycle's end holds holes where whole chunks went back to the heap by mremap
- * (recycle.c) and where nothing was ever moved in; counting those as released
- * reported 480 MB where about 5 MB were (1 GiB half-live heap). */
-static uint64_t present_in(struct cmc *c, uint64_t p, uint64_t q)
+int64_t cmc_present_pages(struct cmc *c, uintptr_t base, uint64_t p, uint64_t q)
 {
     unsigned char vec[4096];
-    uint64_t n = 0;
+    int64_t n = 0;
     while (p < q) {
         uint64_t k = min_u64(q - p, sizeof vec);
-        if (mincore((void *)(c->from + p * c->psize), k * c->psize, vec) < 0)
-            return n + (q - p);     /* (cannot happen: from-space stays reserved) the whole rest */
+        if (mincore((void *)(base + p * c->psize), k * c->psize, vec) < 0)
+            return -1;
         for (uint64_t i = 0; i < k; i++)
             n += vec[i] & 1;
         p += k;
@@ -603,17 +599,23 @@ static uint64_t present_in(struct cmc *c, uint64_t p, uint64_t q)
     return n;
 }
 
-/* Holding `releasing`: from-space [released, q) goes back to the kernel. */
+/* Holding `releasing`: from-space [released, q) goes back to the kernel. Only
+ * its present pages count as released: a range released at the cycle's end
+ * holds holes where whole chunks went back to the heap by mremap (recycle.c)
+ * and where nothing was ever moved in; counting those reported 480 MB where
+ * about 5 MB were (1 GiB half-live heap). */
 static void release_to(struct cmc *c, uint64_t q)
 {
     cmc_sample_rss(c);
     uint64_t len = (q - c->released) * c->psize;
-    uint64_t present = present_in(c, c->released, q);
+    int64_t present = cmc_present_pages(c, c->from, c->released, q);
+    if (present < 0)
+        present = (int64_t)(q - c->released);   /* (cannot happen: from-space stays reserved) */
     uint64_t t0 = c->auto_install ? cmc_now_ns() : 0;
     if (gk_madvise(c->from + c->released * c->psize, len, GK_MADV_DONTNEED) == 0) {
         if (c->auto_install)        /* what a copy adds per page: see note_install_cost */
             STORE(&c->release_ns, average(LOAD(&c->release_ns), (cmc_now_ns() - t0) / (q - c->released)));
-        ADD(&c->st.released_bytes, present * c->psize);
+        ADD(&c->st.released_bytes, (uint64_t)present * c->psize);
         c->released = q;
     }
 }

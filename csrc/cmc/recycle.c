@@ -146,25 +146,20 @@ static uint64_t move_run(struct cmc *c, uint64_t d, uint64_t k, uintptr_t src, u
  * page outside the claim protocol - a stale populate - would be unmapped).
  * Returns the pages moved; 0 when the chunk was left as it was; -1 when the
  * mremap failed (no more chunks this cycle). */
-static int64_t move_chunk(struct cmc *c, uint64_t a, uint64_t chunk, unsigned char *vec)
+static int64_t move_chunk(struct cmc *c, uint64_t a, uint64_t chunk)
 {
-    uint64_t got = claim_run(c, a, chunk), len = chunk * c->psize, n = 0;
-    if (got < chunk || mincore((void *)(c->heap + a * c->psize), len, vec) < 0)
+    uint64_t got = claim_run(c, a, chunk);
+    int64_t n = 0;
+    if (got < chunk || cmc_present_pages(c, c->heap, a, a + chunk) != 0)
         goto leave;
-    for (uint64_t i = 0; i < chunk; i++)
-        if (vec[i] & 1)
-            goto leave;
-    if (mincore((void *)(c->from + a * c->psize), len, vec) < 0)
-        goto leave;
-    for (uint64_t i = 0; i < chunk; i++)
-        n += vec[i] & 1;
-    if (n == 0)
+    n = cmc_present_pages(c, c->from, a, a + chunk);
+    if (n <= 0)
         goto leave;
     if (cmc_remap_chunk(c, a, chunk, -1) < 0) {
         cmc_unclaim(c, a, chunk);
         return -1;
     }
-    return (int64_t)n;
+    return n;
 leave:
     cmc_unclaim(c, a, got);
     return 0;
@@ -211,7 +206,7 @@ void cmc_recycle_free(struct cmc *c)
     uint64_t d = lo, s = c->released, moved = 0;
     uint64_t moved_lo = hi, moved_hi = lo;      /* the heap pages moved into lie in [moved_lo, moved_hi) */
     uint64_t chunk = CMC_CHUNK_BYTES / c->psize, chunks_end = lo;
-    if (lazy && LOAD(&c->chunk_moves) && chunk <= MINCORE_CHUNK) {
+    if (lazy && LOAD(&c->chunk_moves)) {
         /* whole chunks at their own offsets first; what is left goes page by page */
         uint64_t end = min_u64(hi, c->moved_pages);
         uint64_t a = ((lo > s ? lo : s) + chunk - 1) / chunk * chunk;
@@ -221,7 +216,7 @@ void cmc_recycle_free(struct cmc *c)
                 a = (f + chunk - 1) / chunk * chunk - chunk;    /* next: the chunk at or above f */
                 continue;
             }
-            int64_t n = move_chunk(c, a, chunk, vec);
+            int64_t n = move_chunk(c, a, chunk);
             if (n < 0)
                 break;
             if (n > 0) {

@@ -143,20 +143,19 @@ static void describe_path(struct trav *t, uint64_t i, char *msg, size_t cap)
     }
 }
 
-/* The bytes of [from, to) that are objects (not fillers) and not in reached. */
-static uint64_t unreached_objects(struct gr_runtime *rt, const uint64_t *reached, uintptr_t from, uintptr_t to)
+struct unreached {
+    const uint64_t *reached;    /* object starts, by heap word */
+    uint64_t bytes;
+};
+
+static void count_unreached(struct gr_runtime *rt, uintptr_t obj, const struct gr_class *c, uint32_t len,
+                            uint64_t size, void *arg)
 {
-    uint64_t bytes = 0;
-    for (uintptr_t p = from; p < to;) {
-        uint64_t size = gr_object_size(rt, p);
-        if (!size)
-            break;
-        uint64_t w = (p - (uintptr_t)rt->heap) / GR_WORD;
-        if (gr_hdr_class(*(const uint64_t *)p) != GR_CLASS_FILLER && !((reached[w / 64] >> (w % 64)) & 1))
-            bytes += size;
-        p += size;
-    }
-    return bytes;
+    struct unreached *u = arg;
+    uint64_t w = (obj - (uintptr_t)rt->heap) / GR_WORD;
+    (void)c, (void)len;
+    if (!((u->reached[w / 64] >> (w % 64)) & 1))
+        u->bytes += size;
 }
 
 int gr_checkmark(struct gr_runtime *rt, uintptr_t tams, uint64_t *floating)
@@ -187,7 +186,9 @@ int gr_checkmark(struct gr_runtime *rt, uintptr_t tams, uint64_t *floating)
                 bytes += gr_object_size(rt, (uintptr_t)rt->heap + (i * 64 + b) * GR_WORD);
             }
         }
-        *floating = bytes + unreached_objects(rt, t.bits, tams, (uintptr_t)rt->heap + used);
+        struct unreached u = {t.bits, bytes};
+        gr_walk_objects(rt, tams, (uintptr_t)rt->heap + used, count_unreached, &u);
+        *floating = u.bytes;
     }
     trav_free(&t);
     return rc;

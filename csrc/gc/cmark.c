@@ -301,7 +301,7 @@ static struct gr_satb_buf *swap_buf(struct gr_marker *mk, struct gr_mutator *m)
     return b;
 }
 
-void gr_satb_release_mutator(struct gr_marker *mk, struct gr_mutator *m)
+static void release_mutator(struct gr_marker *mk, struct gr_mutator *m)
 {
     struct gr_satb_buf *b = m->gc_local;
     m->gc_local = NULL;
@@ -314,6 +314,14 @@ void gr_satb_release_mutator(struct gr_marker *mk, struct gr_mutator *m)
     else
         mk->spare = b;
     pthread_mutex_unlock(&mk->q_mu);
+}
+
+/* World stopped: every mutator's partial buffer goes to the queue of full ones. */
+void gr_satb_release_all(struct gr_runtime *rt, struct gr_marker *mk)
+{
+    int n = atomic_load(&rt->nmutators);
+    for (int i = 0; i < n; i++)
+        release_mutator(mk, &rt->mutators[i]);
 }
 
 /* The barrier's slow path (rt->barrier_on): BEFORE *slot = value, log the
@@ -352,63 +360,44 @@ void gr_black_alloc(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, 
     set_bits_owned(cx->live_words, w, size / GR_WORD);
 }
 
-/* Calls fn for each object in [from, to), fillers skipped; the range is
- * parsable (world stopped, or below the top at a pause that retired the
- * TLABs: their tails and the gaps before chunk-aligned claims are fillers). */
-static void walk_objects(struct gr_runtime *rt, uintptr_t from, uintptr_t to,
-                         void (*fn)(struct gr_runtime *, uintptr_t, const struct gr_class *, uint32_t, uint64_t, void *),
-                         void *arg)
+/* One start bit per object; the live words of each stretch of adjacent
+ * objects (between fillers) at once (the range is nearly all live: a bit at a
+ * time per object was half of the walk). */
+struct black_walk {
+    struct gr_compact_ctx *cx;
+    uint64_t bytes, run, run_end;   /* live words [run, run_end) not yet set */
+};
+
+static void set_black(struct gr_runtime *rt, uintptr_t obj, const struct gr_class *c, uint32_t len, uint64_t size,
+                      void *arg)
 {
-    for (uintptr_t p = from; p < to;) {
-        uint64_t hdr = *(const uint64_t *)p;
-        const struct gr_class *c = gr_class_at(rt, gr_hdr_class(hdr));
-        uint32_t len = gr_hdr_length(hdr);
-        uint64_t size = gr_size_of(c, len);
-        if (!size)
-            break;              /* (cannot happen: every gap is a filler of at least a word) */
-        if (c->kind != GR_KIND_FILLER)
-            fn(rt, p, c, len, size, arg);
-        p += size;
+    struct black_walk *b = arg;
+    uint64_t w = word_of(b->cx, obj);
+    (void)rt, (void)c, (void)len;
+    if (w != b->run_end) {          /* a filler before it: the stretch ended */
+        set_bits_owned(b->cx->live_words, b->run, b->run_end - b->run);
+        b->run = w;
     }
+    uint64_t *s = &b->cx->obj_starts[w / 64];
+    RELAXED_STORE(s, RELAXED_LOAD(s) | UINT64_C(1) << (w % 64));
+    b->run_end = w + size / GR_WORD;
+    b->bytes += size;
 }
 
-/* One start bit per object; the live words of each stretch of objects between
- * fillers at once (the range is nearly all live: a bit at a time per object
- * was half of the walk). */
 uint64_t gr_cmark_black_range(struct gr_runtime *rt, uintptr_t from, uintptr_t to)
 {
     struct gr_compact_ctx *cx = gr_cx(rt);
-    uint64_t bytes = 0, run = word_of(cx, from), run_end = run;     /* live words [run, run_end) not yet set */
-    for (uintptr_t p = from; p < to;) {
-        uint64_t hdr = *(const uint64_t *)p;
-        const struct gr_class *c = gr_class_at(rt, gr_hdr_class(hdr));
-        uint64_t size = gr_size_of(c, gr_hdr_length(hdr));
-        if (!size)
-            break;              /* (cannot happen: every gap is a filler of at least a word) */
-        uint64_t w = word_of(cx, p);
-        if (c->kind == GR_KIND_FILLER) {
-            set_bits_owned(cx->live_words, run, run_end - run);
-            run = run_end = w + size / GR_WORD;
-        } else {
-            uint64_t *s = &cx->obj_starts[w / 64];
-            RELAXED_STORE(s, RELAXED_LOAD(s) | UINT64_C(1) << (w % 64));
-            run_end = w + size / GR_WORD;
-            bytes += size;
-        }
-        p += size;
-    }
-    set_bits_owned(cx->live_words, run, run_end - run);
-    return bytes;
+    struct black_walk b = {cx, 0, word_of(cx, from), word_of(cx, from)};
+    gr_walk_objects(rt, from, to, set_black, &b);
+    set_bits_owned(cx->live_words, b.run, b.run_end - b.run);
+    return b.bytes;
 }
 
 uint64_t gr_cmark_take_satb(struct gr_runtime *rt, struct gr_marker *mk, int all_mutators)
 {
     struct gr_compact_ctx *cx = gr_cx(rt);
-    if (all_mutators) {             /* world stopped: the partial buffers too */
-        int n = atomic_load(&rt->nmutators);
-        for (int i = 0; i < n; i++)
-            gr_satb_release_mutator(mk, &rt->mutators[i]);
-    }
+    if (all_mutators)               /* world stopped: the partial buffers too */
+        gr_satb_release_all(rt, mk);
     pthread_mutex_lock(&mk->q_mu);
     struct gr_satb_buf *list = mk->full;
     mk->full = NULL;
@@ -458,7 +447,7 @@ int gr_cmark_full_remark(struct gr_runtime *rt, struct gr_marker *mk)
     void *arg[2] = {cx, mk};
     gr_visit_roots(rt, mark_root, arg);
     /* black objects reference objects below TAMS too: trace from them */
-    walk_objects(rt, mk->tams, atomic_load(&rt->top), push_referents, arg);
+    gr_walk_objects(rt, mk->tams, atomic_load(&rt->top), push_referents, arg);
     gr_cmark_drain(rt, mk, 0);
     gr_cmark_rescan(rt, mk, 0);
     atomic_store(&mk->satb_lost, 0);
@@ -469,9 +458,7 @@ int gr_cmark_full_remark(struct gr_runtime *rt, struct gr_marker *mk)
 void gr_cmark_end(struct gr_runtime *rt, struct gr_marker *mk)
 {
     atomic_store(&rt->barrier_on, 0);
-    int n = atomic_load(&rt->nmutators);
-    for (int i = 0; i < n; i++)
-        gr_satb_release_mutator(mk, &rt->mutators[i]);
+    gr_satb_release_all(rt, mk);
     pthread_mutex_lock(&mk->q_mu);
     struct gr_satb_buf *list = mk->full;      /* empty after the final drain */
     mk->full = NULL;

@@ -316,12 +316,9 @@ static uint64_t prepare_since(struct gr_runtime *rt, struct gr_cmc *g, uint64_t 
  * from those buffers). */
 static int flush_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
 {
-    struct gr_marker *mk = &rt->gc->mk;
     (void)arg;
     out->live_bytes = out->used_before;
-    int n = atomic_load(&rt->nmutators);
-    for (int i = 0; i < n; i++)
-        gr_satb_release_mutator(mk, &rt->mutators[i]);
+    gr_satb_release_all(rt, &rt->gc->mk);
     return 0;
 }
 
@@ -342,8 +339,7 @@ static void advance_prepared(struct gr_runtime *rt, struct gr_cmc *g, uint64_t f
     prepare_since(rt, g, f);
     if (cmc_set_src_first(g->c, p0, cx->n_dst_pages - p0, g->src_first + p0) < 0)
         return;                 /* (cannot happen: no cycle runs) the flip sets them */
-    if (chunks_of(f) > g->prepared_chunks)
-        g->prepared_chunks = chunks_of(f);
+    g->prepared_chunks = cx->scan_limit / GR_CHUNK_BYTES;
     g->prepared_pages = cx->n_dst_pages;
 }
 
@@ -430,15 +426,16 @@ static int flip_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     atomic_store(&rt->cycle_on, 0);
     /* the hook set bits up to the top: the next cycle clears them even if this
      * pause fails (else it would take stale bits for marks) */
-    if (g->bitmap_dirty < atomic_load(&rt->top) - cx->heap_start)
-        g->bitmap_dirty = atomic_load(&rt->top) - cx->heap_start;
+    uint64_t f = atomic_load(&rt->top) - cx->heap_start;
+    if (g->bitmap_dirty < f)
+        g->bitmap_dirty = f;
     int rc = verify_before(rt, out);
     if (rc < 0)
         return rc;
     uint64_t t = gr_now_ns();
     /* what was allocated since the prepared part: black, its bits set by the allocators */
     uint64_t p0 = g->prepared_pages;
-    uint64_t live = prepare_since(rt, g, atomic_load(&rt->top) - cx->heap_start);
+    uint64_t live = prepare_since(rt, g, f);
     out->phase_ns[GR_PHASE_BLACK] = gr_now_ns() - t;
     out->live_bytes = live;
     /* every object after the first dead word moves: what was allocated since
@@ -544,6 +541,21 @@ static int run_catchup(struct gr_runtime *rt, int cause, gr_pause_fn fn, void *a
     return rc;
 }
 
+/* Marking: drain the stack, then precleaning rounds (the full barrier buffers)
+ * until the stack and the full buffers are empty. */
+static void mark_and_preclean(struct gr_runtime *rt, struct gr_cmc *g)
+{
+    struct gr_marker *mk = &rt->gc->mk;
+    uint64_t taken;
+    do {
+        gr_cmark_drain(rt, mk, 0);
+        gr_cmark_rescan(rt, mk, 0);
+        uint64_t t = gr_now_ns();
+        taken = gr_cmark_take_satb(rt, mk, 0);
+        g->cur.preclean_ns += gr_now_ns() - t;
+    } while (taken || mk->sp || mk->ssp || mk->overflow);
+}
+
 /* After prepare: while more than catchup_kib was allocated beyond what it
  * covers, a catch-up pause retires the TLABs and prepare goes on up to their
  * top (at most CATCHUP_ROUNDS times). */
@@ -588,7 +600,6 @@ static void populate_bitmaps(struct gr_runtime *rt)
 static int concurrent_cycle(struct gr_runtime *rt, int cause, struct gr_pause *out)
 {
     struct gr_cmc *g = gr_cmc_of(rt);
-    struct gr_marker *mk = &rt->gc->mk;
     struct gr_pause p;
     populate_bitmaps(rt);
     begin_record(rt, g, cause, 1);
@@ -605,24 +616,15 @@ static int concurrent_cycle(struct gr_runtime *rt, int cause, struct gr_pause *o
     int attempts = g->cfg.remark_attempts > 0 ? g->cfg.remark_attempts : DEFAULT_REMARK_ATTEMPTS;
     uint64_t remark_begin = mark0;
     for (int remarks = 0;; remarks++) {
-        /* mark: precleaning rounds until the stack and the full buffers are
-         * empty; then the partial buffers are taken in a catch-up pause and
+        /* mark; then the partial buffers are taken in a catch-up pause and
          * precleaned the same way */
-        for (int flushed = 0; flushed < 2; flushed++) {
-            uint64_t taken;
-            do {
-                gr_cmark_drain(rt, mk, 0);
-                gr_cmark_rescan(rt, mk, 0);
-                uint64_t t = gr_now_ns();
-                taken = gr_cmark_take_satb(rt, mk, 0);
-                g->cur.preclean_ns += gr_now_ns() - t;
-            } while (taken || mk->sp || mk->ssp || mk->overflow);
-            if (flushed || g->cfg.no_remark_flush)
-                break;
+        mark_and_preclean(rt, g);
+        if (!g->cfg.no_remark_flush) {
             if ((rc = run_catchup(rt, cause, flush_pause, NULL)) < 0) {
                 end_record(rt, g, rc, NULL);
                 return rc;
             }
+            mark_and_preclean(rt, g);
         }
         stress_delay(g);
         struct remark_arg ra = {g, remarks + 1 >= attempts, 0};

@@ -142,7 +142,7 @@ int gr_cmark_is_marked(const struct gr_compact_ctx *cx, uintptr_t obj);
 /* the collector ops' barrier and allocation hook (mutators, in core) */
 void gr_satb_barrier(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uintptr_t *slot, uintptr_t value);
 void gr_black_alloc(struct gr_runtime *rt, struct gr_mutator *m, uintptr_t obj, uint64_t size);
-void gr_satb_release_mutator(struct gr_marker *mk, struct gr_mutator *m);
+void gr_satb_release_all(struct gr_runtime *rt, struct gr_marker *mk);   /* world stopped */
 
 /* checkmark.c (debug options, world stopped) */
 /* GR_CHECK_SATB: marks what is reachable now into snap (a bitmap, cleared first). */
@@ -156,6 +156,28 @@ int gr_check_snapshot_marked(struct gr_runtime *rt, const uint64_t *snap, uintpt
 /* ... and on success, *floating (may be NULL): the bytes marked or allocated during
  * marking that are unreachable now, i.e. the floating garbage at remark, exactly. */
 int gr_checkmark(struct gr_runtime *rt, uintptr_t tams, uint64_t *floating);
+
+/* Calls fn(rt, obj, class, length, size, arg) for each object of [from, to) in
+ * address order, fillers skipped. The range must be parsable: the world
+ * stopped, or below the top at a pause that retired the TLABs (their tails and
+ * the gaps before chunk-aligned claims are fillers). Inline: a constant fn is
+ * inlined into the loop. */
+typedef void (*gr_object_fn)(struct gr_runtime *rt, uintptr_t obj, const struct gr_class *c, uint32_t len,
+                             uint64_t size, void *arg);
+static inline void gr_walk_objects(struct gr_runtime *rt, uintptr_t from, uintptr_t to, gr_object_fn fn, void *arg)
+{
+    for (uintptr_t p = from; p < to;) {
+        uint64_t hdr = *(const uint64_t *)p;
+        const struct gr_class *c = gr_class_at(rt, gr_hdr_class(hdr));
+        uint32_t len = gr_hdr_length(hdr);
+        uint64_t size = gr_size_of(c, len);
+        if (!size)
+            break;              /* (cannot happen: every gap is a filler of at least a word) */
+        if (c->kind != GR_KIND_FILLER)
+            fn(rt, p, c, len, size, arg);
+        p += size;
+    }
+}
 
 /* liveness.c and pagemeta.c, by range (the concurrent prepare and the flip) */
 /* chunk_offset[c] for c in (c0, c1], starting from chunk_offset[c0]; returns chunk_offset[c1]. */
