@@ -101,6 +101,8 @@ struct cmc {
     cmc_frontier_fn frontier;   /* under mu: the allocator's hooks (NULL: the fill zeroes) */
     cmc_dirty_fn dirty;
     void *hooks_ctx;
+    cmc_busy_fn busy;           /* install="auto": copy while it says a mutator may run */
+    void *busy_ctx;
     uint32_t *state;            /* heap_pages futex words; EMPTY at and above state_hw */
     uint64_t state_hw;          /* atomic: 1 + the highest page whose state left EMPTY */
     uint32_t *src_first;        /* heap_pages entries */

@@ -379,6 +379,8 @@ static int choose_move(const struct cmc *c, struct cmc_choice *ch)
         return 0;
     if (!c->auto_install || !ch)
         return 1;
+    if (c->busy && c->busy(c->busy_ctx))
+        return 0;               /* a mutator may run: a move would shoot down its TLB */
     if (ch->copy_left) {
         ch->copy_left--;
         return 0;
@@ -415,6 +417,7 @@ static void note_install_cost(struct cmc *c, struct cmc_choice *ch, int move, ui
  * only take pages from `released` on). The consumed pages skipped below s are
  * released. NULL: build elsewhere. */
 static void release_to(struct cmc *c, uint64_t q);
+static void release_range(struct cmc *c, uint64_t s, uint64_t k);
 
 static char *grab_in_place(struct cmc *c, uint64_t s, uint64_t k)
 {
@@ -457,6 +460,13 @@ static void build_run(struct cmc *c, uint64_t s, uint64_t e, char *rbuf, int mov
                       struct cmc_choice *choice)
 {
     uint64_t p = s;
+    /* A chunk built in place that a faulting mutator broke into, while one may be
+     * running (install="auto"): its stretches are copied out, not moved (a move
+     * shoots down the running mutator's TLB once per page), and its from-space
+     * goes back once they are in. A whole chunk still goes by one mremap. */
+    int copy_out = chunk && move && c->auto_install && c->busy && c->busy(c->busy_ctx), copied = 0;
+    if (copy_out)
+        move = 0;
     cmc_note_touched(c, e - 1);     /* once per run, before any of its claims */
     while (p < e) {
         uint64_t q = p;
@@ -483,14 +493,20 @@ static void build_run(struct cmc *c, uint64_t s, uint64_t e, char *rbuf, int mov
             install_run(c, p, q - p, rbuf + (p - s) * c->psize, move, BY_GC);
             if (timed)
                 note_install_cost(c, choice, move, cmc_now_ns() - t0, q - p);
-            if (rbuf != buf)
+            if (rbuf != buf && move)
                 ADD(&c->st.recycled_pages, q - p);
+            if (copy_out) {
+                ADD(&c->st.auto_copy_pages, q - p);
+                copied = 1;
+            }
             cmc_maybe_release(c, 0);
             p = q;
         } else {
             p++;            /* someone else holds it */
         }
     }
+    if (copied)
+        release_range(c, s, e - s);
 }
 
 /* A run of ordinary pages: recycled from-space pages to build in (move), else
@@ -597,6 +613,15 @@ int64_t cmc_present_pages(struct cmc *c, uintptr_t base, uint64_t p, uint64_t q)
         p += k;
     }
     return n;
+}
+
+/* From-space [s, s + k), taken out of the releaser's reach by grab_in_place, goes
+ * back to the kernel (its present pages count as released). */
+static void release_range(struct cmc *c, uint64_t s, uint64_t k)
+{
+    int64_t present = cmc_present_pages(c, c->from, s, s + k);
+    if (gk_madvise(c->from + s * c->psize, k * c->psize, GK_MADV_DONTNEED) == 0 && present > 0)
+        ADD(&c->st.released_bytes, (uint64_t)present * c->psize);
 }
 
 /* Holding `releasing`: from-space [released, q) goes back to the kernel. Only

@@ -226,6 +226,17 @@ int cmc_set_alloc_hooks(struct cmc *c, cmc_frontier_fn frontier, cmc_dirty_fn di
     return 0;
 }
 
+int cmc_set_busy_hook(struct cmc *c, cmc_busy_fn busy, void *ctx)
+{
+    if (!c)
+        return -EINVAL;
+    if (LOAD(&c->active))
+        return -EBUSY;
+    c->busy = busy;
+    c->busy_ctx = ctx;
+    return 0;
+}
+
 static uint64_t round_page(uint64_t n);
 
 static void release_all(struct cmc *c)

@@ -38,6 +38,12 @@ static void alloc_dirty(void *ctx, uint64_t lo, uint64_t hi, int narrow)
         gr_heap_note_dirty(ctx, lo, hi);
 }
 
+/* install="auto": GC threads copy while a mutator may be running. */
+static int mutators_busy(void *ctx)
+{
+    return gr_mutators_busy(ctx);
+}
+
 static bool is_cmc(gr_runtime *rt) { return rt && rt->ops == &gr_cmc_ops && rt->gc && rt->gc->cmc; }
 
 static int cmc_collect(struct gr_runtime *rt, int cause, struct gr_pause *out)
@@ -213,6 +219,8 @@ static int cmc_init(struct gr_runtime *rt, const void *config)
         rc = cmc_set_builder(g->c, build_page, gr_cx(rt));
     if (rc == 0)
         rc = cmc_set_alloc_hooks(g->c, alloc_frontier, alloc_dirty, rt);
+    if (rc == 0)
+        rc = cmc_set_busy_hook(g->c, mutators_busy, rt);
     if (rc == 0 && !cfg->no_pacing) {
         rc = -pthread_create(&g->driver, NULL, driver_main, rt);
         if (rc == 0) {
@@ -301,7 +309,9 @@ int gr_cmc_wait(gr_runtime *rt, int timeout_ms)
     struct gr_cmc *g = api_enter(rt);
     if (!g)
         return 0;
+    atomic_fetch_add(&rt->gc_waiters, 1);         /* not running: GC threads may move (gr_mutators_busy) */
     int rc = cmc_wait(g->c, timeout_ms);
+    atomic_fetch_sub(&rt->gc_waiters, 1);
     api_leave(g);
     return rc;
 }

@@ -253,6 +253,7 @@ struct gr_runtime {
     pthread_mutex_t gc_lock;      /* one collector (or verifier) at a time */
     _Atomic uint64_t gc_epoch;    /* completed collections */
     _Atomic int nmutators;        /* slots in use high-water */
+    _Atomic int gc_waiters;       /* threads blocked waiting for a collection (gr_mutators_busy) */
     struct gr_mutator mutators[GR_MAX_MUTATORS];
 
     struct gr_runtime *fork_next; /* fork.c's registry (runtimes are never freed) */
@@ -371,6 +372,9 @@ struct gr_mutator *gr_enter(struct gr_runtime *rt);
 #define GR_ENTER(rt, m) struct gr_mutator *m = gr_enter(rt); if (!m) return gr_enter_err
 static inline void gr_leave(struct gr_mutator *m) { atomic_store_explicit(&m->in_core, 0, memory_order_release); }
 int gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m);  /* -ESHUTDOWN if closed */
+/* 1 when more threads hold a mutator slot than wait for a collection: one may be
+ * running (a hint, read racily: cmc's install="auto" copies then). */
+int gr_mutators_busy(struct gr_runtime *rt);
 void gr_stop_world_locked(struct gr_runtime *rt);   /* gc_lock held by the caller */
 /* Fork child: releases every mutator slot but the calling thread's. */
 void gr_mutators_after_fork(struct gr_runtime *rt);

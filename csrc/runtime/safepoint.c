@@ -238,3 +238,11 @@ void gr_mutators_after_fork(struct gr_runtime *rt)
 /* Same with gc_lock already held (the allocation path takes it itself). */
 void gr_stop_world_locked(struct gr_runtime *rt) { stop_world(rt); }
 void gr_resume_world_locked(struct gr_runtime *rt) { resume_world(rt); }
+
+int gr_mutators_busy(struct gr_runtime *rt)
+{
+    int n = atomic_load(&rt->nmutators), held = 0;
+    for (int i = 0; i < n; i++)
+        held += atomic_load_explicit(&rt->mutators[i].owner, memory_order_relaxed) != 0;
+    return held > atomic_load(&rt->gc_waiters);
+}

@@ -17,10 +17,11 @@ class CmcOptions:
     """Options of collector="cmc" (validated on construction)."""
 
     fault_mode: str = "sigbus"
-    # "auto": GC threads use UFFDIO_MOVE (Linux 6.8) while it costs less per page than
-    # UFFDIO_COPY plus the release of the from-space page a move recycles, both timed as
-    # they run (a move shoots down the TLB of every CPU running the process: cheap while
-    # mutators sleep, several times a copy while one runs); mutators' faults copy.
+    # "auto": GC threads copy while a mutator may be running (the runtime's busy hook:
+    # a move shoots down the TLB of every CPU running the process, and the running
+    # mutator pays for it); otherwise they use UFFDIO_MOVE (Linux 6.8) while it costs
+    # less per page than UFFDIO_COPY plus the release of the from-space page a move
+    # recycles, both timed as they run. Mutators' faults copy.
     # "move" / "copy": always that one. Without UFFDIO_MOVE: copy (move_fallback).
     install: str = "auto"
     gc_threads: int = 1

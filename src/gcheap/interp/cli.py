@@ -56,8 +56,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                     help="cmc: who serves a mutator's fault on a page not yet compacted (default sigbus)")
     gc.add_argument("--install", default=None, choices=["auto", "copy", "move"],
                     help="cmc: how a compacted page is installed: UFFDIO_MOVE, UFFDIO_COPY, or auto (the "
-                         "default): GC threads move while moving is timed cheaper than copying, "
-                         "faulting mutators copy; copy where the kernel lacks UFFDIO_MOVE")
+                         "default): GC threads copy while the program runs and otherwise move while "
+                         "moving is timed cheaper than copying, faulting mutators copy; copy "
+                         "where the kernel lacks UFFDIO_MOVE")
     gc.add_argument("--gc-threads", metavar="N", type=int, default=None,
                     help="cmc: compaction threads (default 1)")
     gc.add_argument("--marking", default=None, choices=["concurrent", "pause"],
