@@ -15,7 +15,8 @@
 4. Splay (examples/splay.py) under cmc with the default heap sizing (it must
    collect at least 5 times) against the same program in a heap so large that
    it never collects: longest GC pause, RMS and max of Splay's own latency
-   samples, MMU over 10 ms windows (gcheap.metrics, from the pause log);
+   samples, MMU over 10 ms windows (gcheap.metrics, from the pause log), and
+   the TLB shootdowns the machine took during each run (/proc/interrupts);
 5. installs (printed before part 4): each install ("move", "copy", "auto") on a
    half-live heap, without a mutator and with a Python thread reading random
    objects during compaction: GC CPU per cycle, the reader's fault stalls (p50,
@@ -152,12 +153,26 @@ def install_cycle(size: int, install: str, reads: int) -> dict:
 SPLAY_RE = re.compile(r"#time latency samples (\d+) rms ([\d.]+) ms max ([\d.]+) ms")
 
 
+def tlb_shootdowns() -> int | None:
+    """TLB shootdown IPIs received so far, all CPUs (x86 /proc/interrupts), or None."""
+    try:
+        with open("/proc/interrupts") as f:
+            for line in f:
+                if line.lstrip().startswith("TLB:"):
+                    return sum(int(x) for x in line.split()[1:] if x.isdigit())
+    except OSError:
+        pass
+    return None
+
+
 def splay(options: list[str]) -> dict:
     import json
+    tlb0 = tlb_shootdowns()
     with tempfile.NamedTemporaryFile(suffix=".json") as js:
         p = subprocess.run([sys.executable, "-m", "gcheap", "run", *options, "--stats-json", js.name,
                             str(ROOT / "examples" / "splay.py")], capture_output=True, text=True, check=True)
         d = json.load(open(js.name))
+    tlb1 = tlb_shootdowns()
     m = SPLAY_RE.search(p.stdout)
     log = d["pause_log"]
     rel = [q["start_s"] - d["start_s"] for q in log]
@@ -169,7 +184,8 @@ def splay(options: list[str]) -> dict:
               + ", ".join(f"{k} {v * 1e3:.3f}" for k, v in worst["phases"].items() if v > 1e-5) + " ms)")
     return {"rms_ms": float(m.group(2)), "max_ms": float(m.group(3)), "wall_s": d["wall_s"],
             "pauses": len(log), "longest_ms": d["longest_pause_ms"], "cycles": len(d["cycles"]) or len(log),
-            "stalls": sum(c["alloc_stalls"] for c in d["cycles"]), "mmu_10ms": mmu10}
+            "stalls": sum(c["alloc_stalls"] for c in d["cycles"]), "mmu_10ms": mmu10,
+            "tlb": tlb1 - tlb0 if tlb0 is not None and tlb1 is not None else -1}
 
 
 def main() -> None:
@@ -273,7 +289,8 @@ def main() -> None:
                   f"longest pause {fmt([r['longest_ms'] for r in rs])} ms, "
                   f"RMS {fmt([r['rms_ms'] for r in rs])} ms, max {fmt([r['max_ms'] for r in rs], 1, 1)} ms, "
                   f"MMU(10ms) {fmt([r['mmu_10ms'] for r in rs])}, stalls {fmt([r['stalls'] for r in rs], 1, 0)}, "
-                  f"wall {fmt([r['wall_s'] for r in rs])} s")
+                  f"wall {fmt([r['wall_s'] for r in rs])} s"
+                  + (f", TLB shootdowns {fmt([r['tlb'] for r in rs], 1, 0)}" if all(r['tlb'] >= 0 for r in rs) else ""))
         base = statistics.median(r['rms_ms'] for r in never)
         print(f"RMS cmc / no collection: {statistics.median(r['rms_ms'] for r in cm) / base:.2f}x")
         five = [r for r in cm if r["cycles"] >= 5]      # the target's heap: it collects at least 5 times
