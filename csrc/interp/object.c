@@ -313,13 +313,15 @@ int64_t dict_lookup(struct gi_vm *vm, V d, V key, bool *err)
 
 /* Rebuilds the entry arrays (dropping deleted entries) and the index for `need`
  * live entries. d in root slot dslot. */
+#define RESIZE_STEP (16u << 10)     /* bytes of a new dict index filled between safepoint polls */
+
 static bool dict_resize(struct gi_vm *vm, uint32_t dslot, uint64_t need)
 {
     uint64_t cap = 8;
     while (cap < need * 2)
         cap *= 2;
     uint64_t ecap = cap / 2 + 1;
-    uint32_t s = vm_reserve(vm, 3);
+    uint32_t s = vm_reserve(vm, 4);
     bool ok = false;
     if (!(vm->roots[s + 0] = vm_alloc_array(vm, GR_CLASS_REF_ARRAY, ecap)))
         goto out;
@@ -327,15 +329,30 @@ static bool dict_resize(struct gi_vm *vm, uint32_t dslot, uint64_t need)
         goto out;
     if (!(vm->roots[s + 2] = vm_alloc_array(vm, GR_CLASS_I64_ARRAY, ecap)))
         goto out;
-    V index = vm_alloc_array(vm, GR_CLASS_I64_ARRAY, cap);
-    if (!index)
+    if (!(vm->roots[s + 3] = vm_alloc_array(vm, GR_CLASS_I64_ARRAY, cap)))
         goto out;
+    /* A large table is filled and rehashed with safepoint polls in between (every
+     * RESIZE_STEP bytes of the index, every RESIZE_STEP / 8 entries): its fresh pages
+     * fault in as it goes, which took 60-100 ms for a 4 MiB index on this VM, and a
+     * pause requested meanwhile waited for all of it. Nothing here is half-built for
+     * the collector: the new arrays hold zeros or what was stored, the dict itself
+     * changes only at the end. Raw addresses are read again after each poll. */
+    for (uint64_t off = 0; off < cap * 8; off += RESIZE_STEP) {
+        vm_native_poll(vm);
+        uint64_t k = cap * 8 - off < RESIZE_STEP ? cap * 8 - off : RESIZE_STEP;
+        memset((char *)arr_i64(vm->roots[s + 3]) + off, 0xff, k); /* -1: empty */
+    }
     V d = vm->roots[dslot];
-    V nk = vm->roots[s], nv = vm->roots[s + 1], nh = vm->roots[s + 2];
-    memset(arr_i64(index), 0xff, cap * 8); /* -1: empty */
+    V nk = vm->roots[s], nv = vm->roots[s + 1], nh = vm->roots[s + 2], index = vm->roots[s + 3];
     uint64_t used = fields(d)[DICT_USED], n = 0;
     V ok_ = fields(d)[DICT_KEYS], ov = fields(d)[DICT_VALS], oh = fields(d)[DICT_HASHES];
     for (uint64_t e = 0; e < used; e++) {
+        if (e % (RESIZE_STEP / 8) == RESIZE_STEP / 8 - 1) {
+            vm_native_poll(vm);
+            d = vm->roots[dslot];
+            nk = vm->roots[s], nv = vm->roots[s + 1], nh = vm->roots[s + 2], index = vm->roots[s + 3];
+            ok_ = fields(d)[DICT_KEYS], ov = fields(d)[DICT_VALS], oh = fields(d)[DICT_HASHES];
+        }
         V k = arr_items(ok_)[e];
         if (!k)
             continue;

@@ -168,3 +168,46 @@ def test_close_while_a_program_runs_raises_runtime_busy(tmp_path):
         t.join(120)
         rt.close()
     assert rt.closed
+
+
+# A dict grown to 87382 keys: its last resize fills a 2 MiB index and rehashes tens
+# of thousands of entries, polling for safepoints as they go (csrc/interp/object.c, dict_resize), so
+# that a pause requested meanwhile need not wait for the whole of it (on this VM the
+# fresh pages of a 4 MiB index once kept a start pause waiting 99 ms). Collections
+# requested from another thread all through the run land inside those loops too; the
+# objects move under them, and the dict must come out whole.
+BIG_DICT = """
+import sys
+n = int(sys.argv[1])
+d = {}
+for i in range(n):
+    d[i] = [i, i + 1]
+    if i % 3 == 0:
+        d[str(i)] = i
+t = 0
+for i in range(n):
+    t += d[i][1] - d[i][0]
+    if i % 3 == 0:
+        t += d[str(i)] - i
+print(len(d), t)
+"""
+
+
+@pytest.mark.parametrize("collector", ["stw", pytest.param("cmc", marks=pytest.mark.uffd)])
+def test_large_dict_resizes_with_collections_requested_throughout(tmp_path, collector):
+    prog = tmp_path / "bigdict.py"
+    prog.write_text(BIG_DICT)
+    n = 1 << 16
+    with gcheap.Runtime(heap_size="128M", collector=collector) as rt:
+        results: list = []
+        t = threading.Thread(target=run_in_thread, args=(prog, [str(n)], rt, tmp_path / "out", results))
+        t.start()
+        collections = 0
+        while t.is_alive():
+            rt.gc()
+            collections += 1
+        t.join()
+        assert [r.status for r in results] == ["ok"]
+        assert (tmp_path / "out").read_text() == f"{n + (n + 2) // 3} {n}\n"
+        assert collections >= 2 and rt.stats()["collections"] >= 2
+        rt.verify()
