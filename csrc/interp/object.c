@@ -176,6 +176,8 @@ V vm_new_builtin(struct gi_vm *vm, uint32_t id)
     return b;
 }
 
+#define COPY_STEP 2048u           /* references a growing list copies between safepoint polls */
+
 /* Grows the list in list_slot to hold at least n items. */
 bool list_reserve(struct gi_vm *vm, uint32_t list_slot, uint64_t n)
 {
@@ -186,13 +188,30 @@ bool list_reserve(struct gi_vm *vm, uint32_t list_slot, uint64_t n)
     uint64_t cap = arr_len(items) * 2 + 4;
     if (cap < n)
         cap = n;
+    uint32_t s = vm_reserve(vm, 1);
     V bigger = vm_alloc_array(vm, GR_CLASS_REF_ARRAY, cap);
-    if (!bigger)
+    if (!bigger) {
+        vm_release(vm, s);
         return FAIL;
+    }
+    vm->roots[s] = bigger;
+    l = vm->roots[list_slot];           /* the allocation may have moved it */
+    /* copied COPY_STEP references at a time with a safepoint poll in between (a
+     * list of millions took 12 ms and more, the barrier's share included, and a
+     * pause requested meanwhile waited for all of it); the new array holds what
+     * was copied and zeros, the list changes only at the end; raw addresses are
+     * read again after each poll */
+    for (uint64_t done = 0, len = fields(l)[LIST_LEN]; done < len; done += COPY_STEP) {
+        vm_native_poll(vm);
+        l = vm->roots[list_slot];
+        items = fields(l)[LIST_ITEMS];
+        bigger = vm->roots[s];
+        uint64_t k = len - done < COPY_STEP ? len - done : COPY_STEP;
+        vm_copy_refs(vm, bigger, arr_items(bigger) + done, arr_items(items) + done, k);
+    }
     l = vm->roots[list_slot];
-    items = fields(l)[LIST_ITEMS];
-    vm_copy_refs(vm, bigger, arr_items(bigger), arr_items(items), fields(l)[LIST_LEN]);
-    vm_store_ref(vm, l, &fields(l)[LIST_ITEMS], bigger);
+    vm_store_ref(vm, l, &fields(l)[LIST_ITEMS], vm->roots[s]);
+    vm_release(vm, s);
     return true;
 }
 

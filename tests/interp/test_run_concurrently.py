@@ -171,8 +171,9 @@ def test_close_while_a_program_runs_raises_runtime_busy(tmp_path):
 
 
 # A dict grown to 87382 keys: its last resize fills a 2 MiB index and rehashes tens
-# of thousands of entries, polling for safepoints as they go (csrc/interp/object.c, dict_resize), so
-# that a pause requested meanwhile need not wait for the whole of it (on this VM the
+# of thousands of entries, polling for safepoints as they go (csrc/interp/object.c,
+# dict_resize; a list's growth likewise, list_reserve), so that a pause requested
+# meanwhile need not wait for the whole of it (on this VM the
 # fresh pages of a 4 MiB index once kept a start pause waiting 99 ms). Collections
 # requested from another thread all through the run land inside those loops too; the
 # objects move under them, and the dict must come out whole.
@@ -180,16 +181,18 @@ BIG_DICT = """
 import sys
 n = int(sys.argv[1])
 d = {}
+l = []
 for i in range(n):
     d[i] = [i, i + 1]
+    l.append(d[i])
     if i % 3 == 0:
         d[str(i)] = i
 t = 0
 for i in range(n):
-    t += d[i][1] - d[i][0]
+    t += d[i][1] - d[i][0] + l[i][0] - i
     if i % 3 == 0:
         t += d[str(i)] - i
-print(len(d), t)
+print(len(d), len(l), t)
 """
 
 
@@ -208,6 +211,6 @@ def test_large_dict_resizes_with_collections_requested_throughout(tmp_path, coll
             collections += 1
         t.join()
         assert [r.status for r in results] == ["ok"]
-        assert (tmp_path / "out").read_text() == f"{n + (n + 2) // 3} {n}\n"
+        assert (tmp_path / "out").read_text() == f"{n + (n + 2) // 3} {n} {n}\n"
         assert collections >= 2 and rt.stats()["collections"] >= 2
         rt.verify()
