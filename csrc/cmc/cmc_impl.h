@@ -148,6 +148,7 @@ struct cmc {
     /* prefault.c: the window [pf_next, pf_hi), populated up to pf_want (written
      * under mu, read atomically); pf_gen counts windows */
     uint64_t pf_gen, pf_next, pf_hi, pf_want;
+    int pf_hold;                /* atomic: no prefault (cmc_prefault_hold) */
     uint64_t pf_skip_lo, pf_skip_hi;    /* under mu: present already (the fill's pages) */
     uint64_t pf_pages, pf_ns;   /* atomic: totals of the prefault work */
     /* recycle.c: [fill_lo, fill_hi) registered while from-space pages are moved

@@ -46,6 +46,17 @@ static uint64_t next_call(struct cmc *c)
     return want > CMC_PF_AHEAD / 2 ? want - CMC_PF_AHEAD / 2 : 0;
 }
 
+void cmc_prefault_hold(struct cmc *c, int on)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    STORE(&c->pf_hold, on);
+    if (!on)
+        pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
 int cmc_prefault_pending(struct cmc *c)
 {
     return LOAD(&c->pf_next) < min_u64(LOAD(&c->pf_want), LOAD(&c->pf_hi));

@@ -31,7 +31,7 @@ static void *worker_main(void *arg)
          * before a cycle's pages are built: a page a mutator has to build costs
          * it far more than a page fault (meteor_contest: 4x the pages built by
          * mutators when the window came first). */
-        while (!c->stopping && c->cycle_seq == seen && !cmc_prefault_pending(c))
+        while (!c->stopping && c->cycle_seq == seen && (!cmc_prefault_pending(c) || LOAD(&c->pf_hold)))
             pthread_cond_wait(&c->cv, &c->mu);
         if (c->stopping)
             break;

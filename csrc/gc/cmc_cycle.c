@@ -719,8 +719,17 @@ int gr_cmc_cycle(struct gr_runtime *rt, int cause, struct gr_pause *out)
     if (rc < 0)
         return rc;
     cmc_get_stats(g->c, &g->last);
-    if (g->cfg.marking == GR_MARK_CONCURRENT && cause != GR_CAUSE_FULL && !cmc_forked(g->c))
-        return concurrent_cycle(rt, cause, out);
+    if (g->cfg.marking == GR_MARK_CONCURRENT && cause != GR_CAUSE_FULL && !cmc_forked(g->c)) {
+        /* the GC workers populate no pages ahead of allocation meanwhile: with the
+         * marker running they would be a third runnable thread on two cores, and a
+         * mutator waiting for a CPU keeps a pause waiting for it (message_window:
+         * 3.7 ms to reach the start pause's safepoint, no sample of the program in
+         * it, the marker and a worker each in MADV_POPULATE_WRITE) */
+        cmc_prefault_hold(g->c, 1);
+        rc = concurrent_cycle(rt, cause, out);
+        cmc_prefault_hold(g->c, 0);
+        return rc;
+    }
     begin_record(rt, g, cause, 0);
     rc = run_pause(rt, cause, GR_PAUSE_MARK_FLIP, gr_cmc_in_pause, NULL, out);
     end_record(rt, g, rc, out);

@@ -1002,6 +1002,8 @@ static bool concat_seq(struct gi_vm *vm, uint32_t a_slot, uint32_t b_slot, uint3
     return true;
 }
 
+#define REPEAT_STEP 2048u         /* references stored between safepoint polls */
+
 static bool repeat(struct gi_vm *vm, uint32_t seq_slot, int64_t n, uint32_t out, int kind, bool inplace)
 {
     if (n < 0)
@@ -1043,20 +1045,35 @@ static bool repeat(struct gi_vm *vm, uint32_t seq_slot, int64_t n, uint32_t out,
     V r = list ? vm_new_list(vm, total) : vm_new_tuple(vm, total);
     if (!r)
         return FAIL;
-    s = R[seq_slot];
-    V *src = list ? arr_items(fields(s)[LIST_ITEMS]) : arr_items(s);
-    V holder = list ? fields(r)[LIST_ITEMS] : r;
-    V *dst = arr_items(holder);
     if (len == 0)
         n = 0;          /* [] * 10**18 is []: no 10**18 empty copies */
-    if (len == 1) {
-        V x = src[0];
-        for (int64_t i = 0; i < n; i++)
-            vm_store_ref(vm, holder, &dst[i], x);
-    } else {
-        for (int64_t i = 0; i < n; i++)
-            vm_copy_refs(vm, holder, dst + i * len, src, len);
+    /* filled REPEAT_STEP references at a time with a safepoint poll in between
+     * (gcbench's [0.0] * 500000 kept pauses waiting 1-2 ms); r is rooted meanwhile
+     * and holds what was stored and nulls; raw addresses are read again after
+     * each poll */
+    uint32_t tmp = vm_reserve(vm, 1);
+    R[tmp] = r;
+    uint64_t per = len > REPEAT_STEP ? 1 : REPEAT_STEP / (len ? len : 1);
+    for (int64_t i = 0; i < n; i += (int64_t)per) {
+        vm_native_poll(vm);
+        r = R[tmp];
+        s = R[seq_slot];
+        V *src = list ? arr_items(fields(s)[LIST_ITEMS]) : arr_items(s);
+        V holder = list ? fields(r)[LIST_ITEMS] : r;
+        V *dst = arr_items(holder);
+        int64_t end = n - i < (int64_t)per ? n : i + (int64_t)per;
+        if (len == 1) {
+            V x = src[0];
+            for (int64_t j = i; j < end; j++)
+                vm_store_ref(vm, holder, &dst[j], x);
+        } else {
+            for (int64_t j = i; j < end; j++)
+                vm_copy_refs(vm, holder, dst + j * len, src, len);
+        }
     }
+    r = R[tmp];
+    s = R[seq_slot];
+    vm_release(vm, tmp);
     if (list) {
         fields(r)[LIST_LEN] = total;
         if (inplace) { /* l *= n mutates l: adopt the new item array */

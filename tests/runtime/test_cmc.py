@@ -190,6 +190,53 @@ def test_free_pages_are_made_present_by_a_gc_thread_ahead_of_allocation(marking)
         rt.verify()
 
 
+def test_workers_populate_nothing_ahead_of_allocation_while_a_cycle_marks():
+    """While a concurrent cycle runs its marking (held here after its start pause),
+    the GC workers do not populate the window ahead of the mutators' allocation (on
+    two cores they would be a third runnable thread beside the marker and the
+    program, and a pause waited 3.7 ms for a program waiting for a CPU); the program
+    faults its pages in itself meanwhile, and the prefault resumes after the cycle."""
+    page, ahead = 4096, 4 << 20
+    with gcheap.Runtime("64M", heap_initial="32M", collector="cmc", require_concurrent=True, recycle_free=False,
+                        pacing=False, hold_after_start_ms=1000) as rt:
+        Node, head, nodes, arrays = build_fragmented(rt, 40000)
+        base = rt.heap_info()["address"]
+        rt.gc()
+        built = max(-(-rt.heap_info()["live"] // page), 1) * page
+        assert _wait_resident(base + built, ahead) == ahead    # the first window, as usual
+        box: dict = {}
+
+        def collect():
+            try:
+                box["report"] = rt.gc()
+            except BaseException as e:      # reported below
+                box["error"] = e
+        n_before = len(ll.pauses(rt._c))
+        t = threading.Thread(target=collect)
+        t.start()
+        deadline = time.monotonic() + 10
+        while not any(p["kind"] == "start" for p in ll.pauses(rt._c)[n_before:]):
+            assert time.monotonic() < deadline, "no start pause"
+            time.sleep(0.001)
+        before = rt.stats()["cmc"]["prefault_pages"]
+        fresh = []
+        while rt.heap_info()["used"] < built + ahead + (256 << 10):   # past the first window
+            fresh.extend(rt.new(Node, v=-1) for _ in range(1000))
+        time.sleep(0.05)
+        assert not box, box                                     # still marking (held)
+        used = -(-rt.heap_info()["used"] // page) * page
+        assert rt.stats()["cmc"]["prefault_pages"] == before
+        assert resident_bytes(base + used + page, ahead - 2 * page) == 0
+        t.join(30)
+        assert "report" in box and box["report"].concurrent, box
+        deadline = time.monotonic() + 5
+        while rt.stats()["cmc"]["prefault_pages"] == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert rt.stats()["cmc"]["prefault_pages"] > before     # resumed after the cycle
+        assert all(n.v == -1 for n in fresh)
+        rt.verify()
+
+
 @pytest.mark.parametrize("marking", ["concurrent", "pause"])
 def test_garbage_from_space_pages_fill_the_free_pages_above_the_window(marking):
     """At a cycle's end the garbage from-space pages are moved, as they are, into the

@@ -197,6 +197,9 @@ int cmc_set_src_first(struct cmc *c, uint64_t first, uint64_t count, const uint3
  * only; elsewhere, and in a fork child, both return UINT64_MAX and do nothing. */
 uint64_t cmc_set_prefault(struct cmc *c, uint64_t from_off, uint64_t to_off);
 uint64_t cmc_want_present(struct cmc *c, uint64_t frontier_off);
+/* on != 0: the GC workers populate nothing ahead of allocation until
+ * cmc_prefault_hold(c, 0) (the caller's own concurrent work runs meanwhile). */
+void cmc_prefault_hold(struct cmc *c, int on);
 /* The heap offset below which the last cycle's fill (csrc/cmc/recycle.c) and the
  * prefault left the free pages present: they went to from-space with the flip, and
  * a window up to here gets them back (0 when there is none). */
