@@ -619,6 +619,7 @@ int64_t cmc_present_pages(struct cmc *c, uintptr_t base, uint64_t p, uint64_t q)
  * back to the kernel (its present pages count as released). */
 static void release_range(struct cmc *c, uint64_t s, uint64_t k)
 {
+    cmc_sample_rss(c);              /* the chunk was held twice: its copies and from-space */
     int64_t present = cmc_present_pages(c, c->from, s, s + k);
     if (gk_madvise(c->from + s * c->psize, k * c->psize, GK_MADV_DONTNEED) == 0 && present > 0)
         ADD(&c->st.released_bytes, (uint64_t)present * c->psize);

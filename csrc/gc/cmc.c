@@ -128,7 +128,10 @@ static void cmc_after_pause(struct gr_runtime *rt)
 
 static int cmc_wait_op(struct gr_runtime *rt, int timeout_ms)
 {
-    return cmc_wait(rt->gc->cmc->c, timeout_ms);
+    gr_waiting_gc(rt, 1);       /* not running: GC threads may move (gr_mutators_busy) */
+    int rc = cmc_wait(rt->gc->cmc->c, timeout_ms);
+    gr_waiting_gc(rt, 0);
+    return rc;
 }
 
 static void driver_stop(struct gr_cmc *g)
@@ -309,9 +312,9 @@ int gr_cmc_wait(gr_runtime *rt, int timeout_ms)
     struct gr_cmc *g = api_enter(rt);
     if (!g)
         return 0;
-    atomic_fetch_add(&rt->gc_waiters, 1);         /* not running: GC threads may move (gr_mutators_busy) */
+    gr_waiting_gc(rt, 1);       /* not running: GC threads may move (gr_mutators_busy) */
     int rc = cmc_wait(g->c, timeout_ms);
-    atomic_fetch_sub(&rt->gc_waiters, 1);
+    gr_waiting_gc(rt, 0);
     api_leave(g);
     return rc;
 }

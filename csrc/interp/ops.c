@@ -1053,22 +1053,24 @@ static bool repeat(struct gi_vm *vm, uint32_t seq_slot, int64_t n, uint32_t out,
      * each poll */
     uint32_t tmp = vm_reserve(vm, 1);
     R[tmp] = r;
-    uint64_t per = len > REPEAT_STEP ? 1 : REPEAT_STEP / (len ? len : 1);
-    for (int64_t i = 0; i < n; i += (int64_t)per) {
+    uint64_t filled = len * (uint64_t)n;    /* total, or 0 for an empty sequence */
+    for (uint64_t f = 0; f < filled;) {
         vm_native_poll(vm);
         r = R[tmp];
         s = R[seq_slot];
         V *src = list ? arr_items(fields(s)[LIST_ITEMS]) : arr_items(s);
         V holder = list ? fields(r)[LIST_ITEMS] : r;
         V *dst = arr_items(holder);
-        int64_t end = n - i < (int64_t)per ? n : i + (int64_t)per;
+        uint64_t stop = filled - f < REPEAT_STEP ? filled : f + REPEAT_STEP;
         if (len == 1) {
-            V x = src[0];
-            for (int64_t j = i; j < end; j++)
-                vm_store_ref(vm, holder, &dst[j], x);
+            for (V x = src[0]; f < stop; f++)
+                vm_store_ref(vm, holder, &dst[f], x);
         } else {
-            for (int64_t j = i; j < end; j++)
-                vm_copy_refs(vm, holder, dst + j * len, src, len);
+            while (f < stop) {      /* the rest of the copy f is in, up to stop */
+                uint64_t at = f % len, k = len - at < stop - f ? len - at : stop - f;
+                vm_copy_refs(vm, holder, dst + f, src + at, k);
+                f += k;
+            }
         }
     }
     r = R[tmp];

@@ -115,6 +115,7 @@ static inline void gr_ref_words(const struct gr_class *c, uint32_t len, uint64_t
 struct gr_mutator {
     _Atomic int in_core;          /* 1 while the thread runs inside the C core */
     _Atomic uint64_t owner;       /* thread serial, 0 = free slot */
+    _Atomic int waiting_gc;       /* the owner is blocked waiting for a collection (gr_mutators_busy) */
     char *tlab_top, *tlab_end;    /* touched only by the owner in core, or in a pause */
     uint64_t bytes_allocated;
     uint64_t objects_allocated;
@@ -253,7 +254,6 @@ struct gr_runtime {
     pthread_mutex_t gc_lock;      /* one collector (or verifier) at a time */
     _Atomic uint64_t gc_epoch;    /* completed collections */
     _Atomic int nmutators;        /* slots in use high-water */
-    _Atomic int gc_waiters;       /* threads blocked waiting for a collection (gr_mutators_busy) */
     struct gr_mutator mutators[GR_MAX_MUTATORS];
 
     struct gr_runtime *fork_next; /* fork.c's registry (runtimes are never freed) */
@@ -372,9 +372,12 @@ struct gr_mutator *gr_enter(struct gr_runtime *rt);
 #define GR_ENTER(rt, m) struct gr_mutator *m = gr_enter(rt); if (!m) return gr_enter_err
 static inline void gr_leave(struct gr_mutator *m) { atomic_store_explicit(&m->in_core, 0, memory_order_release); }
 int gr_safepoint_poll(struct gr_runtime *rt, struct gr_mutator *m);  /* -ESHUTDOWN if closed */
-/* 1 when more threads hold a mutator slot than wait for a collection: one may be
- * running (a hint, read racily: cmc's install="auto" copies then). */
+/* 1 when a thread holds a mutator slot and is not blocked waiting for a collection:
+ * it may be running (a hint, read racily: cmc's install="auto" copies then). */
 int gr_mutators_busy(struct gr_runtime *rt);
+/* The calling thread waits for a collection (on != 0) or is done waiting: marks its
+ * mutator slot of rt, if it holds one (never attaches one). */
+void gr_waiting_gc(struct gr_runtime *rt, int on);
 void gr_stop_world_locked(struct gr_runtime *rt);   /* gc_lock held by the caller */
 /* Fork child: releases every mutator slot but the calling thread's. */
 void gr_mutators_after_fork(struct gr_runtime *rt);

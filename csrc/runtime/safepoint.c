@@ -46,6 +46,7 @@ static void release_slot(struct gr_runtime *rt, struct gr_mutator *m)
     pthread_mutex_unlock(&rt->stats_lock);
     /* The TLAB stays with the slot: the next owner keeps bumping in it. */
     atomic_store(&m->in_core, 0);
+    atomic_store(&m->waiting_gc, 0);
     atomic_store(&m->owner, 0);
 }
 
@@ -241,8 +242,20 @@ void gr_resume_world_locked(struct gr_runtime *rt) { resume_world(rt); }
 
 int gr_mutators_busy(struct gr_runtime *rt)
 {
-    int n = atomic_load(&rt->nmutators), held = 0;
+    int n = atomic_load(&rt->nmutators);
     for (int i = 0; i < n; i++)
-        held += atomic_load_explicit(&rt->mutators[i].owner, memory_order_relaxed) != 0;
-    return held > atomic_load(&rt->gc_waiters);
+        if (atomic_load_explicit(&rt->mutators[i].owner, memory_order_relaxed) != 0 &&
+            !atomic_load_explicit(&rt->mutators[i].waiting_gc, memory_order_relaxed))
+            return 1;
+    return 0;
+}
+
+void gr_waiting_gc(struct gr_runtime *rt, int on)
+{
+    struct gr_mutator *m = tl_rt == rt ? tl_m : NULL;
+    for (int i = 0; i < tl_nrecs && !m; i++)
+        if (tl_recs[i].rt == rt)
+            m = tl_recs[i].m;
+    if (m)
+        atomic_store(&m->waiting_gc, on);
 }

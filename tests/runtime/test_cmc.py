@@ -597,9 +597,13 @@ def test_install_auto_copies_while_a_mutator_runs():
         n = build_half_live(rt, 64 << 20)
         rt.gc(wait=False)
         holder = rt.globals["holder"]
+        # a thread that holds no mutator slot, waiting for the cycle, counts for nothing
+        waiter = threading.Thread(target=ll.gr_cmc_wait_rc, args=(rt._c, -1))
+        waiter.start()
         seen = 0
         while ll.gr_cmc_active(rt._c):             # this thread runs all through compaction
             seen += holder[seen % (n // 2)][0] >= 0
+        waiter.join(30)
         rep = rt.wait_gc()
         assert rep.error is None and seen > 0
         assert rep.ioctls["move"] == 0, rep.ioctls
