@@ -547,13 +547,16 @@ NATIVE(b_tuple)
     if (ok) {
         V l = R[t];
         uint64_t n = fields(l)[LIST_LEN];
+        uint32_t u = vm_reserve(vm, 2);
         V tup = vm_new_tuple(vm, n);
         ok = tup != 0;
         if (ok) {
-            l = R[t];
-            vm_copy_refs(vm, tup, arr_items(tup), arr_items(fields(l)[LIST_ITEMS]), n);
-            R[out] = tup;
+            R[u] = tup;
+            R[u + 1] = fields(R[t])[LIST_ITEMS];
+            vm_copy_refs_polling(vm, u, 0, u + 1, 0, n);
+            R[out] = R[u];
         }
+        vm_release(vm, u);
     }
     vm_release(vm, t);
     return ok;

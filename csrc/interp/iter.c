@@ -387,11 +387,12 @@ bool vm_iterate_into_list(struct gi_vm *vm, uint32_t src, uint32_t list_slot)
         if (!list_reserve(vm, list_slot, len + n))
             return FAIL;
         v = R[src];
-        vm_seq(vm, v, &items, &n);
-        V l = R[list_slot];
-        V dst = fields(l)[LIST_ITEMS];
-        vm_copy_refs(vm, dst, arr_items(dst) + len, items, n);
-        fields(l)[LIST_LEN] = len + n;
+        uint32_t t = vm_reserve(vm, 2);
+        R[t] = vm_kind(vm, v) == K_LIST ? fields(v)[LIST_ITEMS] : v;   /* its items' array */
+        R[t + 1] = fields(R[list_slot])[LIST_ITEMS];
+        vm_copy_refs_polling(vm, t + 1, len, t, 0, n);
+        fields(R[list_slot])[LIST_LEN] = len + n;
+        vm_release(vm, t);
         return true;
     }
     uint32_t t = vm_reserve(vm, 2);

@@ -176,7 +176,25 @@ V vm_new_builtin(struct gi_vm *vm, uint32_t id)
     return b;
 }
 
-#define COPY_STEP 2048u           /* references a growing list copies between safepoint polls */
+#define COPY_STEP 2048u           /* references a bulk copy stores between safepoint polls */
+
+/* Copies n references from the array (or tuple) in root slot src_slot, from src_off
+ * on, into the one in dst_slot from dst_off on, COPY_STEP at a time with a safepoint
+ * poll before each step, the arrays read again from their slots after it. A list of
+ * millions took 12 ms and more to copy, the barrier's share included, and a pause
+ * requested meanwhile waited for all of it. What is half copied is safe for the
+ * collector: the destination holds what was stored and what it held before. The
+ * ranges must not overlap. */
+void vm_copy_refs_polling(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, uint32_t src_slot,
+                          uint64_t src_off, uint64_t n)
+{
+    for (uint64_t done = 0; done < n; done += COPY_STEP) {
+        vm_native_poll(vm);
+        V dst = vm->roots[dst_slot], src = vm->roots[src_slot];
+        uint64_t k = n - done < COPY_STEP ? n - done : COPY_STEP;
+        vm_copy_refs(vm, dst, arr_items(dst) + dst_off + done, arr_items(src) + src_off + done, k);
+    }
+}
 
 /* Grows the list in list_slot to hold at least n items. */
 bool list_reserve(struct gi_vm *vm, uint32_t list_slot, uint64_t n)
@@ -188,7 +206,7 @@ bool list_reserve(struct gi_vm *vm, uint32_t list_slot, uint64_t n)
     uint64_t cap = arr_len(items) * 2 + 4;
     if (cap < n)
         cap = n;
-    uint32_t s = vm_reserve(vm, 1);
+    uint32_t s = vm_reserve(vm, 2);
     V bigger = vm_alloc_array(vm, GR_CLASS_REF_ARRAY, cap);
     if (!bigger) {
         vm_release(vm, s);
@@ -196,19 +214,8 @@ bool list_reserve(struct gi_vm *vm, uint32_t list_slot, uint64_t n)
     }
     vm->roots[s] = bigger;
     l = vm->roots[list_slot];           /* the allocation may have moved it */
-    /* copied COPY_STEP references at a time with a safepoint poll in between (a
-     * list of millions took 12 ms and more, the barrier's share included, and a
-     * pause requested meanwhile waited for all of it); the new array holds what
-     * was copied and zeros, the list changes only at the end; raw addresses are
-     * read again after each poll */
-    for (uint64_t done = 0, len = fields(l)[LIST_LEN]; done < len; done += COPY_STEP) {
-        vm_native_poll(vm);
-        l = vm->roots[list_slot];
-        items = fields(l)[LIST_ITEMS];
-        bigger = vm->roots[s];
-        uint64_t k = len - done < COPY_STEP ? len - done : COPY_STEP;
-        vm_copy_refs(vm, bigger, arr_items(bigger) + done, arr_items(items) + done, k);
-    }
+    vm->roots[s + 1] = fields(l)[LIST_ITEMS];
+    vm_copy_refs_polling(vm, s, 0, s + 1, 0, fields(l)[LIST_LEN]);
     l = vm->roots[list_slot];
     vm_store_ref(vm, l, &fields(l)[LIST_ITEMS], vm->roots[s]);
     vm_release(vm, s);
