@@ -337,10 +337,10 @@ int64_t dict_lookup(struct gi_vm *vm, V d, V key, bool *err)
     return e < 0 ? -1 : e;
 }
 
-/* Rebuilds the entry arrays (dropping deleted entries) and the index for `need`
- * live entries. d in root slot dslot. */
 #define RESIZE_STEP (16u << 10)     /* bytes of a new dict index filled between safepoint polls */
 
+/* Rebuilds the entry arrays (dropping deleted entries) and the index for `need`
+ * live entries. d in root slot dslot. */
 static bool dict_resize(struct gi_vm *vm, uint32_t dslot, uint64_t need)
 {
     uint64_t cap = 8;

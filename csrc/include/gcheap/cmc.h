@@ -36,8 +36,9 @@ typedef int (*cmc_busy_fn)(void *ctx);
  * may be running: every UFFDIO_MOVE shoots down the TLB of every CPU running the
  * process, and the interrupted mutator pays for it (the IPI, then a TLB refilled
  * through two-level page walks in a VM) where the mover's timing cannot see it
- * (Splay: 3300 shootdowns per run moving, 400 copying; RMS latency 10% lower
- * copying). Otherwise they move while a move costs less than a copy plus the
+ * (Splay, TLB shootdowns per run: 2666-3323 under "auto" before the hook, which
+ * moved nearly everything; 409-512 copying; RMS 1.74x -> 1.67x a run that never
+ * collects, docs/cmc.md). Otherwise they move while a move costs less than a copy plus the
  * release of the from-space page a move would have recycled, both timed per page
  * as they run. Mutators' fault services copy (the mutator is running by
  * definition). MOVE missing: copy. */
