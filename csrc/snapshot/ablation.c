@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "snapshot/snapshot_impl.h"
@@ -74,7 +75,11 @@ static int final_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     struct wp_round *w = arg;
     struct gs_op *op = w->op;
     uint64_t t = gr_now_ns();
-    uint64_t old_chunks = op->nchunks;
+    /* The rounds wrote the chunk holding round 1's top with its pages above that
+     * top as zero pages (used_pages is round 1's until now), whatever the
+     * mutators had allocated there: that chunk is written again here, with every
+     * chunk above it, not only when it is dirty. */
+    uint64_t from = op->used_pages / op->cp;
     gs_capture_state(rt, &op->state);
     op->used = op->state.hdr.used;
     op->used_pages = (op->used + op->psize - 1) / op->psize;
@@ -85,12 +90,22 @@ static int final_pause(struct gr_runtime *rt, struct gr_pause *out, void *arg)
     w->rc = gk_pagemap_written(op->heap, op->capacity, 0, w->dirty, NULL);
     uint64_t pages = 0;
     if (w->rc == 0)
-        w->rc = rewrite(op, w->dirty, op->nchunks, old_chunks, &pages);
+        w->rc = rewrite(op, w->dirty, op->nchunks, from, &pages);
     op->rep.wp_final_pages = pages;
     out->live_bytes = out->used_before;
     out->phase_ns[GR_PHASE_FLIP] = gr_now_ns() - t;
     op->rep.flip_s = (double)out->phase_ns[GR_PHASE_FLIP] * 1e-9;
     return 0;
+}
+
+/* Testing (writer_delay_us): a sleep after each round, so that mutators surely
+ * write between the rounds. */
+static void testing_delay(const struct gs_op *op)
+{
+    if (op->cfg.writer_delay_us > 0) {
+        struct timespec ts = { op->cfg.writer_delay_us / 1000000, (op->cfg.writer_delay_us % 1000000) * 1000L };
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* gc_lock held, the gate the op's: pre-copy rounds, then the final pause. */
@@ -130,6 +145,7 @@ int gs_snapshot_wp(struct gs_op *op)
     }
     int max_rounds = op->cfg.wp_rounds ? op->cfg.wp_rounds : 8;
     for (int round = 1; rc == 0 && round < max_rounds; round++) {
+        testing_delay(op);
         op->rep.wp_rounds = (uint64_t)round;
         uint64_t n = 0, pages = 0;
         memset(w.dirty, 0, w.words * 8);
@@ -141,6 +157,7 @@ int gs_snapshot_wp(struct gs_op *op)
     }
     if (rc == 0) {
         struct gr_pause p;      /* gc_lock is held (op.c) */
+        testing_delay(op);
         rc = gr_pause_run(rt, GR_CAUSE_EXPLICIT, GR_PAUSE_SNAPSHOT, final_pause, &w, &p);
         op->rep.pause_s = (double)p.pause_ns * 1e-9;
         if (rc == 0)

@@ -54,8 +54,9 @@ struct gs_config {
     int32_t inject_nth;
     int32_t inject_err;
     int32_t wp_rounds;            /* GS_MODE_WP: pre-copy rounds at most (0: 8) */
-    int32_t writer_delay_us;      /* testing: the writer sleeps this long after each batch, so
-                                     that mutators surely race it */
+    int32_t writer_delay_us;      /* testing: the writer sleeps this long after each batch
+                                     (mode WP: after each pre-copy round), so that
+                                     mutators surely race it */
 };
 
 struct gs_report {

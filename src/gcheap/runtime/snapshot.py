@@ -229,7 +229,7 @@ def start(rt: "Runtime", path, *, wait: bool, mode: str, fault_mode: str, chunk_
           writer_delay_us: int = 0):
     """rt.snapshot / rt.swap_out. Testing only: inject=(point, nth, errno) with point
     "write", "writer_dies" or "flip"; writer_delay_us (the writer sleeps after each
-    batch); wp_rounds (mode "wp": pre-copy rounds at most)."""
+    batch, mode "wp" after each pre-copy round); wp_rounds (mode "wp": pre-copy rounds at most)."""
     rt._check_open()
     _check_args(mode, fault_mode, chunk_pages, wait)
     for name, v in (("wp_rounds", wp_rounds), ("writer_delay_us", writer_delay_us)):
