@@ -4,6 +4,7 @@ once, whoever builds it (GC worker or faulting mutator), in every mode."""
 from __future__ import annotations
 
 import errno
+import sys
 import threading
 
 import pytest
@@ -214,22 +215,35 @@ def test_injected_worker_failure_is_finished_by_wait(region, gc_threads):
 
 # ---- SIGBUS handler coexistence ---------------------------------------------------
 
-def test_sigbus_handler_reinstalled_at_flip_after_faulthandler(region):
+def test_sigbus_handler_reinstalled_at_flip_after_faulthandler(region, tmp_path, request):
+    """faulthandler enabled over our dispatcher (it replaces the SIGBUS disposition)
+    before a flip: the flip takes it back and chains to faulthandler. Afterwards
+    faulthandler writes to pytest's stderr again, as before the test: a plain
+    faulthandler.enable() here would point it at the capture file of this test,
+    and a later crash of the test process would then print nothing."""
     import faulthandler
+    try:
+        from _pytest.faulthandler import fault_handler_stderr_fd_key
+        pytest_fd = request.config.stash.get(fault_handler_stderr_fd_key, None)
+    except ImportError:
+        pytest_fd = None
     addr, size = region
-    with Compactor(addr, size, CmcOptions(fault_mode="sigbus")) as cm:
+    was = faulthandler.is_enabled()
+    with Compactor(addr, size, CmcOptions(fault_mode="sigbus")) as cm, open(tmp_path / "fh", "w") as fh:
         assert ll.cmc_sigbus_installed()
-        was = faulthandler.is_enabled()
-        faulthandler.enable()           # replaces our SIGBUS disposition
         try:
-            cm.flip()                   # must take it back (and chain to faulthandler)
+            faulthandler.disable()          # enable() alone keeps the handler it installed earlier
+            faulthandler.enable(file=fh)    # now it replaces ours
+            assert not ll.cmc_sigbus_installed()
+            cm.flip()                       # must take it back (and chain to faulthandler)
             assert ll.cmc_sigbus_installed()
             ll.cmc_test_touch(addr, 32, 7)
             cm.wait()
             assert ll.cmc_test_check(addr, size, SEED, cm.pattern) == -1
         finally:
-            if not was:
-                faulthandler.disable()
+            faulthandler.disable()
+            if was:
+                faulthandler.enable(file=pytest_fd if pytest_fd is not None else sys.__stderr__)
 
 
 @pytest.mark.skipif(__import__("os").environ.get("GCHEAP_TSAN") == "1",
