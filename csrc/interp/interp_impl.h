@@ -476,6 +476,8 @@ static inline void vm_copy_refs(struct gi_vm *vm, V holder, V *dst, const V *src
  * way (csrc/interp/object.c): for copies that may be long. */
 void vm_copy_refs_polling(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, uint32_t src_slot,
                           uint64_t src_off, uint64_t n);
+/* memmove of a list's items with safepoint polls (csrc/interp/object.c) */
+void vm_shift_list_polling(struct gi_vm *vm, uint32_t list_slot, uint64_t dst, uint64_t src, uint64_t n);
 V vm_str_from_name(struct gi_vm *vm, uint32_t name_id);      /* interned str object */
 bool vm_set_out_str(struct gi_vm *vm, uint32_t out, const char *s, size_t n);
 

@@ -1005,13 +1005,15 @@ NATIVE(m_list_pop)
         if (i < 0 || (uint64_t)i >= len)
             return vm_raise(vm, B_INDEXERROR, "pop index out of range");
     }
+    uint32_t t = vm_reserve(vm, 1);     /* the item, rooted across the polls */
+    R[t] = arr_items(fields(ARG(0))[LIST_ITEMS])[i];
+    vm_shift_list_polling(vm, args, (uint64_t)i, (uint64_t)i + 1, len - (uint64_t)i - 1);
     l = ARG(0);
     V items = fields(l)[LIST_ITEMS];
-    V r = arr_items(items)[i];
-    vm_copy_refs(vm, items, arr_items(items) + i, arr_items(items) + i + 1, len - (uint64_t)i - 1);
     vm_store_ref(vm, items, &arr_items(items)[len - 1], 0);
     fields(l)[LIST_LEN] = len - 1;
-    R[out] = r;
+    R[out] = R[t];
+    vm_release(vm, t);
     return true;
 }
 
@@ -1028,8 +1030,9 @@ NATIVE(m_list_insert)
         i = i + len < 0 ? 0 : i + len;
     if (i > len)
         i = len;
+    vm_shift_list_polling(vm, args, (uint64_t)i + 1, (uint64_t)i, (uint64_t)(len - i));
+    l = ARG(0);
     V items = fields(l)[LIST_ITEMS];
-    vm_copy_refs(vm, items, arr_items(items) + i + 1, arr_items(items) + i, (uint64_t)(len - i));
     vm_store_ref(vm, items, &arr_items(items)[i], ARG(2));
     return ret_none(vm, out);
 }

@@ -196,6 +196,24 @@ void vm_copy_refs_polling(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off,
     }
 }
 
+/* Moves n items of the list in list_slot from index src to index dst (the ranges
+ * may overlap, as memmove), COPY_STEP at a time with a safepoint poll before each
+ * step: list.insert and list.pop near the front of a long list. The steps go in
+ * the direction that never overwrites an item before it is moved, so a half-done
+ * shift holds every item (one of them twice): safe for the collector, and no
+ * other program thread runs meanwhile. */
+void vm_shift_list_polling(struct gi_vm *vm, uint32_t list_slot, uint64_t dst, uint64_t src, uint64_t n)
+{
+    for (uint64_t done = 0; done < n;) {
+        vm_native_poll(vm);
+        uint64_t k = n - done < COPY_STEP ? n - done : COPY_STEP;
+        uint64_t at = dst <= src ? done : n - done - k;     /* upward: from the end */
+        V items = fields(vm->roots[list_slot])[LIST_ITEMS];
+        vm_copy_refs(vm, items, arr_items(items) + dst + at, arr_items(items) + src + at, k);
+        done += k;
+    }
+}
+
 /* Grows the list in list_slot to hold at least n items. */
 bool list_reserve(struct gi_vm *vm, uint32_t list_slot, uint64_t n)
 {

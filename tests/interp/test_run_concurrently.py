@@ -173,7 +173,7 @@ def test_close_while_a_program_runs_raises_runtime_busy(tmp_path):
 # A dict grown to 87382 keys: its last resize fills a 2 MiB index and rehashes tens
 # of thousands of entries, polling for safepoints as they go (csrc/interp/object.c,
 # dict_resize; a list's growth, extend and tuple(list) through vm_copy_refs_polling,
-# and a repeat, ops.c), so that a pause requested
+# list.insert and list.pop through vm_shift_list_polling, and a repeat, ops.c), so that a pause requested
 # meanwhile need not wait for the whole of it (on this VM the
 # fresh pages of a 4 MiB index once kept a start pause waiting 99 ms). Collections
 # requested from another thread all through the run land inside those loops too; the
@@ -193,13 +193,18 @@ q = [1, -1] * (n // 2)
 tl = tuple(l)
 ex = [0]
 ex.extend(tl)
+s = list(l)
+s.insert(0, [-1, 0])
+s.insert(n // 2, [-2, 0])
+a = s.pop(0)
+b = s.pop(n // 2 - 1)
 t = 0
 for i in range(n):
     t += d[i][1] - d[i][0] + l[i][0] - i + r[i] - 1 + q[i] - (1 if i % 2 == 0 else -1)
-    t += tl[i][0] - ex[i + 1][0]
+    t += tl[i][0] - ex[i + 1][0] + s[i][0] - i
     if i % 3 == 0:
         t += d[str(i)] - i
-print(len(d), len(l), len(r) + len(q), len(tl) + len(ex), t)
+print(len(d), len(l), len(r) + len(q), len(tl) + len(ex), t, len(s), a[0] + b[0])
 """
 
 
@@ -219,6 +224,6 @@ def test_large_dict_resizes_with_collections_requested_throughout(tmp_path, coll
             collections += 1
         t.join()
         assert [r.status for r in results] == ["ok"]
-        assert (tmp_path / "out").read_text() == f"{n + (n + 2) // 3} {n} {2 * n} {2 * n + 1} {n}\n"
+        assert (tmp_path / "out").read_text() == f"{n + (n + 2) // 3} {n} {2 * n} {2 * n + 1} {n} {n} -3\n"
         assert collections >= 2 and rt.stats()["collections"] >= 2
         rt.verify()
