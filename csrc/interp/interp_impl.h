@@ -476,6 +476,22 @@ static inline void vm_copy_refs(struct gi_vm *vm, V holder, V *dst, const V *src
  * way (csrc/interp/object.c): for copies that may be long. */
 void vm_copy_refs_polling(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, uint32_t src_slot,
                           uint64_t src_off, uint64_t n);
+/* bulk string copies with safepoint polls (csrc/interp/object.c) */
+void vm_copy_str_polling(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, uint32_t src_slot,
+                         uint64_t src_off, uint64_t n);
+#define VM_BYTES_STEP (256u << 10)     /* bytes a bulk string copy writes between polls */
+void vm_native_poll(struct gi_vm *vm);
+/* For loops that copy many small pieces: counts the bytes written and polls once
+ * VM_BYTES_STEP of them are done. true when it polled (raw addresses are stale). */
+static inline bool vm_poll_bytes(struct gi_vm *vm, uint64_t *since, uint64_t n)
+{
+    *since += n;
+    if (*since < VM_BYTES_STEP)
+        return false;
+    *since = 0;
+    vm_native_poll(vm);
+    return true;
+}
 /* memmove of a list's items with safepoint polls (csrc/interp/object.c) */
 void vm_shift_list_polling(struct gi_vm *vm, uint32_t list_slot, uint64_t dst, uint64_t src, uint64_t n);
 V vm_str_from_name(struct gi_vm *vm, uint32_t name_id);      /* interned str object */

@@ -268,19 +268,36 @@ NATIVE(m_str_join)
         ok = false;
         goto out;
     }
+    /* with a safepoint poll every VM_BYTES_STEP bytes (and inside a huge item):
+     * data is rooted, and the raw addresses are read again after a poll */
+    uint32_t d = vm_reserve(vm, 2);
+    R[d] = data;
     sep = ARG(0);
-    l = R[t];
-    items = arr_items(fields(l)[LIST_ITEMS]);
+    items = arr_items(fields(R[t])[LIST_ITEMS]);
     char *dst = str_bytes_of_data(data);
+    uint64_t nsep = str_nbytes(sep), off = 0, since = 0;
     for (uint64_t i = 0; i < n; i++) {
         if (i) {
-            memcpy(dst, str_ptr(sep), str_nbytes(sep));
-            dst += str_nbytes(sep);
+            memcpy(dst + off, str_ptr(sep), nsep);
+            off += nsep;
         }
-        memcpy(dst, str_ptr(items[i]), str_nbytes(items[i]));
-        dst += str_nbytes(items[i]);
+        uint64_t m = str_nbytes(items[i]);
+        bool moved = false;
+        if (m > VM_BYTES_STEP) {
+            R[d + 1] = items[i];
+            vm_copy_str_polling(vm, d, off, d + 1, 0, m);
+            moved = true;
+        } else {
+            memcpy(dst + off, str_ptr(items[i]), m);
+        }
+        off += m;
+        if (vm_poll_bytes(vm, &since, m + nsep) || moved) {
+            dst = str_bytes_of_data(R[d]);
+            sep = ARG(0);
+            items = arr_items(fields(R[t])[LIST_ITEMS]);
+        }
     }
-    R[t] = data;
+    R[t] = R[d];
     V s = vm_alloc_instance(vm, vm->gr_class[K_STR]);
     if (!s) {
         ok = false;

@@ -969,11 +969,11 @@ static bool concat_seq(struct gi_vm *vm, uint32_t a_slot, uint32_t b_slot, uint3
         V data = vm_alloc_array(vm, GR_CLASS_STRING, na + nb);
         if (!data)
             return FAIL;
-        memcpy(str_bytes_of_data(data), str_ptr(R[a_slot]), na);
-        memcpy(str_bytes_of_data(data) + na, str_ptr(R[b_slot]), nb);
-        uint64_t cps = fields(R[a_slot])[STR_CPLEN] + fields(R[b_slot])[STR_CPLEN];
         uint32_t tmp = vm_reserve(vm, 1);
         R[tmp] = data;
+        vm_copy_str_polling(vm, tmp, 0, a_slot, 0, na);
+        vm_copy_str_polling(vm, tmp, na, b_slot, 0, nb);
+        uint64_t cps = fields(R[a_slot])[STR_CPLEN] + fields(R[b_slot])[STR_CPLEN];
         V s = vm_alloc_instance(vm, vm->gr_class[K_STR]);
         data = R[tmp];
         vm_release(vm, tmp);
@@ -990,15 +990,20 @@ static bool concat_seq(struct gi_vm *vm, uint32_t a_slot, uint32_t b_slot, uint3
     V r = list ? vm_new_list(vm, na + nb) : vm_new_tuple(vm, na + nb);
     if (!r)
         return FAIL;
-    a = R[a_slot];
-    V b = R[b_slot];
-    V holder = list ? fields(r)[LIST_ITEMS] : r;
-    V *dst = arr_items(holder);
-    vm_copy_refs(vm, holder, dst, list ? arr_items(fields(a)[LIST_ITEMS]) : arr_items(a), na);
-    vm_copy_refs(vm, holder, dst + na, list ? arr_items(fields(b)[LIST_ITEMS]) : arr_items(b), nb);
+    /* the arrays in root slots, copied with safepoint polls (l + l of a long list) */
+    uint32_t t = vm_reserve(vm, 3);
+    R[t] = list ? fields(r)[LIST_ITEMS] : r;
+    R[t + 1] = list ? fields(R[a_slot])[LIST_ITEMS] : R[a_slot];
+    R[t + 2] = list ? fields(R[b_slot])[LIST_ITEMS] : R[b_slot];
+    uint32_t keep = vm_reserve(vm, 1);
+    R[keep] = r;
+    vm_copy_refs_polling(vm, t, 0, t + 1, 0, na);
+    vm_copy_refs_polling(vm, t, na, t + 2, 0, nb);
+    r = R[keep];
     if (list)
         fields(r)[LIST_LEN] = na + nb;
     R[out] = r;
+    vm_release(vm, t);
     return true;
 }
 
@@ -1022,12 +1027,26 @@ static bool repeat(struct gi_vm *vm, uint32_t seq_slot, int64_t n, uint32_t out,
         V data = vm_alloc_array(vm, GR_CLASS_STRING, total);
         if (!data)
             return FAIL;
-        s = R[seq_slot];
-        for (int64_t i = 0; i < n; i++)
-            memcpy(str_bytes_of_data(data) + i * nb, str_ptr(s), nb);
-        uint64_t cps = fields(s)[STR_CPLEN] * (uint64_t)n;
         uint32_t tmp = vm_reserve(vm, 1);
         R[tmp] = data;
+        /* One copy from s, then doubling from what is written (the bytes at
+         * off % nb on are the ones due at off), VM_BYTES_STEP at most per memcpy
+         * with a safepoint poll before each: addresses read again after it. */
+        for (uint64_t off = 0; off < total;) {
+            vm_native_poll(vm);
+            char *dst = str_bytes_of_data(R[tmp]);
+            uint64_t k, at = off % nb;
+            const char *src = off < nb ? str_ptr(R[seq_slot]) + off : dst + at;
+            k = off < nb ? nb - off : off - at;
+            if (k > total - off)
+                k = total - off;
+            if (k > VM_BYTES_STEP)
+                k = VM_BYTES_STEP;
+            memcpy(dst + off, src, k);
+            off += k;
+        }
+        s = R[seq_slot];
+        uint64_t cps = fields(s)[STR_CPLEN] * (uint64_t)n;
         V w = vm_alloc_instance(vm, vm->gr_class[K_STR]);
         data = R[tmp];
         vm_release(vm, tmp);
@@ -1171,9 +1190,9 @@ V vm_substr(struct gi_vm *vm, uint32_t s, uint64_t from, uint64_t to, uint64_t c
     V data = vm_alloc_array(vm, GR_CLASS_STRING, to - from);
     if (!data)
         return 0;
-    memcpy(str_bytes_of_data(data), str_ptr(R[s]) + from, to - from);
     uint32_t tmp = vm_reserve(vm, 1);
     R[tmp] = data;
+    vm_copy_str_polling(vm, tmp, 0, s, from, to - from);
     V w = vm_alloc_instance(vm, vm->gr_class[K_STR]);
     data = R[tmp];
     vm_release(vm, tmp);

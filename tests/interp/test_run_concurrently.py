@@ -4,6 +4,8 @@ refuses with RuntimeBusy while one runs instead of pulling the heap from under i
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -226,4 +228,54 @@ def test_large_dict_resizes_with_collections_requested_throughout(tmp_path, coll
         assert [r.status for r in results] == ["ok"]
         assert (tmp_path / "out").read_text() == f"{n + (n + 2) // 3} {n} {2 * n} {2 * n + 1} {n} {n} -3\n"
         assert collections >= 2 and rt.stats()["collections"] >= 2
+        rt.verify()
+
+
+# String and sequence bulk copies that poll (vm_copy_str_polling, the doubling
+# repeat, join's byte count, list/tuple concatenation): sizes below, at and above
+# the 256 KiB step, odd lengths and multi-byte text, compared with CPython's output
+# for the same program while another thread requests collections throughout.
+BIG_STR = """
+import sys
+n = int(sys.argv[1])
+parts = []
+for i in range(n):
+    parts.append("é%d-" % i)
+a = "".join(parts)
+b = ", ".join(parts[:n // 2])
+big = a * 3
+c = a + b
+d = big[7:len(big) - 11] + "λ"
+e = "ab" * (n * 5) + "x" * 3 + "xyz" * 100003
+f = c[len(a) - 5:] * 2
+g = "|".join([a, b, "", d[:10]])
+l2 = parts + parts
+t2 = tuple(parts) + tuple(parts[:3])
+h = 0
+for s in (a, b, big, c, d, e, f, g):
+    h = (h * 1000003 + len(s)) % 1000000007
+    for k in range(0, len(s), len(s) // 40 + 1):
+        h = (h * 31 + ord(s[k])) % 1000000007
+print(h, len(l2), l2[n] == parts[0], len(t2), t2[-1], c.count("é"), e.count("ab"), d[-3:])
+"""
+
+
+@pytest.mark.parametrize("collector", ["stw", pytest.param("cmc", marks=pytest.mark.uffd)])
+def test_huge_string_copies_with_collections_requested_throughout(tmp_path, collector):
+    prog = tmp_path / "bigstr.py"
+    prog.write_text(BIG_STR)
+    n = 1 << 12 if os.environ.get("GCHEAP_TSAN") == "1" else 1 << 17
+    want = subprocess.run([sys.executable, str(prog), str(n)], capture_output=True, text=True, check=True).stdout
+    with gcheap.Runtime(heap_size="256M", collector=collector) as rt:
+        results: list = []
+        t = threading.Thread(target=run_in_thread, args=(prog, [str(n)], rt, tmp_path / "out", results))
+        t.start()
+        collections = 0
+        while t.is_alive():
+            rt.gc()
+            collections += 1
+        t.join()
+        assert [r.status for r in results] == ["ok"]
+        assert (tmp_path / "out").read_text() == want
+        assert collections >= 2
         rt.verify()
