@@ -26,3 +26,16 @@ def pytest_runtest_setup(item):
         require_uffd(marker.args[0] if marker.args else None)
     if item.get_closest_marker("stress") and os.environ.get("GCHEAP_STRESS") != "1":
         pytest.skip("long stress run: set GCHEAP_STRESS=1")
+
+
+@pytest.fixture(autouse=True)
+def no_sigbus_range_left_behind():
+    """Every range a test registered with the process's one SIGBUS dispatcher is gone
+    when the test ends (its runtime, compactor, page server or service closed). A
+    range left behind serves a stale owner: a later mapping at the same addresses
+    would have its faults answered by it."""
+    from gcheap import _lowlevel as ll
+    before = ll.sigbus_ranges()
+    yield
+    left = [r for r in ll.sigbus_ranges() if r not in before]
+    assert not left, f"SIGBUS dispatcher ranges left registered: {[(hex(a), n) for a, n in left]}"

@@ -269,6 +269,21 @@ uint64_t gk_fault_chained(void)
     return LOAD(&chained);
 }
 
+int gk_fault_ranges(uint64_t *starts, uint64_t *lens, int max)
+{
+    int n = 0;
+    for (int i = 0; i < GK_FAULT_SLOTS; i++) {
+        if (LOAD(&slots[i].state) != SLOT_ACTIVE)
+            continue;
+        if (n < max && starts && lens) {
+            starts[n] = slots[i].start;
+            lens[n] = slots[i].len;
+        }
+        n++;
+    }
+    return n;
+}
+
 /* A fork child has only the forking thread: no handler is inside a slot. */
 static void after_fork_child(void)
 {

@@ -157,6 +157,9 @@ int gk_fault_installed(void);
 int gk_fault_uninstall(void);
 /* Foreign SIGBUS signals passed on so far (for tests). */
 uint64_t gk_fault_chained(void);
+/* The ranges served now: up to max of them into starts/lens; returns how many
+ * slots are in use (tests: a range left registered after its owner is gone). */
+int gk_fault_ranges(uint64_t *starts, uint64_t *lens, int max);
 
 /* ---- SIGBUS self-service (csrc/kernel/sigbus.c) ----------------------------------
  * A client of the dispatcher above: serves a range's missing faults in the

@@ -238,6 +238,14 @@ def sigbus_chained() -> int:
     return int(lib.gk_fault_chained())
 
 
+def sigbus_ranges() -> list[tuple[int, int]]:
+    """(start, length) of every range the SIGBUS dispatcher serves now."""
+    k = lib.GK_FAULT_SLOTS
+    starts, lens = ffi.new("uint64_t[]", k), ffi.new("uint64_t[]", k)
+    n = check(lib.gk_fault_ranges(starts, lens, k), "sigbus ranges")
+    return [(int(starts[i]), int(lens[i])) for i in range(min(n, k))]
+
+
 def sigbus_stats(slot: int) -> dict:
     st = ffi.new("struct gk_sigbus_stats *")
     check(lib.gk_sigbus_stats(slot, st), "sigbus stats")
