@@ -411,6 +411,8 @@ int gr_cycle_get(gr_runtime *rt, int64_t i, struct gr_cycle *out)
             out->compaction_ns = (uint64_t)(st.compaction_s * 1e9);
             out->end_ns = out->flip_end_ns + out->compaction_ns;
             out->gc_cpu_ns += (uint64_t)(st.gc_cpu_s * 1e9);
+            out->alloc_stall_ns = atomic_load(&rt->alloc_stall_ns) - g->stall_ns_at_start;
+            out->alloc_stalls = atomic_load(&rt->alloc_stalls) - g->stalls_at_start;
         }
     }
     pthread_mutex_unlock(&g->log_mu);

@@ -131,8 +131,10 @@ int gr_cmc_finish_previous(struct gr_runtime *rt)
         cy->compaction_ns = (uint64_t)(st.compaction_s * 1e9);
         cy->end_ns = cy->flip_end_ns + cy->compaction_ns;
         cy->gc_cpu_ns += (uint64_t)(st.gc_cpu_s * 1e9);
-        /* stalls that began during the cycle ended by now: their whole wait */
+        /* the stalls that ended from the cycle's start until now, counted and
+         * timed over the same window (a stall is counted when it ends) */
         cy->alloc_stall_ns = atomic_load(&rt->alloc_stall_ns) - g->stall_ns_at_start;
+        cy->alloc_stalls = atomic_load(&rt->alloc_stalls) - g->stalls_at_start;
         if (cy->live_bytes)
             g->compact_per_byte = st.compaction_s / (double)cy->live_bytes;
         g->open_cycle = -1;
@@ -484,6 +486,7 @@ static void begin_record(struct gr_runtime *rt, struct gr_cmc *g, int cause, int
     g->cur.alloc_stalls = atomic_load(&rt->alloc_stalls);       /* deltas at the flip */
     g->cur.alloc_stall_ns = atomic_load(&rt->alloc_stall_ns);
     g->stall_ns_at_start = g->cur.alloc_stall_ns;
+    g->stalls_at_start = g->cur.alloc_stalls;
     g->cur.gc_cpu_ns = thread_cpu_ns();
 }
 

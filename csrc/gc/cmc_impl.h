@@ -41,7 +41,8 @@ struct gr_cmc {
     uint64_t paced_cycles;
     double alloc_rate;            /* bytes/s the mutators allocated during the last cycles (EWMA) */
     double mark_s, compact_per_byte; /* the last cycle's start-to-flip time, compaction s per live byte */
-    uint64_t stall_ns_at_start;   /* the open cycle's allocation-stall total when it began */
+    uint64_t stall_ns_at_start;   /* the open cycle's allocation-stall totals when it began */
+    uint64_t stalls_at_start;
     _Atomic int api_users;        /* public entry points running (cmc.c: api_enter) */
 };
 

@@ -317,16 +317,16 @@ static int collect_for_alloc(struct gr_runtime *rt, struct gr_mutator *m, int ca
     struct gr_pause rep;
     int rc = 0;
     uint64_t t0 = gr_now_ns();
-    if (cause != GR_CAUSE_STRESS)         /* an allocation stall: it waits for a collection */
-        atomic_fetch_add(&rt->alloc_stalls, 1);
     atomic_store(&m->waiting_gc, 1);
     pthread_mutex_lock(&rt->gc_lock);     /* a running concurrent cycle holds it until its flip */
     if (force || atomic_load(&rt->gc_epoch) == epoch)
         rc = gr_collect(rt, cause, &rep);
     pthread_mutex_unlock(&rt->gc_lock);
     atomic_store(&m->waiting_gc, 0);
-    if (cause != GR_CAUSE_STRESS)
+    if (cause != GR_CAUSE_STRESS) {       /* an allocation stall, counted and timed when it ends */
         atomic_fetch_add(&rt->alloc_stall_ns, gr_now_ns() - t0);
+        atomic_fetch_add(&rt->alloc_stalls, 1);
+    }
     struct gr_mutator *again = gr_enter(rt);
     if (!again)
         return gr_enter_err;

@@ -251,6 +251,23 @@ def test_the_pacer_starts_cycles_before_the_heap_fills():
         assert rt.stats()["alloc_stalls"] > 0          # every cycle began with a full heap
 
 
+def test_allocation_stalls_are_counted_and_timed_in_the_same_cycle():
+    """Without pacing every cycle begins with an allocation that waits for it. Each
+    stall is counted and timed in one cycle, when it ends: a cycle's count and its
+    time are both zero or both not, and the cycles' counts add up to the runtime's
+    (the count used to be taken when a stall began, its time when it ended: the
+    stall that started a cycle fell out of every cycle's count)."""
+    with gcheap.Runtime(collector="cmc", require_concurrent=True, pacing=False) as rt:
+        for i in range(40000):
+            rt.new_array("u8", 1000)
+        rt.wait_gc()
+        cycles = rt.cycles()
+        total = rt.stats()["alloc_stalls"]
+        assert total > 0 and sum(c["alloc_stalls"] for c in cycles) == total, (total, cycles)
+        for c in cycles:
+            assert (c["alloc_stalls"] > 0) == (c["alloc_stall_s"] > 0), c
+
+
 def test_full_heap_after_a_concurrent_cycle_marks_in_the_pause():
     """Live data that fills the reservation: a concurrent cycle cannot free enough,
     the allocation that still fails gets a full collection marked in the pause
