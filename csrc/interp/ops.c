@@ -842,7 +842,8 @@ static int builtin_binary(struct gi_vm *vm, int op, bool inplace, uint32_t a_slo
         vm_release(vm, t);
         return ok;
     }
-    if (ka == K_DICT && kb == K_DICT && op == 10) {
+    /* d |= x takes whatever dict.update takes (pairs, another mapping); d | x a dict only */
+    if (ka == K_DICT && op == 10 && (kb == K_DICT || inplace)) {
         extern bool vm_dict_update_from(struct gi_vm *vm, uint32_t dst, uint32_t src);
         if (inplace)
             return vm_dict_update_from(vm, a_slot, b_slot) && (R[out] = R[a_slot], true);
