@@ -326,7 +326,7 @@ def test_a_mutator_faulting_inside_the_fill_range_gets_zero_pages(fault_mode):
             assert rep.complete
             if rt.stats()["cmc"]["zero_pages"] > 0:
                 break
-        assert rt.stats()["cmc"]["zero_pages"] > 0              # faults inside the registered range
+        assert rt.stats()["cmc"]["zero_pages"] > 0, (rt.stats()["cmc"], rt.heap_info(), rt.cycles()[-3:])
         assert all(keep[k][0] == i & 0xFF for k, i in made.items())
         assert_one_mapping(rt.heap_info()["address"], rt.heap_info()["capacity"])
         rt.verify()
