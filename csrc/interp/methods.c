@@ -1009,19 +1009,19 @@ NATIVE(m_list_append)
 
 NATIVE(m_list_pop)
 {
+    /* the index first, as CPython: its __index__ may run program code that
+     * changes the list (the length read before it was stale) */
+    int64_t i = -1;
+    if (argc == 2 && !vm_index_value(vm, ARG(1), &i))
+        return FAIL;
     V l = ARG(0);
     uint64_t len = fields(l)[LIST_LEN];
     if (len == 0)
         return vm_raise(vm, B_INDEXERROR, "pop from empty list");
-    int64_t i = (int64_t)len - 1;
-    if (argc == 2) {
-        if (!vm_index_value(vm, ARG(1), &i))
-            return FAIL;
-        if (i < 0)
-            i += (int64_t)len;
-        if (i < 0 || (uint64_t)i >= len)
-            return vm_raise(vm, B_INDEXERROR, "pop index out of range");
-    }
+    if (i < 0)
+        i += (int64_t)len;
+    if (i < 0 || (uint64_t)i >= len)
+        return vm_raise(vm, B_INDEXERROR, "pop index out of range");
     uint32_t t = vm_reserve(vm, 1);     /* the item, rooted across the polls */
     R[t] = arr_items(fields(ARG(0))[LIST_ITEMS])[i];
     vm_shift_list_polling(vm, args, (uint64_t)i, (uint64_t)i + 1, len - (uint64_t)i - 1);
