@@ -476,9 +476,10 @@ static inline void vm_copy_refs(struct gi_vm *vm, V holder, V *dst, const V *src
  * way (csrc/interp/object.c): for copies that may be long. */
 void vm_copy_refs_polling(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, uint32_t src_slot,
                           uint64_t src_off, uint64_t n);
-/* bulk string copies with safepoint polls (csrc/interp/object.c) */
-void vm_copy_str_polling(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, uint32_t src_slot,
-                         uint64_t src_off, uint64_t n);
+/* bulk string copies with safepoint polls (csrc/interp/object.c); vm_copy_str_polling
+ * below does a short one inline */
+void vm_copy_str_steps(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, uint32_t src_slot,
+                       uint64_t src_off, uint64_t n);
 #define VM_BYTES_STEP (256u << 10)     /* bytes a bulk string copy writes between polls */
 void vm_native_poll(struct gi_vm *vm);
 /* For loops that copy many small pieces: counts the bytes written and polls once
@@ -502,6 +503,18 @@ static inline int vm_kind(struct gi_vm *vm, V v) { return vm->kind_of_class[cls_
 static inline int64_t int_val(V v) { return (int64_t)fields(v)[0]; }
 static inline double float_val(V v) { double d; memcpy(&d, &fields(v)[0], 8); return d; }
 static inline const char *str_ptr(V s) { return str_bytes_of_data(fields(s)[STR_DATA]); }
+/* n bytes from byte src_off of the str in src_slot to byte dst_off of the string data
+ * array in dst_slot: up to VM_BYTES_STEP in one memcpy, more in steps with safepoint
+ * polls between them (vm_copy_str_steps) */
+static inline void vm_copy_str_polling(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, uint32_t src_slot,
+                                       uint64_t src_off, uint64_t n)
+{
+    if (n <= VM_BYTES_STEP) {
+        memcpy(str_bytes_of_data(vm->roots[dst_slot]) + dst_off, str_ptr(vm->roots[src_slot]) + src_off, n);
+        return;
+    }
+    vm_copy_str_steps(vm, dst_slot, dst_off, src_slot, src_off, n);
+}
 static inline uint32_t str_nbytes(V s) { return arr_len(fields(s)[STR_DATA]); }
 static inline bool is_intlike(int k) { return k == K_INT || k == K_BOOL; }
 static inline bool is_num(int k) { return k == K_INT || k == K_BOOL || k == K_FLOAT; }

@@ -198,15 +198,16 @@ void vm_copy_refs_polling(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off,
 
 /* Copies n bytes from byte src_off of the str in src_slot to byte dst_off of the
  * string data array in dst_slot, VM_BYTES_STEP at a time with a safepoint poll
- * before each step, addresses read again after it: concatenating, slicing, repeating
+ * between steps, addresses read again after it: concatenating, slicing, repeating
  * huge strings (the copy's first touches of the new array's fresh pages cost more
  * than the copy itself). Both are rooted; the data array holds bytes only, so a
  * half-filled one is nothing to the collector. */
-void vm_copy_str_polling(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, uint32_t src_slot,
-                         uint64_t src_off, uint64_t n)
+void vm_copy_str_steps(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, uint32_t src_slot,
+                       uint64_t src_off, uint64_t n)
 {
     for (uint64_t done = 0; done < n;) {
-        vm_native_poll(vm);
+        if (done)
+            vm_native_poll(vm);     /* between steps: a short copy never calls out */
         uint64_t k = n - done < VM_BYTES_STEP ? n - done : VM_BYTES_STEP;
         memcpy(str_bytes_of_data(vm->roots[dst_slot]) + dst_off + done,
                str_ptr(vm->roots[src_slot]) + src_off + done, k);

@@ -1032,9 +1032,10 @@ static bool repeat(struct gi_vm *vm, uint32_t seq_slot, int64_t n, uint32_t out,
         R[tmp] = data;
         /* One copy from s, then doubling from what is written (the bytes at
          * off % nb on are the ones due at off), VM_BYTES_STEP at most per memcpy
-         * with a safepoint poll before each: addresses read again after it. */
+         * with a safepoint poll between them: addresses read again after it. */
         for (uint64_t off = 0; off < total;) {
-            vm_native_poll(vm);
+            if (off)
+                vm_native_poll(vm);
             char *dst = str_bytes_of_data(R[tmp]);
             uint64_t k, at = off % nb;
             const char *src = off < nb ? str_ptr(R[seq_slot]) + off : dst + at;
