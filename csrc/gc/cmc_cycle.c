@@ -133,8 +133,11 @@ int gr_cmc_finish_previous(struct gr_runtime *rt)
         cy->gc_cpu_ns += (uint64_t)(st.gc_cpu_s * 1e9);
         /* the stalls that ended from the cycle's start until now, counted and
          * timed over the same window (a stall is counted when it ends) */
-        cy->alloc_stall_ns = atomic_load(&rt->alloc_stall_ns) - g->stall_ns_at_start;
-        cy->alloc_stalls = atomic_load(&rt->alloc_stalls) - g->stalls_at_start;
+        g->carry_ns = atomic_load(&rt->alloc_stall_ns);
+        g->carry_stalls = atomic_load(&rt->alloc_stalls);
+        g->stall_carry = 1;         /* the next record starts where this one ends: no gap */
+        cy->alloc_stall_ns = g->carry_ns - g->stall_ns_at_start;
+        cy->alloc_stalls = g->carry_stalls - g->stalls_at_start;
         if (cy->live_bytes)
             g->compact_per_byte = st.compaction_s / (double)cy->live_bytes;
         g->open_cycle = -1;
@@ -483,8 +486,9 @@ static void begin_record(struct gr_runtime *rt, struct gr_cmc *g, int cause, int
     g->cur.concurrent = concurrent;
     g->cur.start_ns = gr_now_ns();
     g->cur.used_before = atomic_load(&rt->top) - (uintptr_t)rt->heap;
-    g->cur.alloc_stalls = atomic_load(&rt->alloc_stalls);       /* deltas at the flip */
-    g->cur.alloc_stall_ns = atomic_load(&rt->alloc_stall_ns);
+    g->cur.alloc_stalls = g->stall_carry ? g->carry_stalls : atomic_load(&rt->alloc_stalls);  /* deltas at the flip */
+    g->cur.alloc_stall_ns = g->stall_carry ? g->carry_ns : atomic_load(&rt->alloc_stall_ns);
+    g->stall_carry = 0;
     g->stall_ns_at_start = g->cur.alloc_stall_ns;
     g->stalls_at_start = g->cur.alloc_stalls;
     g->cur.gc_cpu_ns = thread_cpu_ns();

@@ -43,6 +43,8 @@ struct gr_cmc {
     double mark_s, compact_per_byte; /* the last cycle's start-to-flip time, compaction s per live byte */
     uint64_t stall_ns_at_start;   /* the open cycle's allocation-stall totals when it began */
     uint64_t stalls_at_start;
+    int stall_carry;              /* 1: the totals the last record closed at start the next */
+    uint64_t carry_ns, carry_stalls;
     _Atomic int api_users;        /* public entry points running (cmc.c: api_enter) */
 };
 
