@@ -37,6 +37,20 @@ def run_in_thread(path, argv, rt, out_path, results):
         results.append(run_file(str(path), argv, runtime=rt, stdout_fd=out.fileno()))
 
 
+def run_collecting_throughout(path, argv, rt, out_path) -> tuple[list, int]:
+    """Runs the program in a thread while this one requests collections back to
+    back until it ends: (its results, the collections requested)."""
+    results: list = []
+    t = threading.Thread(target=run_in_thread, args=(path, argv, rt, out_path, results))
+    t.start()
+    collections = 0
+    while t.is_alive():
+        rt.gc()
+        collections += 1
+    t.join()
+    return results, collections
+
+
 @pytest.mark.parametrize("collector", ["stw", pytest.param("cmc", marks=pytest.mark.uffd)])
 def test_two_programs_at_once_on_one_runtime(tmp_path, collector):
     prog = tmp_path / "loop.py"
@@ -217,14 +231,7 @@ def test_large_dict_resizes_with_collections_requested_throughout(tmp_path, coll
     # under make tsan (10-20x slower) a smaller dict: its resizes still poll many times
     n = 1 << 12 if os.environ.get("GCHEAP_TSAN") == "1" else 1 << 16
     with gcheap.Runtime(heap_size="128M", collector=collector) as rt:
-        results: list = []
-        t = threading.Thread(target=run_in_thread, args=(prog, [str(n)], rt, tmp_path / "out", results))
-        t.start()
-        collections = 0
-        while t.is_alive():
-            rt.gc()
-            collections += 1
-        t.join()
+        results, collections = run_collecting_throughout(prog, [str(n)], rt, tmp_path / "out")
         assert [r.status for r in results] == ["ok"]
         assert (tmp_path / "out").read_text() == f"{n + (n + 2) // 3} {n} {2 * n} {2 * n + 1} {n} {n} -3\n"
         assert collections >= 2 and rt.stats()["collections"] >= 2
@@ -267,14 +274,7 @@ def test_huge_string_copies_with_collections_requested_throughout(tmp_path, coll
     n = 1 << 12 if os.environ.get("GCHEAP_TSAN") == "1" else 1 << 17
     want = subprocess.run([sys.executable, str(prog), str(n)], capture_output=True, text=True, check=True).stdout
     with gcheap.Runtime(heap_size="256M", collector=collector) as rt:
-        results: list = []
-        t = threading.Thread(target=run_in_thread, args=(prog, [str(n)], rt, tmp_path / "out", results))
-        t.start()
-        collections = 0
-        while t.is_alive():
-            rt.gc()
-            collections += 1
-        t.join()
+        results, collections = run_collecting_throughout(prog, [str(n)], rt, tmp_path / "out")
         assert [r.status for r in results] == ["ok"]
         assert (tmp_path / "out").read_text() == want
         assert collections >= 2
