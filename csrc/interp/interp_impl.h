@@ -480,6 +480,9 @@ void vm_copy_refs_polling(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off,
  * below does a short one inline */
 void vm_copy_str_steps(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, uint32_t src_slot,
                        uint64_t src_off, uint64_t n);
+/* byte offset of the str in sub_slot in bytes [from, to) of the str in hay_slot, or
+ * -1; a huge haystack is searched a window at a time with safepoint polls between */
+int64_t vm_find_str_polling(struct gi_vm *vm, uint32_t hay_slot, uint64_t from, uint64_t to, uint32_t sub_slot);
 #define VM_BYTES_STEP (256u << 10)     /* bytes a bulk string copy writes between polls */
 void vm_native_poll(struct gi_vm *vm);
 /* For loops that copy many small pieces: counts the bytes written and polls once

@@ -593,9 +593,8 @@ static bool find_sub(struct gi_vm *vm, uint32_t args, uint32_t argc, bool rev, i
     int64_t found = -1;
     if (m <= be - bs) {
         if (!rev) {
-            const char *hit = memmem(p + bs, be - bs, str_ptr(sub), m);
-            if (hit)
-                found = hit - p;
+            found = vm_find_str_polling(vm, args, bs, be, args + 1);
+            p = str_ptr(ARG(0));        /* it may have polled */
         } else {
             for (int64_t i = (int64_t)(be - m); i >= (int64_t)bs; i--)
                 if (!memcmp(p + i, str_ptr(sub), m)) {
@@ -654,13 +653,14 @@ NATIVE(m_str_count)
     if (m == 0) {
         c = (int64_t)cps_of(p + bs, be - bs) + 1;
     } else {
-        uint64_t i = bs;
+        uint64_t i = bs, since = 0;
         while (i + m <= be) {
-            const char *hit = memmem(p + i, be - i, str_ptr(sub), m);
-            if (!hit)
+            int64_t hit = vm_find_str_polling(vm, args, i, be, args + 1);
+            if (hit < 0)
                 break;
             c++;
-            i = (uint64_t)(hit - p) + m;
+            vm_poll_bytes(vm, &since, (uint64_t)hit + m - i);    /* many hits close together */
+            i = (uint64_t)hit + m;
         }
     }
     return set_out(vm, out, vm_new_int(vm, c));

@@ -464,7 +464,7 @@ int vm_contains(struct gi_vm *vm, uint32_t cs, uint32_t is)
         }
         if (str_nbytes(item) == 0)
             return 1;
-        return memmem(str_ptr(c), str_nbytes(c), str_ptr(item), str_nbytes(item)) != NULL;
+        return vm_find_str_polling(vm, cs, 0, str_nbytes(c), is) >= 0;
     case K_LIST: case K_TUPLE: {
         uint32_t t = vm_reserve(vm, 1);
         int r = 0;

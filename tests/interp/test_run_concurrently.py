@@ -239,7 +239,8 @@ def test_large_dict_resizes_with_collections_requested_throughout(tmp_path, coll
 
 
 # String and sequence bulk copies that poll (vm_copy_str_polling, the doubling
-# repeat, join's byte count, list/tuple concatenation): sizes below, at and above
+# repeat, join's byte count, list/tuple concatenation) and searches that poll
+# (vm_find_str_polling: needles across its window boundaries): sizes below, at and above
 # the 256 KiB step, odd lengths and multi-byte text, compared with CPython's output
 # for the same program while another thread requests collections throughout.
 BIG_STR = """
@@ -264,6 +265,16 @@ for s in (a, b, big, c, d, e, f, g):
     for k in range(0, len(s), len(s) // 40 + 1):
         h = (h * 31 + ord(s[k])) % 1000000007
 print(h, len(l2), l2[n] == parts[0], len(t2), t2[-1], c.count("é"), e.count("ab"), d[-3:])
+W = 262144                      # find, count and `in` search a window of this many bytes at a time
+base = "a" * (3 * W + 100)
+found = []
+for m in (1, 7, 100):
+    needle = "b" * (m - 1) + "c"
+    for pos in (0, W - m + 1, W - 1, W, 2 * W + 3, 3 * W + 100 - m):
+        s = base[:pos] + needle + base[pos + m:]
+        found.append((s.find(needle), s.count(needle), needle in s, s.find(needle, pos + 1), s.find("ab")))
+u = "é" * W + "xy" + "é" * 10
+print(found, u.find("xy"), u.count("é"), "xy" in u, u.find("éx"), u.index("yé"), a.count("-"))
 """
 
 
