@@ -522,8 +522,15 @@ static void end_record(struct gr_runtime *rt, struct gr_cmc *g, int rc, const st
         cy->compacted = g->info.concurrent;
     }
     int open = rc == 0 && cy->compacted;
-    if (!open)
+    if (!open) {
         cy->end_ns = cy->flip_end_ns;
+        /* closed here: the next record's stall window starts where this one ends */
+        g->carry_ns = atomic_load(&rt->alloc_stall_ns);
+        g->carry_stalls = atomic_load(&rt->alloc_stalls);
+        g->stall_carry = 1;
+        cy->alloc_stall_ns = g->carry_ns - g->stall_ns_at_start;
+        cy->alloc_stalls = g->carry_stalls - g->stalls_at_start;
+    }
     pthread_mutex_lock(&g->log_mu);
     g->info.pause_seq = cy->seq;        /* gr_cmc_info: the cycle the current statistics belong to */
     pthread_mutex_unlock(&g->log_mu);

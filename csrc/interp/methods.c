@@ -193,6 +193,23 @@ static uint64_t cps_of(const char *p, size_t n)
     return c;
 }
 
+/* cps_of over bytes [from, to) of the str in slot s: at once when it is ASCII,
+ * else VM_BYTES_STEP bytes at a time with a safepoint poll between steps. */
+static uint64_t cps_of_polling(struct gi_vm *vm, uint32_t s, uint64_t from, uint64_t to)
+{
+    if (fields(R[s])[STR_CPLEN] == str_nbytes(R[s]))
+        return to - from;
+    uint64_t c = 0;
+    for (uint64_t at = from; at < to;) {
+        if (at > from)
+            vm_native_poll(vm);
+        uint64_t k = to - at < VM_BYTES_STEP ? to - at : VM_BYTES_STEP;
+        c += cps_of(str_ptr(R[s]) + at, k);
+        at += k;
+    }
+    return c;
+}
+
 static bool new_str_out(struct gi_vm *vm, uint32_t out, struct gi_buf *b)
 {
     if (b->oom) {
@@ -603,7 +620,7 @@ static bool find_sub(struct gi_vm *vm, uint32_t args, uint32_t argc, bool rev, i
                 }
         }
     }
-    *cp = found < 0 ? -1 : (int64_t)cps_of(p, (size_t)found);
+    *cp = found < 0 ? -1 : (int64_t)cps_of_polling(vm, args, 0, (uint64_t)found);
     return true;
 }
 
@@ -646,12 +663,10 @@ NATIVE(m_str_count)
     uint64_t bs, be;
     if (!str_range(vm, args, argc, 2, &bs, &be))
         return FAIL;
-    V s = ARG(0), sub = ARG(1);
-    const char *p = str_ptr(s);
-    uint64_t m = str_nbytes(sub);
+    uint64_t m = str_nbytes(ARG(1));
     int64_t c = 0;
     if (m == 0) {
-        c = (int64_t)cps_of(p + bs, be - bs) + 1;
+        c = (int64_t)cps_of_polling(vm, args, bs, be) + 1;
     } else {
         uint64_t i = bs, since = 0;
         while (i + m <= be) {

@@ -215,17 +215,19 @@ void vm_copy_str_steps(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, ui
     }
 }
 
-/* memmem over windows of VM_BYTES_STEP + m - 1 bytes, each starting VM_BYTES_STEP
- * after the last (an occurrence starting in one window lies whole in it), with a
- * safepoint poll between windows and the addresses read again after it: `find`,
- * `count` and `in` over a huge string. */
+/* memmem over windows of step + m - 1 bytes, each starting step after the last
+ * (an occurrence starting in one window lies whole in it; step = VM_BYTES_STEP, or
+ * m for a longer needle, so that the windows cover the haystack at most twice),
+ * with a safepoint poll between windows and the addresses read again after it:
+ * `find`, `count` and `in` over a huge string. */
 int64_t vm_find_str_polling(struct gi_vm *vm, uint32_t hay_slot, uint64_t from, uint64_t to, uint32_t sub_slot)
 {
     uint64_t m = str_nbytes(vm->roots[sub_slot]);
     if (m == 0)
         return from <= to ? (int64_t)from : -1;
+    uint64_t step = m > VM_BYTES_STEP ? m : VM_BYTES_STEP;
     for (uint64_t at = from; at + m <= to;) {
-        uint64_t end = to - at > VM_BYTES_STEP + m - 1 ? at + VM_BYTES_STEP + m - 1 : to;
+        uint64_t end = to - at > step + m - 1 ? at + step + m - 1 : to;
         const char *p = str_ptr(vm->roots[hay_slot]);
         const char *hit = memmem(p + at, end - at, str_ptr(vm->roots[sub_slot]), m);
         if (hit)

@@ -268,9 +268,11 @@ print(h, len(l2), l2[n] == parts[0], len(t2), t2[-1], c.count("é"), e.count("ab
 W = 262144                      # find, count and `in` search a window of this many bytes at a time
 base = "a" * (3 * W + 100)
 found = []
-for m in (1, 7, 100):
+for m in (1, 7, 100, W + 10):
     needle = "b" * (m - 1) + "c"
     for pos in (0, W - m + 1, W - 1, W, 2 * W + 3, 3 * W + 100 - m):
+        if pos < 0 or pos + m > len(base):
+            continue
         s = base[:pos] + needle + base[pos + m:]
         found.append((s.find(needle), s.count(needle), needle in s, s.find(needle, pos + 1), s.find("ab")))
 u = "é" * W + "xy" + "é" * 10
