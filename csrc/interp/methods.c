@@ -221,12 +221,15 @@ static bool new_str_out(struct gi_vm *vm, uint32_t out, struct gi_buf *b)
     return ok;
 }
 
-/* [start, end) of a str method's optional start/end arguments, as byte offsets. */
-static bool str_range(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t from, uint64_t *bs, uint64_t *be)
+/* [start, end) of a str method's optional start/end arguments, as byte offsets.
+ * *empty: the range is empty before clamping (start past the end or past the
+ * string), where even an empty substring is not found, as in CPython. */
+static bool str_range(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t from, uint64_t *bs, uint64_t *be,
+                      bool *empty)
 {
     V s = ARG(0);
     int64_t len = (int64_t)fields(s)[STR_CPLEN];
-    int64_t st = 0, en = len;
+    int64_t st = 0, en = len, st_raw = 0;
     for (uint32_t i = 0; i < 2 && from + i < argc; i++) {
         V v = ARG(from + i);
         if (vm_kind(vm, v) == K_NONE)
@@ -239,6 +242,8 @@ static bool str_range(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t f
             if (x < 0)
                 x = 0;
         }
+        if (i == 0)
+            st_raw = x;
         if (x > len)
             x = len;
         if (i == 0)
@@ -246,6 +251,7 @@ static bool str_range(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t f
         else
             en = x;
     }
+    *empty = st_raw > en;
     if (en < st)
         en = st;
     s = ARG(0);
@@ -520,7 +526,8 @@ NATIVE(m_str_rstrip) { return strip(vm, args, argc, out, false, true); }
 static bool starts_ends(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t out, bool ends)
 {
     uint64_t bs, be;
-    if (!str_range(vm, args, argc, 2, &bs, &be))
+    bool empty;
+    if (!str_range(vm, args, argc, 2, &bs, &be, &empty))
         return FAIL;
     V pre = ARG(1);
     V *items = &R[args + 1];
@@ -536,7 +543,7 @@ static bool starts_ends(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t
             return vm_raise(vm, B_TYPEERROR, "%s first arg must be str or a tuple of str, not %s",
                             ends ? "endswith" : "startswith", vm_type_name(vm, items[i]));
         uint64_t m = str_nbytes(items[i]);
-        if (m > be - bs)
+        if (m > be - bs || empty)
             continue;
         res = !memcmp(ends ? p + be - m : p + bs, str_ptr(items[i]), m);
     }
@@ -602,13 +609,14 @@ static bool find_sub(struct gi_vm *vm, uint32_t args, uint32_t argc, bool rev, i
     if (!need_str(vm, ARG(1), "must be str"))
         return FAIL;
     uint64_t bs, be;
-    if (!str_range(vm, args, argc, 2, &bs, &be))
+    bool empty;
+    if (!str_range(vm, args, argc, 2, &bs, &be, &empty))
         return FAIL;
     V s = ARG(0), sub = ARG(1);
     const char *p = str_ptr(s);
     uint64_t m = str_nbytes(sub);
     int64_t found = -1;
-    if (m <= be - bs) {
+    if (m <= be - bs && !empty) {
         if (!rev) {
             found = vm_find_str_polling(vm, args, bs, be, args + 1);
             p = str_ptr(ARG(0));        /* it may have polled */
@@ -661,11 +669,14 @@ NATIVE(m_str_count)
     if (!need_str(vm, ARG(1), "must be str"))
         return FAIL;
     uint64_t bs, be;
-    if (!str_range(vm, args, argc, 2, &bs, &be))
+    bool empty;
+    if (!str_range(vm, args, argc, 2, &bs, &be, &empty))
         return FAIL;
     uint64_t m = str_nbytes(ARG(1));
     int64_t c = 0;
-    if (m == 0) {
+    if (empty) {
+        c = 0;
+    } else if (m == 0) {
         c = (int64_t)cps_of_polling(vm, args, bs, be) + 1;
     } else {
         uint64_t i = bs, since = 0;
