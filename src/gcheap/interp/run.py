@@ -102,15 +102,25 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
         if rc < 0:
             raise _ll.kernel_error(-rc, "gi_run")
         cmc_pages = None
-        if concurrent:
-            cmc._wait()                   # the last cycle may still be compacting
-            after = cmc.totals()
-            cmc_pages = {k: int(after[k] - totals_before[k])
-                         for k in ("cycles", "pages_by_gc", "pages_by_mutator", "zero_pages")}
-        pauses = runtime._pauses()[before:]
-        first_seq = pauses[0].seq if pauses else None
-        cycles = [c for c in runtime.cycles() if first_seq is not None and c["pause_seq"]
-                  and c["pause_seq"][0] >= first_seq] if concurrent else []
+        cycles: list = []
+        # The pacer's thread may start one more cycle while these are read: the
+        # totals, the pause log and the cycle records are read again (after the
+        # cycle) until they agree on how many cycles flipped.
+        for _attempt in range(20):
+            if concurrent:
+                cmc._wait()               # the last cycle may still be compacting
+                after = cmc.totals()
+                cmc_pages = {k: int(after[k] - totals_before[k])
+                             for k in ("cycles", "pages_by_gc", "pages_by_mutator", "zero_pages")}
+            pauses = runtime._pauses()[before:]
+            if not concurrent:
+                break
+            first_seq = pauses[0].seq if pauses else None
+            cycles = [c for c in runtime.cycles() if first_seq is not None and c["pause_seq"]
+                      and c["pause_seq"][0] >= first_seq]
+            flips = sum(p.kind in ("flip", "mark+flip") for p in pauses)
+            if cmc_pages["cycles"] == flips == len(cycles):
+                break
     finally:
         runtime._program_ended()
         if own:
