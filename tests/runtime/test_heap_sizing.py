@@ -53,7 +53,7 @@ def test_soft_limit_grows_with_live_data_and_shrinks_after_it_dies(collector):
         assert info["live"] >= 16 * MiB
         assert info["soft_limit"] == pytest.approx(expected_limit(info["live"]), abs=4096)
         assert info["used"] <= info["soft_limit"]
-        grown_resident = info["resident"]
+        grown_resident, grown_live = info["resident"], info["live"]
         assert grown_resident <= 2.5 * info["live"] + 4 * MiB
         assert all(keep[i].v == i for i in range(0, len(keep), 997))
         del keep
@@ -61,7 +61,11 @@ def test_soft_limit_grows_with_live_data_and_shrinks_after_it_dies(collector):
         rt.wait_gc() if collector == "cmc" else None
         info = rt.heap_info()
         assert info["soft_limit"] == 8 * MiB                    # back to the initial soft limit
-        assert info["resident"] <= info["soft_limit"] + 4096 and info["resident"] < grown_resident / 3
+        # resident: at most the soft limit (cmc's fill keeps the free pages below it
+        # present, as stw does), less than the live data alone held before; a third
+        # of the grown resident set was too tight when that set was small (22.5 MB
+        # against 8.4 MB kept, once in a CI run)
+        assert info["resident"] <= info["soft_limit"] + 4096 and info["resident"] < grown_live
 
 
 def test_stw_keeps_free_pages_below_the_soft_limit_present_and_zero():
