@@ -1059,6 +1059,8 @@ NATIVE(b_chr)
     int64_t x;
     if (!get_int(vm, ARG(0), &x))
         return FAIL;
+    if (x < INT32_MIN || x > INT32_MAX)         /* CPython converts to a C int first */
+        return vm_raise(vm, B_OVERFLOWERROR, "Python int too large to convert to C int");
     if (x < 0 || x > 0x10FFFF)
         return vm_raise(vm, B_VALUEERROR, "chr() arg not in range(0x110000)");
     char b[4];
