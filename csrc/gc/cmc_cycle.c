@@ -113,6 +113,18 @@ static void record_pause(struct gr_cycle *cy, const struct gr_pause *p)
         cy->longest_pause_ns = p->pause_ns;
 }
 
+/* A record's allocation stalls: those that ended from its start until now. The
+ * next record's window starts where this one ends (begin_record), so that no
+ * stall falls between them. */
+static void close_stall_window(struct gr_runtime *rt, struct gr_cmc *g, struct gr_cycle *cy)
+{
+    g->carry_ns = atomic_load(&rt->alloc_stall_ns);
+    g->carry_stalls = atomic_load(&rt->alloc_stalls);
+    g->stall_carry = 1;
+    cy->alloc_stall_ns = g->carry_ns - g->stall_ns_at_start;
+    cy->alloc_stalls = g->carry_stalls - g->stalls_at_start;
+}
+
 /* The compaction of the last cycle is over (or there is none): close its
  * record and clear the bitmaps for the next marking. */
 int gr_cmc_finish_previous(struct gr_runtime *rt)
@@ -133,11 +145,7 @@ int gr_cmc_finish_previous(struct gr_runtime *rt)
         cy->gc_cpu_ns += (uint64_t)(st.gc_cpu_s * 1e9);
         /* the stalls that ended from the cycle's start until now, counted and
          * timed over the same window (a stall is counted when it ends) */
-        g->carry_ns = atomic_load(&rt->alloc_stall_ns);
-        g->carry_stalls = atomic_load(&rt->alloc_stalls);
-        g->stall_carry = 1;         /* the next record starts where this one ends: no gap */
-        cy->alloc_stall_ns = g->carry_ns - g->stall_ns_at_start;
-        cy->alloc_stalls = g->carry_stalls - g->stalls_at_start;
+        close_stall_window(rt, g, cy);
         if (cy->live_bytes)
             g->compact_per_byte = st.compaction_s / (double)cy->live_bytes;
         g->open_cycle = -1;
@@ -524,12 +532,7 @@ static void end_record(struct gr_runtime *rt, struct gr_cmc *g, int rc, const st
     int open = rc == 0 && cy->compacted;
     if (!open) {
         cy->end_ns = cy->flip_end_ns;
-        /* closed here: the next record's stall window starts where this one ends */
-        g->carry_ns = atomic_load(&rt->alloc_stall_ns);
-        g->carry_stalls = atomic_load(&rt->alloc_stalls);
-        g->stall_carry = 1;
-        cy->alloc_stall_ns = g->carry_ns - g->stall_ns_at_start;
-        cy->alloc_stalls = g->carry_stalls - g->stalls_at_start;
+        close_stall_window(rt, g, cy);  /* closed here */
     }
     pthread_mutex_lock(&g->log_mu);
     g->info.pause_seq = cy->seq;        /* gr_cmc_info: the cycle the current statistics belong to */

@@ -484,18 +484,6 @@ void vm_copy_str_steps(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, ui
  * -1; a huge haystack is searched a window at a time with safepoint polls between */
 int64_t vm_find_str_polling(struct gi_vm *vm, uint32_t hay_slot, uint64_t from, uint64_t to, uint32_t sub_slot);
 #define VM_BYTES_STEP (256u << 10)     /* bytes a bulk string copy writes between polls */
-void vm_native_poll(struct gi_vm *vm);
-/* For loops that copy many small pieces: counts the bytes written and polls once
- * VM_BYTES_STEP of them are done. true when it polled (raw addresses are stale). */
-static inline bool vm_poll_bytes(struct gi_vm *vm, uint64_t *since, uint64_t n)
-{
-    *since += n;
-    if (*since < VM_BYTES_STEP)
-        return false;
-    *since = 0;
-    vm_native_poll(vm);
-    return true;
-}
 /* memmove of a list's items with safepoint polls (csrc/interp/object.c) */
 void vm_shift_list_polling(struct gi_vm *vm, uint32_t list_slot, uint64_t dst, uint64_t src, uint64_t n);
 V vm_str_from_name(struct gi_vm *vm, uint32_t name_id);      /* interned str object */
@@ -682,6 +670,17 @@ void vm_free_consts(struct gi_vm *vm, struct gi_const **consts);
  * any allocation, it may move objects: only at points where the caller holds its
  * values in root slots. */
 void vm_native_poll(struct gi_vm *vm);
+/* For loops that copy many small pieces: counts the bytes written and polls once
+ * VM_BYTES_STEP of them are done. true when it polled (raw addresses are stale). */
+static inline bool vm_poll_bytes(struct gi_vm *vm, uint64_t *since, uint64_t n)
+{
+    *since += n;
+    if (*since < VM_BYTES_STEP)
+        return false;
+    *since = 0;
+    vm_native_poll(vm);
+    return true;
+}
 static inline void vm_native_step(struct gi_vm *vm)
 {
     if (__builtin_expect((++vm->native_steps & 1023) == 0, 0))
