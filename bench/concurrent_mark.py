@@ -1,6 +1,6 @@
 """Concurrent marking of collector cmc against its targets, side by side in one run.
 
-    python bench/concurrent_mark.py [--heaps 256M,1G,4G] [--repeat 3] [--splay-runs 5]
+    python bench/concurrent_mark.py [--heaps 256M,1G,4G] [--repeat 3] [--splay-runs 5] [--splay-args 300,50]
 
 1. pauses: a half-live heap (90% full of 1 KiB objects, every other one kept; no
    mutator), the runtime's third collection (steady state: see steady_half_live): the longest single pause of a whole cmc
@@ -14,7 +14,10 @@
    then the same with the default catch-up pause that hands them to the marker;
 4. Splay (examples/splay.py) under cmc with the default heap sizing (it must
    collect at least 5 times) against the same program in a heap so large that
-   it never collects: longest GC pause, RMS and max of Splay's own latency
+   it never collects, for each of --splay-args (Splay's runs of 80
+   modifications): Octane's 50 runs end while the heap still grows (3-4
+   cycles with the default sizing); 300 is the shortest count measured that
+   collects at least 5 times in every run (100-200 give 3-5): longest GC pause, RMS and max of Splay's own latency
    samples, MMU over 10 ms windows (gcheap.metrics, from the pause log), and
    the TLB shootdowns the machine took during each run (/proc/interrupts);
 5. installs (printed before part 4): each install ("move", "copy", "auto") on a
@@ -165,12 +168,12 @@ def tlb_shootdowns() -> int | None:
     return None
 
 
-def splay(options: list[str]) -> dict:
+def splay(options: list[str], runs: str = "50") -> dict:
     import json
     tlb0 = tlb_shootdowns()
     with tempfile.NamedTemporaryFile(suffix=".json") as js:
         p = subprocess.run([sys.executable, "-m", "gcheap", "run", *options, "--stats-json", js.name,
-                            str(ROOT / "examples" / "splay.py")], capture_output=True, text=True, check=True)
+                            str(ROOT / "examples" / "splay.py"), runs], capture_output=True, text=True, check=True)
         d = json.load(open(js.name))
     tlb1 = tlb_shootdowns()
     m = SPLAY_RE.search(p.stdout)
@@ -192,7 +195,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--heaps", default="256M,1G,4G")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--splay-runs", type=int, default=5)
+    ap.add_argument("--splay-runs", type=int, default=5, help="part 4: runs of each configuration (default 5)")
+    ap.add_argument("--splay-args", default="300,50",
+                    help="part 4: comma-separated counts of Splay's own runs (its first argument), each "
+                         "measured in turn (default 300,50: 300 collects at least 5 times, 50 is Octane's)")
     ap.add_argument("--install", default=None, choices=["auto", "copy", "move"],
                     help="cmc's install for parts 1-2 (default: the runtime's, auto)")
     ap.add_argument("--run-pages", default="",
@@ -277,26 +283,32 @@ def main() -> None:
                   + (f", pages copied {fmt([r['auto_copy'] for r in race[n]], 1, 0)}" if n == "auto" else ""))
 
     if "splay" not in skip:
-        print(f"\n== 4. Splay, {a.splay_runs} runs each: cmc (default sizing) against a heap that never collects"
-              " (the three interleaved, so that the machine's slow spells fall on all of them)")
-        never, cm, stw = [], [], []
-        for _ in range(a.splay_runs):
-            never.append(splay(["--heap", "8G", "--heap-initial", "8G"]))
-            cm.append(splay(["--collector", "cmc"]))
-            stw.append(splay(["--collector", "stw"]))
-        for name, rs in (("no collection", never), ("cmc", cm), ("stw", stw)):
-            print(f"{name:>14}: cycles {fmt([r['cycles'] for r in rs], 1, 0)}, "
-                  f"longest pause {fmt([r['longest_ms'] for r in rs])} ms, "
-                  f"RMS {fmt([r['rms_ms'] for r in rs])} ms, max {fmt([r['max_ms'] for r in rs], 1, 1)} ms, "
-                  f"MMU(10ms) {fmt([r['mmu_10ms'] for r in rs])}, stalls {fmt([r['stalls'] for r in rs], 1, 0)}, "
-                  f"wall {fmt([r['wall_s'] for r in rs])} s"
-                  + (f", TLB shootdowns {fmt([r['tlb'] for r in rs], 1, 0)}" if all(r['tlb'] >= 0 for r in rs) else ""))
-        base = statistics.median(r['rms_ms'] for r in never)
-        print(f"RMS cmc / no collection: {statistics.median(r['rms_ms'] for r in cm) / base:.2f}x")
-        five = [r for r in cm if r["cycles"] >= 5]      # the target's heap: it collects at least 5 times
-        if five and len(five) < len(cm):
-            print(f"  over the {len(five)} of {len(cm)} cmc runs that collected at least 5 times: "
-                  f"{statistics.median(r['rms_ms'] for r in five) / base:.2f}x")
+        for runs in a.splay_args.split(","):
+            splay_part(a.splay_runs, runs.strip())
+
+
+def splay_part(repeat: int, runs: str) -> None:
+    print(f"\n== 4. Splay ({runs} runs of 80 modifications), {repeat} run{'s' if repeat != 1 else ''} each: cmc (default sizing) against a "
+          "heap that never collects (the three interleaved, so that the machine's slow spells fall on all of them)")
+    never, cm, stw = [], [], []
+    for _ in range(repeat):
+        never.append(splay(["--heap", "8G", "--heap-initial", "8G"], runs))
+        cm.append(splay(["--collector", "cmc"], runs))
+        stw.append(splay(["--collector", "stw"], runs))
+    for name, rs in (("no collection", never), ("cmc", cm), ("stw", stw)):
+        print(f"{name:>14}: cycles {fmt([r['cycles'] for r in rs], 1, 0)}, "
+              f"longest pause {fmt([r['longest_ms'] for r in rs])} ms, "
+              f"RMS {fmt([r['rms_ms'] for r in rs])} ms, max {fmt([r['max_ms'] for r in rs], 1, 1)} ms, "
+              f"MMU(10ms) {fmt([r['mmu_10ms'] for r in rs])}, stalls {fmt([r['stalls'] for r in rs], 1, 0)}, "
+              f"wall {fmt([r['wall_s'] for r in rs])} s"
+              + (f", TLB shootdowns {fmt([r['tlb'] for r in rs], 1, 0)}" if all(r['tlb'] >= 0 for r in rs) else ""))
+    base = statistics.median(r['rms_ms'] for r in never)
+    print(f"RMS cmc / no collection: {statistics.median(r['rms_ms'] for r in cm) / base:.2f}x")
+    five = [r for r in cm if r["cycles"] >= 5]      # the target's heap: it collects at least 5 times
+    if len(five) < len(cm):
+        print(f"  over the {len(five)} of {len(cm)} cmc runs that collected at least 5 times: "
+              + (f"{statistics.median(r['rms_ms'] for r in five) / base:.2f}x, longest pause "
+                 f"{max(r['longest_ms'] for r in five):.3f} ms" if five else "none"))
 
 
 if __name__ == "__main__":

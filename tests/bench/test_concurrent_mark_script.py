@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.uffd("move")
 def test_concurrent_mark_bench_runs_small():
     p = subprocess.run([sys.executable, str(ROOT / "bench" / "concurrent_mark.py"), "--heaps", "32M,64M",
-                        "--repeat", "1", "--run-pages", "32", "--install-heap", "32M", "--skip", "splay"],
+                        "--repeat", "1", "--run-pages", "32", "--install-heap", "32M", "--splay-runs", "1", "--splay-args", "3,2"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     out = p.stdout
@@ -23,3 +23,6 @@ def test_concurrent_mark_bench_runs_small():
     for name in ("move", "copy", "auto"):
         assert f"{name:>5}: no mutator: GC CPU" in out
     assert "pages copied" in out
+    for runs in ("3", "2"):
+        assert f"== 4. Splay ({runs} runs of 80 modifications), 1 run each" in out
+    assert out.count("RMS cmc / no collection:") == 2
