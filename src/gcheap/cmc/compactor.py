@@ -74,6 +74,9 @@ def unavailable_reason(err: int) -> UffdUnavailable:
                            "use fault_mode='thread' or a newer kernel"),
         errno.EINVAL: ("mremap(MREMAP_DONTUNMAP) or a userfaultfd request was refused",
                        "Linux >= 5.7 is needed for MREMAP_DONTUNMAP"),
+        errno.ENOSPC: ("every fault range of this process's SIGBUS dispatcher is taken (one per open "
+                       "cmc runtime, compactor or page server)",
+                       "close() the runtimes no longer in use"),
     }
     reason, remedy = reasons.get(err, (f"concurrent compaction setup failed: {errno.errorcode.get(err, err)}", None))
     return UffdUnavailable(reason, remedy, err or errno.ENOSYS)

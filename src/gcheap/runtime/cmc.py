@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -182,7 +183,7 @@ class CmcState:
         # report, not here: `gcheap run --collector cmc` builds none, and paid ~50 ms
         # of its start-up for it; a report's figures are taken in C before the import)
         global _warned
-        self.rt = rt
+        self.rt = weakref.proxy(rt)     # no cycle: a dropped runtime is freed at once
         self.options = options
         self.fallback_reason: str | None = None
         self._pending: dict | None = None       # pause of a gc(wait=False) not yet reported

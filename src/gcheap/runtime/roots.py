@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import errno
 import threading
+import weakref
 from typing import TYPE_CHECKING, Iterator
 
 from gcheap import _lowlevel as _ll
-from gcheap.errors import TableFull, WrongType
+from gcheap.errors import RuntimeClosed, TableFull, WrongType
 from gcheap.runtime.refs import DeadRef, Ref, _obj_setattr, _set_h
 
 if TYPE_CHECKING:
@@ -19,10 +20,19 @@ class GlobalRoots:
     """Named global roots: ``rt.globals["table"] = ref`` keeps the object alive."""
 
     def __init__(self, rt: "Runtime") -> None:
-        self._rt = rt
+        # weakly: the runtime holds its roots, and a cycle would keep a dropped runtime
+        # (its heap, its GC threads, its SIGBUS range) until Python's cyclic collector ran
+        self._rt_ref = weakref.ref(rt)
         self._index: dict[str, int] = {}
         self._free: list[int] = []
         self._lock = threading.Lock()
+
+    @property
+    def _rt(self) -> "Runtime":
+        rt = self._rt_ref()
+        if rt is None:
+            raise RuntimeClosed("the runtime is closed")
+        return rt
 
     def __setitem__(self, name: str, value: "Ref | None") -> None:
         if not isinstance(name, str):
