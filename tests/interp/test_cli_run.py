@@ -1,4 +1,6 @@
 """`gcheap run` options and exit statuses."""
+import os
+
 import pytest
 
 from programs import EXAMPLES, PROGRAMS
@@ -10,7 +12,7 @@ BT = EXAMPLES / "binarytrees.py"
 @pytest.mark.parametrize("options,message", [
     (["--heap", "foo"], "heap_size: cannot parse 'foo'"),
     (["--collector", "xyz"], "invalid choice: 'xyz'"),
-    (["--fault-mode", "sigbus"], "--fault-mode needs --collector cmc"),
+    (["--collector", "stw", "--fault-mode", "sigbus"], "--fault-mode is an option of collector cmc, not stw"),
     (["--collector", "cmc", "--fault-mode", "bogus"], "invalid choice: 'bogus'"),
     (["--heap-initial", "1G", "--heap", "64M"], "heap_initial: 1073741824 bytes is more than heap_size"),
     (["--target-utilization", "1.5"], "target_utilization: a number in (0, 1]"),
@@ -27,12 +29,32 @@ def test_missing_program_exits_1():
 
 
 def test_stats_line_names_the_collector_and_pause_figures():
-    g = gcheap(BT, ["8"], ["--heap", "2M", "--stats"])
+    g = gcheap(BT, ["8"], ["--collector", "stw", "--heap", "2M", "--stats"])
     assert g.returncode == 0
     line = g.stderr.strip().splitlines()[-1]
     assert line.startswith("gcheap run [stw]: ")
     for word in ("pauses", "p50", "p99", "longest", "total", "pages", "loop iterations and calls"):
         assert word in line
+
+
+def test_default_collector_is_cmc_where_the_kernel_allows_it(tmp_path):
+    """No --collector: cmc when the doctor says concurrent compaction works here
+    (its cycles in the stats), else stw with the reason on the stats' first line."""
+    import json
+
+    from gcheap.kernel import probe
+    js = tmp_path / "stats.json"
+    g = gcheap(BT, ["12"], ["--heap", "2M", "--stats", "--stats-json", str(js)])
+    assert g.returncode == 0, g.stderr
+    stats = json.loads(js.read_text())
+    lines = g.stderr.strip().splitlines()
+    if probe().concurrent_compaction:
+        assert stats["collector"] == "cmc" and stats["collector_fallback"] is None
+        assert lines[-1].startswith("gcheap run [cmc]: ") and len(stats["cycles"]) >= 2
+    else:
+        assert os.environ.get("GCHEAP_REQUIRE_UFFD") != "1", stats["collector_fallback"]
+        assert stats["collector"] == "stw" and "gcheap doctor" in stats["collector_fallback"]
+        assert lines[-2].startswith("gcheap run: collector stw: concurrent compaction cannot run here: ")
 
 
 def test_program_arguments_after_double_dash_may_look_like_options(tmp_path):

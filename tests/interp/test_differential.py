@@ -81,7 +81,7 @@ def test_binarytrees_10_prints_the_known_output():
 
 
 def test_binarytrees_survives_a_small_heap_with_many_collections():
-    g = gcheap(EXAMPLES / "binarytrees.py", ["10"], ["--heap", "2M", "--stats"])
+    g = gcheap(EXAMPLES / "binarytrees.py", ["10"], ["--collector", "stw", "--heap", "2M", "--stats"])
     assert g.returncode == 0, g.stderr
     from test_examples_cpython import BINARYTREES_10
     assert g.stdout == BINARYTREES_10

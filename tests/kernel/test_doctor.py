@@ -68,6 +68,7 @@ def test_doctor_here_exits_0_and_lists_sigbus_and_move(capsys):
     out = capsys.readouterr().out
     assert rc == (EXIT_OK if caps.concurrent_compaction else EXIT_UNSUPPORTED)
     assert "concurrent compaction" in out and caps.kernel in out
+    assert re.search(r"default collector +cmc" if caps.concurrent_compaction else r"default collector +stw", out)
     if "move" in caps.features and "sigbus" in caps.features:
         assert re.search(r"sigbus mode +yes", out) and re.search(r"move +yes", out)
 
@@ -76,6 +77,7 @@ def test_doctor_json_matches_probe():
     require_uffd()
     p = run(doctor_cmd("--json"))
     report = json.loads(p.stdout)
+    assert report.pop("default_collector") == ("cmc" if report["concurrent_compaction"] else "stw")
     assert report == json.loads(json.dumps(probe().as_dict()))
     assert p.returncode == (0 if report["concurrent_compaction"] else 2)
 
@@ -126,3 +128,4 @@ def test_doctor_table_states_the_remedy():
                      features=frozenset(), remedy="do this")
     text = doctor_table(broken)
     assert "remedy: do this" in text and re.search(r"concurrent compaction +NO", text)
+    assert re.search(r"default collector +stw \(stop-the-world: concurrent compaction cannot run here\)", text)

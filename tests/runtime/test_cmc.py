@@ -460,6 +460,93 @@ def test_fallback_to_stw_warns_once_or_raises(point):
         ll.cmc_clear_global_injection()
 
 
+@pytest.mark.parametrize("point,err", [("uffd", errno.EPERM), ("uffd", errno.ENOSYS), ("reserve", errno.EINVAL)])
+def test_default_collector_is_stw_with_the_reason_where_cmc_cannot_run(point, err, tmp_path):
+    """Runtime() with no collector: cmc where the kernel allows it; where it does
+    not, a plain stw runtime, silently, with the doctor's reason in
+    collector_fallback. Passing a cmc option is asking for cmc: it warns."""
+    from gcheap.interp import run_file
+    with gcheap.Runtime("8M") as rt:
+        assert rt.collector == "cmc" and rt.concurrent and rt.collector_fallback is None
+    ll.cmc_inject_global(point, 1, err)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")          # no warning for the default
+            rt = gcheap.Runtime("8M")
+    finally:
+        ll.cmc_clear_global_injection()
+    with rt:
+        assert rt.collector == "stw" and rt.options["collector"] == "stw" and not rt.concurrent
+        assert rt.collector_fallback.endswith("(gcheap doctor)")
+        assert cmc_runtime.unavailable_reason(err).reason in rt.collector_fallback
+        Node, head, nodes, arrays = build_fragmented(rt, 2000)
+        rep = rt.gc()
+        assert rep.collector == "stw" and rt.cycles() == []
+        rt.verify()
+        assert all(nodes[i].v == i for i in range(1, 2000, 2))
+    ll.cmc_inject_global(point, 1, err)
+    try:
+        prog = tmp_path / "p.py"
+        prog.write_text("x = [[i] for i in range(1000)]\n")
+        res = run_file(str(prog), check=True)
+    finally:
+        ll.cmc_clear_global_injection()
+    assert res.collector == "stw" and cmc_runtime.unavailable_reason(err).reason in res.collector_fallback
+    cmc_runtime._warned = False
+    ll.cmc_inject_global(point, 1, err)
+    try:
+        with pytest.warns(RuntimeWarning, match="falls back to stop-the-world"):
+            rt = gcheap.Runtime("8M", gc_threads=1)     # a cmc option: cmc was asked for
+    finally:
+        ll.cmc_clear_global_injection()
+    with rt:
+        assert rt.collector == "cmc" and not rt.concurrent and rt.collector_fallback is None
+
+
+def test_a_dropped_runtime_is_freed_at_once():
+    """No reference cycle keeps a runtime nobody holds: its GC threads, heap and
+    SIGBUS range go when the last reference does, not at Python's next cyclic
+    collection (runtimes dropped in a loop used to exhaust the dispatcher's ranges)."""
+    import gc
+    before = ll.sigbus_ranges()
+    gc.disable()
+    try:
+        for _ in range(40):
+            rt = gcheap.Runtime("4M", collector="cmc", require_concurrent=True)
+            roots = rt.globals
+            roots["a"] = rt.new_array("i64", 10)
+            assert len(ll.sigbus_ranges()) == len(before) + 1
+            del rt
+            assert ll.sigbus_ranges() == before
+        with pytest.raises(gcheap.RuntimeClosed):
+            roots["a"] = None
+    finally:
+        gc.enable()
+
+
+def test_when_every_fault_range_is_taken_the_default_is_stw_with_the_reason():
+    """The dispatcher's ranges are few (GK_FAULT_SLOTS): past them a default runtime
+    is stw and says why; naming cmc with require_concurrent raises the same reason."""
+    rts = []
+    try:
+        while len(rts) < 64:
+            rts.append(gcheap.Runtime("4M"))
+            if rts[-1].collector == "stw":
+                break
+        last = rts[-1]
+        assert last.collector == "stw" and all(r.concurrent for r in rts[:-1])
+        assert "fault range" in last.collector_fallback and "close()" in last.collector_fallback
+        with pytest.raises(UffdUnavailable, match="fault range"):
+            gcheap.Runtime("4M", collector="cmc", require_concurrent=True)
+        rts.pop().close()
+        rts.pop().close()                       # a range free again: cmc again
+        with gcheap.Runtime("4M") as rt:
+            assert rt.collector == "cmc" and rt.concurrent
+    finally:
+        for r in rts:
+            r.close()
+
+
 # ---- fault injection during cycles ------------------------------------------------------
 
 @pytest.mark.parametrize("point,flip", [("register", "dontunmap"), ("mremap", "dontunmap"),

@@ -103,7 +103,7 @@ def test_heap_exhaustion_raises_and_heap_stays_usable():
 
 
 def test_allocation_collects_when_full():
-    with gcheap.Runtime(heap_size="2M") as rt:
+    with gcheap.Runtime(heap_size="2M", collector="stw") as rt:
         Node = rt.define_class("Node", scalars=["v"])
         keep = rt.new(Node, v=5)
         for i in range(200_000):  # 3.2 MB of garbage through a 2 MiB heap

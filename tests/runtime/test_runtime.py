@@ -9,38 +9,40 @@ from gcheap import (BadIndex, ForeignRef, GCHeapError, HeapCorruption, InvalidOp
                     RuntimeClosed, StaleRef, UnknownField, ValueOutOfRange, WrongType)
 
 
-def test_issue_example(rt, Node):
-    n = rt.new(Node, value=1)
-    n.left = rt.new(Node)
-    assert n.left.value == 0 and n.right is None and n.value == 1 and n.weight == 0.0
-    a = rt.new_array("ref", 10)
-    a[3] = n
-    assert len(a) == 10 and a[0] is None
-    b = rt.new_array("f64", 1000)
-    b[0] = 1.5
-    arr = b.to_numpy()
-    assert arr.dtype == np.float64 and arr[0] == 1.5 and arr[1:].sum() == 0
-    arr[0] = 7.0
-    assert b[0] == 1.5, "to_numpy is a copy"
-    s = rt.new_str("hello")
-    assert str(s) == "hello"
-    assert n.same(a[3]) and not n.same(n.left) and not n.same(None)
-    report = rt.gc()
-    assert isinstance(report, gcheap.GCReport) and report.collector == "stw"
-    assert list(report.phases) == ["safepoint", "mark", "compute_liveness", "compute_page_metadata",
-                                   "update_roots", "compact", "release"]
-    assert report.pause_s >= sum(report.phases.values()) * 0.999
-    d = report.as_dict()
-    for k in ("collector", "pause_s", "phases", "live_bytes", "freed_bytes", "moved_bytes",
-              "rss_before", "rss_after"):
-        assert k in d
-    assert n.same(a[3]) and n.left.value == 0 and str(s) == "hello" and b[0] == 1.5
-    st = rt.stats()
-    assert st["collections"] == 1 and len(st["pauses"]) == 1 and st["pauses"][0].seq == 1
-    info = rt.heap_info()
-    assert set(info) >= {"address", "capacity", "used", "live"}
-    assert info["address"] % (2 << 20) == 0 and info["capacity"] == 16 << 20
-    rt.verify()
+def test_issue_example():
+    with gcheap.Runtime(heap_size="16M", collector="stw") as rt:
+        Node = rt.define_class("Node", refs=["left", "right"], scalars=["value", ("weight", "f64")])
+        n = rt.new(Node, value=1)
+        n.left = rt.new(Node)
+        assert n.left.value == 0 and n.right is None and n.value == 1 and n.weight == 0.0
+        a = rt.new_array("ref", 10)
+        a[3] = n
+        assert len(a) == 10 and a[0] is None
+        b = rt.new_array("f64", 1000)
+        b[0] = 1.5
+        arr = b.to_numpy()
+        assert arr.dtype == np.float64 and arr[0] == 1.5 and arr[1:].sum() == 0
+        arr[0] = 7.0
+        assert b[0] == 1.5, "to_numpy is a copy"
+        s = rt.new_str("hello")
+        assert str(s) == "hello"
+        assert n.same(a[3]) and not n.same(n.left) and not n.same(None)
+        report = rt.gc()
+        assert isinstance(report, gcheap.GCReport) and report.collector == "stw"
+        assert list(report.phases) == ["safepoint", "mark", "compute_liveness", "compute_page_metadata",
+                                       "update_roots", "compact", "release"]
+        assert report.pause_s >= sum(report.phases.values()) * 0.999
+        d = report.as_dict()
+        for k in ("collector", "pause_s", "phases", "live_bytes", "freed_bytes", "moved_bytes",
+                  "rss_before", "rss_after"):
+            assert k in d
+        assert n.same(a[3]) and n.left.value == 0 and str(s) == "hello" and b[0] == 1.5
+        st = rt.stats()
+        assert st["collections"] == 1 and len(st["pauses"]) == 1 and st["pauses"][0].seq == 1
+        info = rt.heap_info()
+        assert set(info) >= {"address", "capacity", "used", "live"}
+        assert info["address"] % (2 << 20) == 0 and info["capacity"] == 16 << 20
+        rt.verify()
 
 
 @pytest.mark.parametrize("size,expect", [("512K", 2 << 20), ("64M", 64 << 20), ("1G", 1 << 30),
@@ -53,7 +55,7 @@ def test_heap_size_parsing(size, expect):
 @pytest.mark.parametrize("kwargs,name", [
     ({"heap_size": "12Q"}, "heap_size"), ({"heap_size": -1}, "heap_size"), ({"heap_size": 0}, "heap_size"),
     ({"heap_size": 1.5}, "heap_size"), ({"heap_size": True}, "heap_size"), ({"heap_size": "2T"}, "heap_size"),
-    ({"collector": "nope"}, "collector"), ({"collector": None}, "collector"),
+    ({"collector": "nope"}, "collector"), ({"collector": 1}, "collector"),
     ({"verify": "yes"}, "verify"), ({"stress": 1}, "stress"),
 ])
 def test_bad_options(kwargs, name):
@@ -236,7 +238,7 @@ def test_verify_detects_corruption(rt, Node):
 
 
 def test_verify_option_catches_corruption_in_gc():
-    with gcheap.Runtime(heap_size="4M", verify=True) as rt:
+    with gcheap.Runtime(heap_size="4M", collector="stw", verify=True) as rt:
         Node = rt.define_class("Node", refs=["left"])
         n = rt.new(Node)
         rep = rt.gc()
@@ -276,5 +278,5 @@ def test_stats_pause_summary(rt, Node):
         rt.gc()
     st = rt.stats()
     summ = st["pause_summary"]
-    assert summ["count"] == 5 and summ["max"] == max(p.pause_s for p in st["pauses"])
+    assert summ["count"] == len(st["pauses"]) >= 5 and summ["max"] == max(p.pause_s for p in st["pauses"])
     assert abs(summ["total"] - st["total_pause_s"]) < 1e-6

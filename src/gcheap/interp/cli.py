@@ -50,8 +50,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     heap.add_argument("--target-utilization", metavar="U", type=float, default=None,
                       help="live / heap aimed at after each collection, 0 < U <= 1 (default 0.5)")
     gc = p.add_argument_group("collector")
-    gc.add_argument("--collector", default="stw", choices=["stw", "cmc"],
-                    help="stw: stop-the-world mark-compact; cmc: concurrent compaction (default stw)")
+    gc.add_argument("--collector", default=None, choices=["stw", "cmc"],
+                    help="stw: stop-the-world mark-compact; cmc: concurrent compaction (default: cmc "
+                         "where the kernel allows it, else stw; `gcheap doctor` says which and why)")
     gc.add_argument("--fault-mode", default=None, choices=["sigbus", "thread"],
                     help="cmc: who serves a mutator's fault on a page not yet compacted (default sigbus)")
     gc.add_argument("--install", default=None, choices=["auto", "copy", "move"],
@@ -178,10 +179,10 @@ def main(args: argparse.Namespace) -> int:
     for name in ("fault_mode", "install", "gc_threads", "marking", "pacing", "checks", "stress_delay_us"):
         value = getattr(args, name)
         if value is not None:
-            if args.collector != "cmc":
+            if args.collector == "stw":
                 flag = {"checks": "--gc-checks", "stress_delay_us": "--gc-stress-delay",
                         "pacing": "--no-pacing"}.get(name, "--" + name.replace("_", "-"))
-                print(f"gcheap run: {flag} needs --collector cmc", file=sys.stderr)
+                print(f"gcheap run: {flag} is an option of collector cmc, not stw", file=sys.stderr)
                 return EXIT_BAD_OPTIONS
             options[name] = value
     try:
@@ -223,11 +224,15 @@ def _report(args: argparse.Namespace, result) -> None:
         total = max(result.wall_s, rel[-1] + result.pauses[-1].pause_s)
         summary["mmu"] = {w: mmu(rel, [p.pause_s for p in result.pauses], total, w) for w in (0.001, 0.01, 0.1)}
     if args.stats:
-        print(format_summary(args.collector, summary, result), file=sys.stderr)
+        if result.collector_fallback:
+            print(f"gcheap run: collector stw: concurrent compaction cannot run here: {result.collector_fallback}",
+                  file=sys.stderr)
+        print(format_summary(result.collector, summary, result), file=sys.stderr)
     if args.stats_json:
         with open(args.stats_json, "w") as f:
             import json      # only with --stats-json: start-up imports only what a run needs
-            json.dump({"program": args.program, "args": args.args, "collector": args.collector,
+            json.dump({"program": args.program, "args": args.args, "collector": result.collector,
+                       "collector_fallback": result.collector_fallback,
                        "heap": args.heap, "status": result.status, "wall_s": result.wall_s,
                        "start_s": result.start_s,
                        "polls": result.polls, "allocations": result.allocations,

@@ -26,6 +26,8 @@ class RunResult:
     exit_code: int = 0                # SystemExit's code (status "exit")
     cycles: list = dataclasses.field(default_factory=list)   # cmc: the cycles of the run (Runtime.cycles())
     start_s: float = 0.0              # when the program started (time.perf_counter(), the pauses' clock)
+    collector: str = ""               # the runtime's collector ("cmc" or "stw")
+    collector_fallback: str | None = None   # why the default is "stw" here (Runtime.collector_fallback)
 
     @property
     def exit_status(self) -> int:
@@ -138,7 +140,8 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
             exc = None
     result = RunResult(status, exc, res["exc_line"] if exc else None, res["message"],
                        res["instructions"], res["allocations"], pauses, wall, cmc_pages,
-                       exit_code=exit_code, cycles=cycles, start_s=t0)
+                       exit_code=exit_code, cycles=cycles, start_s=t0, collector=runtime.collector,
+                       collector_fallback=getattr(runtime, "collector_fallback", None))
     if exc == "KeyboardInterrupt":
         # SIGINT during the run, not caught by the program (its traceback is on stderr)
         raise KeyboardInterrupt

@@ -35,6 +35,8 @@ _new_instance = _ll.new_instance
 
 # Collector name -> C collector id. The concurrent compactor adds its modes here.
 COLLECTORS: dict[str, int] = {"stw": _ll.GR_COLLECTOR_STW, "cmc": _ll.GR_COLLECTOR_CMC}
+# Runtime(collector=None): concurrent compaction wherever the kernel allows it, else stw
+DEFAULT_COLLECTOR = "cmc"
 
 _ARRAY_KINDS = {"ref": _ll.GR_CLASS_REF_ARRAY, "u8": _ll.GR_CLASS_U8_ARRAY,
                 "i64": _ll.GR_CLASS_I64_ARRAY, "f64": _ll.GR_CLASS_F64_ARRAY}
@@ -118,8 +120,17 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 class Runtime:
     """A managed heap with its own classes, handles, global roots and collector.
 
-    ``Runtime(heap_size=None, collector="stw", verify=False, stress=False)``;
+    ``Runtime(heap_size=None, collector=None, verify=False, stress=False)``;
     also a context manager (close() at exit).
+
+    collector: "cmc" (concurrent compaction: marking and compaction run beside
+    the program, every pause bounded by the roots) or "stw" (mark-compact in one
+    pause, the baseline). The default (None) is "cmc" wherever this kernel and
+    process allow it and "stw" where they do not, as ART chooses its collector:
+    then ``collector_fallback`` says why (``gcheap doctor`` tells the remedy) and
+    no warning is given. Asking for "cmc" explicitly, or passing any of its
+    options, on such a kernel warns and compacts stop-the-world
+    (require_concurrent=True raises UffdUnavailable instead).
 
     heap_size is the MAXIMUM heap: reserved once (address space, not memory) and
     never exceeded. The runtime allocates below a soft limit that starts at
@@ -130,7 +141,7 @@ class Runtime:
     quarter of physical memory, at most 16 GiB) serves programs of any size.
     """
 
-    def __init__(self, heap_size: "int | str | None" = None, collector: str = "stw", *,
+    def __init__(self, heap_size: "int | str | None" = None, collector: "str | None" = None, *,
                  verify: bool = False, stress: bool = False, heap_initial: "int | str | None" = None,
                  target_utilization: float | None = None, min_free: "int | str | None" = None,
                  max_free: "int | str | None" = None, _create=None, **collector_options: Any) -> None:
@@ -146,8 +157,12 @@ class Runtime:
         self._programs_lock = threading.Lock()
         size = default_heap_max() if heap_size is None else parse_size(heap_size)
         sizing = _sizing(heap_initial, target_utilization, min_free, max_free, size)
+        chosen = collector is not None or bool(collector_options)    # the default gives way silently
+        if collector is None:
+            collector = DEFAULT_COLLECTOR
         if not isinstance(collector, str) or collector not in COLLECTORS:
             raise InvalidOption(f"collector: unknown collector {collector!r} (available: {', '.join(COLLECTORS)})")
+        self.collector_fallback: str | None = None
         cmc_options = None
         if collector == "cmc" or collector_options:     # a stw runtime needs none of it (nor its import)
             from gcheap.runtime.cmc import CmcState, split_options
@@ -163,6 +178,11 @@ class Runtime:
                 # the kernel cannot run the concurrent compactor: stop-the-world compaction
                 fallback_rc = rc
                 rc, c = create(size, _ll.GR_COLLECTOR_STW, options, sizing)
+                if not chosen:          # the default: a plain stw runtime, and why
+                    from gcheap.cmc.compactor import unavailable_reason
+                    e = unavailable_reason(-fallback_rc)
+                    self.collector_fallback = e.strerror + " (gcheap doctor)"
+                    collector, cmc_options, fallback_rc = "stw", None, 0
         else:
             rc, c = create(size, COLLECTORS[collector], options, sizing)
         if rc == -errno.ENOMEM:
