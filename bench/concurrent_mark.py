@@ -191,12 +191,23 @@ def splay(options: list[str], runs: str = "50") -> dict:
             "tlb": tlb1 - tlb0 if tlb0 is not None and tlb1 is not None else -1}
 
 
+def run_counts(text: str) -> list[int]:
+    """--splay-args: comma-separated positive run counts."""
+    try:
+        counts = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated run counts, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"run counts must be at least 1, got {text!r}")
+    return counts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--heaps", default="256M,1G,4G")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--splay-runs", type=int, default=5, help="part 4: runs of each configuration (default 5)")
-    ap.add_argument("--splay-args", default="300,50",
+    ap.add_argument("--splay-args", default="300,50", type=run_counts,
                     help="part 4: comma-separated counts of Splay's own runs (its first argument), each "
                          "measured in turn (default 300,50: 300 collects at least 5 times, 50 is Octane's)")
     ap.add_argument("--install", default=None, choices=["auto", "copy", "move"],
@@ -283,8 +294,8 @@ def main() -> None:
                   + (f", pages copied {fmt([r['auto_copy'] for r in race[n]], 1, 0)}" if n == "auto" else ""))
 
     if "splay" not in skip:
-        for runs in a.splay_args.split(","):
-            splay_part(a.splay_runs, runs.strip())
+        for runs in a.splay_args:
+            splay_part(a.splay_runs, str(runs))
 
 
 def splay_part(repeat: int, runs: str) -> None:
