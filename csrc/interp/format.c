@@ -846,7 +846,8 @@ bool vm_percent_format(struct gi_vm *vm, uint32_t fmt_slot, uint32_t args_slot, 
                 vm_raise(vm, B_VALUEERROR, "incomplete format key");
                 goto out;
             }
-            V key = vm_new_str(vm, p + i + 1, close - i - 1);
+            /* from the rooted format string: allocating the key may move it */
+            V key = vm_substr(vm, t, i + 1, close, cps_of(p + i + 1, close - i - 1));
             if (!key)
                 goto out;
             R[t + 2] = key;

@@ -185,7 +185,7 @@ NATIVE(m_float_hex)
 
 /* ---- str */
 
-static uint64_t cps_of(const char *p, size_t n)
+uint64_t cps_of(const char *p, size_t n)
 {
     uint64_t c = 0;
     for (size_t i = 0; i < n; i++)
