@@ -483,6 +483,7 @@ void vm_copy_str_steps(struct gi_vm *vm, uint32_t dst_slot, uint64_t dst_off, ui
 /* byte offset of the str in sub_slot in bytes [from, to) of the str in hay_slot, or
  * -1; a huge haystack is searched a window at a time with safepoint polls between */
 int64_t vm_find_str_polling(struct gi_vm *vm, uint32_t hay_slot, uint64_t from, uint64_t to, uint32_t sub_slot);
+int64_t vm_rfind_str_polling(struct gi_vm *vm, uint32_t hay_slot, uint64_t from, uint64_t to, uint32_t sub_slot);
 #define VM_BYTES_STEP (256u << 10)     /* bytes a bulk string copy writes between polls */
 /* memmove of a list's items with safepoint polls (csrc/interp/object.c) */
 void vm_shift_list_polling(struct gi_vm *vm, uint32_t list_slot, uint64_t dst, uint64_t src, uint64_t n);

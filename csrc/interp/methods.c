@@ -337,7 +337,7 @@ out:
 /* Appends str bytes [from, to) of the str in slot s to the list in slot l. */
 static bool append_part(struct gi_vm *vm, uint32_t l, uint32_t s, uint64_t from, uint64_t to, uint32_t tmp)
 {
-    V v = vm_substr(vm, s, from, to, cps_of(str_ptr(R[s]) + from, to - from));
+    V v = vm_substr(vm, s, from, to, cps_of_polling(vm, s, from, to));
     if (!v)
         return FAIL;
     R[tmp] = v;
@@ -345,6 +345,36 @@ static bool append_part(struct gi_vm *vm, uint32_t l, uint32_t s, uint64_t from,
 }
 
 static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+/* From i up, the first index of the str in slot s whose byte is not (ws: is not
+ * whitespace; !ws: is whitespace), or n; rscan_ws: from e down, the end of the
+ * bytes before it that are (not) whitespace, or lo. VM_BYTES_STEP bytes between
+ * safepoint polls: split() over a huge string. */
+static uint64_t scan_ws(struct gi_vm *vm, uint32_t s, uint64_t i, uint64_t n, bool ws)
+{
+    for (;;) {
+        const char *p = str_ptr(R[s]);
+        uint64_t lim = n - i > VM_BYTES_STEP ? i + VM_BYTES_STEP : n;
+        while (i < lim && is_ws(p[i]) == ws)
+            i++;
+        if (i < lim || lim == n)
+            return i;
+        vm_native_poll(vm);
+    }
+}
+
+static uint64_t rscan_ws(struct gi_vm *vm, uint32_t s, uint64_t lo, uint64_t e, bool ws)
+{
+    for (;;) {
+        const char *p = str_ptr(R[s]);
+        uint64_t lim = e - lo > VM_BYTES_STEP ? e - VM_BYTES_STEP : lo;
+        while (e > lim && is_ws(p[e - 1]) == ws)
+            e--;
+        if (e > lim || lim == lo)
+            return e;
+        vm_native_poll(vm);
+    }
+}
 
 static bool split(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t kwn, uint32_t out, bool right)
 {
@@ -373,24 +403,15 @@ static bool split(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t kwn, 
             uint64_t i = 0;
             int64_t splits = 0;
             while (ok) {
-                const char *p = str_ptr(R[t + 1]);
-                while (i < n && is_ws(p[i]))
-                    i++;
+                i = scan_ws(vm, t + 1, i, n, true);
                 if (i >= n)
                     break;
                 if (maxsplit >= 0 && splits >= maxsplit) {
-                    uint64_t e = n;
-                    while (e > i && is_ws(p[e - 1]))
-                        e--;
-                    ok = append_part(vm, t, t + 1, i, right ? e : n, t + 2);
-                    if (!right) {
-                        /* split keeps the trailing whitespace of the rest? no: CPython strips nothing on the right of the remainder */
-                    }
+                    uint64_t e = right ? rscan_ws(vm, t + 1, i, n, true) : n;
+                    ok = append_part(vm, t, t + 1, i, e, t + 2);     /* split keeps the rest's trailing whitespace */
                     break;
                 }
-                uint64_t j = i;
-                while (j < n && !is_ws(p[j]))
-                    j++;
+                uint64_t j = scan_ws(vm, t + 1, i, n, false);
                 ok = append_part(vm, t, t + 1, i, j, t + 2);
                 splits++;
                 i = j;
@@ -404,18 +425,14 @@ static bool split(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t kwn, 
             if (ok)
                 R[u] = parts;
             while (ok) {
-                const char *p = str_ptr(R[t + 1]);
-                while (e > 0 && is_ws(p[e - 1]))
-                    e--;
+                e = (int64_t)rscan_ws(vm, t + 1, 0, (uint64_t)e, true);
                 if (e <= 0)
                     break;
                 if (splits >= maxsplit) {
                     ok = append_part(vm, u, t + 1, 0, (uint64_t)e, t + 2);
                     break;
                 }
-                int64_t s = e;
-                while (s > 0 && !is_ws(p[s - 1]))
-                    s--;
+                int64_t s = (int64_t)rscan_ws(vm, t + 1, 0, (uint64_t)e, false);
                 ok = append_part(vm, u, t + 1, (uint64_t)s, (uint64_t)e, t + 2);
                 splits++;
                 e = s;
@@ -437,14 +454,13 @@ static bool split(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t kwn, 
             uint64_t i = 0;
             int64_t splits = 0;
             while (ok) {
-                const char *p = str_ptr(R[t + 1]);
-                const char *hit = (maxsplit >= 0 && splits >= maxsplit) ? NULL
-                                  : memmem(p + i, n - i, str_ptr(R[sepk]), sn);
-                if (!hit) {
+                int64_t hit = (maxsplit >= 0 && splits >= maxsplit) ? -1
+                              : vm_find_str_polling(vm, t + 1, i, n, (uint32_t)sepk);
+                if (hit < 0) {
                     ok = append_part(vm, t, t + 1, i, n, t + 2);
                     break;
                 }
-                uint64_t j = (uint64_t)(hit - p);
+                uint64_t j = (uint64_t)hit;
                 ok = append_part(vm, t, t + 1, i, j, t + 2);
                 splits++;
                 i = j + sn;
@@ -457,14 +473,9 @@ static bool split(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t kwn, 
                 R[u] = parts;
             int64_t e = (int64_t)n, splits = 0;
             while (ok) {
-                const char *p = str_ptr(R[t + 1]), *sp = str_ptr(R[sepk]);
                 int64_t hit = -1;
                 if (splits < maxsplit)
-                    for (int64_t s = e - (int64_t)sn; s >= 0; s--)
-                        if (!memcmp(p + s, sp, sn)) {
-                            hit = s;
-                            break;
-                        }
+                    hit = vm_rfind_str_polling(vm, t + 1, 0, (uint64_t)e, (uint32_t)sepk);
                 if (hit < 0) {
                     ok = append_part(vm, u, t + 1, 0, (uint64_t)e, t + 2);
                     break;
@@ -554,6 +565,19 @@ static bool starts_ends(struct gi_vm *vm, uint32_t args, uint32_t argc, uint32_t
 NATIVE(m_str_startswith) { return starts_ends(vm, args, argc, out, false); }
 NATIVE(m_str_endswith) { return starts_ends(vm, args, argc, out, true); }
 
+/* Appends bytes [from, to) of the str in slot s to b, VM_BYTES_STEP at a time with
+ * safepoint polls counted by *since (addresses read again after each). */
+static void buf_put_polling(struct gi_vm *vm, struct gi_buf *b, uint32_t s, uint64_t from, uint64_t to,
+                            uint64_t *since)
+{
+    while (from < to) {
+        uint64_t k = to - from < VM_BYTES_STEP ? to - from : VM_BYTES_STEP;
+        buf_put(b, str_ptr(R[s]) + from, k);
+        from += k;
+        vm_poll_bytes(vm, since, k);
+    }
+}
+
 NATIVE(m_str_replace)
 {
     if (!need_str(vm, ARG(1), "replace() argument 1") || !need_str(vm, ARG(2), "replace() argument 2"))
@@ -561,44 +585,47 @@ NATIVE(m_str_replace)
     int64_t count = -1;
     if (argc > 3 && !vm_index_value(vm, ARG(3), &count))
         return FAIL;
-    V s = ARG(0), old = ARG(1), new = ARG(2);
-    const char *p = str_ptr(s);
-    uint64_t n = str_nbytes(s), on = str_nbytes(old), nn = str_nbytes(new);
+    /* the search and the copies poll (a huge string): addresses are read from the
+     * argument slots after each */
+    uint64_t n = str_nbytes(ARG(0)), on = str_nbytes(ARG(1)), nn = str_nbytes(ARG(2));
     struct gi_buf b = {0};
-    uint64_t i = 0;
+    uint64_t i = 0, since = 0;
     int64_t done = 0;
     if (on == 0) {
         /* insert new between every code point */
         for (uint64_t j = 0; j <= n; done++) {
             if (count >= 0 && done >= count) {
-                buf_put(&b, p + j, n - j);
+                buf_put_polling(vm, &b, args, j, n, &since);
                 break;
             }
-            buf_put(&b, str_ptr(new), nn);
+            buf_put(&b, str_ptr(ARG(2)), nn);
             if (j == n)
                 break;
+            const char *p = str_ptr(ARG(0));
             uint64_t k = j + 1;
             while (k < n && ((unsigned char)p[k] & 0xC0) == 0x80)
                 k++;
             buf_put(&b, p + j, k - j);
+            vm_poll_bytes(vm, &since, nn + k - j);
             j = k;
         }
         return new_str_out(vm, out, &b);
     }
     while (i < n) {
-        const char *hit = (count >= 0 && done >= count) ? NULL : memmem(p + i, n - i, str_ptr(old), on);
-        if (!hit) {
-            buf_put(&b, p + i, n - i);
+        int64_t hit = (count >= 0 && done >= count) ? -1 : vm_find_str_polling(vm, args, i, n, args + 1);
+        if (hit < 0) {
+            buf_put_polling(vm, &b, args, i, n, &since);
             break;
         }
-        buf_put(&b, p + i, (size_t)(hit - (p + i)));
-        buf_put(&b, str_ptr(new), nn);
-        i = (uint64_t)(hit - p) + on;
+        buf_put_polling(vm, &b, args, i, (uint64_t)hit, &since);
+        buf_put(&b, str_ptr(ARG(2)), nn);
+        vm_poll_bytes(vm, &since, nn);
+        i = (uint64_t)hit + on;
         done++;
     }
     if (done == 0) {
         free(b.p);
-        return set_out(vm, out, s);
+        return set_out(vm, out, ARG(0));
     }
     return new_str_out(vm, out, &b);
 }
@@ -621,11 +648,7 @@ static bool find_sub(struct gi_vm *vm, uint32_t args, uint32_t argc, bool rev, i
             found = vm_find_str_polling(vm, args, bs, be, args + 1);
             p = str_ptr(ARG(0));        /* it may have polled */
         } else {
-            for (int64_t i = (int64_t)(be - m); i >= (int64_t)bs; i--)
-                if (!memcmp(p + i, str_ptr(sub), m)) {
-                    found = i;
-                    break;
-                }
+            found = vm_rfind_str_polling(vm, args, bs, be, args + 1);
         }
     }
     *cp = found < 0 ? -1 : (int64_t)cps_of_polling(vm, args, 0, (uint64_t)found);

@@ -83,14 +83,6 @@ V vm_alloc_array(struct gi_vm *vm, uint32_t cls, uint64_t length)
     return vm_alloc_small(vm, size, gr_make_hdr(cls, (uint32_t)length));
 }
 
-static uint64_t count_code_points(const char *s, size_t n)
-{
-    uint64_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return c;
-}
-
 /* `bytes` must not point into the managed heap (it may move during allocation). */
 V vm_new_str(struct gi_vm *vm, const char *bytes, size_t n)
 {
@@ -103,16 +95,26 @@ V vm_new_str(struct gi_vm *vm, const char *bytes, size_t n)
     V data = vm_alloc_array(vm, GR_CLASS_STRING, n);
     if (!data)
         return 0;
-    memcpy(str_bytes_of_data(data), bytes, n);
     uint32_t tmp = vm_reserve(vm, 1);
     vm->roots[tmp] = data;
+    /* VM_BYTES_STEP at a time, with a safepoint poll between steps (a huge
+     * result of replace or join): the data array, rooted, holds bytes only */
+    uint64_t cps = 0;
+    for (uint64_t done = 0; done < n;) {
+        if (done)
+            vm_native_poll(vm);
+        uint64_t k = n - done < VM_BYTES_STEP ? n - done : VM_BYTES_STEP;
+        memcpy(str_bytes_of_data(vm->roots[tmp]) + done, bytes + done, k);
+        cps += cps_of(bytes + done, k);
+        done += k;
+    }
     V s = vm_alloc_instance(vm, vm->gr_class[K_STR]);
     data = vm->roots[tmp];
     vm_release(vm, tmp);
     if (!s)
         return 0;
     vm_store_ref(vm, s, &fields(s)[STR_DATA], data);
-    fields(s)[STR_CPLEN] = count_code_points(bytes, n);
+    fields(s)[STR_CPLEN] = cps;
     return s;
 }
 
@@ -238,6 +240,31 @@ int64_t vm_find_str_polling(struct gi_vm *vm, uint32_t hay_slot, uint64_t from, 
         vm_native_poll(vm);
     }
     return -1;
+}
+
+/* The last occurrence of the str in sub_slot starting in [from, to - m], or -1:
+ * starts tried from the right, max(1, VM_BYTES_STEP / m) of them between safepoint
+ * polls (so about VM_BYTES_STEP bytes compared at worst), the addresses read again
+ * after each poll: `rfind`, `rindex` and `rsplit` over a huge string. */
+int64_t vm_rfind_str_polling(struct gi_vm *vm, uint32_t hay_slot, uint64_t from, uint64_t to, uint32_t sub_slot)
+{
+    uint64_t m = str_nbytes(vm->roots[sub_slot]);
+    if (to < from || to - from < m)
+        return -1;
+    if (m == 0)
+        return (int64_t)to;
+    uint64_t per = VM_BYTES_STEP / m ? VM_BYTES_STEP / m : 1;
+    for (uint64_t i = to - m;;) {       /* i: the next start to try */
+        const char *p = str_ptr(vm->roots[hay_slot]), *sp = str_ptr(vm->roots[sub_slot]);
+        uint64_t lo = i - from >= per ? i - per + 1 : from;
+        for (uint64_t j = i + 1; j-- > lo;)
+            if (p[j] == sp[0] && !memcmp(p + j, sp, m))
+                return (int64_t)j;
+        if (lo == from)
+            return -1;
+        i = lo - 1;
+        vm_native_poll(vm);
+    }
 }
 
 /* Moves n items of the list in list_slot from index src to index dst (the ranges
