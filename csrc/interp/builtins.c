@@ -1103,6 +1103,7 @@ NATIVE(b_round)
     int64_t nd = 0;
     if (has_n && !get_int(vm, ARG(1), &nd))
         return FAIL;
+    v = ARG(0);     /* n's __index__ may have run program code (and moved it) */
     if (is_intlike(k)) {
         int64_t x = (int64_t)fields(v)[0];
         if (!has_n || nd >= 0)

@@ -213,10 +213,14 @@ bool vm_hash(struct gi_vm *vm, V v, uint64_t *out)
         else if (k == K_FUNC)
             id = fields(v)[FUNC_CODE] * 2 + 0x300000;   /* equal codes: collisions only */
         else if (k == K_BOUND) {
+            /* the method rooted: hashing self may run its __hash__ (and move it) */
             uint64_t a, b;
-            if (!vm_hash(vm, fields(v)[BOUND_SELF], &a))
-                return FAIL;
-            if (!vm_hash(vm, fields(v)[BOUND_FUNC], &b))
+            uint32_t t = vm_reserve(vm, 1);
+            vm->roots[t] = v;
+            bool ok = vm_hash(vm, fields(v)[BOUND_SELF], &a) &&
+                      vm_hash(vm, fields(vm->roots[t])[BOUND_FUNC], &b);
+            vm_release(vm, t);
+            if (!ok)
                 return FAIL;
             id = a ^ (b * 31);
         } else

@@ -572,7 +572,8 @@ bool vm_index_value(struct gi_vm *vm, V v, int64_t *out);            /* an int o
 bool vm_getitem(struct gi_vm *vm, uint32_t obj, uint32_t key, uint32_t out);
 bool vm_setitem(struct gi_vm *vm, uint32_t obj, uint32_t key, uint32_t value);
 bool vm_delitem(struct gi_vm *vm, uint32_t obj, uint32_t key);
-bool slice_indices(struct gi_vm *vm, V slice, int64_t len, int64_t *start, int64_t *stop, int64_t *step, int64_t *n);
+/* the bounds of slice over the sequence in slot seq (its length read after their __index__) */
+bool slice_indices(struct gi_vm *vm, V slice, uint32_t seq, int64_t *start, int64_t *stop, int64_t *step, int64_t *n);
 V vm_substr(struct gi_vm *vm, uint32_t s, uint64_t from, uint64_t to, uint64_t cps);
 uint64_t cps_of(const char *p, size_t n);   /* code points in n bytes of valid UTF-8 */
 uint64_t str_cp_offset(V s, uint64_t cp);

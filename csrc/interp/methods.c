@@ -639,18 +639,11 @@ static bool find_sub(struct gi_vm *vm, uint32_t args, uint32_t argc, bool rev, i
     bool empty;
     if (!str_range(vm, args, argc, 2, &bs, &be, &empty))
         return FAIL;
-    V s = ARG(0), sub = ARG(1);
-    const char *p = str_ptr(s);
-    uint64_t m = str_nbytes(sub);
+    uint64_t m = str_nbytes(ARG(1));
     int64_t found = -1;
-    if (m <= be - bs && !empty) {
-        if (!rev) {
-            found = vm_find_str_polling(vm, args, bs, be, args + 1);
-            p = str_ptr(ARG(0));        /* it may have polled */
-        } else {
-            found = vm_rfind_str_polling(vm, args, bs, be, args + 1);
-        }
-    }
+    if (m <= be - bs && !empty)         /* both poll: the string is read from its slot */
+        found = rev ? vm_rfind_str_polling(vm, args, bs, be, args + 1)
+                    : vm_find_str_polling(vm, args, bs, be, args + 1);
     *cp = found < 0 ? -1 : (int64_t)cps_of_polling(vm, args, 0, (uint64_t)found);
     return true;
 }
@@ -1202,6 +1195,8 @@ NATIVE(m_list_remove)
         return vm_raise(vm, B_VALUEERROR, "list.remove(x): x not in list");
     V l = ARG(0);
     uint64_t len = fields(l)[LIST_LEN];
+    if ((uint64_t)i >= len)     /* an __eq__ shrank the list: del l[i:i+1] is a no-op */
+        return ret_none(vm, out);
     V items = fields(l)[LIST_ITEMS];
     vm_copy_refs(vm, items, arr_items(items) + i, arr_items(items) + i + 1, len - (uint64_t)i - 1);
     vm_store_ref(vm, items, &arr_items(items)[len - 1], 0);

@@ -272,10 +272,14 @@ static bool pair_out(struct gi_vm *vm, uint32_t out, V a_or_0, double a, V b_or_
 {
     uint32_t t = vm_reserve(vm, 2);
     bool ok = true;
-    R[t] = a_or_0 ? a_or_0 : vm_new_float(vm, a);
+    /* both rooted before boxing: the allocations may move a given value */
+    R[t] = a_or_0;
+    R[t + 1] = b_or_0;
+    if (!R[t])
+        R[t] = vm_new_float(vm, a);
     ok = R[t] != 0;
-    if (ok) {
-        R[t + 1] = b_or_0 ? b_or_0 : vm_new_float(vm, b);
+    if (ok && !R[t + 1]) {
+        R[t + 1] = vm_new_float(vm, b);
         ok = R[t + 1] != 0;
     }
     if (ok) {
@@ -831,7 +835,7 @@ bool array_store(struct gi_vm *vm, uint32_t a, uint64_t i, uint32_t v)
 bool array_slice(struct gi_vm *vm, uint32_t a, uint32_t key, uint32_t out)
 {
     int64_t st, sp, sc, n;
-    if (!slice_indices(vm, R[key], (int64_t)fields(R[a])[ARRAY_LEN], &st, &sp, &sc, &n))
+    if (!slice_indices(vm, R[key], a, &st, &sp, &sc, &n))
         return FAIL;
     V r = new_array(vm, (char)fields(R[a])[ARRAY_CODE], (uint64_t)n);
     if (!r)
@@ -851,10 +855,10 @@ bool array_assign_slice(struct gi_vm *vm, uint32_t a, uint32_t key, uint32_t v)
         return vm_raise(vm, B_TYPEERROR, "can only assign array (not \"%s\") to array slice", vm_type_name(vm, src));
     if (fields(src)[ARRAY_CODE] != fields(R[a])[ARRAY_CODE])
         return vm_raise(vm, B_TYPEERROR, "bad argument type for built-in operation");
-    int64_t len = (int64_t)fields(R[a])[ARRAY_LEN];
     int64_t st, sp, sc, n;
-    if (!slice_indices(vm, R[key], len, &st, &sp, &sc, &n))
+    if (!slice_indices(vm, R[key], a, &st, &sp, &sc, &n))
         return FAIL;
+    int64_t len = (int64_t)fields(R[a])[ARRAY_LEN];
     int64_t m = (int64_t)fields(R[v])[ARRAY_LEN];
     if (sc != 1) {
         if (m != n)
@@ -970,19 +974,18 @@ NATIVE(m_array_tolist)
 
 NATIVE(m_array_pop)
 {
+    /* the index first: its __index__ may run program code that resizes the array */
+    int64_t i = -1;
+    if (argc == 2 && !vm_index_value(vm, ARG(1), &i))
+        return FAIL;
     V a = ARG(0);
     uint64_t n = fields(a)[ARRAY_LEN];
     if (!n)
         return vm_raise(vm, B_INDEXERROR, "pop from empty array");
-    int64_t i = (int64_t)n - 1;
-    if (argc == 2) {
-        if (!vm_index_value(vm, ARG(1), &i))
-            return FAIL;
-        if (i < 0)
-            i += (int64_t)n;
-        if (i < 0 || (uint64_t)i >= n)
-            return vm_raise(vm, B_INDEXERROR, "pop index out of range");
-    }
+    if (i < 0)
+        i += (int64_t)n;
+    if (i < 0 || (uint64_t)i >= n)
+        return vm_raise(vm, B_INDEXERROR, "pop index out of range");
     V v = vm_array_item(vm, ARG(0), (uint64_t)i);
     if (!v)
         return FAIL;

@@ -1124,11 +1124,26 @@ static bool slice_part(struct gi_vm *vm, V v, bool *none, int64_t *out)
     return vm_index_value(vm, v, out);
 }
 
-/* CPython's PySlice_GetIndicesEx. */
-bool slice_indices(struct gi_vm *vm, V slice, int64_t len, int64_t *start, int64_t *stop, int64_t *step, int64_t *n)
+/* Length of the sequence in slot obj now (list, str, tuple, array, range). */
+static bool seq_len_now(struct gi_vm *vm, uint32_t obj, int64_t *len)
 {
-    bool none;
-    int64_t st, sp, sc;
+    V o = R[obj];
+    switch (vm_kind(vm, o)) {
+    case K_LIST: *len = (int64_t)fields(o)[LIST_LEN]; return true;
+    case K_STR: *len = (int64_t)fields(o)[STR_CPLEN]; return true;
+    case K_ARRAY: *len = (int64_t)fields(o)[ARRAY_LEN]; return true;
+    case K_RANGE: return vm_len(vm, obj, len);
+    default: *len = arr_len(o); return true;
+    }
+}
+
+/* CPython's PySlice_Unpack then PySlice_AdjustIndices with the length of the
+ * sequence in slot seq read after the bounds' __index__ ran (program code that
+ * may have resized it). */
+bool slice_indices(struct gi_vm *vm, V slice, uint32_t seq, int64_t *start, int64_t *stop, int64_t *step, int64_t *n)
+{
+    bool st_none = false, sp_none = false, none;
+    int64_t st = 0, sp = 0, sc, len = 0;
     uint32_t t = vm_reserve(vm, 1);
     R[t] = slice;
     bool ok = slice_part(vm, fields(R[t])[SLICE_STEP], &none, &sc);
@@ -1137,9 +1152,13 @@ bool slice_indices(struct gi_vm *vm, V slice, int64_t len, int64_t *start, int64
     if (ok && sc == 0)
         ok = vm_raise(vm, B_VALUEERROR, "slice step cannot be zero");
     if (ok)
-        ok = slice_part(vm, fields(R[t])[SLICE_START], &none, &st);
+        ok = slice_part(vm, fields(R[t])[SLICE_START], &st_none, &st);
+    if (ok)
+        ok = slice_part(vm, fields(R[t])[SLICE_STOP], &sp_none, &sp);
+    if (ok)
+        ok = seq_len_now(vm, seq, &len);
     if (ok) {
-        if (none)
+        if (st_none)
             st = sc < 0 ? len - 1 : 0;
         else if (st < 0) {
             st += len;
@@ -1147,10 +1166,7 @@ bool slice_indices(struct gi_vm *vm, V slice, int64_t len, int64_t *start, int64
                 st = sc < 0 ? -1 : 0;
         } else if (st >= len)
             st = sc < 0 ? len - 1 : len;
-        ok = slice_part(vm, fields(R[t])[SLICE_STOP], &none, &sp);
-    }
-    if (ok) {
-        if (none)
+        if (sp_none)
             sp = sc < 0 ? -1 : len;
         else if (sp < 0) {
             sp += len;
@@ -1221,13 +1237,19 @@ static int dict_missing(struct gi_vm *vm, uint32_t obj, uint32_t key, uint32_t o
     return ok ? 1 : -1;
 }
 
-static bool norm_index(struct gi_vm *vm, V key, uint64_t len, int64_t *out, const char *what)
+/* The index key into the sequence in slot obj: its length is read after the
+ * key's __index__ ran (program code that may have resized it). */
+static bool norm_index(struct gi_vm *vm, V key, uint32_t obj, int64_t *out, const char *what)
 {
     int64_t i;
     if (!is_intlike(vm_kind(vm, key)) && !has_special(vm, key, S_INDEX))
         return vm_raise(vm, B_TYPEERROR, "%s indices must be integers or slices, not %s", what, vm_type_name(vm, key));
     if (!vm_index_value(vm, key, &i))
         return FAIL;
+    int64_t n;
+    if (!seq_len_now(vm, obj, &n))
+        return FAIL;
+    uint64_t len = (uint64_t)n;
     if (i < 0)
         i += (int64_t)len;
     if (i < 0 || (uint64_t)i >= len)
@@ -1242,15 +1264,8 @@ static bool get_slice(struct gi_vm *vm, uint32_t obj, uint32_t key, uint32_t out
     int k = vm_kind(vm, o);
     if (k == K_ARRAY)
         return array_slice(vm, obj, key, out);
-    int64_t len;
-    if (k == K_STR)
-        len = (int64_t)fields(o)[STR_CPLEN];
-    else if (k == K_LIST)
-        len = (int64_t)fields(o)[LIST_LEN];
-    else
-        len = arr_len(o);
     int64_t st, sp, sc, n;
-    if (!slice_indices(vm, R[key], len, &st, &sp, &sc, &n))
+    if (!slice_indices(vm, R[key], obj, &st, &sp, &sc, &n))
         return FAIL;
     o = R[obj];
     if (k == K_STR) {
@@ -1311,21 +1326,21 @@ bool vm_getitem_builtin(struct gi_vm *vm, uint32_t obj, uint32_t key, uint32_t o
     case K_LIST:
         if (vm_kind(vm, kv) == K_SLICE)
             return get_slice(vm, obj, key, out);
-        if (!norm_index(vm, kv, fields(o)[LIST_LEN], &i, "list"))
+        if (!norm_index(vm, kv, obj, &i, "list"))
             return FAIL;
         R[out] = arr_items(fields(R[obj])[LIST_ITEMS])[i];
         return true;
     case K_TUPLE:
         if (vm_kind(vm, kv) == K_SLICE)
             return get_slice(vm, obj, key, out);
-        if (!norm_index(vm, kv, arr_len(o), &i, "tuple"))
+        if (!norm_index(vm, kv, obj, &i, "tuple"))
             return FAIL;
         R[out] = arr_items(R[obj])[i];
         return true;
     case K_STR: {
         if (vm_kind(vm, kv) == K_SLICE)
             return get_slice(vm, obj, key, out);
-        if (!norm_index(vm, kv, fields(o)[STR_CPLEN], &i, "string"))
+        if (!norm_index(vm, kv, obj, &i, "string"))
             return FAIL;
         o = R[obj];
         uint64_t from = str_cp_offset(o, (uint64_t)i), to = str_cp_offset(o, (uint64_t)i + 1);
@@ -1352,7 +1367,7 @@ bool vm_getitem_builtin(struct gi_vm *vm, uint32_t obj, uint32_t key, uint32_t o
     case K_ARRAY:
         if (vm_kind(vm, kv) == K_SLICE)
             return get_slice(vm, obj, key, out);
-        if (!norm_index(vm, kv, fields(o)[ARRAY_LEN], &i, "array"))
+        if (!norm_index(vm, kv, obj, &i, "array"))
             return FAIL;
         {
             V v = vm_array_item(vm, R[obj], (uint64_t)i);
@@ -1362,12 +1377,9 @@ bool vm_getitem_builtin(struct gi_vm *vm, uint32_t obj, uint32_t key, uint32_t o
         }
         return true;
     case K_RANGE: {
-        int64_t len;
-        if (!vm_len(vm, obj, &len))
-            return FAIL;
         if (vm_kind(vm, kv) == K_SLICE) {
             int64_t st, sp, sc, n;
-            if (!slice_indices(vm, kv, len, &st, &sp, &sc, &n))
+            if (!slice_indices(vm, kv, obj, &st, &sp, &sc, &n))
                 return FAIL;
             o = R[obj];
             int64_t rs = (int64_t)fields(o)[RANGE_START], rc = (int64_t)fields(o)[RANGE_STEP];
@@ -1380,7 +1392,7 @@ bool vm_getitem_builtin(struct gi_vm *vm, uint32_t obj, uint32_t key, uint32_t o
             R[out] = r;
             return true;
         }
-        if (!norm_index(vm, kv, (uint64_t)len, &i, "range object"))
+        if (!norm_index(vm, kv, obj, &i, "range object"))
             return FAIL;
         o = R[obj];
         V v = vm_new_int(vm, (int64_t)fields(o)[RANGE_START] + i * (int64_t)fields(o)[RANGE_STEP]);
@@ -1409,10 +1421,10 @@ static bool list_assign_slice(struct gi_vm *vm, uint32_t obj, uint32_t key, uint
     /* the new items, as a list of their own (a[:] = a copies first) */
     if (!vm_to_list(vm, value, t))
         goto out;
-    int64_t len = (int64_t)fields(R[obj])[LIST_LEN];
     int64_t st, sp, sc, n;
-    if (!slice_indices(vm, R[key], len, &st, &sp, &sc, &n))
+    if (!slice_indices(vm, R[key], obj, &st, &sp, &sc, &n))
         goto out;
+    int64_t len = (int64_t)fields(R[obj])[LIST_LEN];
     int64_t m = (int64_t)fields(R[t])[LIST_LEN];
     if (sc != 1) {
         if (m != n) {
@@ -1471,7 +1483,7 @@ bool vm_setitem_builtin(struct gi_vm *vm, uint32_t obj, uint32_t key, uint32_t v
     case K_LIST: {
         if (vm_kind(vm, kv) == K_SLICE)
             return list_assign_slice(vm, obj, key, value);
-        if (!norm_index(vm, kv, fields(o)[LIST_LEN], &i, "list assignment"))
+        if (!norm_index(vm, kv, obj, &i, "list assignment"))
             return FAIL;
         V items = fields(R[obj])[LIST_ITEMS];
         vm_store_ref(vm, items, &arr_items(items)[i], R[value]);
@@ -1482,7 +1494,7 @@ bool vm_setitem_builtin(struct gi_vm *vm, uint32_t obj, uint32_t key, uint32_t v
     case K_ARRAY:
         if (vm_kind(vm, kv) == K_SLICE)
             return array_assign_slice(vm, obj, key, value);
-        if (!norm_index(vm, kv, fields(o)[ARRAY_LEN], &i, "array assignment"))
+        if (!norm_index(vm, kv, obj, &i, "array assignment"))
             return FAIL;
         return array_store(vm, obj, (uint64_t)i, value);
     default:
@@ -1513,9 +1525,10 @@ bool vm_delitem(struct gi_vm *vm, uint32_t obj, uint32_t key)
         uint64_t len = fields(o)[LIST_LEN];
         if (vm_kind(vm, kv) == K_SLICE) {
             int64_t st, sp, sc, n;
-            if (!slice_indices(vm, kv, (int64_t)len, &st, &sp, &sc, &n))
+            if (!slice_indices(vm, kv, obj, &st, &sp, &sc, &n))
                 return FAIL;
             o = R[obj];
+            len = fields(o)[LIST_LEN];
             V items = fields(o)[LIST_ITEMS];
             if (sc < 0) {   /* the same items, walked upward */
                 st = st + (n - 1) * sc;
@@ -1537,9 +1550,10 @@ bool vm_delitem(struct gi_vm *vm, uint32_t obj, uint32_t key)
             return true;
         }
         int64_t i;
-        if (!norm_index(vm, kv, len, &i, "list assignment"))
+        if (!norm_index(vm, kv, obj, &i, "list assignment"))
             return FAIL;
         o = R[obj];
+        len = fields(o)[LIST_LEN];
         V items = fields(o)[LIST_ITEMS];
         vm_copy_refs(vm, items, arr_items(items) + i, arr_items(items) + i + 1, len - (uint64_t)i - 1);
         vm_store_ref(vm, items, &arr_items(items)[len - 1], 0);
@@ -1549,9 +1563,10 @@ bool vm_delitem(struct gi_vm *vm, uint32_t obj, uint32_t key)
     if (k == K_ARRAY && vm_kind(vm, kv) != K_SLICE) {
         int64_t i;
         uint64_t len = fields(o)[ARRAY_LEN];
-        if (!norm_index(vm, kv, len, &i, "array assignment"))
+        if (!norm_index(vm, kv, obj, &i, "array assignment"))
             return FAIL;
         o = R[obj];
+        len = fields(o)[ARRAY_LEN];
         V data = fields(o)[ARRAY_DATA];
         memmove(arr_i64(data) + i, arr_i64(data) + i + 1, (len - (uint64_t)i - 1) * 8);
         fields(o)[ARRAY_LEN] = len - 1;

@@ -226,13 +226,14 @@ found_unused_or_dummy:
 
 int set_contains(struct gi_vm *vm, V set, V key)
 {
-    uint64_t h;
-    if (!vm_hash(vm, key, &h))
-        return -1;
+    /* rooted before hashing: a program's __hash__ may move both */
     uint32_t t = vm_reserve(vm, 2);
     vm->roots[t] = set;
     vm->roots[t + 1] = key;
-    int64_t r = lookkey(vm, t, t + 1, h);
+    uint64_t h;
+    int64_t r = -2;
+    if (vm_hash(vm, key, &h))
+        r = lookkey(vm, t, t + 1, h);
     vm_release(vm, t);
     return r == -2 ? -1 : r >= 0;
 }

@@ -367,12 +367,13 @@ static bool raise_value(struct gi_vm *vm, uint32_t slot)
     if (is_exc_class(vm, v)) {
         uint32_t t = vm_reserve(vm, 1);
         SLOT(t) = v;
+        const char *tname = vm_type_name(vm, v);   /* v may move during the call */
         if (vm_call(vm, t, 0, 0, t)) {
             if (vm_kind(vm, SLOT(t)) == K_EXC) {
                 fields(SLOT(t))[EXC_TBLEN] = 0;
                 SLOT(vm->r_exc) = SLOT(t);
             } else {
-                vm_raise(vm, B_TYPEERROR, "calling %s should have returned an instance of BaseException", vm_type_name(vm, v));
+                vm_raise(vm, B_TYPEERROR, "calling %s should have returned an instance of BaseException", tname);
             }
         }
         vm_release(vm, t);
@@ -445,12 +446,12 @@ static bool unpack(struct gi_vm *vm, uint32_t slot, uint32_t n)
         bool ok = vm_to_list(vm, t, t);
         if (ok)
             SLOT(slot) = SLOT(t);
+        else if (vm_exc_matches(vm, SLOT(vm->r_exc), B_TYPEERROR) && !vm_get_iter(vm, slot))
+            /* the value from its slot: raising allocated (and may have moved it) */
+            vm_raise(vm, B_TYPEERROR, "cannot unpack non-iterable %s object", vm_type_name(vm, SLOT(t)));
         vm_release(vm, t);
-        if (!ok) {
-            if (vm_exc_matches(vm, SLOT(vm->r_exc), B_TYPEERROR) && !vm_get_iter(vm, slot))
-                return vm_raise(vm, B_TYPEERROR, "cannot unpack non-iterable %s object", vm_type_name(vm, v));
+        if (!ok)
             return FAIL;
-        }
         v = SLOT(slot);
     }
     V *items;
