@@ -1,5 +1,6 @@
-# Found by an audit for stale heap pointers (run under --stress: every allocation
-# collects): indexing with an __index__ or comparing with an __eq__ that shrinks the sequence (its length was read before).
+# Found by an audit for stale heap pointers: indexing, slicing, del, remove and pop
+# with an __index__ or __eq__ that shrinks the sequence (its length was read before
+# the hook ran: SIGSEGV, or a store past the items).
 lst = []
 class Shrink:
     def __init__(self, n):
@@ -60,3 +61,16 @@ def arr():
         print("IndexError", e)
     print(range(10)[Shrink(3)], "abcdef"[Shrink(2)], (1, 2, 3)[Shrink(-1)])
 arr()
+
+
+def slices():
+    global lst
+    lst = [str(i) for i in range(10)]
+    print(lst[Shrink(2):])
+    lst = [str(i) for i in range(10)]
+    lst[Shrink(2):Shrink(4)] = ["a", "b", "c"]
+    print(lst)
+    lst = [str(i) for i in range(10)]
+    del lst[Shrink(2):]
+    print(lst)
+slices()
