@@ -2086,9 +2086,11 @@ L_WITH_EXIT_EXC: {
 }
 
 error:
-    /* the pending exception is in R[r_exc]; fr->pc is past the failing instruction */
+    /* the pending exception is in R[r_exc]; fr->pc is past the failing instruction,
+     * or 0 when it was raised as the frame was entered (the call's safepoint poll
+     * took a KeyboardInterrupt): then it names the frame's first line */
     fr = &vm->frames[vm->nframes - 1];
-    tb_append(vm, (uint32_t)(fr->code - vm->codes), fr->code->lines[fr->pc - 1]);
+    tb_append(vm, (uint32_t)(fr->code - vm->codes), fr->code->lines[fr->pc ? fr->pc - 1 : 0]);
 unwind:
     for (;;) {
         fr = &vm->frames[vm->nframes - 1];

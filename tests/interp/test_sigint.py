@@ -59,6 +59,25 @@ def test_uncaught_keyboard_interrupt_exits_130_with_a_traceback(tmp_path):
     assert f'File "{prog}", line' in err
 
 
+def test_keyboard_interrupt_taken_as_a_call_enters_its_function(tmp_path):
+    """A SIGINT during a long native operation is taken at the next poll: here the
+    call of f, whose frame has run no instruction yet. Its traceback line used
+    to be read at index -1 (SIGSEGV)."""
+    prog = tmp_path / "entry.py"
+    prog.write_text(textwrap.dedent("""
+        def f():
+            return 1
+        big = "ab" * 26214400
+        while True:
+            big.find("zz")
+            f()
+    """))
+    for _ in range(3):
+        rc, out, err = interrupt(GCHEAP + ["--collector", "stw", str(prog)], delay=0.5)
+        assert rc == 130, err
+        assert err.rstrip().endswith("KeyboardInterrupt") and f'File "{prog}", line' in err
+
+
 def test_a_program_can_catch_keyboard_interrupt(tmp_path):
     prog = tmp_path / "catch.py"
     prog.write_text(CATCH)
