@@ -1522,13 +1522,13 @@ bool vm_delitem(struct gi_vm *vm, uint32_t obj, uint32_t key)
         return true;
     }
     if (k == K_LIST) {
-        uint64_t len = fields(o)[LIST_LEN];
+        /* the length is read after the index's __index__ ran (it may resize the list) */
         if (vm_kind(vm, kv) == K_SLICE) {
             int64_t st, sp, sc, n;
             if (!slice_indices(vm, kv, obj, &st, &sp, &sc, &n))
                 return FAIL;
             o = R[obj];
-            len = fields(o)[LIST_LEN];
+            uint64_t len = fields(o)[LIST_LEN];
             V items = fields(o)[LIST_ITEMS];
             if (sc < 0) {   /* the same items, walked upward */
                 st = st + (n - 1) * sc;
@@ -1553,7 +1553,7 @@ bool vm_delitem(struct gi_vm *vm, uint32_t obj, uint32_t key)
         if (!norm_index(vm, kv, obj, &i, "list assignment"))
             return FAIL;
         o = R[obj];
-        len = fields(o)[LIST_LEN];
+        uint64_t len = fields(o)[LIST_LEN];
         V items = fields(o)[LIST_ITEMS];
         vm_copy_refs(vm, items, arr_items(items) + i, arr_items(items) + i + 1, len - (uint64_t)i - 1);
         vm_store_ref(vm, items, &arr_items(items)[len - 1], 0);
@@ -1562,11 +1562,10 @@ bool vm_delitem(struct gi_vm *vm, uint32_t obj, uint32_t key)
     }
     if (k == K_ARRAY && vm_kind(vm, kv) != K_SLICE) {
         int64_t i;
-        uint64_t len = fields(o)[ARRAY_LEN];
         if (!norm_index(vm, kv, obj, &i, "array assignment"))
             return FAIL;
         o = R[obj];
-        len = fields(o)[ARRAY_LEN];
+        uint64_t len = fields(o)[ARRAY_LEN];
         V data = fields(o)[ARRAY_DATA];
         memmove(arr_i64(data) + i, arr_i64(data) + i + 1, (len - (uint64_t)i - 1) * 8);
         fields(o)[ARRAY_LEN] = len - 1;

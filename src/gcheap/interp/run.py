@@ -141,7 +141,7 @@ def run_file(path: str, argv=(), runtime=None, *, stdout_fd: int | None = None,
     result = RunResult(status, exc, res["exc_line"] if exc else None, res["message"],
                        res["instructions"], res["allocations"], pauses, wall, cmc_pages,
                        exit_code=exit_code, cycles=cycles, start_s=t0, collector=runtime.collector,
-                       collector_fallback=getattr(runtime, "collector_fallback", None))
+                       collector_fallback=runtime.collector_fallback)
     if exc == "KeyboardInterrupt":
         # SIGINT during the run, not caught by the program (its traceback is on stderr)
         raise KeyboardInterrupt

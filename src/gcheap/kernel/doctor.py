@@ -33,8 +33,11 @@ def _yes(v: bool) -> str:
 
 def default_collector(caps) -> str:
     """What Runtime() and `gcheap run` use here when no collector is named."""
-    return "cmc (concurrent compaction)" if caps.concurrent_compaction else \
-        "stw (stop-the-world: concurrent compaction cannot run here)"
+    return "cmc" if caps.concurrent_compaction else "stw"
+
+
+_DEFAULT_WHY = {"cmc": "cmc (concurrent compaction)",
+                "stw": "stw (stop-the-world: concurrent compaction cannot run here)"}
 
 
 def doctor_table(caps) -> str:
@@ -57,7 +60,7 @@ def doctor_table(caps) -> str:
         ("CAP_SYS_PTRACE", _yes(caps.cap_sys_ptrace).lower()),
         ("seccomp", {"0": "off", "1": "strict", "2": "filter"}.get(caps.seccomp or "", "unknown")),
         ("concurrent compaction", _yes(caps.concurrent_compaction)),
-        ("default collector", default_collector(caps)),
+        ("default collector", _DEFAULT_WHY[default_collector(caps)]),
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
@@ -73,8 +76,7 @@ def main(args: argparse.Namespace) -> int:
 
     caps = probe()
     if args.json:
-        print(json.dumps({**caps.as_dict(), "default_collector": "cmc" if caps.concurrent_compaction else "stw"},
-                         indent=2, sort_keys=True))
+        print(json.dumps({**caps.as_dict(), "default_collector": default_collector(caps)}, indent=2, sort_keys=True))
     else:
         print(doctor_table(caps))
     return EXIT_OK if caps.concurrent_compaction else EXIT_UNSUPPORTED
